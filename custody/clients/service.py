@@ -1,0 +1,182 @@
+"""Clients (tenants), their contacts with double opt-in, and their engagements."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custody.accounts.service import Principal
+from custody.audit.service import AuditLog
+from custody.clients.models import Client, Contact, Engagement
+from custody.clock import Clock
+from custody.errors import Conflict, InvalidInput, NotFound
+from custody.mail import Message
+from custody.tenancy import require_client_access
+
+PURPOSES = ("alerts", "billing", "technical")
+CONTACT_KINDS = ("email", "phone")
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
+
+
+@dataclass(frozen=True)
+class EngagementChanges:
+    """Fields a PATCH may change; a field left as None-with-flag-false stays as it is."""
+
+    title: str | None = None
+    paid_at: datetime | None = None
+    warranty_until: datetime | None = None
+    closed_at: datetime | None = None
+    fields: frozenset[str] = frozenset()
+
+
+class ClientService:
+    """Create and read tenants and what belongs to them, scoped to the caller."""
+
+    def __init__(self, audit: AuditLog, clock: Clock, signing_key: bytes,
+                 verification_hours: int) -> None:
+        self._audit = audit
+        self._clock = clock
+        self._signer = URLSafeTimedSerializer(signing_key, salt="contact-verify")
+        self._verification_ttl = timedelta(hours=verification_hours)
+
+    # -- clients
+    def create_client(self, db: Session, actor: str, name: str) -> Client:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInput("name must be 1-200 characters")
+        if db.scalar(select(Client.id).where(Client.name == name)) is not None:
+            raise Conflict(f"a client named {name!r} exists already")
+        client = Client(name=name, status="active", created_at=self._clock())
+        db.add(client)
+        db.flush()
+        self._audit.record(db, actor, "client.create", f"client:{client.id}")
+        return client
+
+    def list_clients(self, db: Session, who: Principal) -> Sequence[Client]:
+        stmt = select(Client).order_by(Client.name)
+        if not who.is_staff:
+            stmt = stmt.where(Client.id == who.client_id)
+        return db.scalars(stmt).all()
+
+    def get_client(self, db: Session, who: Principal, client_id: int) -> Client:
+        require_client_access(who, client_id)
+        client = db.get(Client, client_id)
+        if client is None:
+            raise NotFound(f"client {client_id} does not exist")
+        return client
+
+    # -- contacts
+    def add_contact(self, db: Session, who: Principal, client_id: int, kind: str, value: str,
+                    purposes: Sequence[str]) -> Contact:
+        """Add an unverified contact; the caller sends the verification message after commit."""
+        self.get_client(db, who, client_id)
+        value = value.strip()
+        if kind not in CONTACT_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(CONTACT_KINDS)}")
+        if kind == "email":
+            if not EMAIL.match(value) or len(value) > 320:
+                raise InvalidInput("value is not a valid e-mail address")
+            value = value.lower()
+        elif not PHONE.match(value):
+            raise InvalidInput("value must be a phone number in E.164 form, e.g. +4930123456")
+        unknown = sorted(set(purposes) - set(PURPOSES))
+        if unknown or not purposes:
+            raise InvalidInput(f"purposes must be a non-empty list of {', '.join(PURPOSES)}")
+        exists = db.scalar(select(Contact.id).where(
+            Contact.client_id == client_id, Contact.kind == kind, Contact.value == value))
+        if exists is not None:
+            raise Conflict("this contact exists already for the client")
+        contact = Contact(client_id=client_id, kind=kind, value=value,
+                          purposes=sorted(set(purposes)), created_at=self._clock())
+        db.add(contact)
+        db.flush()
+        self._audit.record(db, who.actor, "contact.create", f"contact:{contact.id}",
+                           client_id=client_id, purposes=contact.purposes)
+        return contact
+
+    def list_contacts(self, db: Session, who: Principal, client_id: int) -> Sequence[Contact]:
+        self.get_client(db, who, client_id)
+        return db.scalars(select(Contact).where(Contact.client_id == client_id)
+                          .order_by(Contact.id)).all()
+
+    def verification_token(self, contact: Contact) -> str:
+        return self._signer.dumps([contact.id, _fingerprint(contact.value)])
+
+    def verification_message(self, contact: Contact, link: str) -> Message:
+        hours = int(self._verification_ttl.total_seconds() // 3600)
+        text = (
+            "Hello,\n\nthis address was added as a contact for your managed IT service.\n"
+            f"Please confirm it by opening this link within {hours} hours:\n\n{link}\n\n"
+            "If you did not expect this message, ignore it: nothing will be sent to you.\n"
+        )
+        return Message(to=contact.value, subject="Please confirm your contact address", text=text)
+
+    def verify_contact(self, db: Session, token: str) -> Contact:
+        """Mark the contact verified if the signed link is genuine and not expired."""
+        try:
+            contact_id, fingerprint = self._signer.loads(
+                token, max_age=int(self._verification_ttl.total_seconds()))
+        except SignatureExpired:
+            raise InvalidInput("this verification link has expired; ask for a new one") from None
+        except (BadSignature, ValueError, TypeError):
+            raise InvalidInput("this verification link is not valid") from None
+        contact = db.get(Contact, contact_id)
+        if contact is None or _fingerprint(contact.value) != fingerprint:
+            raise InvalidInput("this verification link is not valid")
+        if contact.verified_at is None:
+            contact.verified_at = self._clock()
+            self._audit.record(db, "contact", "contact.verify", f"contact:{contact.id}",
+                               client_id=contact.client_id)
+        return contact
+
+    # -- engagements
+    def add_engagement(self, db: Session, who: Principal, client_id: int, title: str,
+                       paid_at: datetime | None, warranty_until: datetime | None) -> Engagement:
+        self.get_client(db, who, client_id)
+        title = title.strip()
+        if not title or len(title) > 200:
+            raise InvalidInput("title must be 1-200 characters")
+        eng = Engagement(client_id=client_id, title=title, paid_at=paid_at,
+                         warranty_until=warranty_until, created_at=self._clock())
+        db.add(eng)
+        db.flush()
+        self._audit.record(db, who.actor, "engagement.create", f"engagement:{eng.id}",
+                           client_id=client_id)
+        return eng
+
+    def get_engagement(self, db: Session, who: Principal, engagement_id: int) -> Engagement:
+        eng = db.get(Engagement, engagement_id)
+        if eng is None or (not who.is_staff and eng.client_id != who.client_id):
+            raise NotFound(f"engagement {engagement_id} does not exist")
+        return eng
+
+    def list_engagements(self, db: Session, who: Principal, client_id: int
+                         ) -> Sequence[Engagement]:
+        self.get_client(db, who, client_id)
+        return db.scalars(select(Engagement).where(Engagement.client_id == client_id)
+                          .order_by(Engagement.id)).all()
+
+    def update_engagement(self, db: Session, who: Principal, engagement_id: int,
+                          changes: EngagementChanges) -> Engagement:
+        eng = self.get_engagement(db, who, engagement_id)
+        for name in sorted(changes.fields):
+            value = getattr(changes, name)
+            if name == "title" and (value is None or not value.strip()):
+                raise InvalidInput("title must be 1-200 characters")
+            setattr(eng, name, value)
+        self._audit.record(db, who.actor, "engagement.update", f"engagement:{eng.id}",
+                           fields=sorted(changes.fields))
+        return eng
+
+
+def _fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]

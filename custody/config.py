@@ -1,0 +1,200 @@
+"""Load and validate the one TOML configuration file, with ``CUSTODY_*`` overrides.
+
+Environment variables override file values with ``__`` between levels:
+``CUSTODY_DATABASE__URL``, ``CUSTODY_SECRETS__VAULT__TOKEN``. Relative paths
+are resolved against the directory holding the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from custody.errors import ConfigError
+
+ENV_PREFIX = "CUSTODY_"
+CONFIG_ENV = "CUSTODY_CONFIG"
+DEFAULT_CONFIG_NAME = "custody.toml"
+# Variables that are read elsewhere and are not config overrides.
+_NOT_OVERRIDES = {"CUSTODY_CONFIG", "CUSTODY_KEK"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1, le=64)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    base_url: str | None = None
+    session_key_file: Path = Path("var/session.key")
+    run_scheduler: bool = True
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/custody.db"
+
+
+class LocalSecretsSettings(_Section):
+    path: Path = Path("var/secrets.db")
+    kek_file: Path = Path("var/kek.key")
+    kek_env: str = "CUSTODY_KEK"
+
+
+class VaultSettings(_Section):
+    url: str = "http://127.0.0.1:8200"
+    mount: str = "secret"
+    prefix: str = "custody"
+    auth: Literal["token", "approle"] = "token"
+    token: SecretStr | None = None
+    role_id: str | None = None
+    secret_id: SecretStr | None = None
+    approle_mount: str = "approle"
+    namespace: str | None = None
+    verify: bool | str = True
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class SecretsSettings(_Section):
+    backend: Literal["local", "vault"] = "local"
+    local: LocalSecretsSettings = LocalSecretsSettings()
+    vault: VaultSettings = VaultSettings()
+
+
+class MailSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "custody@localhost"
+    timeout: float = Field(default=10.0, gt=0)
+    ca_file: Path | None = None
+
+
+class SecuritySettings(_Section):
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    login_rate_limit: str = "10 per minute"
+    api_rate_limit: str = "600 per minute"
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    session_hours: int = Field(default=8, ge=1)
+    verification_link_hours: int = Field(default=72, ge=1)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class PurgeSettings(_Section):
+    grace_days: int = Field(default=0, ge=0)
+
+
+class Settings(_Section):
+    """Every setting of one custody installation, validated and frozen."""
+
+    base_dir: Path = Path(".")
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    mail: MailSettings = MailSettings()
+    security: SecuritySettings = SecuritySettings()
+    logging: LoggingSettings = LoggingSettings()
+    purge: PurgeSettings = PurgeSettings()
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.server.tls_cert is not None and self.server.tls_key is not None
+
+    def path(self, value: Path) -> Path:
+        """Resolve a configured path against the configuration's directory."""
+        return value if value.is_absolute() else (self.base_dir / value)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite file made absolute."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.path(Path(url[len(prefix):])))
+        return url
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """Pick the config file: ``--config``, else ``CUSTODY_CONFIG``, else ``./custody.toml``."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load_settings(
+    path: Path | None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read ``path`` (may be None for pure defaults), apply env overrides, validate."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(
+                f"config file {path} does not exist; run `custody init` to create one "
+                "or pass --config FILE"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        base_dir = path.resolve().parent
+    if "base_dir" in raw:
+        raise ConfigError("config key 'base_dir' is not allowed: it is the config file's folder")
+    _apply_env_overrides(raw, environ)
+    raw["base_dir"] = base_dir
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_OVERRIDES:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+        if len(keys) < 2 or not all(keys):
+            continue  # not a SECTION__KEY override, e.g. CUSTODY_TEST_... variables
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: {key} is not a section")
+            node = child
+        node[keys[-1]] = value
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    lines = [f"invalid configuration{where}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        env = ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (see config.example.toml; env form {env})")
+        else:
+            lines.append(f"  {key}: {err['msg']} (env form {env})")
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""Prepare a self-contained demo installation with sample data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from custody.accounts.service import Principal
+from custody.config import ServerSettings, Settings, load_settings
+from custody.db import transaction
+from custody.services import build_services
+
+DEMO_CLIENT = "Demo Client"
+
+
+def prepare_demo(directory: Path, port: int, tls: bool) -> tuple[Settings, list[str]]:
+    """Initialise ``directory`` on first use, seed a sample client; return settings and notes."""
+    from custody.cli import initialize
+
+    notes: list[str] = []
+    config_path = directory / "custody.toml"
+    if config_path.exists():
+        notes.append(f"using the existing demo in {directory}/ (delete it to start over)")
+    else:
+        password = initialize(directory, "admin", port)
+        notes += [f"demo installation created in {directory}/",
+                  "log in as: admin", f"one-time password (shown once): {password}"]
+    settings = load_settings(config_path)
+    if tls:
+        from custody.tlscert import make_self_signed
+
+        cert, key = directory / "var" / "tls" / "cert.pem", directory / "var" / "tls" / "key.pem"
+        fp = make_self_signed(cert, key, ["localhost", "127.0.0.1"])
+        settings = settings.model_copy(update={"server": replace_server(settings, cert, key)})
+        notes.append(f"self-signed TLS certificate, SHA-256 fingerprint {fp}")
+    _seed(settings)
+    return settings, notes
+
+
+def replace_server(settings: Settings, cert: Path, key: Path) -> ServerSettings:
+    return settings.server.model_copy(update={"tls_cert": cert.resolve(), "tls_key": key.resolve()})
+
+
+def _seed(settings: Settings) -> None:
+    services = build_services(settings)
+    system = Principal(0, "demo", "admin", None)
+    with transaction(services.db) as db:
+        names = [c.name for c in services.clients.list_clients(db, system)]
+        if DEMO_CLIENT in names:
+            return
+        client = services.clients.create_client(db, "demo", DEMO_CLIENT)
+        now = services.clock()
+        services.clients.add_engagement(db, system, client.id, "Router refresh",
+                                        paid_at=now - timedelta(days=10),
+                                        warranty_until=now + timedelta(days=90))
+        services.clients.add_engagement(db, system, client.id, "Firewall audit",
+                                        paid_at=None, warranty_until=None)
+    services.engine.dispose()
+

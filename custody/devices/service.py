@@ -1,0 +1,150 @@
+"""Device inventory with write-only credentials kept in the SecretStore."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custody.accounts.service import Principal
+from custody.audit.service import AuditLog
+from custody.clients.models import Client, Engagement
+from custody.clock import Clock
+from custody.devices.models import Device
+from custody.errors import Conflict, InvalidInput, NotFound
+from custody.secrets import SecretStore, client_path
+from custody.sensitive import Secret
+from custody.tenancy import require_client_access, require_role
+
+# netmiko device types the broker drives; SSH only (P7), so no *_telnet types.
+DEVICE_TYPES = frozenset({
+    "linux", "cisco_ios", "cisco_xe", "cisco_xr", "cisco_nxos", "cisco_asa", "arista_eos",
+    "juniper_junos", "mikrotik_routeros", "hp_procurve", "hp_comware", "fortinet",
+    "paloalto_panos", "ubiquiti_edgerouter", "vyos", "huawei",
+})
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    """What the broker needs to log in; never returned, logged or shown."""
+
+    username: str
+    password: Secret | None = None
+    secret: Secret | None = None
+    private_key: Secret | None = None
+
+    def as_fields(self) -> dict[str, str]:
+        fields = {"username": self.username}
+        for name in ("password", "secret", "private_key"):
+            value: Secret | None = getattr(self, name)
+            if value is not None:
+                fields[name] = value.reveal()
+        return fields
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    client_id: int
+    name: str
+    host: str
+    port: int
+    device_type: str
+    egress_ip: str | None
+    engagement_ids: tuple[int, ...]
+
+
+class DeviceService:
+    """Enrol and read devices; credentials go straight into the SecretStore."""
+
+    def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock) -> None:
+        self._secrets = secrets_store
+        self._audit = audit
+        self._clock = clock
+
+    def create_device(self, db: Session, who: Principal, spec: DeviceSpec,
+                      credentials: DeviceCredentials) -> Device:
+        """Validate, store the device row and its credentials; undo the secret if commit fails."""
+        require_role(who, "admin")
+        _check_spec(spec)
+        _check_credentials(credentials)
+        if db.get(Client, spec.client_id) is None:
+            raise NotFound(f"client {spec.client_id} does not exist")
+        if db.scalar(select(Device.id).where(Device.client_id == spec.client_id,
+                                             Device.name == spec.name)) is not None:
+            raise Conflict(f"client {spec.client_id} has a device named {spec.name!r} already")
+        engagements = []
+        for eid in spec.engagement_ids:
+            eng = db.get(Engagement, eid)
+            if eng is None or eng.client_id != spec.client_id:
+                raise InvalidInput(f"engagement_ids: {eid} is not an engagement of this client")
+            engagements.append(eng)
+        device = Device(client_id=spec.client_id, name=spec.name, host=spec.host, port=spec.port,
+                        device_type=spec.device_type, egress_ip=spec.egress_ip,
+                        access_state="active", created_at=self._clock(),
+                        engagements=engagements)
+        db.add(device)
+        db.flush()
+        device.secret_path = client_path(spec.client_id, "devices", str(device.id))
+        self._secrets.put(device.secret_path, credentials.as_fields())
+        self._audit.record(db, who.actor, "device.create", f"device:{device.id}",
+                           client_id=spec.client_id, secret_path=device.secret_path)
+        return device
+
+    def forget_secret(self, device: Device) -> None:
+        """Destroy a device's credentials: used when the enclosing transaction fails."""
+        if device.secret_path:
+            self._secrets.destroy(device.secret_path)
+
+    def get_device(self, db: Session, who: Principal, device_id: int) -> Device:
+        device = db.get(Device, device_id)
+        if device is None:
+            raise NotFound(f"device {device_id} does not exist")
+        try:
+            require_client_access(who, device.client_id)
+        except NotFound:
+            raise NotFound(f"device {device_id} does not exist") from None
+        return device
+
+    def list_devices(self, db: Session, who: Principal, client_id: int | None = None
+                     ) -> Sequence[Device]:
+        stmt = select(Device).order_by(Device.client_id, Device.name)
+        if not who.is_staff:
+            stmt = stmt.where(Device.client_id == who.client_id)
+        if client_id is not None:
+            stmt = stmt.where(Device.client_id == client_id)
+        return db.scalars(stmt).all()
+
+
+def _check_spec(spec: DeviceSpec) -> None:
+    if not spec.name.strip() or len(spec.name) > 200:
+        raise InvalidInput("name must be 1-200 characters")
+    if not _is_ip(spec.host) and not HOSTNAME.match(spec.host):
+        raise InvalidInput("host must be an IP address or a DNS name")
+    if not 1 <= spec.port <= 65535:
+        raise InvalidInput("port must be between 1 and 65535")
+    if spec.device_type not in DEVICE_TYPES:
+        raise InvalidInput(
+            f"device_type must be one of {', '.join(sorted(DEVICE_TYPES))} (SSH only)")
+    if spec.egress_ip is not None and not _is_ip(spec.egress_ip):
+        raise InvalidInput("egress_ip must be an IP address")
+
+
+def _check_credentials(creds: DeviceCredentials) -> None:
+    if not creds.username.strip():
+        raise InvalidInput("credentials.username must not be empty")
+    if creds.password is None and creds.private_key is None:
+        raise InvalidInput("credentials need a password or a private_key")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,57 @@
+"""The one exception hierarchy of the domain; adapters map it to HTTP or exit codes."""
+
+from __future__ import annotations
+
+
+class CustodyError(Exception):
+    """Base of every error the domain raises on purpose; its message is safe to show."""
+
+    code = "error"
+
+
+class InvalidInput(CustodyError):
+    """The caller sent something malformed or outside policy."""
+
+    code = "invalid_input"
+
+
+class NotFound(CustodyError):
+    """The object does not exist, or the caller may not know it exists."""
+
+    code = "not_found"
+
+
+class Unauthorized(CustodyError):
+    """No valid credentials were presented."""
+
+    code = "unauthorized"
+
+
+class Forbidden(CustodyError):
+    """The caller is known but its role or tenant does not allow this."""
+
+    code = "forbidden"
+
+
+class Conflict(CustodyError):
+    """The request clashes with existing state (a duplicate name, a second revoke)."""
+
+    code = "conflict"
+
+
+class ConfigError(CustodyError):
+    """The configuration is missing, malformed or names something unusable."""
+
+    code = "config_error"
+
+
+class BackendUnavailable(CustodyError):
+    """A backend (secret store, database, SMTP) cannot be reached or refused us."""
+
+    code = "backend_unavailable"
+
+
+class SecretNotFound(NotFound):
+    """No live version of the secret exists at that path."""
+
+    code = "secret_not_found"

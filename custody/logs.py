@@ -1,0 +1,98 @@
+"""Logging setup: text or JSON lines, with secrets scrubbed from messages and arguments."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from custody.sensitive import MASK, Secret
+
+# key=value / "key": "value" pairs whose value is sensitive, and bearer tokens.
+_PATTERNS = [
+    re.compile(r"(?i)\b(password|passwd|secret|token|private_key|passphrase|authorization)"
+               r"(\"?\s*[:=]\s*\"?)([^\s\",}]+)"),
+    re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]+)"),
+    re.compile(r"cst_[A-Za-z0-9_-]{20,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+]
+
+
+def scrub(text: str) -> str:
+    """Mask anything that looks like a credential in ``text``."""
+    text = _PATTERNS[0].sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    text = _PATTERNS[1].sub(lambda m: m.group(1) + MASK, text)
+    text = _PATTERNS[2].sub(MASK, text)
+    return _PATTERNS[3].sub(MASK, text)
+
+
+def _scrub_arg(arg: Any) -> Any:
+    if isinstance(arg, Secret):
+        return MASK
+    if isinstance(arg, str):
+        return scrub(arg)
+    return arg
+
+
+class ScrubFilter(logging.Filter):
+    """Scrub the message and every argument, unlike filters that look at the format only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {k: _scrub_arg(v) for k, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_scrub_arg(a) for a in record.args)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            entry.update(extra)
+        if record.exc_info:
+            entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict) and extra:
+            line += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+        return scrub(line)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's API name
+        # Tracebacks can quote local values; keep the type and location, scrub the rest.
+        return scrub(super().formatException(ei))
+
+
+def configure_logging(level: str, fmt: str, stream: Any = None) -> None:
+    """Route the root logger to ``stream`` in the chosen format, with the scrub filter."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ScrubFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_custody", False):
+            root.removeHandler(old)
+    handler._custody = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own access log
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,0 +1,16 @@
+"""Import every model so that ``metadata`` knows all tables (for Alembic)."""
+
+from __future__ import annotations
+
+from custody.accounts.models import ApiToken, User, WebSession
+from custody.audit.models import AuditEvent, AuditHead
+from custody.clients.models import Client, Contact, Engagement
+from custody.db import Base
+from custody.devices.models import Device
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiToken", "AuditEvent", "AuditHead", "Client", "Contact", "Device",
+    "Engagement", "User", "WebSession", "metadata",
+]

@@ -1,0 +1,170 @@
+"""SecretStore on HashiCorp Vault / OpenBao KV version 2, through hvac.
+
+All Vault I/O of custody happens here. hvac and requests exceptions are
+translated at this boundary into custody errors whose messages name the
+problem but never a secret value or token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import hvac
+import hvac.exceptions
+import requests
+
+from custody.config import VaultSettings
+from custody.errors import BackendUnavailable, ConfigError, SecretNotFound
+from custody.secrets import check_data, split_path
+from custody.sensitive import Secret
+
+T = TypeVar("T")
+
+
+class VaultSecretStore:
+    """SecretStore on a KV v2 mount, every path below a configured prefix."""
+
+    def __init__(self, settings: VaultSettings, session: requests.Session | None = None) -> None:
+        self._settings = settings
+        self._mount = settings.mount
+        self._prefix = settings.prefix.strip("/")
+        self._client = hvac.Client(
+            url=settings.url,
+            namespace=settings.namespace,
+            verify=settings.verify,
+            timeout=settings.timeout,
+            session=session,
+        )
+        if settings.auth == "token":
+            if settings.token is None:
+                raise ConfigError("secrets.vault.token is required when secrets.vault.auth = 'token'")
+            self._client.token = settings.token.get_secret_value()
+        else:
+            if not settings.role_id or settings.secret_id is None:
+                raise ConfigError(
+                    "secrets.vault.role_id and secrets.vault.secret_id are required "
+                    "when secrets.vault.auth = 'approle'"
+                )
+            self._login_approle()
+
+    def _login_approle(self) -> None:
+        assert self._settings.role_id and self._settings.secret_id
+        role_id, secret_id = self._settings.role_id, self._settings.secret_id
+        self._call(
+            "log in with AppRole",
+            lambda: self._client.auth.approle.login(
+                role_id=role_id,
+                secret_id=secret_id.get_secret_value(),
+                mount_point=self._settings.approle_mount,
+            ),
+        )
+
+    def _full(self, path: str) -> str:
+        return f"{self._prefix}/{path}" if self._prefix else path
+
+    def _call(self, what: str, fn: Callable[[], T], path: str | None = None) -> T:
+        where = f"Vault at {self._settings.url}"
+        try:
+            return fn()
+        except hvac.exceptions.InvalidPath:
+            raise SecretNotFound(f"no secret at {path}") from None
+        except hvac.exceptions.Forbidden:
+            raise BackendUnavailable(
+                f"{where} refused to {what} (403 permission denied): check the token's policy "
+                f"for {self._mount}/{self._prefix}"
+            ) from None
+        except hvac.exceptions.Unauthorized:
+            raise BackendUnavailable(f"{where} refused to {what}: the credentials are invalid") from None
+        except (hvac.exceptions.VaultDown, hvac.exceptions.VaultNotInitialized):
+            raise BackendUnavailable(f"{where} is sealed or not initialized") from None
+        except hvac.exceptions.VaultError as exc:
+            status = getattr(exc, "status_code", None) or "error"
+            raise BackendUnavailable(f"{where} failed to {what} (HTTP {status})") from None
+        except requests.RequestException as exc:
+            kind = type(exc).__name__
+            raise BackendUnavailable(f"{where} is unreachable ({kind})") from None
+
+    def put(self, path: str, data: Mapping[str, str]) -> int:
+        split_path(path)
+        check_data(data)
+        resp = self._call(
+            "write a secret",
+            lambda: self._client.secrets.kv.v2.create_or_update_secret(
+                path=self._full(path), secret=dict(data), mount_point=self._mount
+            ),
+            path,
+        )
+        return int(resp["data"]["version"])
+
+    def get(self, path: str, version: int | None = None) -> dict[str, Secret]:
+        split_path(path)
+        resp = self._call(
+            "read a secret",
+            lambda: self._client.secrets.kv.v2.read_secret_version(
+                path=self._full(path), version=version, mount_point=self._mount,
+                raise_on_deleted_version=True,
+            ),
+            path,
+        )
+        data = resp["data"]["data"] or {}
+        return {k: Secret(str(v)) for k, v in data.items()}
+
+    def list(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        self._walk(prefix.strip("/"), found)
+        return sorted(found)
+
+    def _walk(self, folder: str, found: list[str]) -> None:
+        try:
+            resp: dict[str, Any] = self._call(
+                "list secrets",
+                lambda: self._client.secrets.kv.v2.list_secrets(
+                    path=self._full(folder), mount_point=self._mount
+                ),
+                folder,
+            )
+        except SecretNotFound:
+            return
+        for key in resp["data"]["keys"]:
+            child = f"{folder}/{key.rstrip('/')}"
+            if key.endswith("/"):
+                self._walk(child, found)
+            else:
+                found.append(child)
+
+    def versions(self, path: str) -> list[int]:
+        split_path(path)
+        try:
+            resp = self._call(
+                "read secret metadata",
+                lambda: self._client.secrets.kv.v2.read_secret_metadata(
+                    path=self._full(path), mount_point=self._mount
+                ),
+                path,
+            )
+        except SecretNotFound:
+            return []
+        return sorted(int(v) for v in resp["data"]["versions"])
+
+    def destroy(self, path: str) -> list[int]:
+        destroyed = self.versions(path)
+        if destroyed:
+            self._call(
+                "destroy a secret",
+                lambda: self._client.secrets.kv.v2.delete_metadata_and_all_versions(
+                    path=self._full(path), mount_point=self._mount
+                ),
+                path,
+            )
+        return destroyed
+
+    def shred_tenant(self, tenant: str) -> list[str]:
+        split_path(f"{tenant}/x")
+        paths = self.list(tenant)
+        for path in paths:
+            self.destroy(path)
+        return paths
+
+    def check(self) -> None:
+        self._call("look up its token", lambda: self._client.auth.token.lookup_self())

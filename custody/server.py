@@ -1,0 +1,72 @@
+"""Run the web app under gunicorn (TLS when configured, loopback only without it)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from custody.config import Settings
+from custody.errors import ConfigError
+
+
+def check_bind(settings: Settings, host: str) -> None:
+    """Refuse to serve plain HTTP on anything but loopback (P6)."""
+    if settings.tls_enabled:
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(settings.server, name)
+            if not settings.path(path).is_file():
+                raise ConfigError(f"server.{name}: file {settings.path(path)} does not exist")
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigError(
+            f"refusing to serve plain HTTP on {host}: client data travels only over TLS. "
+            "Set server.tls_cert and server.tls_key, or bind to 127.0.0.1"
+        )
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]) -> None:
+        self._factory = factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._factory()
+
+
+def url_for_bind(settings: Settings, host: str, port: int) -> str:
+    scheme = "https" if settings.tls_enabled else "http"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}/"
+
+
+def run(settings: Settings, host: str, port: int, app_factory: Callable[[], Any]) -> None:
+    """Serve until stopped; each worker builds its own app (and database pool) after fork."""
+    check_bind(settings, host)
+    options: dict[str, Any] = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": settings.server.workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "accesslog": None,  # custody writes its own access log, without client addresses
+        "errorlog": "-",
+        "loglevel": "warning",
+        "timeout": 60,
+        "graceful_timeout": 5,
+    }
+    if settings.tls_enabled:
+        assert settings.server.tls_cert and settings.server.tls_key
+        options["certfile"] = str(settings.path(settings.server.tls_cert))
+        options["keyfile"] = str(settings.path(settings.server.tls_key))
+    _Gunicorn(app_factory, options).run()

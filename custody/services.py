@@ -1,0 +1,87 @@
+"""Build every domain service once from Settings: the web app and the scheduler share this."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from custody.accounts.service import AccountService
+from custody.audit.service import AuditLog
+from custody.clients.service import ClientService
+from custody.clock import Clock, utcnow
+from custody.config import Settings
+from custody.db import make_engine, make_session_factory, migrate
+from custody.devices.service import DeviceService
+from custody.errors import ConfigError
+from custody.mail import Mailer
+from custody.mail.smtp import SmtpMailer
+from custody.secrets import SecretStore
+from custody.secrets.factory import build_secret_store
+
+SIGNING_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class Services:
+    """The wired-up domain: what adapters (web, jobs, CLI) call."""
+
+    settings: Settings
+    engine: Engine
+    db: sessionmaker[Session]
+    secrets: SecretStore
+    audit: AuditLog
+    accounts: AccountService
+    clients: ClientService
+    devices: DeviceService
+    mailer: Mailer
+    clock: Clock
+    signing_key: bytes
+
+
+def load_signing_key(path: Path) -> bytes:
+    """Read the key that signs session ids and verification links, creating it on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another worker made it first
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(SIGNING_KEY_BYTES))
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"signing key file {path} cannot be read: {exc.strerror}") from None
+    if len(key) < SIGNING_KEY_BYTES:
+        raise ConfigError(f"signing key file {path} is too short ({len(key)} bytes)")
+    return key
+
+
+def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer | None = None,
+                   secrets: SecretStore | None = None, run_migrations: bool = True) -> Services:
+    """Connect to the database and secret store and build every service."""
+    engine = make_engine(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    store = secrets or build_secret_store(settings)
+    audit = AuditLog(clock)
+    signing_key = load_signing_key(settings.path(settings.server.session_key_file))
+    sec = settings.security
+    return Services(
+        settings=settings,
+        engine=engine,
+        db=make_session_factory(engine),
+        secrets=store,
+        audit=audit,
+        accounts=AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes),
+        clients=ClientService(audit, clock, signing_key, sec.verification_link_hours),
+        devices=DeviceService(store, audit, clock),
+        mailer=mailer or SmtpMailer(settings.mail),
+        clock=clock,
+        signing_key=signing_key,
+    )

@@ -1,0 +1,101 @@
+"""The Flask adapter: parses requests, checks roles and tenants, calls custody services."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter
+from flask_wtf.csrf import CSRFProtect
+
+from custody.config import Settings
+from custody.services import Services, build_services
+from custody.web import api, auth, health, openapi, pages
+from custody.web.errors import register_error_handlers
+from custody.web.sessions import DbSessionInterface
+
+access_log = logging.getLogger("custody.access")
+csrf = CSRFProtect()
+
+
+def _rate_key() -> str:
+    """Rate-limit by API token when there is one, else by address; both only in memory (P3)."""
+    token = auth.bearer_token()
+    return f"t:{hash(token)}" if token else f"a:{request.remote_addr}"
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """Build the web app around ``services`` (or services built from ``settings``)."""
+    if services is None:
+        if settings is None:
+            raise ValueError("create_app needs settings or services")
+        services = build_services(settings)
+    settings = services.settings
+    app = Flask(__name__)
+    app.extensions["custody"] = services
+    app.config.update(
+        SECRET_KEY=services.signing_key,
+        MAX_CONTENT_LENGTH=settings.security.max_body_bytes,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked below, for cookie-authenticated requests only
+        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_SECURE=settings.tls_enabled,
+        PREFERRED_URL_SCHEME="https" if settings.tls_enabled else "http",
+    )
+    app.session_interface = DbSessionInterface(services)
+    csrf.init_app(app)
+    limiter = Limiter(key_func=_rate_key, app=app, storage_uri="memory://",
+                      headers_enabled=True)
+
+    @app.before_request
+    def _csrf_for_cookie_sessions() -> None:
+        # Bearer-token calls carry no ambient credential, so CSRF cannot reach them.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and auth.bearer_token() is None \
+                and not request.path.startswith("/ingest/"):
+            csrf.protect()
+
+    auth.init_app(app)
+    health.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(pages.bp)
+    limiter.limit(settings.security.login_rate_limit, methods=["POST"])(auth.login)
+    limiter.limit(settings.security.api_rate_limit)(api.bp)
+    register_error_handlers(app)
+
+    @app.teardown_appcontext
+    def _close_db(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+        if settings.tls_enabled:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        _log_access(response)
+        return response
+
+    return app
+
+
+def _log_access(response: Response) -> None:
+    """One line per request; the caller's address only for provider staff (P3)."""
+    who = g.get("principal")
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "ms": round((time.perf_counter() - g.started) * 1000, 1) if "started" in g else None,
+        "user": who.username if who else None,
+        "role": who.role if who else None,
+    }
+    if who is not None and who.is_staff:
+        fields["ip"] = request.remote_addr
+    access_log.info("request", extra={"fields": fields})

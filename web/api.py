@@ -1,0 +1,190 @@
+"""The JSON API under /api/v1: clients, contacts, engagements, devices."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+
+from custody.clients.models import Contact
+from custody.clients.service import EngagementChanges
+from custody.devices.service import DeviceCredentials, DeviceSpec
+from custody.errors import BackendUnavailable, InvalidInput, NotFound
+from custody.sensitive import Secret
+from custody.web.auth import roles_required
+from custody.web.context import db, principal, services
+from custody.web.schemas import (
+    ClientIn,
+    ContactIn,
+    DeviceIn,
+    EngagementIn,
+    EngagementPatch,
+    parse_body,
+)
+from custody.web.serialize import client_json, contact_json, device_json, engagement_json
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger("custody.web.api")
+STAFF = ("admin", "technician")
+ANYONE = ("admin", "technician", "client")
+
+
+@bp.get("/me")
+@roles_required(*ANYONE)
+def me() -> ResponseReturnValue:
+    who = principal()
+    return jsonify({"id": who.user_id, "username": who.username, "role": who.role,
+                    "client_id": who.client_id})
+
+
+@bp.get("/clients")
+@roles_required(*ANYONE)
+def list_clients() -> ResponseReturnValue:
+    items = services().clients.list_clients(db(), principal())
+    return jsonify({"items": [client_json(c) for c in items]})
+
+
+@bp.post("/clients")
+@roles_required("admin")
+def create_client() -> ResponseReturnValue:
+    body = parse_body(ClientIn)
+    client = services().clients.create_client(db(), principal().actor, body.name)
+    db().commit()
+    return jsonify(client_json(client)), 201
+
+
+@bp.get("/clients/<int:client_id>")
+@roles_required(*ANYONE)
+def get_client(client_id: int) -> ResponseReturnValue:
+    return jsonify(client_json(services().clients.get_client(db(), principal(), client_id)))
+
+
+@bp.get("/clients/<int:client_id>/contacts")
+@roles_required(*ANYONE)
+def list_contacts(client_id: int) -> ResponseReturnValue:
+    items = services().clients.list_contacts(db(), principal(), client_id)
+    return jsonify({"items": [contact_json(c) for c in items]})
+
+
+@bp.post("/clients/<int:client_id>/contacts")
+@roles_required("admin")
+def create_contact(client_id: int) -> ResponseReturnValue:
+    body = parse_body(ContactIn)
+    contact = services().clients.add_contact(db(), principal(), client_id, body.kind,
+                                             body.value, body.purposes)
+    db().commit()
+    out = contact_json(contact)
+    out["verification_sent"] = _send_verification(contact)
+    return jsonify(out), 201
+
+
+@bp.post("/contacts/<int:contact_id>/verification")
+@roles_required("admin")
+def resend_verification(contact_id: int) -> ResponseReturnValue:
+    contact = db().get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist")
+    if contact.verified_at is not None:
+        raise InvalidInput("this contact is verified already")
+    return jsonify({"id": contact.id, "verification_sent": _send_verification(contact)}), 202
+
+
+def _send_verification(contact: Contact) -> bool:
+    """Mail the double opt-in link; a mail failure leaves the contact unverified, not lost."""
+    if contact.kind != "email":
+        return False
+    svc = services()
+    token = svc.clients.verification_token(contact)
+    base = svc.settings.server.base_url
+    path = url_for("pages.verify_contact", token=token)
+    link = base.rstrip("/") + path if base else url_for("pages.verify_contact", token=token,
+                                                        _external=True)
+    try:
+        svc.mailer.send(svc.clients.verification_message(contact, link))
+    except BackendUnavailable as exc:
+        log.warning("verification mail for contact %s not sent: %s", contact.id, exc)
+        return False
+    return True
+
+
+@bp.get("/clients/<int:client_id>/engagements")
+@roles_required(*ANYONE)
+def list_engagements(client_id: int) -> ResponseReturnValue:
+    items = services().clients.list_engagements(db(), principal(), client_id)
+    return jsonify({"items": [engagement_json(e) for e in items]})
+
+
+@bp.post("/clients/<int:client_id>/engagements")
+@roles_required("admin")
+def create_engagement(client_id: int) -> ResponseReturnValue:
+    body = parse_body(EngagementIn)
+    eng = services().clients.add_engagement(db(), principal(), client_id, body.title,
+                                            body.paid_at, body.warranty_until)
+    db().commit()
+    return jsonify(engagement_json(eng)), 201
+
+
+@bp.get("/engagements/<int:engagement_id>")
+@roles_required(*ANYONE)
+def get_engagement(engagement_id: int) -> ResponseReturnValue:
+    eng = services().clients.get_engagement(db(), principal(), engagement_id)
+    return jsonify(engagement_json(eng))
+
+
+@bp.patch("/engagements/<int:engagement_id>")
+@roles_required("admin")
+def update_engagement(engagement_id: int) -> ResponseReturnValue:
+    body = parse_body(EngagementPatch)
+    if not body.model_fields_set:
+        raise InvalidInput("body: name at least one of title, paid_at, warranty_until, closed_at")
+    changes = EngagementChanges(title=body.title, paid_at=body.paid_at,
+                                warranty_until=body.warranty_until, closed_at=body.closed_at,
+                                fields=frozenset(body.model_fields_set))
+    eng = services().clients.update_engagement(db(), principal(), engagement_id, changes)
+    db().commit()
+    return jsonify(engagement_json(eng))
+
+
+@bp.get("/devices")
+@roles_required(*ANYONE)
+def list_devices() -> ResponseReturnValue:
+    client_id = request.args.get("client_id", type=int)
+    who = principal()
+    items = services().devices.list_devices(db(), who, client_id)
+    return jsonify({"items": [device_json(d, who) for d in items]})
+
+
+@bp.post("/devices")
+@roles_required("admin")
+def create_device() -> ResponseReturnValue:
+    body = parse_body(DeviceIn)
+    creds = body.credentials
+    spec = DeviceSpec(client_id=body.client_id, name=body.name.strip(), host=body.host.strip(),
+                      port=body.port, device_type=body.device_type, egress_ip=body.egress_ip,
+                      engagement_ids=tuple(body.engagement_ids))
+    credentials = DeviceCredentials(
+        username=creds.username,
+        password=_secret(creds.password), secret=_secret(creds.secret),
+        private_key=_secret(creds.private_key),
+    )
+    svc = services()
+    device = svc.devices.create_device(db(), principal(), spec, credentials)
+    try:
+        db().commit()
+    except BaseException:
+        svc.devices.forget_secret(device)
+        raise
+    return jsonify(device_json(device, principal())), 201
+
+
+@bp.get("/devices/<int:device_id>")
+@roles_required(*ANYONE)
+def get_device(device_id: int) -> ResponseReturnValue:
+    who = principal()
+    return jsonify(device_json(services().devices.get_device(db(), who, device_id), who))
+
+
+def _secret(value: Any) -> Secret | None:
+    return None if value is None else Secret(value.get_secret_value())

@@ -1,0 +1,74 @@
+"""Map domain errors to HTTP: JSON for the API, simple pages elsewhere; never ``str(e)`` of
+an unknown exception."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from custody.errors import (
+    BackendUnavailable,
+    Conflict,
+    CustodyError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
+
+log = logging.getLogger("custody.web")
+
+STATUS = {
+    InvalidInput: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    BackendUnavailable: 503,
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/ingest/")) or request.is_json
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int] | tuple[str, int]:
+    if wants_json():
+        resp = jsonify({"error": {"code": code, "message": message}})
+        if status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="custody"'
+        return resp, status
+    return render_template("error.html", status=status, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CustodyError)
+    def _domain(exc: CustodyError):  # type: ignore[no-untyped-def]
+        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        if status >= 500:
+            log.warning("backend problem on %s %s: %s", request.method, request.path, exc)
+        return error_response(status, exc.code, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        messages = {
+            400: exc.description or "bad request",
+            404: "no such resource",
+            405: f"method {request.method} is not allowed here",
+            413: f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes",
+            429: "too many requests; slow down and retry later",
+        }
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(status, code, messages.get(status, exc.description or code))
+
+    @app.errorhandler(Exception)
+    def _unknown(exc: Exception):  # type: ignore[no-untyped-def]
+        request_id = uuid.uuid4().hex[:12]
+        log.error("unhandled %s on %s %s (request %s)", type(exc).__name__, request.method,
+                  request.path, request_id)
+        return error_response(500, "internal_error",
+                              f"internal error; quote request id {request_id} to the operator")

@@ -1,0 +1,155 @@
+"""The OpenAPI 3.1 document of /api/v1; a test keeps it in step with the registered routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+import custody
+
+bp = Blueprint("openapi", __name__)
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+DATE = {"type": ["string", "null"], "description": "ISO 8601 date or date-time (UTC if no zone)"}
+
+
+def _op(summary: str, status: int = 200, body: str | None = None, out: str | None = None,
+        roles: str = "admin, technician, client") -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Roles: {roles}. Client users only ever see their own client.",
+        "responses": {
+            str(status): {"description": "success"} | (
+                {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{out}"}}}}
+                if out else {}),
+            "400": {"description": "invalid input", "content": {"application/json": {"schema": ERROR}}},
+            "401": {"description": "not authenticated", "content": {"application/json": {"schema": ERROR}}},
+            "403": {"description": "role not allowed", "content": {"application/json": {"schema": ERROR}}},
+            "404": {"description": "not found (or another tenant's)",
+                    "content": {"application/json": {"schema": ERROR}}},
+        },
+    }
+    if body:
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
+    return op
+
+
+def _id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+    "Me": {"type": "object", "properties": {"id": {"type": "integer"}, "username": {"type": "string"},
+           "role": {"type": "string"}, "client_id": {"type": ["integer", "null"]}}},
+    "ClientIn": {"type": "object", "additionalProperties": False, "required": ["name"],
+                 "properties": {"name": {"type": "string", "maxLength": 200}}},
+    "Client": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"},
+        "status": {"type": "string", "enum": ["active", "closed"]},
+        "created_at": {"type": "string"}, "closed_at": DATE}},
+    "ContactIn": {"type": "object", "additionalProperties": False,
+                  "required": ["kind", "value", "purposes"], "properties": {
+                      "kind": {"type": "string", "enum": ["email", "phone"]},
+                      "value": {"type": "string"},
+                      "purposes": {"type": "array", "items": {
+                          "type": "string", "enum": ["alerts", "billing", "technical"]}}}},
+    "Contact": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "client_id": {"type": "integer"}, "kind": {"type": "string"},
+        "value": {"type": "string"}, "purposes": {"type": "array", "items": {"type": "string"}},
+        "verified": {"type": "boolean"}, "verification_sent": {"type": "boolean"}}},
+    "EngagementIn": {"type": "object", "additionalProperties": False, "required": ["title"],
+                     "properties": {"title": {"type": "string"}, "paid_at": DATE,
+                                    "warranty_until": DATE}},
+    "EngagementPatch": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                        "properties": {"title": {"type": "string"}, "paid_at": DATE,
+                                       "warranty_until": DATE, "closed_at": DATE}},
+    "Engagement": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "client_id": {"type": "integer"}, "title": {"type": "string"},
+        "paid_at": DATE, "warranty_until": DATE, "closed_at": DATE,
+        "device_ids": {"type": "array", "items": {"type": "integer"}}}},
+    "DeviceIn": {"type": "object", "additionalProperties": False,
+                 "required": ["client_id", "name", "host", "device_type", "credentials"],
+                 "properties": {
+                     "client_id": {"type": "integer"}, "name": {"type": "string"},
+                     "host": {"type": "string"}, "port": {"type": "integer", "default": 22},
+                     "device_type": {"type": "string", "description": "netmiko device type, SSH only"},
+                     "egress_ip": {"type": ["string", "null"]},
+                     "engagement_ids": {"type": "array", "items": {"type": "integer"}},
+                     "credentials": {"type": "object", "writeOnly": True,
+                                     "additionalProperties": False, "required": ["username"],
+                                     "properties": {"username": {"type": "string"},
+                                                    "password": {"type": "string"},
+                                                    "secret": {"type": "string"},
+                                                    "private_key": {"type": "string"}}}}},
+    "Device": {"type": "object", "description": "host, port and egress_ip are shown to staff only",
+               "properties": {
+                   "id": {"type": "integer"}, "client_id": {"type": "integer"},
+                   "name": {"type": "string"}, "device_type": {"type": "string"},
+                   "access_state": {"type": "string", "enum": ["active", "purged"]},
+                   "host": {"type": "string"}, "port": {"type": "integer"},
+                   "egress_ip": {"type": ["string", "null"]}}},
+    "List": {"type": "object", "properties": {"items": {"type": "array"}}},
+}
+
+
+def document() -> dict[str, Any]:
+    """Build the OpenAPI document."""
+    paths: dict[str, Any] = {
+        "/api/v1/me": {"get": _op("Who am I", out="Me")},
+        "/api/v1/clients": {
+            "get": _op("List clients visible to the caller", out="List"),
+            "post": _op("Create a client", 201, "ClientIn", "Client", roles="admin"),
+        },
+        "/api/v1/clients/{client_id}": {
+            "parameters": [_id("client_id")], "get": _op("Read a client", out="Client")},
+        "/api/v1/clients/{client_id}/contacts": {
+            "parameters": [_id("client_id")],
+            "get": _op("List a client's contacts", out="List"),
+            "post": _op("Add a contact; a verification e-mail goes out (double opt-in)", 201,
+                        "ContactIn", "Contact", roles="admin"),
+        },
+        "/api/v1/contacts/{contact_id}/verification": {
+            "parameters": [_id("contact_id")],
+            "post": _op("Send the verification e-mail again", 202, roles="admin")},
+        "/api/v1/clients/{client_id}/engagements": {
+            "parameters": [_id("client_id")],
+            "get": _op("List a client's engagements", out="List"),
+            "post": _op("Create an engagement", 201, "EngagementIn", "Engagement", roles="admin"),
+        },
+        "/api/v1/engagements/{engagement_id}": {
+            "parameters": [_id("engagement_id")],
+            "get": _op("Read an engagement", out="Engagement"),
+            "patch": _op("Change paid, warranty or closed dates", 200, "EngagementPatch",
+                         "Engagement", roles="admin"),
+        },
+        "/api/v1/devices": {
+            "get": _op("List devices (filter with ?client_id=)", out="List"),
+            "post": _op("Enrol a device; credentials are write-only", 201, "DeviceIn", "Device",
+                        roles="admin"),
+        },
+        "/api/v1/devices/{device_id}": {
+            "parameters": [_id("device_id")], "get": _op("Read a device", out="Device")},
+        "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                         "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "custody API", "version": custody.__version__},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "a token from `custody token create USERNAME`"}}},
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(document())

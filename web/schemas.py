@@ -1,0 +1,106 @@
+"""Request bodies of the JSON API: strict types, unknown fields refused, errors naming the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from custody.errors import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _when(value: Any) -> Any:
+    """Accept an ISO date (midnight UTC) or an ISO datetime (naive means UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date or date-time string")
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date or date-time, e.g. 2026-12-31") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+When = Annotated[datetime | None, BeforeValidator(_when)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClientIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ContactIn(Body):
+    kind: str
+    value: str = Field(min_length=1, max_length=320)
+    purposes: list[str] = Field(min_length=1, max_length=3)
+
+
+class EngagementIn(Body):
+    title: str = Field(min_length=1, max_length=200)
+    paid_at: When = None
+    warranty_until: When = None
+
+
+class EngagementPatch(Body):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    paid_at: When = None
+    warranty_until: When = None
+    closed_at: When = None
+
+
+class CredentialsIn(Body):
+    username: str = Field(min_length=1, max_length=200)
+    password: SecretStr | None = None
+    secret: SecretStr | None = None
+    private_key: SecretStr | None = None
+
+
+class DeviceIn(Body):
+    client_id: int
+    name: str = Field(min_length=1, max_length=200)
+    host: str = Field(min_length=1, max_length=255)
+    port: int = 22
+    device_type: str
+    egress_ip: str | None = None
+    engagement_ids: list[int] = Field(default_factory=list)
+    credentials: CredentialsIn
+
+
+def parse_body(model: type[M]) -> M:
+    """Validate the JSON body against ``model`` or raise InvalidInput naming each bad field."""
+    raw = request.get_data(cache=True)
+    if not request.is_json:
+        raise InvalidInput("send a JSON body with Content-Type: application/json")
+    try:
+        return model.model_validate_json(raw or b"")
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{field}: unknown field")
+        elif err["type"] == "json_invalid":
+            problems.append("body: not valid JSON")
+        elif err["type"] == "model_type":
+            problems.append("body: must be a JSON object")
+        elif err["type"] == "missing":
+            problems.append(f"{field}: required")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{field}: {msg}")
+    return "; ".join(problems)

@@ -1,0 +1,85 @@
+"""Server-side web sessions: the one cookie holds a random id, the data stays in the database."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy import delete
+from werkzeug.datastructures import CallbackDict
+
+from custody.accounts.models import WebSession
+from custody.db import transaction
+from custody.services import Services
+
+COOKIE = "custody_session"
+
+
+class ServerSession(CallbackDict[str, Any], SessionMixin):
+    def __init__(self, initial: dict[str, Any] | None, sid: str | None) -> None:
+        def on_update(_: Any) -> None:
+            self.modified = True
+
+        super().__init__(initial or {}, on_update)
+        self.sid = sid
+        self.old_sid: str | None = None
+        self.modified = False
+
+    def regenerate(self) -> None:
+        """Give the session a fresh id (on login), so a planted id is worthless."""
+        self.old_sid, self.sid = self.sid, None
+        self.modified = True
+
+
+def _digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+class DbSessionInterface(SessionInterface):
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lifetime = timedelta(hours=services.settings.security.session_hours)
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        sid = request.cookies.get(COOKIE)
+        if not sid or len(sid) > 100:
+            return ServerSession(None, None)
+        with transaction(self._services.db) as db:
+            row = db.get(WebSession, _digest(sid))
+            if row is None or row.expires_at <= self._services.clock():
+                return ServerSession(None, None)
+            return ServerSession(dict(row.data), sid)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        assert isinstance(session, ServerSession)
+        secure = self._services.settings.tls_enabled
+        if session.old_sid:
+            self._delete(session.old_sid)
+        if not session:
+            if session.sid:
+                self._delete(session.sid)
+                response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True,
+                                       samesite="Lax")
+            return
+        if not session.modified and session.sid:
+            return
+        sid = session.sid or secrets.token_urlsafe(32)
+        expires = self._services.clock() + self._lifetime
+        with transaction(self._services.db) as db:
+            row = db.get(WebSession, _digest(sid))
+            if row is None:
+                row = WebSession(id_hash=_digest(sid), data={}, expires_at=expires)
+                db.add(row)
+            row.data = dict(session)
+            row.user_id = session.get("uid")
+            row.expires_at = expires
+        response.set_cookie(COOKIE, sid, max_age=int(self._lifetime.total_seconds()), path="/",
+                            secure=secure, httponly=True, samesite="Lax")
+
+    def _delete(self, sid: str) -> None:
+        with transaction(self._services.db) as db:
+            db.execute(delete(WebSession).where(WebSession.id_hash == _digest(sid)))
