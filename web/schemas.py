@@ -26,7 +26,7 @@ def _when(value: Any) -> Any:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("must be an ISO 8601 date or date-time, e.g. 2026-12-31") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 When = Annotated[datetime | None, BeforeValidator(_when)]

@@ -1,0 +1,122 @@
+"""Real peers the tests start themselves: a throwaway PostgreSQL 15 cluster and an SMTP sink."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class PostgresCluster:
+    """initdb + pg_ctl in a temp dir on a free loopback port; stopped by ``stop()``."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="custody-pg-"))
+        self.port = free_port()
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            os.chmod(self.root, 0o755)
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self._run(PG_BIN / "initdb", "-D", str(self.root / "data"), "-A", "trust", "-U",
+                  "postgres", "--no-sync")
+        self._run(PG_BIN / "pg_ctl", "-D", str(self.root / "data"), "-o",
+                  f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                  "-c full_page_writes=off -c synchronous_commit=off",
+                  "-l", str(self.root / "log"), "-w", "start")
+        self._counter = 0
+
+    def _run(self, *argv: Any) -> None:
+        cmd = [str(a) for a in argv]
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def new_database(self) -> str:
+        """Create an empty database and return its URL."""
+        import psycopg
+
+        self._counter += 1
+        name = f"custody_test_{self._counter}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run(PG_BIN / "pg_ctl", "-D", str(self.root / "data"), "-m", "immediate",
+                      "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class SmtpSink:
+    """An aiosmtpd server on loopback that keeps every message it receives."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    messages: list[Message] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _controller: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = message_from_bytes(envelope.original_content or envelope.content)
+        msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        with self._lock:
+            self.messages.append(msg)
+        return "250 OK"
+
+    def start(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.02)
+        raise TimeoutError(f"expected {count} messages, got {len(self.messages)}")
