@@ -36,7 +36,6 @@ class ServerSettings(_Section):
     tls_key: Path | None = None
     base_url: str | None = None
     session_key_file: Path = Path("var/session.key")
-    run_scheduler: bool = True
 
 
 class DatabaseSettings(_Section):
@@ -95,10 +94,6 @@ class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
 
 
-class PurgeSettings(_Section):
-    grace_days: int = Field(default=0, ge=0)
-
-
 class Settings(_Section):
     """Every setting of one custody installation, validated and frozen."""
 
@@ -109,7 +104,6 @@ class Settings(_Section):
     mail: MailSettings = MailSettings()
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
-    purge: PurgeSettings = PurgeSettings()
 
     @property
     def tls_enabled(self) -> bool:
