@@ -6,23 +6,17 @@ import logging
 import time
 
 from flask import Flask, Response, g, request
-from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
 from custody.config import Settings
 from custody.services import Services, build_services
 from custody.web import api, auth, health, openapi, pages
 from custody.web.errors import register_error_handlers
+from custody.web.limits import api_limit, limiter
 from custody.web.sessions import DbSessionInterface
 
 access_log = logging.getLogger("custody.access")
 csrf = CSRFProtect()
-
-
-def _rate_key() -> str:
-    """Rate-limit by API token when there is one, else by address; both only in memory (P3)."""
-    token = auth.bearer_token()
-    return f"t:{hash(token)}" if token else f"a:{request.remote_addr}"
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -44,8 +38,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.session_interface = DbSessionInterface(services)
     csrf.init_app(app)
-    limiter = Limiter(key_func=_rate_key, app=app, storage_uri="memory://",
-                      headers_enabled=True)
+    limiter.init_app(app)
 
     @app.before_request
     def _csrf_for_cookie_sessions() -> None:
@@ -59,8 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
-    limiter.limit(settings.security.login_rate_limit, methods=["POST"])(auth.login)
-    limiter.limit(settings.security.api_rate_limit)(api.bp)
+    limiter.limit(api_limit)(api.bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext

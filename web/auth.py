@@ -27,6 +27,7 @@ from custody.accounts.models import User
 from custody.accounts.service import principal_of
 from custody.errors import CustodyError, Forbidden
 from custody.web.context import db, principal, services
+from custody.web.limits import limiter, login_limit
 from custody.web.sessions import ServerSession
 
 bp = Blueprint("auth", __name__)
@@ -101,6 +102,7 @@ def home_for(role: str) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login() -> Any:
     form = LoginForm()
     error = None
