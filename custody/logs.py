@@ -9,12 +9,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from custody.sensitive import MASK, Secret
+from custody.sensitive import MASK
 
 # key=value / "key": "value" pairs whose value is sensitive, and bearer tokens.
 _PATTERNS = [
     re.compile(r"(?i)\b(password|passwd|secret|token|private_key|passphrase|authorization)"
-               r"(\"?\s*[:=]\s*\"?)([^\s\",}]+)"),
+               r"([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"),
     re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]+)"),
     re.compile(r"cst_[A-Za-z0-9_-]{20,}"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
@@ -29,24 +29,16 @@ def scrub(text: str) -> str:
     return _PATTERNS[3].sub(MASK, text)
 
 
-def _scrub_arg(arg: Any) -> Any:
-    if isinstance(arg, Secret):
-        return MASK
-    if isinstance(arg, str):
-        return scrub(arg)
-    return arg
-
-
 class ScrubFilter(logging.Filter):
-    """Scrub the message and every argument, unlike filters that look at the format only."""
+    """Scrub the message after its arguments are merged in, so neither can leak a secret."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = scrub(record.msg)
-        if isinstance(record.args, dict):
-            record.args = {k: _scrub_arg(v) for k, v in record.args.items()}
-        elif record.args:
-            record.args = tuple(_scrub_arg(a) for a in record.args)
+        try:
+            message = record.getMessage()  # Secret arguments render as ****
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = scrub(message)
+        record.args = None
         return True
 
 
