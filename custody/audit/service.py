@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,10 +66,21 @@ class VerifyResult:
 
 def verify_chain(db: Session, progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Recompute every hash; report the first changed, inserted or deleted row."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id).execution_options(
+        yield_per=500, populate_existing=True)
+    events = db.execute(stmt).scalars()
+    try:
+        return _verify(db, events, progress)
+    finally:
+        events.close()  # a server-side cursor on PostgreSQL when we stop early
+
+
+def _verify(db: Session, events: Iterable[AuditEvent],
+            progress: Callable[[int], None] | None) -> VerifyResult:
     prev = GENESIS
     count = 0
     last_id = 0
-    for event in _events(db):
+    for event in events:
         count += 1
         if event.prev_hash != prev:
             return VerifyResult(False, count, f"event {event.id}: chain broken before it "
@@ -91,8 +102,3 @@ def verify_chain(db: Session, progress: Callable[[int], None] | None = None) -> 
                             f"event {head.last_id}, found {count} ending at {last_id} "
                             "(rows were deleted or added at the end)")
     return VerifyResult(True, count)
-
-
-def _events(db: Session) -> Iterator[AuditEvent]:
-    stmt = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=500)
-    yield from db.execute(stmt).scalars()
