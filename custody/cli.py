@@ -54,10 +54,10 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except CustodyError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            click.echo(f"error: {exc}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

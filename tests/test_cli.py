@@ -1,0 +1,171 @@
+"""The custody command line, run as a user would run it (subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.peers import free_port, wait_for_port
+
+CUSTODY = str(Path(sys.executable).parent / "custody")
+
+
+def run(*args: str, cwd: Path, stdin: str | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    return subprocess.run([CUSTODY, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+                          timeout=60, env=clean | (env or {}))
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> tuple[Path, str]:
+    result = run("init", "--dir", "site", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    password = re.search(r"one-time password.*: (\S+)", result.stdout)
+    assert password
+    return tmp_path / "site", password.group(1)
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    out = run("--help", cwd=tmp_path).stdout
+    for command in ("init", "serve", "demo", "user", "token", "audit"):
+        assert re.search(rf"^\s+{command}\s", out, re.M), command
+
+
+def test_init_creates_an_installation(installed: tuple[Path, str]) -> None:
+    site, password = installed
+    assert (site / "custody.toml").is_file()
+    for name in ("kek.key", "custody.db", "secrets.db", "session.key"):
+        assert (site / "var" / name).is_file(), name
+    assert (site / "var" / "kek.key").stat().st_mode & 0o777 == 0o600
+    assert len(password) >= 16
+    again = run("init", "--dir", str(site), cwd=site)
+    assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_users_tokens_and_audit(installed: tuple[Path, str]) -> None:
+    site, _ = installed
+    made = run("user", "create", "bob", "--role", "technician", cwd=site)
+    assert made.returncode == 0 and "one-time password (shown once)" in made.stdout
+    piped = run("user", "create", "carol", "--role", "admin", "--password-stdin", cwd=site,
+                stdin="Carols-Password-1\n")
+    assert piped.returncode == 0 and "password" not in piped.stdout.replace("created", "")
+    bad = run("user", "create", "dan", "--role", "client", cwd=site)
+    assert bad.returncode == 1 and "needs --client" in bad.stderr
+    token = run("token", "create", "bob", cwd=site)
+    assert token.returncode == 0 and token.stdout.startswith("cst_")
+    missing = run("token", "create", "nobody", cwd=site)
+    assert missing.returncode == 1 and "no user named 'nobody'" in missing.stderr
+    ok = run("audit", "verify", cwd=site)
+    assert ok.returncode == 0 and "audit chain intact: 4 events" in ok.stdout
+
+    import sqlite3
+
+    conn = sqlite3.connect(site / "var" / "custody.db")
+    conn.execute("UPDATE audit_events SET action='user.delete' WHERE id=2")
+    conn.commit()
+    conn.close()
+    broken = run("audit", "verify", cwd=site)
+    assert broken.returncode == 1 and "event 2: contents changed" in broken.stderr
+
+
+def test_config_is_found_by_flag_and_env(installed: tuple[Path, str], tmp_path: Path) -> None:
+    site, _ = installed
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert run("--config", str(site / "custody.toml"), "audit", "verify", cwd=elsewhere).returncode == 0
+    env = {"CUSTODY_CONFIG": str(site / "custody.toml")}
+    assert run("audit", "verify", cwd=elsewhere, env=env).returncode == 0
+    none = run("audit", "verify", cwd=elsewhere)
+    assert none.returncode == 2 and "custody.toml does not exist" in none.stderr
+
+
+def test_bad_config_stops_with_the_key_named(installed: tuple[Path, str]) -> None:
+    site, _ = installed
+    result = run("audit", "verify", cwd=site, env={"CUSTODY_SERVER__PORT": "http"})
+    assert result.returncode == 2
+    assert "server.port: Input should be a valid integer" in result.stderr
+    (site / "var" / "kek.key").chmod(0o644)
+    result = run("serve", cwd=site)
+    assert result.returncode == 2 and "must be readable by its owner only" in result.stderr
+
+
+def test_plain_http_only_on_loopback(installed: tuple[Path, str]) -> None:
+    site, _ = installed
+    result = run("serve", "--host", "0.0.0.0", cwd=site)
+    assert result.returncode == 2
+    assert "refusing to serve plain HTTP on 0.0.0.0" in result.stderr
+
+
+class Served:
+    """A running `custody serve`/`demo`; ``stdout`` is filled in once it has stopped."""
+
+    stdout = ""
+
+
+@contextmanager
+def serving(args: list[str], cwd: Path, port: int) -> Iterator[Served]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    proc = subprocess.Popen([CUSTODY, *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=clean, start_new_session=True)
+    served = Served()
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        yield served
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        served.stdout, _ = proc.communicate(timeout=20)
+
+
+def test_serve_over_tls_with_the_configured_certificate(installed: tuple[Path, str]) -> None:
+    from custody.tlscert import make_self_signed
+
+    site, password = installed
+    cert, key = site / "var" / "tls" / "cert.pem", site / "var" / "tls" / "key.pem"
+    fingerprint = make_self_signed(cert, key, ["127.0.0.1"])
+    config = (site / "custody.toml").read_text().replace(
+        '# tls_cert = "var/tls/cert.pem"', 'tls_cert = "var/tls/cert.pem"').replace(
+        '# tls_key = "var/tls/key.pem"', 'tls_key = "var/tls/key.pem"')
+    (site / "custody.toml").write_text(config)
+    port = free_port()
+    with serving(["serve", "--port", str(port)], site, port) as proc:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            served = tls.getpeercert(binary_form=True)
+        from cryptography import x509
+
+        from custody.tlscert import fingerprint as fp
+
+        assert served is not None and fp(x509.load_der_x509_certificate(served)) == fingerprint
+        resp = requests.get(f"https://127.0.0.1:{port}/login", verify=str(cert), timeout=10)
+        assert resp.status_code == 200
+        assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert "Secure" in resp.headers["Set-Cookie"]
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    assert f"custody listening on https://127.0.0.1:{port}/" in proc.stdout
+
+
+def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
+    port = free_port()
+    with serving(["demo", "--port", str(port), "--tls"], tmp_path, port) as proc:
+        cert = tmp_path / "custody-demo" / "var" / "tls" / "cert.pem"
+        resp = requests.get(f"https://127.0.0.1:{port}/healthz", verify=str(cert), timeout=10)
+        assert resp.json() == {"status": "ok", "checks": {"database": "ok", "secrets": "ok"}}
+    out = proc.stdout
+    assert f"custody listening on https://127.0.0.1:{port}/" in out
+    assert re.search(r"one-time password \(shown once\): \S{16,}", out)
+    assert re.search(r"SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", out)
+    assert (tmp_path / "custody-demo" / "var" / "custody.db").is_file()
