@@ -78,4 +78,5 @@ def test_rewritten_chain_is_detected(world: World, services: Services) -> None:
                    {"h": new_hash})
         db.commit()
         result = verify_chain(db)
-    assert not result.ok and result.problem == "event 3: chain broken before it (a row was deleted or inserted)"
+    assert not result.ok
+    assert result.problem == "event 3: chain broken before it (a row was deleted or inserted)"

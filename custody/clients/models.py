@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from custody.db import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from custody.devices.models import Device
 
 engagement_devices = Table(
     "engagement_devices",
@@ -58,6 +62,6 @@ class Engagement(Base):
     warranty_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    devices: Mapped[list["Device"]] = relationship(  # noqa: F821, UP037
+    devices: Mapped[list[Device]] = relationship(
         secondary=engagement_devices, back_populates="engagements"
     )

@@ -34,7 +34,7 @@ class SecretStore(Protocol):
         """Read the newest (or a given) version; raise SecretNotFound if there is none."""
         ...
 
-    def list(self, prefix: str) -> list[str]:
+    def list_paths(self, prefix: str) -> list[str]:
         """Return every secret path under ``prefix`` (recursively), sorted."""
         ...
 

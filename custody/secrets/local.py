@@ -168,7 +168,7 @@ class LocalSecretStore:
             raise BackendUnavailable(f"secret at {path} failed its integrity check") from None
         return {k: Secret(v) for k, v in json.loads(clear).items()}
 
-    def list(self, prefix: str) -> list[str]:
+    def list_paths(self, prefix: str) -> list[str]:
         prefix = prefix.rstrip("/") + "/"
         with self._connect() as db:
             rows = db.execute(

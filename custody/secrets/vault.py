@@ -110,7 +110,7 @@ class VaultSecretStore:
         data = resp["data"]["data"] or {}
         return {k: Secret(str(v)) for k, v in data.items()}
 
-    def list(self, prefix: str) -> list[str]:
+    def list_paths(self, prefix: str) -> list[str]:
         found: list[str] = []
         self._walk(prefix.strip("/"), found)
         return sorted(found)
@@ -161,7 +161,7 @@ class VaultSecretStore:
 
     def shred_tenant(self, tenant: str) -> list[str]:
         split_path(f"{tenant}/x")
-        paths = self.list(tenant)
+        paths = self.list_paths(tenant)
         for path in paths:
             self.destroy(path)
         return paths

@@ -109,7 +109,7 @@ def test_totp_is_required_once_enabled(client: FlaskClient, login: Login, alice:
     assert login("alice", "Alice-Pass-123!").status_code == 401
     assert login("alice", "Alice-Pass-123!", "123456").status_code == 401
     assert login("alice", "Alice-Pass-123!", pyotp.TOTP(seed).now()).status_code == 302
-    assert services.secrets.list("provider") == [f"provider/users/{alice.id}/totp"]
+    assert services.secrets.list_paths("provider") == [f"provider/users/{alice.id}/totp"]
 
 
 def test_form_without_csrf_token_is_refused(client: FlaskClient, alice: User) -> None:

@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, text
 
 from custody.services import Services
 from tests.conftest import World, auth
 from tests.privacy.routes import arguments, every_route
+
 
 # Bodies that would succeed for a staff caller, so a write is refused for tenancy, not syntax.
 def plausible_bodies(world: World) -> dict[str, list[Any]]:
@@ -46,7 +47,7 @@ def snapshot_of(services: Services, client_id: int) -> dict[str, Any]:
             rows = conn.execute(text(f"SELECT * FROM {table} WHERE {where}")).mappings().all()
             out[table] = sorted(json.dumps(dict(r), default=str, sort_keys=True) for r in rows)
     tenant = f"client-{client_id}"
-    out["secrets"] = {p: services.secrets.versions(p) for p in services.secrets.list(tenant)}
+    out["secrets"] = {p: services.secrets.versions(p) for p in services.secrets.list_paths(tenant)}
     return out
 
 

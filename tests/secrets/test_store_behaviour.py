@@ -68,10 +68,10 @@ def test_list_is_recursive_and_tenant_scoped(store: SecretStore) -> None:
     store.put("client-1/devices/2", {"password": "b"})
     store.put("client-1/users/3/totp", {"seed": "c"})
     store.put("client-2/devices/9", {"password": "d"})
-    assert store.list("client-1") == ["client-1/devices/1", "client-1/devices/2",
+    assert store.list_paths("client-1") == ["client-1/devices/1", "client-1/devices/2",
                                       "client-1/users/3/totp"]
-    assert store.list("client-1/devices") == ["client-1/devices/1", "client-1/devices/2"]
-    assert store.list("client-3") == []
+    assert store.list_paths("client-1/devices") == ["client-1/devices/1", "client-1/devices/2"]
+    assert store.list_paths("client-3") == []
 
 
 def test_destroy_removes_every_version(store: SecretStore) -> None:
@@ -94,7 +94,7 @@ def test_shred_tenant_leaves_others(store: SecretStore) -> None:
     store.put("client-2/devices/1", {"password": "c"})
     assert sorted(store.shred_tenant("client-1")) == ["client-1/devices/1",
                                                       "client-1/users/2/totp"]
-    assert store.list("client-1") == []
+    assert store.list_paths("client-1") == []
     assert store.get("client-2/devices/1")["password"].reveal() == "c"
 
 

@@ -39,7 +39,7 @@ def test_write_read_list_destroy_requests(fake: FakeVault) -> None:
     store.put("client-3/devices/12", {"username": "ops", "password": "Pw-abc-123"})
     store.get("client-3/devices/12")
     store.get("client-3/devices/12", version=1)
-    store.list("client-3")
+    store.list_paths("client-3")
     store.destroy("client-3/devices/12")
     assert calls(fake) == [
         ("POST", "/v1/secret/data/custody/client-3/devices/12",

@@ -57,7 +57,7 @@ def test_device_engagements_must_belong_to_the_client(client: FlaskClient, world
         "credentials": {"username": "u", "password": "Pw-123456789"}})
     assert resp.status_code == 400
     assert "engagement_ids" in resp.json["error"]["message"]
-    assert services.secrets.list(f"client-{world.client_a}") == [
+    assert services.secrets.list_paths(f"client-{world.client_a}") == [
         f"client-{world.client_a}/devices/{world.device_a}"]
 
 
@@ -145,7 +145,7 @@ def test_bad_device_fields_are_named(client: FlaskClient, world: World) -> None:
         resp = client.post("/api/v1/devices", headers=h, json=base | change)
         assert resp.status_code in (400, 404), change
         assert message in resp.json["error"]["message"], (change, resp.json)
-    dup = client.post("/api/v1/devices", headers=h, json=base | {"name": f"router-a-ZZCANARYA"})
+    dup = client.post("/api/v1/devices", headers=h, json=base | {"name": "router-a-ZZCANARYA"})
     assert dup.status_code == 409
 
 
