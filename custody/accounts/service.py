@@ -176,6 +176,5 @@ class AccountService:
     def user_for_token(self, db: Session, token: str) -> User | None:
         if not token.startswith(TOKEN_PREFIX):
             return None
-        row = db.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token),
-                                               ApiToken.revoked_at.is_(None)))
-        return db.get(User, row.user_id) if row else None
+        return db.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+            ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None)))

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench NAME`` prints JSON lines with a baseline from the same run."""
