@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -51,9 +54,24 @@ def url_for_bind(settings: Settings, host: str, port: int) -> str:
     return f"{scheme}://{shown}:{port}/"
 
 
+def _metrics_dir(settings: Settings) -> Path:
+    """A fresh folder where workers share Prometheus counts (prometheus_client multiprocess)."""
+    path = settings.path(Path("var/metrics"))
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    return path
+
+
+def _worker_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def run(settings: Settings, host: str, port: int, app_factory: Callable[[], Any]) -> None:
     """Serve until stopped; each worker builds its own app (and database pool) after fork."""
     check_bind(settings, host)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": settings.server.workers,
@@ -64,6 +82,7 @@ def run(settings: Settings, host: str, port: int, app_factory: Callable[[], Any]
         "loglevel": "warning",
         "timeout": 60,
         "graceful_timeout": 5,
+        "child_exit": _worker_exit,
     }
     if settings.tls_enabled:
         assert settings.server.tls_cert and settings.server.tls_key

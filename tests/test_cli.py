@@ -155,6 +155,12 @@ def test_serve_over_tls_with_the_configured_certificate(installed: tuple[Path, s
         assert "Secure" in resp.headers["Set-Cookie"]
         with pytest.raises(requests.exceptions.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        for _ in range(6):  # fresh connections, spread over both workers
+            requests.get(f"https://127.0.0.1:{port}/login", verify=str(cert), timeout=10)
+        metrics = requests.get(f"https://127.0.0.1:{port}/metrics", verify=str(cert), timeout=10)
+        line = next(x for x in metrics.text.splitlines() if x.startswith(
+            'custody_http_requests_total{endpoint="/login",method="GET",status="200"}'))
+        assert float(line.rsplit(" ", 1)[1]) == 7.0  # every worker's count, added up
     assert f"custody listening on https://127.0.0.1:{port}/" in proc.stdout
 
 

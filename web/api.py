@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
+from custody.accounts.models import User
 from custody.clients.models import Contact
 from custody.clients.service import EngagementChanges
 from custody.devices.service import DeviceCredentials, DeviceSpec
@@ -21,6 +22,7 @@ from custody.web.schemas import (
     DeviceIn,
     EngagementIn,
     EngagementPatch,
+    TotpConfirmIn,
     parse_body,
 )
 from custody.web.serialize import client_json, contact_json, device_json, engagement_json
@@ -37,6 +39,31 @@ def me() -> ResponseReturnValue:
     who = principal()
     return jsonify({"id": who.user_id, "username": who.username, "role": who.role,
                     "client_id": who.client_id})
+
+
+@bp.post("/me/totp")
+@roles_required(*ANYONE)
+def start_totp() -> ResponseReturnValue:
+    """Begin TOTP enrolment: the URI goes into an authenticator app, then confirm a code."""
+    user = _me()
+    uri = services().accounts.start_totp(user)
+    return jsonify({"provisioning_uri": uri, "enabled": False}), 201
+
+
+@bp.post("/me/totp/confirm")
+@roles_required(*ANYONE)
+def confirm_totp() -> ResponseReturnValue:
+    body = parse_body(TotpConfirmIn)
+    services().accounts.confirm_totp(db(), _me(), body.code)
+    db().commit()
+    return jsonify({"enabled": True})
+
+
+def _me() -> User:
+    user = db().get(User, principal().user_id)
+    if user is None:
+        raise NotFound("your account no longer exists")
+    return user
 
 
 @bp.get("/clients")

@@ -47,6 +47,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
     "Me": {"type": "object", "properties": {"id": {"type": "integer"}, "username": {"type": "string"},
            "role": {"type": "string"}, "client_id": {"type": ["integer", "null"]}}},
+    "TotpStart": {"type": "object", "properties": {"provisioning_uri": {"type": "string"},
+                                                    "enabled": {"type": "boolean"}}},
+    "TotpConfirm": {"type": "object", "additionalProperties": False, "required": ["code"],
+                    "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}},
     "ClientIn": {"type": "object", "additionalProperties": False, "required": ["name"],
                  "properties": {"name": {"type": "string", "maxLength": 200}}},
     "Client": {"type": "object", "properties": {
@@ -102,6 +106,10 @@ def document() -> dict[str, Any]:
     """Build the OpenAPI document."""
     paths: dict[str, Any] = {
         "/api/v1/me": {"get": _op("Who am I", out="Me")},
+        "/api/v1/me/totp": {"post": _op(
+            "Start TOTP enrolment; returns an otpauth:// provisioning URI", 201, out="TotpStart")},
+        "/api/v1/me/totp/confirm": {"post": _op(
+            "Activate TOTP with a current code; logins then need a code", 200, "TotpConfirm")},
         "/api/v1/clients": {
             "get": _op("List clients visible to the caller", out="List"),
             "post": _op("Create a client", 201, "ClientIn", "Client", roles="admin"),

@@ -67,5 +67,11 @@ def admin_clients() -> ResponseReturnValue:
 @bp.get("/portal/")
 @roles_required("client")
 def portal_home() -> ResponseReturnValue:
-    clients = services().clients.list_clients(db(), principal())
-    return render_template("portal_home.html", client=clients[0] if clients else None)
+    who = principal()
+    assert who.client_id is not None
+    svc = services()
+    client = svc.clients.get_client(db(), who, who.client_id)
+    engagements = svc.clients.list_engagements(db(), who, who.client_id)
+    devices = svc.devices.list_devices(db(), who)
+    return render_template("portal_home.html", client=client, engagements=engagements,
+                           devices=devices, now=svc.clock())

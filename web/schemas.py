@@ -36,6 +36,10 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class TotpConfirmIn(Body):
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
 class ClientIn(Body):
     name: str = Field(min_length=1, max_length=200)
 

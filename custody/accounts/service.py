@@ -23,7 +23,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock
 from custody.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from custody.secrets import SecretStore, client_path, provider_path
+from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
 TOKEN_PREFIX = "cst_"
@@ -152,7 +152,10 @@ class AccountService:
     def confirm_totp(self, db: Session, user: User, code: str) -> None:
         """Activate the pending seed once the user proves their authenticator has it."""
         pending = self._totp_path(user) + "-pending"
-        seed = self._secrets.get(pending)["seed"].reveal()
+        try:
+            seed = self._secrets.get(pending)["seed"].reveal()
+        except SecretNotFound:
+            raise InvalidInput("start TOTP enrolment first (POST /api/v1/me/totp)") from None
         if not pyotp.TOTP(seed).verify(code, valid_window=1):
             raise InvalidInput("the code does not match; check the authenticator's clock")
         self._secrets.put(self._totp_path(user), {"seed": seed})

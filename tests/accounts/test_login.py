@@ -159,3 +159,30 @@ def test_user_rules(services: Services, world: World) -> None:
                                           password="X-123456789012")
         with pytest.raises(InvalidInput, match="at least 12"):
             services.accounts.create_user(db, "t", "erin", "admin", password="short")
+
+
+def test_totp_enrolment_through_the_api(client: FlaskClient, world: World, login: Login,
+                                        services: Services) -> None:
+    h = auth(world.user_a_token)
+    early = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": "123456"})
+    assert early.status_code == 400 and "start TOTP enrolment first" in early.json["error"]["message"]
+    started = client.post("/api/v1/me/totp", headers=h)
+    assert started.status_code == 201
+    seed = pyotp.parse_uri(started.json["provisioning_uri"]).secret
+    bad = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": "12345"})
+    assert bad.status_code == 400 and "code:" in bad.json["error"]["message"]
+    ok = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": pyotp.TOTP(seed).now()})
+    assert ok.status_code == 200 and ok.json == {"enabled": True}
+    # The seed is a secret of client A's tenant: it is shredded with the client.
+    assert services.secrets.list_paths(f"client-{world.client_a}") == [
+        f"client-{world.client_a}/devices/{world.device_a}",
+        f"client-{world.client_a}/users/{_user_id(services, 'user-a')}/totp"]
+    assert login("user-a", "Client-a-Pass-123!").status_code == 401
+    assert login("user-a", "Client-a-Pass-123!", pyotp.TOTP(seed).now()).status_code == 302
+
+
+def _user_id(services: Services, username: str) -> int:
+    with services.db() as db:
+        uid = db.scalar(select(User.id).where(User.username == username))
+    assert uid is not None
+    return uid

@@ -171,3 +171,13 @@ def test_unknown_engagement_and_empty_patch(client: FlaskClient, world: World) -
     bad_date = client.patch(f"/api/v1/engagements/{world.engagement_a}", headers=h,
                             json={"paid_at": "last tuesday"})
     assert bad_date.status_code == 400 and "paid_at" in bad_date.json["error"]["message"]
+
+
+def test_portal_shows_the_clients_own_services(client: FlaskClient, world: World,
+                                               login: object) -> None:
+    login("user-a", "Client-a-Pass-123!")  # type: ignore[operator]
+    page = client.get("/portal/").get_data(as_text=True)
+    assert "job a ZZCANARYA" in page and "router-a-ZZCANARYA" in page
+    assert "ZZCANARYB" not in page
+    assert "10.0.0.97" not in page  # device addresses are staff-only
+    assert client.get("/admin/").status_code == 403
