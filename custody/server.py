@@ -65,7 +65,7 @@ def _metrics_dir(settings: Settings) -> Path:
 def _worker_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def run(settings: Settings, host: str, port: int, app_factory: Callable[[], Any]) -> None:

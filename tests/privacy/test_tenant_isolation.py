@@ -13,7 +13,6 @@ from custody.services import Services
 from tests.conftest import World, auth
 from tests.privacy.routes import arguments, every_route
 
-
 # Routes that act on the caller's own account: a 2xx there touches nothing of client B.
 SELF_ROUTES = {"/api/v1/me/totp"}
 
