@@ -6,11 +6,17 @@ from custody.accounts.models import ApiToken, User, WebSession
 from custody.audit.models import AuditEvent, AuditHead
 from custody.clients.models import Client, Contact, Engagement
 from custody.db import Base
-from custody.devices.models import Device
+from custody.devices.models import (
+    AccessSession,
+    ClientPolicy,
+    Device,
+    EgressProfile,
+    TranscriptChunk,
+)
 
 metadata = Base.metadata
 
 __all__ = [
-    "ApiToken", "AuditEvent", "AuditHead", "Client", "Contact", "Device",
+    "AccessSession", "ApiToken", "AuditEvent", "ClientPolicy", "EgressProfile", "TranscriptChunk", "AuditHead", "Client", "Contact", "Device",
     "Engagement", "User", "WebSession", "metadata",
 ]

@@ -35,6 +35,8 @@ class FakeVault:
     requests: list[Recorded] = field(default_factory=list)
     forbid: bool = False
     store: dict[str, dict[int, dict[str, str]]] = field(default_factory=dict)
+    # Destroyed versions keep their number in Vault's metadata; new writes continue after them.
+    destroyed: dict[str, set[int]] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -102,7 +104,7 @@ class FakeVault:
             key = path[len(data_prefix):]
             if method in ("POST", "PUT"):
                 versions = self.store.setdefault(key, {})
-                version = max(versions, default=0) + 1
+                version = max([*versions, *self.destroyed.get(key, set())], default=0) + 1
                 versions[version] = dict(body["data"])
                 return 200, {"request_id": "r", "lease_id": "", "renewable": False,
                              "lease_duration": 0, "wrap_info": None, "warnings": None,
@@ -119,6 +121,12 @@ class FakeVault:
                 return 200, {"data": {"data": versions[version], "metadata": {
                     "created_time": now, "custom_metadata": None, "deletion_time": "",
                     "destroyed": False, "version": version}}}
+        destroy_prefix = f"/v1/{self.mount}/destroy/"
+        if path.startswith(destroy_prefix) and method in ("POST", "PUT"):
+            for version in body["versions"]:
+                self.store.get(path[len(destroy_prefix):], {}).pop(int(version), None)
+                self.destroyed.setdefault(path[len(destroy_prefix):], set()).add(int(version))
+            return 204, None
         if path.startswith(meta_prefix):
             key = path[len(meta_prefix):].rstrip("/")
             if method == "LIST":
@@ -130,16 +138,19 @@ class FakeVault:
                 return 200, {"data": {"keys": children}}
             if method == "GET":
                 versions = self.store.get(key)
-                if not versions:
+                gone = self.destroyed.get(key, set())
+                if not versions and not gone:
                     return 404, {"errors": []}
+                every = {v: False for v in versions or {}} | {v: True for v in gone}
                 return 200, {"data": {"cas_required": False, "created_time": now,
-                                      "current_version": max(versions), "max_versions": 0,
+                                      "current_version": max(every), "max_versions": 0,
                                       "oldest_version": 0, "updated_time": now,
                                       "versions": {str(v): {"created_time": now,
                                                             "deletion_time": "",
-                                                            "destroyed": False}
-                                                   for v in versions}}}
+                                                            "destroyed": d}
+                                                   for v, d in every.items()}}}
             if method == "DELETE":
                 self.store.pop(key, None)
+                self.destroyed.pop(key, None)
                 return 204, None
         return 404, {"errors": []}

@@ -29,6 +29,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Reading transcripts is a permission of its own; admins always hold it.
+    can_read_transcripts: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     @property

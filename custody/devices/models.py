@@ -1,10 +1,13 @@
-"""Customer devices: inventory fields; credentials live in the SecretStore, never here."""
+"""Customer devices, egress profiles, access sessions and their encrypted transcripts.
+
+Credentials live in the SecretStore, never here.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from custody.clients.models import Engagement, engagement_devices
@@ -25,6 +28,8 @@ class Device(Base):
     device_type: Mapped[str] = mapped_column(String(64))
     egress_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     host_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    host_key_pending: Mapped[str | None] = mapped_column(Text, nullable=True)
+    host_key_mismatch_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     secret_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
     access_state: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -33,3 +38,67 @@ class Device(Base):
     engagements: Mapped[list[Engagement]] = relationship(
         secondary=engagement_devices, back_populates="devices"
     )
+
+
+class EgressProfile(Base):
+    """A fixed source address this installation connects to devices from."""
+
+    __tablename__ = "egress_profiles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    source_ip: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ClientPolicy(Base):
+    """How a client wants access to its devices governed (approval, extra denied commands)."""
+
+    __tablename__ = "client_policies"
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    require_approval: Mapped[bool] = mapped_column(default=False)
+    approver_role: Mapped[str] = mapped_column(String(16), default="admin")
+    deny_commands: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AccessSession(Base):
+    """A technician's time-limited, reasoned access to one device."""
+
+    __tablename__ = "access_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    ttl_seconds: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    approved_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    host_key_verified: Mapped[bool] = mapped_column(default=False)
+
+    device: Mapped[Device] = relationship()
+
+
+class TranscriptChunk(Base):
+    """One encrypted piece of a session transcript (secrets redacted before encryption)."""
+
+    __tablename__ = "transcript_chunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("access_sessions.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    direction: Mapped[str] = mapped_column(String(8))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)

@@ -42,6 +42,10 @@ class SecretStore(Protocol):
         """Return the version numbers stored at ``path`` (empty if none)."""
         ...
 
+    def destroy_versions(self, path: str, versions: list[int]) -> None:
+        """Destroy the data of some versions (for rotation); the newest stays readable."""
+        ...
+
     def destroy(self, path: str) -> list[int]:
         """Destroy every version and the metadata of ``path``; return the versions destroyed."""
         ...

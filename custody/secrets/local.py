@@ -185,6 +185,15 @@ class LocalSecretStore:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def destroy_versions(self, path: str, versions: list[int]) -> None:
+        split_path(path)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("DELETE FROM secrets WHERE path=? AND version=?",
+                           [(path, v) for v in versions])
+            db.execute("COMMIT")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def destroy(self, path: str) -> list[int]:
         split_path(path)
         with self._connect() as db:

@@ -145,7 +145,19 @@ class VaultSecretStore:
             )
         except SecretNotFound:
             return []
-        return sorted(int(v) for v in resp["data"]["versions"])
+        return sorted(int(v) for v, meta in resp["data"]["versions"].items()
+                      if not meta.get("destroyed") and not meta.get("deletion_time"))
+
+    def destroy_versions(self, path: str, versions: list[int]) -> None:
+        split_path(path)
+        if versions:
+            self._call(
+                "destroy secret versions",
+                lambda: self._client.secrets.kv.v2.destroy_secret_versions(
+                    path=self._full(path), versions=versions, mount_point=self._mount
+                ),
+                path,
+            )
 
     def destroy(self, path: str) -> list[int]:
         destroyed = self.versions(path)

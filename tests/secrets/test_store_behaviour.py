@@ -88,6 +88,18 @@ def test_destroy_removes_every_version(store: SecretStore) -> None:
     assert store.put(path, {"password": "fresh"}) == 1  # metadata is gone too
 
 
+def test_rotation_destroys_old_versions(store: SecretStore) -> None:
+    path = "client-1/devices/5"
+    for n in (1, 2, 3):
+        store.put(path, {"password": f"gen-{n}"})
+    store.destroy_versions(path, [1, 2])
+    assert store.versions(path) == [3]
+    assert store.get(path)["password"].reveal() == "gen-3"
+    with pytest.raises(SecretNotFound):
+        store.get(path, version=1)
+    assert store.put(path, {"password": "gen-4"}) == 4
+
+
 def test_shred_tenant_leaves_others(store: SecretStore) -> None:
     store.put("client-1/devices/1", {"password": "a"})
     store.put("client-1/users/2/totp", {"seed": "b"})

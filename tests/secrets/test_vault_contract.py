@@ -56,6 +56,16 @@ def test_write_read_list_destroy_requests(fake: FakeVault) -> None:
     assert all(r.token == fake.token for r in fake.requests)
 
 
+def test_rotation_request(fake: FakeVault) -> None:
+    store = make(fake)
+    store.put("client-3/devices/12", {"password": "old"})
+    store.put("client-3/devices/12", {"password": "new"})
+    fake.requests.clear()
+    store.destroy_versions("client-3/devices/12", [1])
+    assert calls(fake) == [("POST", "/v1/secret/destroy/custody/client-3/devices/12",
+                            {"versions": [1]})]
+
+
 def test_approle_login_then_token_use(fake: FakeVault) -> None:
     store = VaultSecretStore(VaultSettings.model_validate({
         "url": fake.url, "auth": "approle", "role_id": fake.role_id,
