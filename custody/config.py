@@ -94,6 +94,17 @@ class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class BrokerSettings(_Section):
+    connect_timeout: float = Field(default=10.0, gt=0)
+    command_timeout: float = Field(default=30.0, gt=0)
+    default_ttl_seconds: int = Field(default=3600, ge=60)
+    max_ttl_seconds: int = Field(default=14400, ge=60)
+    max_sessions_per_device: int = Field(default=2, ge=1)
+    socket: Path = Path("var/broker.sock")
+    approval_email: str | None = None
+    deny_commands: list[str] = []
+
+
 class Settings(_Section):
     """Every setting of one custody installation, validated and frozen."""
 
@@ -104,6 +115,7 @@ class Settings(_Section):
     mail: MailSettings = MailSettings()
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
+    broker: BrokerSettings = BrokerSettings()
 
     @property
     def tls_enabled(self) -> bool:

@@ -55,3 +55,31 @@ class SecretNotFound(NotFound):
     """No live version of the secret exists at that path."""
 
     code = "secret_not_found"
+
+
+class DeviceError(CustodyError):
+    """Talking to a customer device failed; the message says why, never with a secret."""
+
+    code = "device_error"
+
+
+class DeviceUnreachable(DeviceError):
+    code = "device_unreachable"
+
+
+class DeviceAuthError(DeviceError):
+    code = "device_auth_failed"
+
+
+class HostKeyMismatch(DeviceError):
+    code = "host_key_mismatch"
+
+
+class EgressUnavailable(DeviceError):
+    code = "egress_unavailable"
+
+
+class CommandRefused(Forbidden):
+    """A command policy blocked the command before it reached the device."""
+
+    code = "command_refused"

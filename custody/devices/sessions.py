@@ -1,0 +1,282 @@
+"""Access sessions: who may open one, approval, commands under policy, expiry, transcripts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from custody.accounts.models import User
+from custody.accounts.service import Principal
+from custody.audit.service import AuditLog
+from custody.clock import Clock
+from custody.config import BrokerSettings
+from custody.devices.broker import Broker, TerminalStream
+from custody.devices.models import AccessSession, ClientPolicy, Device, EgressProfile
+from custody.devices.policy import CommandPolicy, check_shape
+from custody.devices.transcripts import TranscriptLine, TranscriptStore
+from custody.errors import (
+    CommandRefused,
+    Conflict,
+    CustodyError,
+    Forbidden,
+    HostKeyMismatch,
+    InvalidInput,
+    NotFound,
+)
+from custody.logs import scrub
+from custody.mail import Mailer, Message
+from custody.tenancy import require_role
+
+LIVE_STATES = ("pending", "approved", "open")
+MAX_CONFIG_LINES = 200
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    output: str
+
+
+class SessionService:
+    """Open, use and close sessions; every step is audited."""
+
+    def __init__(self, broker: Broker, transcripts: TranscriptStore, audit: AuditLog,
+                 clock: Clock, settings: BrokerSettings, mailer: Mailer) -> None:
+        self._broker = broker
+        self._transcripts = transcripts
+        self._audit = audit
+        self._clock = clock
+        self._settings = settings
+        self._mailer = mailer
+
+    # -- requesting and opening
+    def request(self, db: Session, who: Principal, device_id: int, reason: str,
+                ttl_seconds: int | None) -> AccessSession:
+        """Create a session; it opens at once unless the client's policy wants approval."""
+        require_role(who, "admin", "technician")
+        reason = reason.strip()
+        if not 3 <= len(reason) <= 200:
+            raise InvalidInput("reason must be 3-200 characters (a ticket reference)")
+        ttl = self._settings.default_ttl_seconds if ttl_seconds is None else ttl_seconds
+        if not 60 <= ttl <= self._settings.max_ttl_seconds:
+            raise InvalidInput(f"ttl_seconds must be between 60 and {self._settings.max_ttl_seconds}")
+        device = db.get(Device, device_id)
+        if device is None:
+            raise NotFound(f"device {device_id} does not exist")
+        if device.access_state != "active" or not device.secret_path:
+            raise Conflict(f"device {device_id} has no access data (purged); an admin must "
+                           "re-enrol it")
+        if device.host_key is None:
+            raise Conflict(f"device {device_id} has no pinned host key; an admin must scan and "
+                           "confirm it first")
+        if device.egress_ip is None:
+            raise Conflict(f"device {device_id} names no egress address")
+        busy = db.scalar(select(func.count()).select_from(AccessSession).where(
+            AccessSession.device_id == device_id, AccessSession.state.in_(LIVE_STATES)))
+        if (busy or 0) >= self._settings.max_sessions_per_device:
+            raise Conflict(f"device {device_id} already has {busy} sessions "
+                           f"(limit {self._settings.max_sessions_per_device})")
+        policy = db.get(ClientPolicy, device.client_id)
+        needs_approval = policy is not None and policy.require_approval
+        session = AccessSession(device_id=device.id, client_id=device.client_id,
+                                user_id=who.user_id, reason=reason, ttl_seconds=ttl,
+                                state="pending" if needs_approval else "approved",
+                                requested_at=self._clock())
+        db.add(session)
+        db.flush()
+        self._audit.record(db, who.actor, "session.request", f"session:{session.id}",
+                           device_id=device.id, client_id=device.client_id, reason=reason,
+                           ttl_seconds=ttl, needs_approval=needs_approval)
+        return session
+
+    def notify_approvers(self, session: AccessSession, requester: str) -> bool:
+        """Mail the approval request, if an address is configured; return whether sent."""
+        if not self._settings.approval_email:
+            return False
+        self._mailer.send(Message(
+            to=self._settings.approval_email,
+            subject=f"Approval needed: session {session.id}",
+            text=(f"{requester} asks for a session on device {session.device_id} "
+                  f"({session.ttl_seconds // 60} minutes).\nReason: {session.reason}\n\n"
+                  f"Approve or deny it in custody: session {session.id}.\n")))
+        return True
+
+    def open(self, db: Session, session_id: int) -> AccessSession:
+        """Connect an approved session; on failure it ends as 'failed', never left open."""
+        session = self._get(db, session_id)
+        if session.state != "approved":
+            raise Conflict(f"session {session_id} is {session.state}, not approved")
+        device = db.get(Device, session.device_id)
+        assert device is not None
+        try:
+            opened = self._broker.open(session_id)
+        except CustodyError as exc:
+            db.refresh(session)
+            session.state = "failed"
+            session.closed_at = self._clock()
+            session.close_reason = str(exc)[:200]
+            if isinstance(exc, HostKeyMismatch):
+                device.host_key_mismatch_at = self._clock()
+                self._audit.record(db, "broker", "device.host_key_mismatch", f"device:{device.id}",
+                                   session_id=session_id)
+            self._audit.record(db, "broker", "session.refused", f"session:{session_id}",
+                               error=exc.code)
+            db.commit()
+            raise
+        db.refresh(session)
+        now = self._clock()
+        session.state = "open"
+        session.opened_at = now
+        session.expires_at = now + timedelta(seconds=session.ttl_seconds)
+        session.source_ip = opened.source_ip
+        session.host_key_verified = True
+        self._audit.record(db, "broker", "session.open", f"session:{session_id}",
+                           source_ip=opened.source_ip)
+        return session
+
+    def decide(self, db: Session, who: Principal, session_id: int, approve: bool) -> AccessSession:
+        """Approve or deny a pending session, as the client's policy says who may."""
+        session = self._get(db, session_id)
+        if session.state != "pending":
+            raise Conflict(f"session {session_id} is {session.state}, not waiting for approval")
+        policy = db.get(ClientPolicy, session.client_id)
+        approver_role = policy.approver_role if policy else "admin"
+        allowed = who.role == "admin" or (approver_role == "technician" and who.role == "technician")
+        if not allowed:
+            raise Forbidden(f"this client's sessions are approved by: {approver_role}")
+        if who.user_id == session.user_id:
+            raise Forbidden("a session cannot be approved by the person who asked for it")
+        session.approved_by = who.user_id
+        if approve:
+            session.state = "approved"
+        else:
+            session.state = "denied"
+            session.closed_at = self._clock()
+        self._audit.record(db, who.actor, "session.approve" if approve else "session.deny",
+                           f"session:{session_id}")
+        return session
+
+    # -- using
+    def _get(self, db: Session, session_id: int) -> AccessSession:
+        session = db.get(AccessSession, session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} does not exist")
+        return session
+
+    def get_for(self, db: Session, who: Principal, session_id: int) -> AccessSession:
+        """A session the caller may see: admins all, technicians their own."""
+        require_role(who, "admin", "technician")
+        session = self._get(db, session_id)
+        if who.role != "admin" and session.user_id != who.user_id:
+            policy = db.get(ClientPolicy, session.client_id)
+            if not (policy and policy.approver_role == "technician" and session.state == "pending"):
+                raise NotFound(f"session {session_id} does not exist")
+        return session
+
+    def _usable(self, db: Session, who: Principal, session_id: int) -> AccessSession:
+        session = self.get_for(db, who, session_id)
+        if who.role != "admin" and session.user_id != who.user_id:
+            raise Forbidden("only the technician who opened the session can use it")
+        if session.state == "open" and session.expires_at and session.expires_at <= self._clock():
+            self._end(db, session, "expired", "time limit reached")
+            db.commit()
+        if session.state != "open":
+            raise Conflict(f"session {session_id} is {session.state}; open a new one")
+        return session
+
+    def policy_for(self, db: Session, device: Device) -> CommandPolicy:
+        client_policy = db.get(ClientPolicy, device.client_id)
+        extra = [*self._settings.deny_commands, *(client_policy.deny_commands if client_policy else [])]
+        return CommandPolicy.for_device(device.device_type, extra)
+
+    def run(self, db: Session, who: Principal, session_id: int,
+            command: str | Sequence[str]) -> CommandResult:
+        """Check the command against policy, then send it through the broker."""
+        session = self._usable(db, who, session_id)
+        device = db.get(Device, session.device_id)
+        assert device is not None
+        policy = self.policy_for(db, device)
+        lines = [command] if isinstance(command, str) else list(command)
+        if not lines or len(lines) > MAX_CONFIG_LINES:
+            raise InvalidInput(f"config must hold 1-{MAX_CONFIG_LINES} lines")
+        for line in lines:
+            check_shape(line)
+            try:
+                policy.check(line)
+            except CommandRefused:
+                self._audit.record(db, who.actor, "session.command_refused",
+                                   f"session:{session_id}", command=scrub(line))
+                db.commit()
+                raise
+        output = self._broker.run(session_id, command)
+        self._audit.record(db, who.actor, "session.command" if isinstance(command, str)
+                           else "session.config", f"session:{session_id}",
+                           command=scrub(" ; ".join(lines)))
+        return CommandResult(output)
+
+    def terminal(self, db: Session, who: Principal, session_id: int) -> TerminalStream:
+        session = self._usable(db, who, session_id)
+        device = db.get(Device, session.device_id)
+        assert device is not None
+        stream = self._broker.attach(session_id, self.policy_for(db, device))
+        self._audit.record(db, who.actor, "session.terminal", f"session:{session_id}")
+        return stream
+
+    # -- ending
+    def close(self, db: Session, who: Principal, session_id: int) -> AccessSession:
+        """End a session: its technician or any admin (who may terminate others' sessions)."""
+        session = self.get_for(db, who, session_id)
+        if who.role != "admin" and session.user_id != who.user_id:
+            raise Forbidden("only the session's technician or an admin can close it")
+        if session.state in LIVE_STATES:
+            reason = "closed by technician" if session.user_id == who.user_id else \
+                f"terminated by {who.username}"
+            self._end(db, session, "closed", reason)
+            self._audit.record(db, who.actor, "session.close", f"session:{session_id}",
+                               reason=reason)
+        return session
+
+    def _end(self, db: Session, session: AccessSession, state: str, reason: str) -> None:
+        self._broker.close(session.id)
+        session.state = state
+        session.closed_at = self._clock()
+        session.close_reason = reason
+
+    def expire_due(self, db: Session) -> list[int]:
+        """Close every open session past its time limit (the scheduled job calls this)."""
+        now = self._clock()
+        due = db.scalars(select(AccessSession).where(AccessSession.state == "open",
+                                                     AccessSession.expires_at <= now)).all()
+        for session in due:
+            self._end(db, session, "expired", "time limit reached")
+            self._audit.record(db, "scheduler", "session.expire", f"session:{session.id}")
+        return [s.id for s in due]
+
+    # -- transcripts
+    def read_transcript(self, db: Session, who: Principal, session_id: int
+                        ) -> Sequence[TranscriptLine]:
+        """Decrypt a transcript for a reader holding the transcript permission (audited)."""
+        user = db.get(User, who.user_id)
+        if user is None or not (who.role == "admin" or (who.role == "technician"
+                                                         and user.can_read_transcripts)):
+            raise Forbidden("reading transcripts needs the transcript permission")
+        session = self._get(db, session_id)
+        self._audit.record(db, who.actor, "transcript.read", f"session:{session_id}")
+        return self._transcripts.read(db, session_id, session.client_id)
+
+    def list_sessions(self, db: Session, who: Principal, state: str | None = None
+                      ) -> Sequence[AccessSession]:
+        require_role(who, "admin", "technician")
+        stmt = select(AccessSession).order_by(AccessSession.id.desc()).limit(500)
+        if who.role != "admin":
+            stmt = stmt.where(AccessSession.user_id == who.user_id)
+        if state:
+            stmt = stmt.where(AccessSession.state == state)
+        return db.scalars(stmt).all()
+
+
+def egress_profiles(db: Session) -> Sequence[EgressProfile]:
+    return db.scalars(select(EgressProfile).order_by(EgressProfile.name)).all()

@@ -1,0 +1,224 @@
+"""SSH to customer devices: fixed source addresses, pinned host keys, netmiko sessions.
+
+netmiko and paramiko are used only inside custody/devices/. Every connection is
+bound to the device's egress address and checked against the pinned host key
+with paramiko's RejectPolicy: nothing is ever accepted on first sight.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import io
+import os
+import socket
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import paramiko
+from netmiko import ConnectHandler
+from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+
+from custody.errors import (
+    DeviceAuthError,
+    DeviceError,
+    DeviceUnreachable,
+    EgressUnavailable,
+    HostKeyMismatch,
+    InvalidInput,
+)
+from custody.sensitive import Secret
+
+# Device types whose CLI has a privileged (enable) mode.
+ENABLE_MODE_TYPES = frozenset({"cisco_ios", "cisco_xe", "cisco_nxos", "cisco_asa", "arista_eos",
+                               "hp_procurve", "huawei"})
+
+
+@dataclass(frozen=True)
+class ConnectTarget:
+    host: str
+    port: int
+    device_type: str
+    source_ip: str
+    host_key: str  # "ssh-ed25519 AAAA..." as pinned
+    connect_timeout: float = 10.0
+    command_timeout: float = 30.0
+
+
+def check_source_address(source_ip: str) -> None:
+    """Refuse when ``source_ip`` is not an address of this host (it cannot be bound)."""
+    family = socket.AF_INET6 if ":" in source_ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((source_ip, 0))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise EgressUnavailable(
+                    f"egress address {source_ip} is not configured on this host; the device's "
+                    "firewall only admits that address, so no session can be opened from here"
+                ) from None
+            raise EgressUnavailable(f"egress address {source_ip} cannot be used: {exc.strerror}") from None
+
+
+def bound_socket(host: str, port: int, source_ip: str, timeout: float) -> socket.socket:
+    """Open a TCP connection to the device from exactly ``source_ip``."""
+    check_source_address(source_ip)
+    try:
+        return socket.create_connection((host, port), timeout=timeout,
+                                        source_address=(source_ip, 0))
+    except TimeoutError:
+        raise DeviceUnreachable(f"{host}:{port} did not answer within {timeout:g}s") from None
+    except OSError as exc:
+        raise DeviceUnreachable(f"{host}:{port} is unreachable ({exc.strerror or exc})") from None
+
+
+def fingerprint(host_key: str) -> str:
+    """OpenSSH-style SHA256 fingerprint of a "type base64" public key line."""
+    try:
+        blob = base64.b64decode(host_key.split()[1], validate=True)
+    except (IndexError, ValueError):
+        raise InvalidInput("public_key must look like 'ssh-ed25519 AAAA...'") from None
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def parse_public_key(line: str) -> str:
+    """Validate a host public key given by an admin; return it as "type base64"."""
+    parts = line.strip().split()
+    if len(parts) < 2:
+        raise InvalidInput("public_key must look like 'ssh-ed25519 AAAA...'")
+    try:
+        key = paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
+    except Exception:  # noqa: BLE001 - paramiko raises several types for bad keys
+        raise InvalidInput("public_key is not a valid SSH public key") from None
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def scan_host_key(host: str, port: int, source_ip: str, timeout: float = 10.0) -> str:
+    """Fetch the device's host key without authenticating; return "type base64"."""
+    sock = bound_socket(host, port, source_ip, timeout)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError):
+        raise DeviceUnreachable(f"{host}:{port} did not complete an SSH handshake") from None
+    finally:
+        transport.close()
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def load_private_key(pem: str) -> paramiko.PKey:
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(pem))
+        except (paramiko.SSHException, ValueError):
+            continue
+    raise InvalidInput("credentials.private_key is not an unencrypted OpenSSH/PEM private key")
+
+
+class DeviceConnection(Protocol):
+    """A live, authenticated CLI session on one device."""
+
+    def send_command(self, command: str) -> str: ...
+
+    def send_config_set(self, lines: Sequence[str]) -> str: ...
+
+    def channel(self) -> Any:
+        """The raw interactive channel (paramiko Channel) for a terminal."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NetmikoConnection:
+    def __init__(self, handler: Any, command_timeout: float) -> None:
+        self._h = handler
+        self._timeout = command_timeout
+
+    def send_command(self, command: str) -> str:
+        try:
+            return str(self._h.send_command(command, read_timeout=self._timeout,
+                                            strip_prompt=True, strip_command=True))
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise DeviceError(f"the device connection failed ({type(exc).__name__})") from None
+        except Exception as exc:  # noqa: BLE001 - netmiko's read timeouts and pattern errors
+            raise DeviceError(f"the device did not finish the command ({type(exc).__name__})") from None
+
+    def send_config_set(self, lines: Sequence[str]) -> str:
+        try:
+            return str(self._h.send_config_set(list(lines), read_timeout=self._timeout))
+        except Exception as exc:  # noqa: BLE001
+            raise DeviceError(f"the device rejected the configuration ({type(exc).__name__})") from None
+
+    def channel(self) -> Any:
+        return self._h.remote_conn
+
+    def close(self) -> None:
+        try:
+            self._h.disconnect()
+        except Exception:  # noqa: BLE001, S110 - the peer may already be gone
+            pass
+
+
+class NetmikoConnector:
+    """Open netmiko sessions bound to the egress address, with the host key pinned."""
+
+    def connect(self, target: ConnectTarget, credentials: Mapping[str, Secret]) -> DeviceConnection:
+        known_hosts = _known_hosts_file(target)
+        try:
+            kwargs: dict[str, Any] = {
+                "device_type": target.device_type, "host": target.host, "port": target.port,
+                "username": credentials["username"].reveal(),
+                "sock": bound_socket(target.host, target.port, target.source_ip,
+                                     target.connect_timeout),
+                "ssh_strict": True, "system_host_keys": False, "alt_host_keys": True,
+                "alt_key_file": known_hosts, "use_keys": False, "allow_agent": False,
+                "conn_timeout": target.connect_timeout, "auth_timeout": target.connect_timeout,
+                "banner_timeout": target.connect_timeout, "session_log": None,
+            }
+            if "password" in credentials:
+                kwargs["password"] = credentials["password"].reveal()
+            if "private_key" in credentials:
+                kwargs["pkey"] = load_private_key(credentials["private_key"].reveal())
+            if "secret" in credentials:
+                kwargs["secret"] = credentials["secret"].reveal()
+            try:
+                handler = ConnectHandler(**kwargs)
+            except NetmikoAuthenticationException:
+                raise DeviceAuthError(
+                    f"{target.host}:{target.port} refused the stored credentials "
+                    f"(from {target.source_ip}); rotate them or check the device") from None
+            except NetmikoTimeoutException as exc:
+                if isinstance(exc.__context__, paramiko.BadHostKeyException) or \
+                        "does not match" in str(exc) or "known_hosts" in str(exc):
+                    raise HostKeyMismatch(
+                        f"{target.host}:{target.port} presented a host key that does not match "
+                        "the pinned one; the session was refused") from None
+                raise DeviceUnreachable(f"{target.host}:{target.port} timed out during login") from None
+            except (paramiko.SSHException, OSError, EOFError, ValueError) as exc:
+                raise DeviceUnreachable(
+                    f"{target.host}:{target.port} closed the connection during login "
+                    f"({type(exc).__name__})") from None
+        finally:
+            os.unlink(known_hosts)
+        if "secret" in credentials and target.device_type in ENABLE_MODE_TYPES:
+            try:
+                if not handler.check_enable_mode():
+                    handler.enable()
+            except Exception:  # noqa: BLE001
+                handler.disconnect()
+                raise DeviceAuthError(
+                    f"{target.host}:{target.port} refused the stored enable secret") from None
+        return NetmikoConnection(handler, target.command_timeout)
+
+
+def _known_hosts_file(target: ConnectTarget) -> str:
+    """A private known_hosts file holding only the pinned key (paramiko reads a file)."""
+    name = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+    fd, path = tempfile.mkstemp(prefix="custody-kh-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{name} {target.host_key}\n")
+    return path
