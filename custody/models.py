@@ -17,6 +17,7 @@ from custody.devices.models import (
 metadata = Base.metadata
 
 __all__ = [
-    "AccessSession", "ApiToken", "AuditEvent", "ClientPolicy", "EgressProfile", "TranscriptChunk", "AuditHead", "Client", "Contact", "Device",
+    "AccessSession", "ApiToken", "AuditEvent", "AuditHead", "Client", "ClientPolicy", "Contact",
+    "Device", "EgressProfile", "TranscriptChunk",
     "Engagement", "User", "WebSession", "metadata",
 ]

@@ -15,7 +15,11 @@ from custody.clients.service import ClientService
 from custody.clock import Clock, utcnow
 from custody.config import Settings
 from custody.db import make_engine, make_session_factory, migrate
+from custody.devices.broker import Broker, Connector, LocalBroker
+from custody.devices.broker_net import RemoteBroker
 from custody.devices.service import DeviceService
+from custody.devices.sessions import SessionService
+from custody.devices.transcripts import TranscriptStore
 from custody.errors import ConfigError
 from custody.mail import Mailer
 from custody.mail.smtp import SmtpMailer
@@ -37,6 +41,9 @@ class Services:
     accounts: AccountService
     clients: ClientService
     devices: DeviceService
+    transcripts: TranscriptStore
+    broker: Broker
+    sessions: SessionService
     mailer: Mailer
     clock: Clock
     signing_key: bytes
@@ -63,8 +70,13 @@ def load_signing_key(path: Path) -> bytes:
 
 
 def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer | None = None,
-                   secrets: SecretStore | None = None, run_migrations: bool = True) -> Services:
-    """Connect to the database and secret store and build every service."""
+                   secrets: SecretStore | None = None, run_migrations: bool = True,
+                   remote_broker: bool = False, connector: Connector | None = None) -> Services:
+    """Connect to the database and secret store and build every service.
+
+    With ``remote_broker`` the device connections live in the broker process
+    (`custody serve`); otherwise in this process (CLI, tests, the broker itself).
+    """
     engine = make_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
@@ -72,16 +84,27 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     audit = AuditLog(clock)
     signing_key = load_signing_key(settings.path(settings.server.session_key_file))
     sec = settings.security
+    db = make_session_factory(engine)
+    transcripts = TranscriptStore(store, clock)
+    broker: Broker
+    if remote_broker:
+        broker = RemoteBroker(settings.path(settings.broker.socket))
+    else:
+        broker = LocalBroker(db, store, transcripts, settings.broker, clock, connector)
+    mailer = mailer or SmtpMailer(settings.mail)
     return Services(
         settings=settings,
         engine=engine,
-        db=make_session_factory(engine),
+        db=db,
         secrets=store,
         audit=audit,
         accounts=AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes),
         clients=ClientService(audit, clock, signing_key, sec.verification_link_hours),
         devices=DeviceService(store, audit, clock),
-        mailer=mailer or SmtpMailer(settings.mail),
+        transcripts=transcripts,
+        broker=broker,
+        sessions=SessionService(broker, transcripts, audit, clock, settings.broker, mailer),
+        mailer=mailer,
         clock=clock,
         signing_key=signing_key,
     )

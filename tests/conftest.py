@@ -149,6 +149,8 @@ def world(services: Services, client: FlaskClient) -> World:
         admin_token = services.accounts.create_token(db, "test", "root")
         tech_token = services.accounts.create_token(db, "test", "tech")
     ids: dict[str, Any] = {}
+    client.post("/api/v1/egress-profiles", json={"name": "node-a", "source_ip": "127.0.0.2"},
+                headers=auth(admin_token))
     for tag in ("a", "b"):
         name = f"Client {tag.upper()}" + (" ZZCANARYB" if tag == "b" else "")
         cid = client.post("/api/v1/clients", json={"name": name}, headers=auth(admin_token)).json["id"]

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from custody.config import Settings
 from custody.services import Services, build_services
-from custody.web import api, auth, health, openapi, pages
+from custody.web import api, auth, broker, health, openapi, pages, tech, terminal
 from custody.web.errors import register_error_handlers
 from custody.web.limits import api_limit, limiter
 from custody.web.sessions import DbSessionInterface
@@ -50,9 +50,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     auth.init_app(app)
     health.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(broker.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(tech.bp)
+    terminal.init_app(app)
     limiter.limit(api_limit)(api.bp)
+    limiter.limit(api_limit)(broker.bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext
@@ -68,7 +72,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+            # xterm.js writes <style> elements for its renderer, hence 'unsafe-inline' for styles only.
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "frame-ancestors 'none'")
         if settings.tls_enabled:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         _log_access(response)

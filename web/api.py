@@ -193,15 +193,15 @@ def create_device() -> ResponseReturnValue:
                       engagement_ids=tuple(body.engagement_ids))
     credentials = DeviceCredentials(
         username=creds.username,
-        password=_secret(creds.password), secret=_secret(creds.secret),
-        private_key=_secret(creds.private_key),
+        password=secret_or_none(creds.password), secret=secret_or_none(creds.secret),
+        private_key=secret_or_none(creds.private_key),
     )
     svc = services()
     device = svc.devices.create_device(db(), principal(), spec, credentials)
     try:
         db().commit()
     except BaseException:
-        svc.devices.forget_secret(device)
+        svc.devices.forgetsecret_or_none(device)
         raise
     return jsonify(device_json(device, principal())), 201
 
@@ -213,5 +213,5 @@ def get_device(device_id: int) -> ResponseReturnValue:
     return jsonify(device_json(services().devices.get_device(db(), who, device_id), who))
 
 
-def _secret(value: Any) -> Secret | None:
+def secret_or_none(value: Any) -> Secret | None:
     return None if value is None else Secret(value.get_secret_value())

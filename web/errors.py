@@ -13,6 +13,8 @@ from custody.errors import (
     BackendUnavailable,
     Conflict,
     CustodyError,
+    DeviceError,
+    EgressUnavailable,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -22,6 +24,8 @@ from custody.errors import (
 log = logging.getLogger("custody.web")
 
 STATUS = {
+    EgressUnavailable: 503,
+    DeviceError: 502,
     InvalidInput: 400,
     Unauthorized: 401,
     Forbidden: 403,

@@ -12,6 +12,7 @@ import custody
 bp = Blueprint("openapi", __name__)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+STAFF = "admin, technician"
 DATE = {"type": ["string", "null"], "description": "ISO 8601 date or date-time (UTC if no zone)"}
 
 
@@ -99,6 +100,41 @@ SCHEMAS: dict[str, Any] = {
                    "host": {"type": "string"}, "port": {"type": "integer"},
                    "egress_ip": {"type": ["string", "null"]}}},
     "List": {"type": "object", "properties": {"items": {"type": "array"}}},
+    "EgressIn": {"type": "object", "additionalProperties": False, "required": ["name", "source_ip"],
+                 "properties": {"name": {"type": "string"}, "source_ip": {"type": "string"}}},
+    "Egress": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                                "source_ip": {"type": "string"}}},
+    "Policy": {"type": "object", "properties": {
+        "require_approval": {"type": "boolean"},
+        "approver_role": {"type": "string", "enum": ["admin", "technician"]},
+        "deny_commands": {"type": "array", "items": {"type": "string"}}}},
+    "HostKeyScan": {"type": "object", "properties": {"pending_fingerprint": {"type": "string"},
+                                                     "key_type": {"type": "string"}}},
+    "HostKeyIn": {"type": "object", "additionalProperties": False, "properties": {
+        "fingerprint": {"type": "string", "description": "SHA256:... of the scanned key"},
+        "public_key": {"type": "string", "description": "'ssh-ed25519 AAAA...'"}}},
+    "HostKey": {"type": "object", "properties": {"fingerprint": {"type": "string"},
+                                                 "key_type": {"type": "string"}}},
+    "Credentials": {"type": "object", "writeOnly": True, "additionalProperties": False,
+                    "required": ["username"], "properties": {
+                        "username": {"type": "string"}, "password": {"type": "string"},
+                        "secret": {"type": "string"}, "private_key": {"type": "string"}}},
+    "SessionIn": {"type": "object", "additionalProperties": False, "required": ["reason"],
+                  "properties": {"reason": {"type": "string", "description": "ticket reference"},
+                                 "ttl_seconds": {"type": "integer"}}},
+    "AccessSession": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "device_id": {"type": "integer"},
+        "state": {"type": "string", "enum": ["pending", "approved", "open", "closed", "expired",
+                                             "failed", "denied"]},
+        "expires_at": DATE, "source_ip": {"type": ["string", "null"]},
+        "host_key_verified": {"type": "boolean"}, "close_reason": {"type": ["string", "null"]}}},
+    "CommandIn": {"type": "object", "additionalProperties": False, "properties": {
+        "command": {"type": "string", "maxLength": 4096},
+        "config": {"type": "array", "items": {"type": "string"}}}},
+    "CommandOut": {"type": "object", "properties": {"output": {"type": "string"}}},
+    "Transcript": {"type": "object", "properties": {"lines": {"type": "array", "items": {
+        "type": "object", "properties": {"at": {"type": "string"}, "direction": {
+            "type": "string", "enum": ["in", "out", "note"]}, "text": {"type": "string"}}}}}},
 }
 
 
@@ -143,6 +179,52 @@ def document() -> dict[str, Any]:
         },
         "/api/v1/devices/{device_id}": {
             "parameters": [_id("device_id")], "get": _op("Read a device", out="Device")},
+        "/api/v1/egress-profiles": {
+            "get": _op("List egress profiles (fixed source addresses)", out="List", roles=STAFF),
+            "post": _op("Define an egress profile", 201, "EgressIn", "Egress", roles="admin"),
+        },
+        "/api/v1/clients/{client_id}/policy": {
+            "parameters": [_id("client_id")],
+            "get": _op("Read a client's access policy", out="Policy", roles=STAFF),
+            "put": _op("Set approval and extra denied commands", 200, "Policy", "Policy",
+                       roles="admin"),
+        },
+        "/api/v1/devices/{device_id}/host-key/scan": {
+            "parameters": [_id("device_id")],
+            "post": _op("Fetch the device's host key from its egress address (pending)",
+                        out="HostKeyScan", roles="admin")},
+        "/api/v1/devices/{device_id}/host-key": {
+            "parameters": [_id("device_id")],
+            "post": _op("Pin a host key: confirm the scanned fingerprint or give the public key",
+                        200, "HostKeyIn", "HostKey", roles="admin")},
+        "/api/v1/devices/{device_id}/credentials": {
+            "parameters": [_id("device_id")],
+            "put": _op("Rotate credentials (write-only); older versions are destroyed", 200,
+                       "Credentials", roles="admin")},
+        "/api/v1/devices/{device_id}/sessions": {
+            "parameters": [_id("device_id")],
+            "post": _op("Open a session (202 when it waits for approval)", 201, "SessionIn",
+                        "AccessSession", roles=STAFF)},
+        "/api/v1/sessions": {"get": _op("List sessions (?state=)", out="List", roles=STAFF)},
+        "/api/v1/sessions/{session_id}": {
+            "parameters": [_id("session_id")],
+            "get": _op("Read a session", out="AccessSession", roles=STAFF),
+            "delete": _op("Close a session (admins may terminate any)", 204, roles=STAFF),
+        },
+        "/api/v1/sessions/{session_id}/approve": {
+            "parameters": [_id("session_id")],
+            "post": _op("Approve a pending session; it opens", out="AccessSession", roles=STAFF)},
+        "/api/v1/sessions/{session_id}/deny": {
+            "parameters": [_id("session_id")],
+            "post": _op("Deny a pending session", out="AccessSession", roles=STAFF)},
+        "/api/v1/sessions/{session_id}/commands": {
+            "parameters": [_id("session_id")],
+            "post": _op("Run one command, or a configuration set, under the command policy",
+                        200, "CommandIn", "CommandOut", roles=STAFF)},
+        "/api/v1/sessions/{session_id}/transcript": {
+            "parameters": [_id("session_id")],
+            "get": _op("Read a transcript (transcript permission; audited)", out="Transcript",
+                       roles="admin, technicians with the transcript permission")},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     }

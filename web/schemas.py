@@ -108,3 +108,29 @@ def describe(exc: ValidationError) -> str:
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{field}: {msg}")
     return "; ".join(problems)
+
+
+class EgressIn(Body):
+    name: str = Field(min_length=1, max_length=100)
+    source_ip: str = Field(min_length=1, max_length=64)
+
+
+class PolicyIn(Body):
+    require_approval: bool = False
+    approver_role: str = "admin"
+    deny_commands: list[str] = Field(default_factory=list, max_length=200)
+
+
+class HostKeyIn(Body):
+    fingerprint: str | None = Field(default=None, max_length=100)
+    public_key: str | None = Field(default=None, max_length=16384)
+
+
+class SessionIn(Body):
+    reason: str = Field(min_length=1, max_length=200)
+    ttl_seconds: int | None = None
+
+
+class CommandIn(Body):
+    command: str | None = Field(default=None, max_length=8192)
+    config: list[str] | None = Field(default=None, max_length=500)

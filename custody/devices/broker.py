@@ -7,6 +7,7 @@ or returns to a caller has passed through the device's Redactor first.
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
 from collections.abc import Sequence
@@ -52,6 +53,21 @@ class _Live:
     terminal: TerminalStream | None = None
 
 
+class Terminal(Protocol):
+    """An attached interactive terminal, as the web adapter sees it."""
+
+    def write(self, data: str) -> None:
+        """Send keystrokes (checked against the command policy at Enter)."""
+        ...
+
+    def next(self) -> dict[str, str] | None:
+        """Block for the next event: {"read": text}, {"refused": message} or {"end": reason};
+        None once the terminal is over."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Broker(Protocol):
     """What the session service needs from whoever holds the live connections."""
 
@@ -61,7 +77,7 @@ class Broker(Protocol):
 
     def close(self, session_id: int) -> None: ...
 
-    def attach(self, session_id: int, policy: CommandPolicy) -> TerminalStream: ...
+    def attach(self, session_id: int, policy: CommandPolicy) -> Terminal: ...
 
     def is_live(self, session_id: int) -> bool: ...
 
@@ -157,12 +173,45 @@ class LocalBroker:
         with self._lock:
             return sorted(self._live)
 
-    def attach(self, session_id: int, policy: CommandPolicy) -> TerminalStream:
+    def attach(self, session_id: int, policy: CommandPolicy) -> LocalTerminal:
         live = self._get(session_id)
         if live.terminal is not None and not live.terminal.stopped:
             raise Conflict(f"session {session_id} already has a terminal attached")
         live.terminal = TerminalStream(self, session_id, live, policy)
-        return live.terminal
+        return LocalTerminal(live.terminal)
+
+
+class LocalTerminal:
+    """Terminal events from a TerminalStream in this process."""
+
+    def __init__(self, stream: TerminalStream) -> None:
+        self._stream = stream
+        self._events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
+        self._ended = False
+
+    def write(self, data: str) -> None:
+        refused = self._stream.write(data)
+        if refused:
+            self._events.put({"refused": refused})
+
+    def next(self) -> dict[str, str] | None:
+        while True:
+            try:
+                return self._events.get_nowait()
+            except queue.Empty:
+                pass
+            if self._ended:
+                return None
+            text = self._stream.read(0.2)
+            if text is None:
+                self._ended = True
+                return {"end": self._stream.stop_reason}
+            if text:
+                return {"read": text}
+
+    def close(self) -> None:
+        if not self._stream.stopped:
+            self._stream.stop("terminal detached")
 
 
 class TerminalStream:

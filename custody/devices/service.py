@@ -14,7 +14,8 @@ from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement
 from custody.clock import Clock
-from custody.devices.models import Device
+from custody.devices.models import ClientPolicy, Device, EgressProfile
+from custody.devices.ssh import fingerprint, parse_public_key, scan_host_key
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
@@ -75,6 +76,10 @@ class DeviceService:
         _check_credentials(credentials)
         if db.get(Client, spec.client_id) is None:
             raise NotFound(f"client {spec.client_id} does not exist")
+        if spec.egress_ip is not None and db.scalar(select(EgressProfile.id).where(
+                EgressProfile.source_ip == spec.egress_ip)) is None:
+            raise InvalidInput(f"egress_ip: {spec.egress_ip} is not a defined egress profile; "
+                               "an admin adds it first (POST /api/v1/egress-profiles)")
         if db.scalar(select(Device.id).where(Device.client_id == spec.client_id,
                                              Device.name == spec.name)) is not None:
             raise Conflict(f"client {spec.client_id} has a device named {spec.name!r} already")
@@ -95,6 +100,97 @@ class DeviceService:
         self._audit.record(db, who.actor, "device.create", f"device:{device.id}",
                            client_id=spec.client_id, secret_path=device.secret_path)
         return device
+
+    def rotate_credentials(self, db: Session, who: Principal, device_id: int,
+                           credentials: DeviceCredentials) -> int:
+        """Write new credentials, then destroy every older version; return the new version."""
+        require_role(who, "admin")
+        _check_credentials(credentials)
+        device = self.get_device(db, who, device_id)
+        if device.access_state != "active" or device.secret_path is None:
+            raise Conflict(f"device {device_id} was purged; re-enrol it instead")
+        old = self._secrets.versions(device.secret_path)
+        version = self._secrets.put(device.secret_path, credentials.as_fields())
+        self._secrets.destroy_versions(device.secret_path, old)
+        self._audit.record(db, who.actor, "device.rotate_credentials", f"device:{device.id}",
+                           secret_path=device.secret_path, version=version, destroyed=old)
+        return version
+
+    def scan_host_key(self, db: Session, who: Principal, device_id: int, timeout: float) -> str:
+        """Fetch the device's current host key from its egress address; keep it pending."""
+        require_role(who, "admin")
+        device = self.get_device(db, who, device_id)
+        if not device.egress_ip or not device.host:
+            raise Conflict(f"device {device_id} needs a host and an egress_ip to be scanned")
+        key = scan_host_key(device.host, device.port, device.egress_ip, timeout)
+        device.host_key_pending = key
+        self._audit.record(db, who.actor, "device.host_key_scan", f"device:{device.id}",
+                           fingerprint=fingerprint(key))
+        return key
+
+    def pin_host_key(self, db: Session, who: Principal, device_id: int,
+                     confirm_fingerprint: str | None, public_key: str | None) -> str:
+        """Pin the scanned key once the admin confirms its fingerprint, or a key they give."""
+        require_role(who, "admin")
+        device = self.get_device(db, who, device_id)
+        if (confirm_fingerprint is None) == (public_key is None):
+            raise InvalidInput("send either fingerprint (to confirm a scan) or public_key")
+        if public_key is not None:
+            key = parse_public_key(public_key)
+        else:
+            if device.host_key_pending is None:
+                raise Conflict(f"device {device_id} has no scanned key to confirm; scan it first")
+            if fingerprint(device.host_key_pending) != (confirm_fingerprint or "").strip():
+                raise InvalidInput("fingerprint does not match the scanned key; scan again and "
+                                   "compare with the device's own `show ip ssh` / ssh-keygen -l")
+            key = device.host_key_pending
+        previous = device.host_key
+        device.host_key = key
+        device.host_key_pending = None
+        device.host_key_mismatch_at = None
+        self._audit.record(db, who.actor, "device.host_key_pin", f"device:{device.id}",
+                           fingerprint=fingerprint(key),
+                           replaced=fingerprint(previous) if previous else None)
+        return key
+
+    def create_egress_profile(self, db: Session, who: Principal, name: str,
+                              source_ip: str) -> EgressProfile:
+        require_role(who, "admin")
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidInput("name must be 1-100 characters")
+        if not _is_ip(source_ip):
+            raise InvalidInput("source_ip must be an IP address")
+        if db.scalar(select(EgressProfile.id).where(
+                (EgressProfile.name == name) | (EgressProfile.source_ip == source_ip))) is not None:
+            raise Conflict("an egress profile with this name or address exists already")
+        profile = EgressProfile(name=name, source_ip=source_ip, created_at=self._clock())
+        db.add(profile)
+        db.flush()
+        self._audit.record(db, who.actor, "egress.create", f"egress:{profile.id}",
+                           source_ip=source_ip)
+        return profile
+
+    def set_client_policy(self, db: Session, who: Principal, client_id: int,
+                          require_approval: bool, approver_role: str,
+                          deny_commands: list[str]) -> ClientPolicy:
+        require_role(who, "admin")
+        if db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        if approver_role not in ("admin", "technician"):
+            raise InvalidInput("approver_role must be admin or technician")
+        for rule in deny_commands:
+            if not rule.strip() or len(rule) > 200:
+                raise InvalidInput("deny_commands entries must be 1-200 characters")
+        policy = db.get(ClientPolicy, client_id) or ClientPolicy(client_id=client_id)
+        policy.require_approval = require_approval
+        policy.approver_role = approver_role
+        policy.deny_commands = [r.strip() for r in deny_commands]
+        db.add(policy)
+        self._audit.record(db, who.actor, "client.policy", f"client:{client_id}",
+                           require_approval=require_approval, approver_role=approver_role,
+                           deny_commands=policy.deny_commands)
+        return policy
 
     def forget_secret(self, device: Device) -> None:
         """Destroy a device's credentials: used when the enclosing transaction fails."""

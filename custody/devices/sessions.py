@@ -14,7 +14,7 @@ from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clock import Clock
 from custody.config import BrokerSettings
-from custody.devices.broker import Broker, TerminalStream
+from custody.devices.broker import Broker, Terminal
 from custody.devices.models import AccessSession, ClientPolicy, Device, EgressProfile
 from custody.devices.policy import CommandPolicy, check_shape
 from custody.devices.transcripts import TranscriptLine, TranscriptStore
@@ -217,7 +217,7 @@ class SessionService:
                            command=scrub(" ; ".join(lines)))
         return CommandResult(output)
 
-    def terminal(self, db: Session, who: Principal, session_id: int) -> TerminalStream:
+    def terminal(self, db: Session, who: Principal, session_id: int) -> Terminal:
         session = self._usable(db, who, session_id)
         device = db.get(Device, session.device_id)
         assert device is not None

@@ -140,8 +140,9 @@ class NetmikoConnection:
 
     def send_command(self, command: str) -> str:
         try:
-            return str(self._h.send_command(command, read_timeout=self._timeout,
-                                            strip_prompt=True, strip_command=True))
+            output = self._h.send_command(command, read_timeout=self._timeout,
+                                          strip_prompt=True, strip_command=True)
+            return str(output).lstrip("\r\n")  # the echo's line break, left by strip_command
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise DeviceError(f"the device connection failed ({type(exc).__name__})") from None
         except Exception as exc:  # noqa: BLE001 - netmiko's read timeouts and pattern errors

@@ -1,0 +1,218 @@
+"""The broker as its own process: a Unix-socket server around LocalBroker, and its client.
+
+Web workers are many and short-lived; device connections must live in one place
+for a session's whole length. `custody serve` starts one broker process that
+holds them; every worker talks to it through RemoteBroker. Messages are JSON
+lines; an attached terminal turns its connection into a stream of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import socketserver
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from custody import errors
+from custody.devices.broker import LocalBroker, LocalTerminal, Opened
+from custody.devices.policy import CommandPolicy
+from custody.errors import BackendUnavailable, CustodyError
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+class _Lines:
+    def __init__(self, sock: socket.socket) -> None:
+        self._file = sock.makefile("rb")
+
+    def next(self) -> dict[str, Any] | None:
+        line = self._file.readline()
+        return json.loads(line) if line else None
+
+
+def _error(exc: CustodyError) -> dict[str, Any]:
+    return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
+
+
+def _raise(error: dict[str, str]) -> None:
+    cls = getattr(errors, error.get("type", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, CustodyError)):
+        cls = CustodyError
+    raise cls(error.get("message", "broker error"))
+
+
+class BrokerServer:
+    """Serve a LocalBroker on a Unix socket readable only by this user."""
+
+    def __init__(self, broker: LocalBroker, path: Path) -> None:
+        self.broker = broker
+        self.path = path
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                outer._handle(self.connection)
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()
+        old = os.umask(0o077)
+        try:
+            self._server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
+        finally:
+            os.umask(old)
+        self._server.daemon_threads = True
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def start(self) -> BrokerServer:
+        threading.Thread(target=self.serve_forever, daemon=True, name="broker").start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        for session_id in self.broker.live_sessions():
+            self.broker.close(session_id)
+        if self.path.exists():
+            self.path.unlink()
+
+    def _handle(self, sock: socket.socket) -> None:
+        lines = _Lines(sock)
+        request = lines.next()
+        if request is None:
+            return
+        op, sid = request.get("op"), int(request.get("session_id", 0))
+        try:
+            if op == "open":
+                opened = self.broker.open(sid)
+                _send(sock, {"ok": True, "source_ip": opened.source_ip})
+            elif op == "run":
+                command = request["command"]
+                _send(sock, {"ok": True, "output": self.broker.run(
+                    sid, command if isinstance(command, str) else list(command))})
+            elif op == "close":
+                self.broker.close(sid)
+                _send(sock, {"ok": True})
+            elif op == "is_live":
+                _send(sock, {"ok": True, "live": self.broker.is_live(sid)})
+            elif op == "attach":
+                policy = CommandPolicy(request["device_type"],
+                                       tuple(tuple(r) for r in request["rules"]))
+                stream = self.broker.attach(sid, policy)
+                _send(sock, {"ok": True})
+                self._pump(sock, lines, stream)
+            else:
+                _send(sock, {"ok": False, "error": {"type": "InvalidInput",
+                                                    "message": f"unknown op {op!r}"}})
+        except CustodyError as exc:
+            _send(sock, _error(exc))
+        except OSError:
+            pass  # the client went away
+
+    def _pump(self, sock: socket.socket, lines: _Lines, terminal: LocalTerminal) -> None:
+        def device_to_client() -> None:
+            try:
+                while (event := terminal.next()) is not None:
+                    _send(sock, event)
+            except OSError:
+                terminal.close()
+
+        reader = threading.Thread(target=device_to_client, daemon=True)
+        reader.start()
+        try:
+            while (msg := lines.next()) is not None:
+                if "write" in msg:
+                    terminal.write(str(msg["write"]))
+        finally:
+            terminal.close()
+            reader.join(timeout=2)
+
+
+class RemoteStream:
+    """The client side of an attached terminal."""
+
+    def __init__(self, sock: socket.socket, lines: _Lines) -> None:
+        self._sock = sock
+        self._lines = lines
+
+    def write(self, data: str) -> None:
+        _send(self._sock, {"write": data})
+
+    def next(self) -> dict[str, str] | None:
+        try:
+            return self._lines.next()
+        except (OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+
+class RemoteBroker:
+    """Broker client used by web workers."""
+
+    def __init__(self, path: Path, timeout: float = 120.0) -> None:
+        self._path = path
+        self._timeout = timeout
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            sock.connect(str(self._path))
+        except OSError:
+            sock.close()
+            raise BackendUnavailable("the session broker is not running "
+                                     f"(no socket at {self._path})") from None
+        return sock
+
+    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        sock = self._connect()
+        try:
+            _send(sock, request)
+            reply = _Lines(sock).next()
+        finally:
+            sock.close()
+        if reply is None:
+            raise BackendUnavailable("the session broker closed the connection")
+        if not reply.get("ok"):
+            _raise(reply["error"])
+        return reply
+
+    def open(self, session_id: int) -> Opened:
+        return Opened(session_id, self._call({"op": "open", "session_id": session_id})["source_ip"])
+
+    def run(self, session_id: int, command: str | Sequence[str]) -> str:
+        payload: str | list[str] = command if isinstance(command, str) else list(command)
+        reply = self._call({"op": "run", "session_id": session_id, "command": payload})
+        return str(reply["output"])
+
+    def close(self, session_id: int) -> None:
+        self._call({"op": "close", "session_id": session_id})
+
+    def is_live(self, session_id: int) -> bool:
+        return bool(self._call({"op": "is_live", "session_id": session_id})["live"])
+
+    def attach(self, session_id: int, policy: CommandPolicy) -> RemoteStream:
+        sock = self._connect()
+        sock.settimeout(None)
+        _send(sock, {"op": "attach", "session_id": session_id, "device_type": policy.device_type,
+                     "rules": [list(r) for r in policy.rules]})
+        lines = _Lines(sock)
+        reply = lines.next()
+        if reply is None or not reply.get("ok"):
+            sock.close()
+            _raise((reply or {}).get("error", {"message": "broker closed the connection"}))
+        return RemoteStream(sock, lines)

@@ -1,0 +1,203 @@
+"""The broker API: egress profiles, host keys, credential rotation, sessions and commands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from custody.devices.models import AccessSession, ClientPolicy, EgressProfile
+from custody.devices.service import DeviceCredentials
+from custody.devices.sessions import egress_profiles
+from custody.devices.ssh import fingerprint
+from custody.errors import BackendUnavailable, CustodyError, InvalidInput, NotFound
+from custody.web.api import secret_or_none
+from custody.web.auth import roles_required
+from custody.web.context import db, principal, services
+from custody.web.schemas import (
+    CommandIn,
+    CredentialsIn,
+    EgressIn,
+    HostKeyIn,
+    PolicyIn,
+    SessionIn,
+    parse_body,
+)
+from custody.web.serialize import when
+
+bp = Blueprint("broker_api", __name__, url_prefix="/api/v1")
+log = logging.getLogger("custody.web.broker")
+STAFF = ("admin", "technician")
+
+
+def session_json(s: AccessSession) -> dict[str, Any]:
+    return {"id": s.id, "device_id": s.device_id, "client_id": s.client_id, "user_id": s.user_id,
+            "reason": s.reason, "state": s.state, "ttl_seconds": s.ttl_seconds,
+            "requested_at": when(s.requested_at), "opened_at": when(s.opened_at),
+            "expires_at": when(s.expires_at), "closed_at": when(s.closed_at),
+            "close_reason": s.close_reason, "source_ip": s.source_ip,
+            "host_key_verified": s.host_key_verified}
+
+
+def egress_json(p: EgressProfile) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "source_ip": p.source_ip}
+
+
+@bp.get("/egress-profiles")
+@roles_required(*STAFF)
+def list_egress() -> ResponseReturnValue:
+    return jsonify({"items": [egress_json(p) for p in egress_profiles(db())]})
+
+
+@bp.post("/egress-profiles")
+@roles_required("admin")
+def create_egress() -> ResponseReturnValue:
+    body = parse_body(EgressIn)
+    profile = services().devices.create_egress_profile(db(), principal(), body.name, body.source_ip)
+    db().commit()
+    return jsonify(egress_json(profile)), 201
+
+
+@bp.get("/clients/<int:client_id>/policy")
+@roles_required(*STAFF)
+def get_policy(client_id: int) -> ResponseReturnValue:
+    services().clients.get_client(db(), principal(), client_id)
+    policy = db().get(ClientPolicy, client_id)
+    return jsonify({"client_id": client_id,
+                    "require_approval": bool(policy and policy.require_approval),
+                    "approver_role": policy.approver_role if policy else "admin",
+                    "deny_commands": policy.deny_commands if policy else []})
+
+
+@bp.put("/clients/<int:client_id>/policy")
+@roles_required("admin")
+def put_policy(client_id: int) -> ResponseReturnValue:
+    body = parse_body(PolicyIn)
+    services().devices.set_client_policy(db(), principal(), client_id, body.require_approval,
+                                         body.approver_role, body.deny_commands)
+    db().commit()
+    return get_policy(client_id)
+
+
+@bp.post("/devices/<int:device_id>/host-key/scan")
+@roles_required("admin")
+def scan_host_key(device_id: int) -> ResponseReturnValue:
+    svc = services()
+    key = svc.devices.scan_host_key(db(), principal(), device_id,
+                                    svc.settings.broker.connect_timeout)
+    db().commit()
+    return jsonify({"device_id": device_id, "pending_fingerprint": fingerprint(key),
+                    "key_type": key.split()[0],
+                    "next": "confirm with POST /api/v1/devices/{id}/host-key {fingerprint}"})
+
+
+@bp.post("/devices/<int:device_id>/host-key")
+@roles_required("admin")
+def pin_host_key(device_id: int) -> ResponseReturnValue:
+    body = parse_body(HostKeyIn)
+    key = services().devices.pin_host_key(db(), principal(), device_id, body.fingerprint,
+                                          body.public_key)
+    db().commit()
+    return jsonify({"device_id": device_id, "fingerprint": fingerprint(key),
+                    "key_type": key.split()[0]})
+
+
+@bp.put("/devices/<int:device_id>/credentials")
+@roles_required("admin")
+def rotate_credentials(device_id: int) -> ResponseReturnValue:
+    body = parse_body(CredentialsIn)
+    creds = DeviceCredentials(username=body.username, password=secret_or_none(body.password),
+                              secret=secret_or_none(body.secret),
+                              private_key=secret_or_none(body.private_key))
+    version = services().devices.rotate_credentials(db(), principal(), device_id, creds)
+    db().commit()
+    return jsonify({"device_id": device_id, "version": version})
+
+
+@bp.post("/devices/<int:device_id>/sessions")
+@roles_required(*STAFF)
+def open_session(device_id: int) -> ResponseReturnValue:
+    body = parse_body(SessionIn)
+    svc = services()
+    who = principal()
+    session = svc.sessions.request(db(), who, device_id, body.reason, body.ttl_seconds)
+    db().commit()
+    if session.state == "pending":
+        try:
+            svc.sessions.notify_approvers(session, who.username)
+        except BackendUnavailable as exc:
+            log.warning("approval request for session %s not mailed: %s", session.id, exc)
+        return jsonify(session_json(session)), 202
+    session = svc.sessions.open(db(), session.id)
+    db().commit()
+    return jsonify(session_json(session)), 201
+
+
+@bp.get("/sessions")
+@roles_required(*STAFF)
+def list_sessions() -> ResponseReturnValue:
+    state = request.args.get("state")
+    items = services().sessions.list_sessions(db(), principal(), state)
+    return jsonify({"items": [session_json(s) for s in items]})
+
+
+@bp.get("/sessions/<int:session_id>")
+@roles_required(*STAFF)
+def get_session(session_id: int) -> ResponseReturnValue:
+    return jsonify(session_json(services().sessions.get_for(db(), principal(), session_id)))
+
+
+@bp.post("/sessions/<int:session_id>/approve")
+@roles_required(*STAFF)
+def approve_session(session_id: int) -> ResponseReturnValue:
+    svc = services()
+    svc.sessions.decide(db(), principal(), session_id, approve=True)
+    db().commit()
+    session = svc.sessions.open(db(), session_id)
+    db().commit()
+    return jsonify(session_json(session))
+
+
+@bp.post("/sessions/<int:session_id>/deny")
+@roles_required(*STAFF)
+def deny_session(session_id: int) -> ResponseReturnValue:
+    session = services().sessions.decide(db(), principal(), session_id, approve=False)
+    db().commit()
+    return jsonify(session_json(session))
+
+
+@bp.post("/sessions/<int:session_id>/commands")
+@roles_required(*STAFF)
+def run_command(session_id: int) -> ResponseReturnValue:
+    body = parse_body(CommandIn)
+    if (body.command is None) == (body.config is None):
+        raise InvalidInput("send either command (one line) or config (a list of lines)")
+    command: str | list[str] = body.command if body.command is not None else list(body.config or [])
+    try:
+        result = services().sessions.run(db(), principal(), session_id, command)
+    except CustodyError:
+        db().commit()  # keep the refusal's audit event
+        raise
+    db().commit()
+    return jsonify({"output": result.output})
+
+
+@bp.delete("/sessions/<int:session_id>")
+@roles_required(*STAFF)
+def close_session(session_id: int) -> ResponseReturnValue:
+    services().sessions.close(db(), principal(), session_id)
+    db().commit()
+    return "", 204
+
+
+@bp.get("/sessions/<int:session_id>/transcript")
+@roles_required(*STAFF)
+def transcript(session_id: int) -> ResponseReturnValue:
+    lines = services().sessions.read_transcript(db(), principal(), session_id)
+    db().commit()
+    if not lines and db().get(AccessSession, session_id) is None:
+        raise NotFound(f"session {session_id} does not exist")
+    return jsonify({"session_id": session_id, "lines": [
+        {"at": when(line.at), "direction": line.direction, "text": line.text} for line in lines]})
