@@ -138,6 +138,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 def serve_settings(settings: Settings, host: str, port: int) -> None:
     from custody import server
     from custody.db import make_engine, migrate
+    from custody.jobs.broker import start_broker_process
     from custody.secrets.factory import build_secret_store
 
     server.check_bind(settings, host)
@@ -145,6 +146,7 @@ def serve_settings(settings: Settings, host: str, port: int) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine)
     engine.dispose()
+    start_broker_process(settings)
 
     def factory() -> Any:
         from custody.logs import configure_logging
@@ -152,11 +154,22 @@ def serve_settings(settings: Settings, host: str, port: int) -> None:
         from custody.web import create_app
 
         configure_logging(settings.logging.level, settings.logging.format)
-        return create_app(services=build_services(settings, run_migrations=False))
+        return create_app(services=build_services(settings, run_migrations=False,
+                                                  remote_broker=True))
 
     click.echo(f"custody listening on {server.url_for_bind(settings, host, port)}", err=False)
     sys.stdout.flush()
     server.run(settings, host, port, factory)
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def broker(ctx: click.Context) -> None:
+    """Run the session broker alone (`serve` starts one itself)."""
+    from custody.jobs.broker import run_broker
+
+    run_broker(settings_from(ctx))
 
 
 @main.command()

@@ -6,6 +6,8 @@ import json
 import logging
 import re
 import sys
+import threading
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +23,30 @@ _PATTERNS = [
 ]
 
 
+_live_secrets: Counter[str] = Counter()  # value -> connections using it
+_live_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Scrub this exact value from every log line while it is in use (device credentials)."""
+    if len(value) >= 4:
+        with _live_lock:
+            _live_secrets[value] += 1
+
+
+def unregister_secret(value: str) -> None:
+    with _live_lock:
+        _live_secrets[value] -= 1
+        if _live_secrets[value] <= 0:
+            del _live_secrets[value]
+
+
 def scrub(text: str) -> str:
     """Mask anything that looks like a credential in ``text``."""
+    with _live_lock:
+        live = sorted(_live_secrets, key=len, reverse=True)
+    for value in live:
+        text = text.replace(value, MASK)
     text = _PATTERNS[0].sub(lambda m: m.group(1) + m.group(2) + MASK, text)
     text = _PATTERNS[1].sub(lambda m: m.group(1) + MASK, text)
     text = _PATTERNS[2].sub(MASK, text)
@@ -88,3 +112,6 @@ def configure_logging(level: str, fmt: str, stream: Any = None) -> None:
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own access log
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # netmiko and paramiko log channel writes at DEBUG, keystrokes and secrets included.
+    for noisy in ("netmiko", "paramiko"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

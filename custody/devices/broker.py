@@ -24,6 +24,7 @@ from custody.devices.policy import CommandPolicy
 from custody.devices.ssh import ENABLE_MODE_TYPES, ConnectTarget, DeviceConnection, NetmikoConnector
 from custody.devices.transcripts import Redactor, TranscriptStore
 from custody.errors import Conflict, CustodyError, DeviceError, NotFound
+from custody.logs import register_secret, unregister_secret
 from custody.secrets import SecretStore
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
@@ -49,6 +50,7 @@ class _Live:
     redact: Redactor
     has_enable_secret: bool
     secret: str | None
+    registered: tuple[str, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
     terminal: TerminalStream | None = None
 
@@ -81,6 +83,10 @@ class Broker(Protocol):
 
     def is_live(self, session_id: int) -> bool: ...
 
+    def redact(self, session_id: int, text: str) -> str:
+        """Remove the session device's secrets from text (for audit records)."""
+        ...
+
 
 class LocalBroker:
     """Broker holding connections in this process."""
@@ -112,13 +118,17 @@ class LocalBroker:
         creds = self._secrets.get(secret_path)
         clear = {k: v.reveal() for k, v in creds.items() if k != "username"}
         redact = Redactor(clear.values())
+        for value in clear.values():
+            register_secret(value)
         try:
             connection = self._connector.connect(target, creds)
         except CustodyError as exc:
             self._note(session_id, client_id, "note", redact(f"connection refused: {exc}"))
+            for value in clear.values():
+                unregister_secret(value)
             raise
         live = _Live(connection, client_id, device_type, redact, "secret" in creds,
-                     clear.get("secret"))
+                     clear.get("secret"), tuple(clear.values()))
         with self._lock:
             self._live[session_id] = live
         self._note(session_id, client_id, "note",
@@ -163,11 +173,18 @@ class LocalBroker:
             live.terminal.stop("session closed")
         with live.lock:
             live.connection.close()
+        for value in live.registered:
+            unregister_secret(value)
         self._note(session_id, live.client_id, "note", "disconnected")
 
     def is_live(self, session_id: int) -> bool:
         with self._lock:
             return session_id in self._live
+
+    def redact(self, session_id: int, text: str) -> str:
+        with self._lock:
+            live = self._live.get(session_id)
+        return live.redact(text) if live else text
 
     def live_sessions(self) -> list[int]:
         with self._lock:

@@ -101,6 +101,8 @@ class BrokerServer:
             elif op == "close":
                 self.broker.close(sid)
                 _send(sock, {"ok": True})
+            elif op == "redact":
+                _send(sock, {"ok": True, "text": self.broker.redact(sid, str(request["text"]))})
             elif op == "is_live":
                 _send(sock, {"ok": True, "live": self.broker.is_live(sid)})
             elif op == "attach":
@@ -204,6 +206,9 @@ class RemoteBroker:
 
     def is_live(self, session_id: int) -> bool:
         return bool(self._call({"op": "is_live", "session_id": session_id})["live"])
+
+    def redact(self, session_id: int, text: str) -> str:
+        return str(self._call({"op": "redact", "session_id": session_id, "text": text})["text"])
 
     def attach(self, session_id: int, policy: CommandPolicy) -> RemoteStream:
         sock = self._connect()

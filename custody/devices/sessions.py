@@ -208,13 +208,14 @@ class SessionService:
                 policy.check(line)
             except CommandRefused:
                 self._audit.record(db, who.actor, "session.command_refused",
-                                   f"session:{session_id}", command=scrub(line))
+                                   f"session:{session_id}",
+                                   command=self._broker.redact(session_id, scrub(line)))
                 db.commit()
                 raise
         output = self._broker.run(session_id, command)
         self._audit.record(db, who.actor, "session.command" if isinstance(command, str)
                            else "session.config", f"session:{session_id}",
-                           command=scrub(" ; ".join(lines)))
+                           command=self._broker.redact(session_id, scrub(" ; ".join(lines))))
         return CommandResult(output)
 
     def terminal(self, db: Session, who: Principal, session_id: int) -> Terminal:

@@ -137,6 +137,7 @@ class NetmikoConnection:
     def __init__(self, handler: Any, command_timeout: float) -> None:
         self._h = handler
         self._timeout = command_timeout
+        self._raw_used = False
 
     def send_command(self, command: str) -> str:
         try:
@@ -155,11 +156,17 @@ class NetmikoConnection:
             raise DeviceError(f"the device rejected the configuration ({type(exc).__name__})") from None
 
     def channel(self) -> Any:
+        self._raw_used = True
         return self._h.remote_conn
 
     def close(self) -> None:
         try:
-            self._h.disconnect()
+            if self._raw_used:
+                # After a terminal, netmiko's polite logout waits on prompts it cannot
+                # recognise any more; closing the SSH transport is just as final.
+                self._h.paramiko_cleanup()
+            else:
+                self._h.disconnect()
         except Exception:  # noqa: BLE001, S110 - the peer may already be gone
             pass
 
