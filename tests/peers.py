@@ -143,7 +143,9 @@ class SshDevice:
     authentication method for other sources, as a customer's firewall would.
     """
 
-    def __init__(self, allowed_source: str = "127.0.0.2", auth: str = "password") -> None:
+    def __init__(self, allowed_source: str = "127.0.0.2", auth: str = "password",
+                 max_startups: int = 10) -> None:
+        self.max_startups = max_startups
         ensure_device_user()
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         self.root = Path(tempfile.mkdtemp(prefix="custody-sshd-"))
@@ -198,6 +200,7 @@ AuthorizedKeysFile .ssh/authorized_keys
 LogLevel VERBOSE
 PrintMotd no
 PrintLastLog no
+MaxStartups {self.max_startups}
 AllowUsers {DEVICE_USER}@{self.allowed_source}
 Match Address *,!{self.allowed_source}
     PasswordAuthentication no

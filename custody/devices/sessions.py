@@ -111,10 +111,14 @@ class SessionService:
             raise Conflict(f"session {session_id} is {session.state}, not approved")
         device = db.get(Device, session.device_id)
         assert device is not None
+        device_id = device.id
+        db.commit()  # no database connection is held while the device takes its time
         try:
             opened = self._broker.open(session_id)
         except CustodyError as exc:
-            db.refresh(session)
+            session = self._get(db, session_id)
+            device = db.get(Device, device_id)
+            assert device is not None
             session.state = "failed"
             session.closed_at = self._clock()
             session.close_reason = str(exc)[:200]
@@ -126,7 +130,7 @@ class SessionService:
                                error=exc.code)
             db.commit()
             raise
-        db.refresh(session)
+        session = self._get(db, session_id)
         now = self._clock()
         session.state = "open"
         session.opened_at = now
@@ -212,6 +216,7 @@ class SessionService:
                                    command=self._broker.redact(session_id, scrub(line)))
                 db.commit()
                 raise
+        db.commit()  # release the connection while the device works
         output = self._broker.run(session_id, command)
         self._audit.record(db, who.actor, "session.command" if isinstance(command, str)
                            else "session.config", f"session:{session_id}",
