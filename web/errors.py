@@ -8,6 +8,7 @@ import uuid
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing.exceptions import WebsocketMismatch
 
 from custody.errors import (
     BackendUnavailable,
@@ -66,6 +67,8 @@ def register_error_handlers(app: Flask) -> None:
             413: f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes",
             429: "too many requests; slow down and retry later",
         }
+        if isinstance(exc, WebsocketMismatch):
+            return error_response(400, "websocket_only", "this URL takes websocket connections only")
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(status, code, messages.get(status, exc.description or code))
 
