@@ -256,3 +256,118 @@ def audit_verify(ctx: click.Context) -> None:
     else:
         click.echo(f"audit chain BROKEN: {result.problem}", err=True)
         sys.exit(1)
+
+
+@main.group()
+def purge() -> None:
+    """See and run the purge schedule (DESIGN §4)."""
+
+
+@purge.command("plan")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+@handle_errors
+def purge_plan(ctx: click.Context, as_json: bool) -> None:
+    """Show what will be destroyed, when and why."""
+    import json
+
+    from rich.table import Table
+
+    from custody.services import build_services
+
+    services = build_services(settings_from(ctx))
+    with transaction(services.db) as db:
+        items = services.purge.plan(db)
+    if as_json:
+        click.echo(json.dumps([{"kind": i.kind, "target": i.target, "name": i.name,
+                                "state": i.state, "reason": i.reason,
+                                "due_at": i.due_at.isoformat() if i.due_at else None}
+                               for i in items], indent=2))
+        return
+    table = Table("due", "state", "target", "name", "why")
+    for i in sorted(items, key=lambda i: (i.due_at is None, i.due_at)):
+        table.add_row(f"{i.due_at:%Y-%m-%d}" if i.due_at else "-", i.state, i.target, i.name,
+                      i.reason)
+    Console().print(table)
+
+
+@purge.command("run")
+@click.option("--dry-run", is_flag=True, help="Only list what would be destroyed.")
+@click.pass_context
+@handle_errors
+def purge_run(ctx: click.Context, dry_run: bool) -> None:
+    """Destroy everything that is due now, leaving a receipt for each target."""
+    from rich.progress import Progress
+
+    from custody.services import build_services
+
+    services = build_services(settings_from(ctx))
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("purging", total=None)
+        result = services.purge.run("cli", dry_run=dry_run, trigger="cli",
+                                    progress=lambda n, total: progress.update(
+                                        task, completed=n, total=total))
+    if not result.receipts:
+        click.echo("nothing is due")
+    for r in result.receipts:
+        if dry_run:
+            click.echo(f"would destroy {r['target']}: {r['reason']}")
+        else:
+            counts = ", ".join(f"{k}={v}" for k, v in sorted(r["counts"].items()) if v)
+            click.echo(f"receipt {r['id']}: {r['kind']} {r['target_id']} destroyed ({counts})")
+
+
+@main.group("import")
+def import_() -> None:
+    """Import data from files."""
+
+
+@import_.command("devices")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--dry-run", is_flag=True, help="Show how the purge plan would change; keep nothing.")
+@click.pass_context
+@handle_errors
+def import_devices(ctx: click.Context, file: Any, dry_run: bool) -> None:
+    """Set devices' engagements, payment and warranty dates from CSV
+    (columns: client,device,engagement,paid_at,warranty_until)."""
+    from custody.accounts.service import Principal
+    from custody.purge.importer import DatesImporter, parse
+    from custody.services import build_services
+
+    rows = parse(file.read())
+    services = build_services(settings_from(ctx))
+    importer = DatesImporter(services.audit, services.clock, services.settings.purge.grace_days)
+    db = services.db()
+    try:
+        result = importer.apply(db, Principal(0, "cli", "admin", None), rows, dry_run)
+        if dry_run:
+            db.rollback()
+        else:
+            db.commit()
+    finally:
+        db.close()
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {result.rows} rows ({result.engagements_created} new engagements)")
+    for change in result.changes:
+        click.echo(f"  {change.device}: {change.before} -> {change.after}")
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def scheduler(ctx: click.Context) -> None:
+    """Run the scheduled jobs (purge sweep, retention, notices) as their own process.
+
+    With PostgreSQL, start it on several nodes: one is active, the others stand by."""
+    import signal
+    import threading
+
+    from custody.jobs.scheduler import run_scheduler
+    from custody.services import build_services
+
+    services = build_services(settings_from(ctx), remote_broker=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo("custody scheduler started")
+    run_scheduler(services, stop)

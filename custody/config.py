@@ -105,6 +105,14 @@ class BrokerSettings(_Section):
     deny_commands: list[str] = []
 
 
+class PurgeSettings(_Section):
+    grace_days: int = Field(default=0, ge=0)
+    notice_days: int = Field(default=7, ge=0)
+    digest_email: str | None = None
+    session_retention_days: int = Field(default=90, ge=1)
+    sweep_minutes: int = Field(default=60, ge=1)
+
+
 class Settings(_Section):
     """Every setting of one custody installation, validated and frozen."""
 
@@ -116,6 +124,7 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
     broker: BrokerSettings = BrokerSettings()
+    purge: PurgeSettings = PurgeSettings()
 
     @property
     def tls_enabled(self) -> bool:

@@ -13,11 +13,12 @@ from custody.devices.models import (
     EgressProfile,
     TranscriptChunk,
 )
+from custody.purge.models import Hold, PurgeReceipt, PurgeRun
 
 metadata = Base.metadata
 
 __all__ = [
     "AccessSession", "ApiToken", "AuditEvent", "AuditHead", "Client", "ClientPolicy", "Contact",
     "Device", "EgressProfile", "TranscriptChunk",
-    "Engagement", "User", "WebSession", "metadata",
+    "Engagement", "Hold", "PurgeReceipt", "PurgeRun", "User", "WebSession", "metadata",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.service import AccountService
 from custody.audit.service import AuditLog
+from custody.clients.rights import RightsService
 from custody.clients.service import ClientService
 from custody.clock import Clock, utcnow
 from custody.config import Settings
@@ -23,6 +24,7 @@ from custody.devices.transcripts import TranscriptStore
 from custody.errors import ConfigError
 from custody.mail import Mailer
 from custody.mail.smtp import SmtpMailer
+from custody.purge.service import PurgeService
 from custody.secrets import SecretStore
 from custody.secrets.factory import build_secret_store
 
@@ -44,6 +46,8 @@ class Services:
     transcripts: TranscriptStore
     broker: Broker
     sessions: SessionService
+    purge: PurgeService
+    rights: RightsService
     mailer: Mailer
     clock: Clock
     signing_key: bytes
@@ -92,6 +96,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     else:
         broker = LocalBroker(db, store, transcripts, settings.broker, clock, connector)
     mailer = mailer or SmtpMailer(settings.mail)
+    clients = ClientService(audit, clock, signing_key, sec.verification_link_hours)
     return Services(
         settings=settings,
         engine=engine,
@@ -99,11 +104,14 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         secrets=store,
         audit=audit,
         accounts=AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes),
-        clients=ClientService(audit, clock, signing_key, sec.verification_link_hours),
+        clients=clients,
+        rights=RightsService(clients, audit, clock),
         devices=DeviceService(store, audit, clock),
         transcripts=transcripts,
         broker=broker,
         sessions=SessionService(broker, transcripts, audit, clock, settings.broker, mailer),
+        purge=PurgeService(db, store, broker, transcripts, audit, clock, settings.purge,
+                           settings.path(Path("var/purge.lock"))),
         mailer=mailer,
         clock=clock,
         signing_key=signing_key,

@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import signal
 import sys
+import threading
 from typing import Any
 
 from custody.config import Settings
@@ -15,9 +16,9 @@ log = logging.getLogger("custody.broker")
 
 
 def run_broker(settings: Settings) -> None:
-    """Serve until SIGTERM; also runs the session-expiry job."""
+    """Serve until SIGTERM; also runs the scheduled jobs (session expiry, purges)."""
     from custody.devices.broker_net import BrokerServer
-    from custody.jobs.scheduler import build_scheduler
+    from custody.jobs.scheduler import build_scheduler, run_scheduler
     from custody.logs import configure_logging
     from custody.services import build_services
 
@@ -25,10 +26,15 @@ def run_broker(settings: Settings) -> None:
     services = build_services(settings, run_migrations=False)
     assert hasattr(services.broker, "live_sessions")
     server = BrokerServer(services.broker, settings.path(settings.broker.socket))  # type: ignore[arg-type]
-    scheduler = build_scheduler(services)
+    scheduler = build_scheduler(services, purge_jobs=False)
     scheduler.start()
+    # The purge jobs too (leader-elected on PostgreSQL, so extra nodes stand by).
+    stopping = threading.Event()
+    threading.Thread(target=run_scheduler, args=(services, stopping), daemon=True,
+                     name="scheduler").start()
 
     def stop(*_: Any) -> None:
+        stopping.set()
         scheduler.shutdown(wait=False)
         server.stop()
         sys.exit(0)

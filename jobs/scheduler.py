@@ -1,16 +1,77 @@
-"""APScheduler wiring: which domain functions run when. Jobs are idempotent."""
+"""APScheduler wiring: which domain functions run when. Every job is idempotent.
+
+With PostgreSQL, several nodes may run `custody scheduler`; a session-level
+advisory lock makes exactly one of them active, and a standby takes over when the
+active one's connection goes away.
+"""
 
 from __future__ import annotations
 
-from apscheduler.schedulers.background import BackgroundScheduler
+import logging
+import threading
+from datetime import UTC, datetime
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Connection, text
+
+from custody.jobs.purge import daily_digest, purge_notices, purge_sweep, retention_sweep
 from custody.jobs.sessions import expire_sessions
 from custody.services import Services
 
+log = logging.getLogger("custody.scheduler")
+SCHEDULER_LOCK_KEY = 0x6375737464795343  # one advisory lock id for "the active scheduler"
 
-def build_scheduler(services: Services) -> BackgroundScheduler:
-    """A scheduler for the process that holds device connections (the broker)."""
-    scheduler = BackgroundScheduler(timezone="UTC")
+
+def add_session_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
+    """Jobs that must run where the live device connections are (the broker process)."""
     scheduler.add_job(expire_sessions, "interval", seconds=15, args=[services],
                       id="sessions.expire", max_instances=1, coalesce=True)
+
+
+def add_purge_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
+    minutes = services.settings.purge.sweep_minutes
+    for fn, kwargs in ((purge_sweep, {"minutes": minutes}),
+                       (retention_sweep, {"hours": 6}),
+                       (purge_notices, {"hours": 6}),
+                       (daily_digest, {"days": 1})):
+        # First run at start-up: a node that was down catches up at once.
+        scheduler.add_job(fn, "interval", args=[services], id=fn.__name__, max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(UTC), **kwargs)
+
+
+def build_scheduler(services: Services, purge_jobs: bool = True) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    add_session_jobs(scheduler, services)
+    if purge_jobs:
+        add_purge_jobs(scheduler, services)
     return scheduler
+
+
+def run_scheduler(services: Services, stop: threading.Event, poll_seconds: float = 2.0) -> None:
+    """Run the purge jobs until ``stop``; on PostgreSQL only while holding the leader lock."""
+    if services.engine.dialect.name != "postgresql":
+        _run_active(services, stop, poll_seconds, None)
+        return
+    with services.engine.connect() as conn:
+        while not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": SCHEDULER_LOCK_KEY}):
+            log.info("scheduler standing by: another node is active")
+            if stop.wait(poll_seconds):
+                return
+        try:
+            _run_active(services, stop, poll_seconds, conn)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEDULER_LOCK_KEY})
+
+
+def _run_active(services: Services, stop: threading.Event, poll_seconds: float,
+                lock_conn: Connection | None) -> None:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    add_purge_jobs(scheduler, services)
+    scheduler.start()
+    log.info("scheduler active")
+    try:
+        while not stop.wait(poll_seconds):
+            if lock_conn is not None:
+                lock_conn.scalar(text("SELECT 1"))  # keep the session, and so the lock, alive
+    finally:
+        scheduler.shutdown(wait=False)

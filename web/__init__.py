@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from custody.config import Settings
 from custody.services import Services, build_services
-from custody.web import api, auth, broker, health, openapi, pages, tech, terminal
+from custody.web import api, auth, broker, health, openapi, pages, purge, tech, terminal
 from custody.web.errors import register_error_handlers
 from custody.web.limits import api_limit, limiter
 from custody.web.sessions import DbSessionInterface
@@ -51,12 +51,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     health.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(broker.bp)
+    app.register_blueprint(purge.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tech.bp)
     terminal.init_app(app)
     limiter.limit(api_limit)(api.bp)
     limiter.limit(api_limit)(broker.bp)
+    limiter.limit(api_limit)(purge.bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext

@@ -100,6 +100,31 @@ SCHEMAS: dict[str, Any] = {
                    "host": {"type": "string"}, "port": {"type": "integer"},
                    "egress_ip": {"type": ["string", "null"]}}},
     "List": {"type": "object", "properties": {"items": {"type": "array"}}},
+    "Schedule": {"type": "object", "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["kind", "target", "due_at", "state", "reason"],
+        "properties": {"kind": {"type": "string", "enum": ["device_access", "client"]},
+                       "target": {"type": "string"}, "due_at": DATE,
+                       "state": {"type": "string", "enum": [
+                           "due", "scheduled", "waiting_for_payment", "on_hold",
+                           "no_engagement"]},
+                       "reason": {"type": "string"}}}}}},
+    "PurgeRunIn": {"type": "object", "additionalProperties": False,
+                   "properties": {"dry_run": {"type": "boolean", "default": False}}},
+    "PurgeRun": {"type": "object", "properties": {
+        "run_id": {"type": ["integer", "null"]}, "dry_run": {"type": "boolean"},
+        "receipts": {"type": "array", "items": {"type": "object"}}}},
+    "HoldIn": {"type": "object", "additionalProperties": False,
+               "required": ["target_kind", "target_id", "reason", "until"], "properties": {
+                   "target_kind": {"type": "string", "enum": ["device", "client"]},
+                   "target_id": {"type": "integer"}, "reason": {"type": "string"},
+                   "until": {"type": "string"}}},
+    "Hold": {"type": "object", "properties": {"id": {"type": "integer"},
+                                              "until": {"type": "string"}}},
+    "Export": {"type": "object", "properties": {"format": {"type": "string"}}},
+    "ContactPatch": {"type": "object", "additionalProperties": False, "properties": {
+        "value": {"type": "string"}, "purposes": {"type": "array", "items": {"type": "string"}}}},
+    "RestrictionIn": {"type": "object", "additionalProperties": False, "required": ["restricted"],
+                      "properties": {"restricted": {"type": "boolean"}}},
     "EgressIn": {"type": "object", "additionalProperties": False, "required": ["name", "source_ip"],
                  "properties": {"name": {"type": "string"}, "source_ip": {"type": "string"}}},
     "Egress": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
@@ -225,6 +250,42 @@ def document() -> dict[str, Any]:
             "parameters": [_id("session_id")],
             "get": _op("Read a transcript (transcript permission; audited)", out="Transcript",
                        roles="admin, technicians with the transcript permission")},
+        "/api/v1/purge/schedule": {"get": _op(
+            "What will be destroyed, when and why", out="Schedule", roles="admin")},
+        "/api/v1/purge/run": {"post": _op(
+            "Destroy what is due (or list it with dry_run); one receipt per target", 200,
+            "PurgeRunIn", "PurgeRun", roles="admin")},
+        "/api/v1/purge/receipts": {"get": _op("The latest purge receipts", out="List",
+                                              roles="admin")},
+        "/api/v1/holds": {
+            "get": _op("Active holds", out="List", roles="admin"),
+            "post": _op("Hold a device's or client's data (reason and end date)", 201, "HoldIn",
+                        "Hold", roles="admin"),
+        },
+        "/api/v1/holds/{hold_id}": {"parameters": [_id("hold_id")],
+                                    "delete": _op("Release a hold", 204, roles="admin")},
+        "/api/v1/clients/{client_id}/export": {
+            "parameters": [_id("client_id")],
+            "get": _op("Everything held about the client, as JSON (no secrets)", out="Export")},
+        "/api/v1/contacts/{contact_id}": {
+            "parameters": [_id("contact_id")],
+            "patch": _op("Correct a contact (re-verified) or change its consented purposes", 200,
+                         "ContactPatch", "Contact")},
+        "/api/v1/clients/{client_id}/restriction": {
+            "parameters": [_id("client_id")],
+            "post": _op("Restrict or object to processing (stops alert mail)", 200,
+                        "RestrictionIn", "Client")},
+        "/api/v1/clients/{client_id}/erasure-request": {
+            "parameters": [_id("client_id")],
+            "post": _op("Ask for erasure; an admin confirms it", 202, out="Client")},
+        "/api/v1/clients/{client_id}/erasure/confirm": {
+            "parameters": [_id("client_id")],
+            "post": _op("Confirm erasure: the client purge becomes due at once", out="Client",
+                        roles="admin")},
+        "/api/v1/clients/{client_id}/close": {
+            "parameters": [_id("client_id")],
+            "post": _op("Close the client; its purge follows payment and warranty", out="Client",
+                        roles="admin")},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     }

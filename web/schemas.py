@@ -134,3 +134,23 @@ class SessionIn(Body):
 class CommandIn(Body):
     command: str | None = Field(default=None, max_length=8192)
     config: list[str] | None = Field(default=None, max_length=500)
+
+
+class PurgeRunIn(Body):
+    dry_run: bool = False
+
+
+class HoldIn(Body):
+    target_kind: str
+    target_id: int
+    reason: str = Field(min_length=1, max_length=500)
+    until: When
+
+
+class ContactPatch(Body):
+    value: str | None = Field(default=None, min_length=1, max_length=320)
+    purposes: list[str] | None = Field(default=None, max_length=3)
+
+
+class RestrictionIn(Body):
+    restricted: bool

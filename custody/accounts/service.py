@@ -45,7 +45,8 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"user:{self.username}"
+        # Ids, not names: the chain is immutable, and it must outlive the people in it (P10).
+        return f"user:{self.user_id}"
 
 
 def principal_of(user: User) -> Principal:
@@ -114,15 +115,15 @@ class AccountService:
             if user.failed_logins >= self._threshold:
                 user.locked_until = now + self._lockout
                 user.failed_logins = 0
-                self._audit.record(db, f"user:{user.username}", "login.locked", f"user:{user.id}")
+                self._audit.record(db, f"user:{user.id}", "login.locked", f"user:{user.id}")
             else:
-                self._audit.record(db, f"user:{user.username}", "login.failed", f"user:{user.id}")
+                self._audit.record(db, f"user:{user.id}", "login.failed", f"user:{user.id}")
             raise Unauthorized(LOGIN_FAILED)
         user.failed_logins = 0
         user.locked_until = None
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        self._audit.record(db, f"user:{user.username}", "login", f"user:{user.id}")
+        self._audit.record(db, f"user:{user.id}", "login", f"user:{user.id}")
         return user
 
     def change_password(self, db: Session, user: User, current: str, new: str) -> None:
@@ -132,7 +133,7 @@ class AccountService:
             raise InvalidInput("the new password must differ from the current one")
         user.password_hash = hash_password(new)
         user.must_change_password = False
-        self._audit.record(db, f"user:{user.username}", "user.password_change", f"user:{user.id}")
+        self._audit.record(db, f"user:{user.id}", "user.password_change", f"user:{user.id}")
 
     def _totp_path(self, user: User) -> str:
         if user.client_id is not None:
@@ -161,7 +162,7 @@ class AccountService:
         self._secrets.put(self._totp_path(user), {"seed": seed})
         self._secrets.destroy(pending)
         user.totp_secret_path = self._totp_path(user)
-        self._audit.record(db, f"user:{user.username}", "user.totp_enable", f"user:{user.id}")
+        self._audit.record(db, f"user:{user.id}", "user.totp_enable", f"user:{user.id}")
 
     def create_token(self, db: Session, actor: str, username: str, name: str = "") -> str:
         """Mint an API token for ``username``; only its hash is stored."""

@@ -31,6 +31,12 @@ class Client(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Data-subject requests: restriction/objection stops alert mail; erasure, once an admin
+    # confirms it, makes the client purge due at once.
+    processing_restricted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    erasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    erasure_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    purge_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Contact(Base):

@@ -79,15 +79,7 @@ class ClientService:
                     purposes: Sequence[str]) -> Contact:
         """Add an unverified contact; the caller sends the verification message after commit."""
         self.get_client(db, who, client_id)
-        value = value.strip()
-        if kind not in CONTACT_KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(CONTACT_KINDS)}")
-        if kind == "email":
-            if not EMAIL.match(value) or len(value) > 320:
-                raise InvalidInput("value is not a valid e-mail address")
-            value = value.lower()
-        elif not PHONE.match(value):
-            raise InvalidInput("value must be a phone number in E.164 form, e.g. +4930123456")
+        value = self.normalize_contact(kind, value)
         unknown = sorted(set(purposes) - set(PURPOSES))
         if unknown or not purposes:
             raise InvalidInput(f"purposes must be a non-empty list of {', '.join(PURPOSES)}")
@@ -102,6 +94,20 @@ class ClientService:
         self._audit.record(db, who.actor, "contact.create", f"contact:{contact.id}",
                            client_id=client_id, purposes=contact.purposes)
         return contact
+
+    @staticmethod
+    def normalize_contact(kind: str, value: str) -> str:
+        """Validate an e-mail address or E.164 phone number; return its stored form."""
+        value = value.strip()
+        if kind not in CONTACT_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(CONTACT_KINDS)}")
+        if kind == "email":
+            if not EMAIL.match(value) or len(value) > 320:
+                raise InvalidInput("value is not a valid e-mail address")
+            return value.lower()
+        if not PHONE.match(value):
+            raise InvalidInput("value must be a phone number in E.164 form, e.g. +4930123456")
+        return value
 
     def list_contacts(self, db: Session, who: Principal, client_id: int) -> Sequence[Contact]:
         self.get_client(db, who, client_id)
@@ -145,6 +151,7 @@ class ClientService:
         title = title.strip()
         if not title or len(title) > 200:
             raise InvalidInput("title must be 1-200 characters")
+        check_order(paid_at, warranty_until)
         eng = Engagement(client_id=client_id, title=title, paid_at=paid_at,
                          warranty_until=warranty_until, created_at=self._clock())
         db.add(eng)
@@ -173,9 +180,17 @@ class ClientService:
             if name == "title" and (value is None or not value.strip()):
                 raise InvalidInput("title must be 1-200 characters")
             setattr(eng, name, value)
+        check_order(eng.paid_at, eng.warranty_until)
         self._audit.record(db, who.actor, "engagement.update", f"engagement:{eng.id}",
                            fields=sorted(changes.fields))
         return eng
+
+
+def check_order(paid_at: datetime | None, warranty_until: datetime | None, where: str = "") -> None:
+    """Refuse a warranty that ends before the job was paid: the dates are swapped or wrong."""
+    if paid_at and warranty_until and warranty_until < paid_at:
+        raise InvalidInput(f"{where}warranty_until ({warranty_until:%Y-%m-%d}) is before "
+                           f"paid_at ({paid_at:%Y-%m-%d})")
 
 
 def _fingerprint(value: str) -> str:

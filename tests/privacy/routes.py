@@ -21,6 +21,7 @@ def arguments(world: World, tenant: str) -> dict[str, Any]:
         "device_id": world.device_b if b else world.device_a,
         "contact_id": world.contact_b if b else world.contact_a,
         "session_id": 1,
+        "hold_id": 1,
         "token": "not-a-valid-token",
         "filename": "custody.css",
     }

@@ -1,0 +1,154 @@
+"""The purge plan: for every device and closed client, what is due, when and why (DESIGN §4).
+
+Computed from a handful of aggregate queries, so it stays linear in the number of
+devices and needs no per-device round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from custody.clients.models import Client, Engagement, engagement_devices
+from custody.devices.models import Device
+from custody.purge.models import Hold
+
+DUE = "due"
+SCHEDULED = "scheduled"
+WAITING = "waiting_for_payment"
+ON_HOLD = "on_hold"
+NO_ENGAGEMENT = "no_engagement"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    kind: str  # device_access | client
+    target_id: int
+    client_id: int
+    name: str
+    state: str
+    due_at: datetime | None
+    reason: str
+
+    @property
+    def target(self) -> str:
+        return f"{'device' if self.kind == 'device_access' else 'client'}:{self.target_id}"
+
+
+@dataclass(frozen=True)
+class _Terms:
+    engagements: int
+    unpaid: int
+    last_paid: datetime | None
+    last_warranty: datetime | None
+
+
+def _end_of_service(terms: _Terms) -> datetime | None:
+    ends = [d for d in (terms.last_paid, terms.last_warranty) if d is not None]
+    return max(ends) if ends else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def compute_plan(db: Session, now: datetime, grace_days: int) -> list[PlanItem]:
+    """Every active device and every closed client, with its purge state."""
+    grace = timedelta(days=grace_days)
+    unpaid = func.sum(case((Engagement.paid_at.is_(None), 1), else_=0))
+    device_terms = {
+        row.device_id: _Terms(row.n, row.unpaid or 0, _aware(row.last_paid), _aware(row.last_w))
+        for row in db.execute(
+            select(engagement_devices.c.device_id, func.count().label("n"),
+                   unpaid.label("unpaid"), func.max(Engagement.paid_at).label("last_paid"),
+                   func.max(Engagement.warranty_until).label("last_w"))
+            .join(Engagement, Engagement.id == engagement_devices.c.engagement_id)
+            .group_by(engagement_devices.c.device_id))
+    }
+    client_terms = {
+        row.client_id: _Terms(row.n, row.unpaid or 0, _aware(row.last_paid), _aware(row.last_w))
+        for row in db.execute(
+            select(Engagement.client_id, func.count().label("n"), unpaid.label("unpaid"),
+                   func.max(Engagement.paid_at).label("last_paid"),
+                   func.max(Engagement.warranty_until).label("last_w"))
+            .group_by(Engagement.client_id))
+    }
+    holds: dict[tuple[str, int], Hold] = {}
+    for active in db.scalars(select(Hold).where(Hold.released_at.is_(None), Hold.until > now)):
+        key = (active.target_kind, active.target_id)
+        if key not in holds or active.until > holds[key].until:
+            holds[key] = active
+
+    items: list[PlanItem] = []
+    clients = {c.id: c for c in db.scalars(select(Client))}
+    for cid, client in clients.items():
+        if client.closed_at is None and client.erasure_confirmed_at is None:
+            continue
+        items.append(_client_item(client, client_terms.get(cid), holds, now, grace))
+    for row in db.execute(select(Device.id, Device.client_id, Device.name)
+                          .where(Device.access_state == "active").order_by(Device.id)):
+        terms = device_terms.get(row.id)
+        hold = holds.get(("device", row.id)) or holds.get(("client", row.client_id))
+        items.append(_device_item(row.id, row.client_id, row.name, terms, hold, now, grace))
+    return items
+
+
+def _state(due_at: datetime, hold: Hold | None, now: datetime, reason: str
+           ) -> tuple[str, datetime, str]:
+    # A hold matters only if it ends after the data would otherwise be destroyed.
+    if hold is not None and hold.until > now and hold.until > due_at:
+        return ON_HOLD, max(due_at, hold.until), f"on hold until {hold.until:%Y-%m-%d}: {hold.reason}"
+    return (DUE if due_at <= now else SCHEDULED), due_at, reason
+
+
+def _device_item(device_id: int, client_id: int, name: str, terms: _Terms | None,
+                 hold: Hold | None, now: datetime, grace: timedelta) -> PlanItem:
+    if terms is None:
+        return PlanItem("device_access", device_id, client_id, name, NO_ENGAGEMENT, None,
+                        "no engagement covers this device: nothing to wait for, nothing due")
+    if terms.unpaid:
+        return PlanItem("device_access", device_id, client_id, name, WAITING, None,
+                        f"waiting for payment of {terms.unpaid} of {terms.engagements} engagements")
+    end = _end_of_service(terms)
+    assert end is not None
+    why = "paid" + (f", warranty until {terms.last_warranty:%Y-%m-%d}" if terms.last_warranty else "")
+    if grace:
+        why += f", plus {grace.days} days' grace"
+    state, due, reason = _state(end + grace, hold, now, why)
+    return PlanItem("device_access", device_id, client_id, name, state, due, reason)
+
+
+def _client_item(client: Client, terms: _Terms | None, holds: dict[tuple[str, int], Hold],
+                 now: datetime, grace: timedelta) -> PlanItem:
+    hold = holds.get(("client", client.id))
+    if client.erasure_confirmed_at is not None:
+        state, due, reason = _state(_aware(client.erasure_confirmed_at) or now, hold, now,
+                                    "erasure requested by the client and confirmed")
+        return PlanItem("client", client.id, client.id, client.name, state, due, reason)
+    if terms is not None and terms.unpaid:
+        return PlanItem("client", client.id, client.id, client.name, WAITING, None,
+                        f"closed; waiting for payment of {terms.unpaid} engagements")
+    closed = _aware(client.closed_at)
+    assert closed is not None
+    ends = [closed] + ([e] if terms and (e := _end_of_service(terms)) else [])
+    why = "closed and paid" + (f", warranty until {terms.last_warranty:%Y-%m-%d}"
+                               if terms and terms.last_warranty else "")
+    state, due, reason = _state(max(ends) + grace, hold, now, why)
+    return PlanItem("client", client.id, client.id, client.name, state, due, reason)
+
+
+def due_items(items: Sequence[PlanItem]) -> list[PlanItem]:
+    """What a run destroys now: clients first, then devices of clients not being purged."""
+    clients = [i for i in items if i.kind == "client" and i.state == DUE]
+    gone = {i.target_id for i in clients}
+    devices = [i for i in items if i.kind == "device_access" and i.state == DUE
+               and i.client_id not in gone]
+    return clients + devices
