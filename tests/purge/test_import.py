@@ -1,0 +1,83 @@
+"""CSV import of engagement dates: dry run shows the plan change; a bad file imports nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from custody.clients.models import Engagement
+from tests.devices.conftest import Lab
+from tests.peers import SshDevice
+from tests.purge.helpers import schedule
+
+CUSTODY = str(Path(sys.executable).parent / "custody")
+
+
+def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    return subprocess.run([CUSTODY, "--config", str(lab.services.settings.base_dir / "custody.toml"),
+                           *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def engagements(lab: Lab) -> list[tuple[str, object, object]]:
+    with lab.services.db() as db:
+        return [(e.title, e.paid_at, e.warranty_until)
+                for e in db.scalars(select(Engagement).order_by(Engagement.id))]
+
+
+def test_import_with_dry_run(lab: Lab, sshd: SshDevice, tmp_path: Path) -> None:
+    a = lab.enrol(sshd.port, name="edge-a", pin=False)
+    b = lab.enrol(sshd.port, name="edge-b", pin=False)
+    csv = tmp_path / "dates.csv"
+    csv.write_text("client,device,engagement,paid_at,warranty_until\n"
+                   "Acme,edge-a,Refresh 2026,2026-09-01,2026-10-01\n"
+                   "Acme,edge-b,Refresh 2026,2026-09-01,2026-10-01\n"
+                   "Acme,edge-b,Support,,\n")
+    dry = cli(lab, "import", "devices", str(csv), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would import 3 rows (2 new engagements)" in dry.stdout
+    assert f"device:{a} edge-a: no_engagement -> due" in dry.stdout
+    assert f"device:{b} edge-b: no_engagement -> waiting_for_payment" in dry.stdout
+    assert engagements(lab) == []  # a dry run keeps nothing
+    real = cli(lab, "import", "devices", str(csv))
+    assert real.returncode == 0 and "imported 3 rows" in real.stdout
+    plan = schedule(lab)
+    assert plan[f"device:{a}"]["state"] == "due"
+    assert plan[f"device:{b}"]["state"] == "waiting_for_payment"
+    plan_out = cli(lab, "purge", "plan")
+    assert plan_out.returncode == 0 and "edge-a" in plan_out.stdout and "due" in plan_out.stdout
+
+
+def test_bad_rows_are_reported_by_line_and_nothing_is_imported(lab: Lab, sshd: SshDevice,
+                                                                tmp_path: Path) -> None:
+    lab.enrol(sshd.port, name="edge-a", pin=False)
+    csv = tmp_path / "bad.csv"
+    csv.write_text("client,device,engagement,paid_at,warranty_until\n"
+                   "Acme,edge-a,Good,2026-09-01,2026-12-01\n"
+                   "Acme,edge-a,Swapped,2026-10-01,2026-09-01\n"
+                   "Acme,edge-a,Bad date,01/09/2026,\n"
+                   "Acme,,Empty device,2026-09-01,\n"
+                   "Acme,edge-a\n")
+    result = cli(lab, "import", "devices", str(csv))
+    assert result.returncode == 1
+    err = result.stderr
+    assert "nothing was imported" in err
+    assert "line 3: warranty_until (2026-09-01) is before paid_at (2026-10-01)" in err
+    assert "line 4: paid_at '01/09/2026' is not an ISO date" in err
+    assert "line 5: device is empty" in err
+    assert "line 6: expected 5 fields, found 2" in err
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("client,device,engagement,paid_at,warranty_until\n"
+                       "Acme,edge-a,Good,2026-09-01,\nNobody,x,y,,\nAcme,ghost,z,,\n")
+    result = cli(lab, "import", "devices", str(unknown))
+    assert result.returncode == 1
+    assert "line 3: client 'Nobody' not found" in result.stderr
+    assert "line 4: client 'Acme' has no device 'ghost'" in result.stderr
+    header = tmp_path / "header.csv"
+    header.write_text("name,device\nx,y\n")
+    assert "line 1: the header must be exactly" in cli(lab, "import", "devices", str(header)).stderr
+    assert engagements(lab) == []
