@@ -278,7 +278,11 @@ class SessionService:
         require_role(who, "admin", "technician")
         stmt = select(AccessSession).order_by(AccessSession.id.desc()).limit(500)
         if who.role != "admin":
-            stmt = stmt.where(AccessSession.user_id == who.user_id)
+            # Their own sessions, and requests they may approve (clients approved by technicians).
+            approvable = select(ClientPolicy.client_id).where(
+                ClientPolicy.approver_role == "technician")
+            stmt = stmt.where((AccessSession.user_id == who.user_id) | (
+                (AccessSession.state == "pending") & AccessSession.client_id.in_(approvable)))
         if state:
             stmt = stmt.where(AccessSession.state == state)
         return db.scalars(stmt).all()

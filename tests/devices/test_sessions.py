@@ -170,6 +170,8 @@ def test_approval_policy(lab: Lab, sshd: SshDevice) -> None:
     assert resp.status_code == 202 and resp.json["state"] == "pending"
     sid = resp.json["id"]
     assert lab.run(sid, "id")[0] == 409
+    pending = lab.client.get("/api/v1/sessions?state=pending", headers=lab.tech2).json["items"]
+    assert [s["id"] for s in pending] == [sid]  # the other technician sees what to approve
     own = lab.client.post(f"/api/v1/sessions/{sid}/approve", headers=lab.tech)
     assert own.status_code == 403 and "asked for it" in own.json["error"]["message"]
     approved = lab.client.post(f"/api/v1/sessions/{sid}/approve", headers=lab.tech2)

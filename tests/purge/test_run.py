@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import fcntl
+import logging
+from collections.abc import Iterator
 
+import pytest
 from sqlalchemy import select
 
 from custody.clients.models import Client, Contact, Engagement
 from custody.devices.models import AccessSession, Device, TranscriptChunk
+from custody.logs import configure_logging
 from custody.purge.models import PurgeReceipt
 from tests.devices.conftest import Lab
 from tests.peers import DEVICE_PASSWORD, SshDevice
 from tests.purge.helpers import engagement, schedule, stored_bytes
+
+
+@pytest.fixture(autouse=True)
+def log_file(lab: Lab) -> Iterator[None]:
+    """Everything logged (at DEBUG) goes to a file in the installation, which is searched too."""
+    path = lab.services.settings.base_dir / "var" / "custody.log"
+    smtp_peer = logging.getLogger("mail.log")  # the test's own SMTP server, not custody
+    smtp_peer.disabled = True
+    with open(path, "a") as fh:
+        configure_logging("DEBUG", "json", stream=fh)
+        yield
+    smtp_peer.disabled = False
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if getattr(h, "_custody", False)]:
+        root.removeHandler(h)
 
 
 def used_device(lab: Lab, sshd: SshDevice, name: str = "edge") -> tuple[int, int]:
@@ -70,6 +89,7 @@ def test_device_access_purge_destroys_and_proves_it(lab: Lab, sshd: SshDevice,
 
     if sqlite:  # database file, its WAL, the secret store, logs: the pin is nowhere
         assert host_key_b64 not in stored_bytes(root)
+    assert (root / "var" / "custody.log").stat().st_size > 0  # the log was written, and searched
     second = lab.client.post("/api/v1/purge/run", headers=lab.admin, json={"dry_run": False})
     assert second.json["receipts"] == []  # idempotent: nothing left to do
     assert f"device:{device}" not in schedule(lab)
