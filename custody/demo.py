@@ -34,6 +34,7 @@ def prepare_demo(directory: Path, port: int, tls: bool) -> tuple[Settings, list[
         settings = settings.model_copy(update={"server": replace_server(settings, cert, key)})
         notes.append(f"self-signed TLS certificate, SHA-256 fingerprint {fp}")
     _seed(settings)
+    notes.append(_demo_device(settings))
     return settings, notes
 
 
@@ -57,3 +58,46 @@ def _seed(settings: Settings) -> None:
                                         paid_at=None, warranty_until=None)
     services.engine.dispose()
 
+
+
+DEMO_DEVICE = "demo-router"
+
+
+def _demo_device(settings: Settings) -> str:
+    """Start a loopback sshd as the demo client's device and enrol it (root + OpenSSH only)."""
+    import atexit
+    import secrets
+
+    from sqlalchemy import select
+
+    from custody.devices import labdevice
+    from custody.devices.models import Device, EgressProfile
+    from custody.devices.service import DeviceCredentials, DeviceSpec
+    from custody.devices.ssh import scan_host_key
+    from custody.sensitive import Secret
+
+    if not labdevice.available():
+        return "no demo device: it needs OpenSSH (openssh-server) and root to run sshd"
+    password = secrets.token_urlsafe(18)  # nobody sees it: custody logs in for you
+    device = labdevice.SshDevice("custody-demo", password, allowed_source="127.0.0.2")
+    atexit.register(device.cleanup)
+    services = build_services(settings)
+    admin = Principal(0, "demo", "admin", None)
+    key = scan_host_key("127.0.0.1", device.port, "127.0.0.2")
+    creds = DeviceCredentials("custody-demo", Secret(password))
+    with transaction(services.db) as db:
+        if db.scalar(select(EgressProfile).where(EgressProfile.source_ip == "127.0.0.2")) is None:
+            services.devices.create_egress_profile(db, admin, "this node (loopback)", "127.0.0.2")
+        client = next(c for c in services.clients.list_clients(db, admin) if c.name == DEMO_CLIENT)
+        row = db.scalar(select(Device).where(Device.client_id == client.id,
+                                             Device.name == DEMO_DEVICE))
+        if row is None:
+            row = services.devices.create_device(db, admin, DeviceSpec(
+                client.id, DEMO_DEVICE, "127.0.0.1", device.port, "linux", "127.0.0.2", ()), creds)
+        elif row.access_state == "active":
+            row.port = device.port  # a new sshd each run: new port, new key, new password
+            services.devices.rotate_credentials(db, admin, row.id, creds)
+        row.host_key = key
+    services.engine.dispose()
+    return (f"demo device {DEMO_DEVICE}: sshd on 127.0.0.1:{device.port}, reachable only from "
+            "127.0.0.2; open a session on it under /tech/devices")

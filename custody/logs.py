@@ -112,6 +112,7 @@ def configure_logging(level: str, fmt: str, stream: Any = None) -> None:
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own access log
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # netmiko and paramiko log channel writes at DEBUG, keystrokes and secrets included.
     for noisy in ("netmiko", "paramiko"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

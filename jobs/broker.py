@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-import sys
 import threading
-from typing import Any
 
 from custody.config import Settings
 
@@ -17,31 +15,30 @@ log = logging.getLogger("custody.broker")
 
 def run_broker(settings: Settings) -> None:
     """Serve until SIGTERM; also runs the scheduled jobs (session expiry, purges)."""
+    from custody.devices.broker import LocalBroker
     from custody.devices.broker_net import BrokerServer
     from custody.jobs.scheduler import build_scheduler, run_scheduler
     from custody.logs import configure_logging
     from custody.services import build_services
 
+    # Signals only set a flag: stopping the socket server from inside its own thread's
+    # signal handler would wait for itself forever.
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
     configure_logging(settings.logging.level, settings.logging.format)
     services = build_services(settings, run_migrations=False)
-    assert hasattr(services.broker, "live_sessions")
-    server = BrokerServer(services.broker, settings.path(settings.broker.socket))  # type: ignore[arg-type]
+    assert isinstance(services.broker, LocalBroker)
+    server = BrokerServer(services.broker, settings.path(settings.broker.socket)).start()
     scheduler = build_scheduler(services, purge_jobs=False)
     scheduler.start()
     # The purge jobs too (leader-elected on PostgreSQL, so extra nodes stand by).
-    stopping = threading.Event()
     threading.Thread(target=run_scheduler, args=(services, stopping), daemon=True,
                      name="scheduler").start()
-
-    def stop(*_: Any) -> None:
-        stopping.set()
-        scheduler.shutdown(wait=False)
-        server.stop()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
     log.info("broker listening on %s", server.path)
-    server.serve_forever()
+    stopping.wait()
+    scheduler.shutdown(wait=False)
+    server.stop()  # closes every live device connection
 
 
 def start_broker_process(settings: Settings) -> multiprocessing.process.BaseProcess:

@@ -74,4 +74,5 @@ def _run_active(services: Services, stop: threading.Event, poll_seconds: float,
             if lock_conn is not None:
                 lock_conn.scalar(text("SELECT 1"))  # keep the session, and so the lock, alive
     finally:
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)

@@ -170,8 +170,22 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
         cert = tmp_path / "custody-demo" / "var" / "tls" / "cert.pem"
         resp = requests.get(f"https://127.0.0.1:{port}/healthz", verify=str(cert), timeout=10)
         assert resp.json() == {"status": "ok", "checks": {"database": "ok", "secrets": "ok"}}
+        # The demo's own device: a loopback sshd that custody logs into for the technician.
+        token = run("token", "create", "admin", cwd=tmp_path / "custody-demo").stdout.strip()
+        api = f"https://127.0.0.1:{port}/api/v1"
+        headers = {"Authorization": f"Bearer {token}"}
+        [device] = requests.get(f"{api}/devices", headers=headers, verify=str(cert),
+                                timeout=10).json()["items"]
+        assert device["name"] == "demo-router" and device["host_key_pinned"] is True
+        session = requests.post(f"{api}/devices/{device['id']}/sessions", headers=headers,
+                                json={"reason": "demo tour", "ttl_seconds": 300},
+                                verify=str(cert), timeout=30).json()
+        out = requests.post(f"{api}/sessions/{session['id']}/commands", headers=headers,
+                            json={"command": "id -un"}, verify=str(cert), timeout=30).json()
+        assert out["output"].strip() == "custody-demo"
     out = proc.stdout
     assert f"custody listening on https://127.0.0.1:{port}/" in out
     assert re.search(r"one-time password \(shown once\): \S{16,}", out)
     assert re.search(r"SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", out)
     assert (tmp_path / "custody-demo" / "var" / "custody.db").is_file()
+    assert "demo device demo-router: sshd on 127.0.0.1:" in out
