@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
-from custody.devices.models import AccessSession
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.web.auth import roles_required
@@ -70,8 +69,6 @@ def device(device_id: int) -> ResponseReturnValue:
 def session_page(session_id: int) -> ResponseReturnValue:
     svc = services()
     session = svc.sessions.get_for(db(), principal(), session_id)
-    if not isinstance(session, AccessSession):
-        abort(404)
     dev = svc.devices.get_device(db(), principal(), session.device_id)
     return render_template("tech_session.html", session=session, device=dev,
                            now=svc.clock())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -53,8 +53,7 @@ def _end_of_service(terms: _Terms) -> datetime | None:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    from datetime import UTC
-
+    """SQLite aggregates (MAX) come back without the zone the column type would add."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.models import User
@@ -324,8 +324,6 @@ class PurgeService:
 
     def retention_sweep(self, db: Session) -> int:
         """Delete closed sessions (and transcripts) older than the retention period (P4)."""
-        from datetime import timedelta
-
         cutoff = self._clock() - timedelta(days=self._settings.session_retention_days)
         old = list(db.scalars(select(AccessSession.id).where(
             AccessSession.closed_at.is_not(None), AccessSession.closed_at < cutoff)))
@@ -336,6 +334,3 @@ class PurgeService:
         self._audit.record(db, "scheduler", "retention.sessions", "sessions", deleted=len(old))
         return len(old)
 
-
-def count_rows(db: Session, model: Any) -> int:
-    return int(db.scalar(select(func.count()).select_from(model)) or 0)
