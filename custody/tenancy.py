@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
 from custody.accounts.service import Principal
 from custody.errors import Forbidden, NotFound
+
+
+class _Owned(Protocol):
+    client_id: Any
+
+
+T = TypeVar("T", bound=_Owned)
+
+
+def get_owned(db: Session, model: type[T], object_id: int, who: Principal, label: str) -> T:
+    """Load a row that belongs to a client; to a client user, another's rows do not exist."""
+    row = db.get(model, object_id)
+    if row is None or (not who.is_staff and row.client_id != who.client_id):
+        raise NotFound(f"{label} {object_id} does not exist")
+    return row
 
 
 def require_client_access(principal: Principal, client_id: int) -> None:

@@ -18,7 +18,10 @@ from custody.db import transaction
 from custody.secrets.local import generate_kek_file
 from custody.services import Services, build_services
 from custody.web import create_app
+from tests.lab import auth, fresh_sshd, ios, lab, sshd
 from tests.peers import PostgresCluster, SmtpSink
+
+__all__ = ["auth", "fresh_sshd", "ios", "lab", "sshd"]  # shared fixtures, defined in tests/lab.py
 
 
 class FrozenClock:
@@ -135,10 +138,6 @@ class World:
     contact_a: int
     contact_b: int
     canary_b: str
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

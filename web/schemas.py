@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
+from custody.clock import parse_when
 from custody.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
@@ -19,14 +20,7 @@ def _when(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date or date-time string")
-    try:
-        if len(value) == 10:
-            d = date.fromisoformat(value)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("must be an ISO 8601 date or date-time, e.g. 2026-12-31") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_when(value)
 
 
 When = Annotated[datetime | None, BeforeValidator(_when)]

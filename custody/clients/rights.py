@@ -16,8 +16,8 @@ from custody.clients.models import Client, Contact, Engagement
 from custody.clients.service import PURPOSES, ClientService
 from custody.clock import Clock
 from custody.devices.models import AccessSession, ClientPolicy, Device
-from custody.errors import Conflict, InvalidInput, NotFound
-from custody.tenancy import require_client_access, require_role
+from custody.errors import Conflict, InvalidInput
+from custody.tenancy import get_owned, require_role
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -68,23 +68,13 @@ class RightsService:
                               "deny_commands": policy.deny_commands if policy else []},
         }
 
-    def _contact(self, db: Session, who: Principal, contact_id: int) -> Contact:
-        contact = db.get(Contact, contact_id)
-        if contact is None:
-            raise NotFound(f"contact {contact_id} does not exist")
-        try:
-            require_client_access(who, contact.client_id)
-        except NotFound:
-            raise NotFound(f"contact {contact_id} does not exist") from None
-        return contact
-
     def update_contact(self, db: Session, who: Principal, contact_id: int,
                        value: str | None, purposes: Sequence[str] | None) -> tuple[Contact, bool]:
         """Correct a contact's value (it must be verified again) or change its consents.
 
         Returns the contact and whether a new verification message is needed.
         """
-        contact = self._contact(db, who, contact_id)
+        contact = get_owned(db, Contact, contact_id, who, "contact")
         reverify = False
         if purposes is not None:
             unknown = sorted(set(purposes) - set(PURPOSES))

@@ -18,7 +18,7 @@ from custody.clients.models import Client, Contact, Engagement
 from custody.clock import Clock
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.mail import Message
-from custody.tenancy import require_client_access
+from custody.tenancy import get_owned, require_client_access
 
 PURPOSES = ("alerts", "billing", "technical")
 CONTACT_KINDS = ("email", "phone")
@@ -161,10 +161,7 @@ class ClientService:
         return eng
 
     def get_engagement(self, db: Session, who: Principal, engagement_id: int) -> Engagement:
-        eng = db.get(Engagement, engagement_id)
-        if eng is None or (not who.is_staff and eng.client_id != who.client_id):
-            raise NotFound(f"engagement {engagement_id} does not exist")
-        return eng
+        return get_owned(db, Engagement, engagement_id, who, "engagement")
 
     def list_engagements(self, db: Session, who: Principal, client_id: int
                          ) -> Sequence[Engagement]:

@@ -19,7 +19,7 @@ from custody.devices.ssh import fingerprint, parse_public_key, scan_host_key
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
-from custody.tenancy import require_client_access, require_role
+from custody.tenancy import get_owned, require_role
 
 # netmiko device types the broker drives; SSH only (P7), so no *_telnet types.
 DEVICE_TYPES = frozenset({
@@ -198,14 +198,7 @@ class DeviceService:
             self._secrets.destroy(device.secret_path)
 
     def get_device(self, db: Session, who: Principal, device_id: int) -> Device:
-        device = db.get(Device, device_id)
-        if device is None:
-            raise NotFound(f"device {device_id} does not exist")
-        try:
-            require_client_access(who, device.client_id)
-        except NotFound:
-            raise NotFound(f"device {device_id} does not exist") from None
-        return device
+        return get_owned(db, Device, device_id, who, "device")
 
     def list_devices(self, db: Session, who: Principal, client_id: int | None = None
                      ) -> Sequence[Device]:

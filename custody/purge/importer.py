@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement
 from custody.clients.service import check_order
-from custody.clock import Clock
+from custody.clock import Clock, parse_when
 from custody.devices.models import Device
 from custody.errors import InvalidInput
 from custody.purge.plan import PlanItem, compute_plan
@@ -59,14 +59,10 @@ def _date(value: str, column: str, line: int) -> datetime | None:
     if not value:
         return None
     try:
-        if len(value) == 10:
-            d = date.fromisoformat(value)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value)
+        return parse_when(value)
     except ValueError:
         raise InvalidInput(f"line {line}: {column} {value!r} is not an ISO date "
                            "(YYYY-MM-DD)") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse(text: str) -> list[ImportRow]:

@@ -12,7 +12,7 @@ from custody.devices.broker_net import BrokerServer, RemoteBroker
 from custody.devices.policy import CommandPolicy
 from custody.devices.sessions import SessionService
 from custody.errors import Conflict, HostKeyMismatch
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import SshDevice
 
 

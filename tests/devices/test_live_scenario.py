@@ -27,7 +27,7 @@ from custody.cli import initialize
 from custody.config import load_settings
 from custody.db import transaction
 from custody.services import build_services
-from tests.devices.conftest import IOS_PASSWORD, IOS_SECRET, IOS_USER
+from tests.lab import IOS_PASSWORD, IOS_SECRET, IOS_USER
 from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port, wait_for_port
 
 CANARIES = [DEVICE_PASSWORD, IOS_PASSWORD, IOS_SECRET]

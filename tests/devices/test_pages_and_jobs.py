@@ -10,7 +10,7 @@ from custody.devices.models import AccessSession
 from custody.devices.sessions import SessionService
 from custody.jobs.sessions import expire_sessions
 from tests.conftest import FrozenClock
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import SmtpSink, SshDevice
 
 

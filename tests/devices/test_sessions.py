@@ -9,7 +9,7 @@ from sqlalchemy import select
 from custody.audit.models import AuditEvent
 from custody.devices.models import AccessSession, Device
 from tests.conftest import FrozenClock
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 
 
 def engagement(lab: Lab, device_ids: list[int], paid: str | None, warranty: str | None,

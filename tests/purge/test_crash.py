@@ -13,7 +13,7 @@ from sqlalchemy import select
 from custody.clients.models import Client
 from custody.devices.models import Device
 from custody.purge.models import PurgeReceipt
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import SshDevice
 from tests.purge.helpers import engagement
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from custody.clients.models import Engagement
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import SshDevice
 from tests.purge.helpers import schedule
 

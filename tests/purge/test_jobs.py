@@ -10,7 +10,7 @@ from custody.clients.models import Contact
 from custody.devices.models import AccessSession
 from custody.jobs.purge import daily_digest, purge_notices, purge_sweep, retention_sweep
 from tests.conftest import FrozenClock
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import SmtpSink, SshDevice
 from tests.purge.helpers import engagement
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import FrozenClock
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import SshDevice
 from tests.purge.helpers import engagement, schedule
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import DEVICE_PASSWORD, SmtpSink, SshDevice
 
 

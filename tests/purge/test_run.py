@@ -13,7 +13,7 @@ from custody.clients.models import Client, Contact, Engagement
 from custody.devices.models import AccessSession, Device, TranscriptChunk
 from custody.logs import configure_logging
 from custody.purge.models import PurgeReceipt
-from tests.devices.conftest import Lab
+from tests.lab import Lab
 from tests.peers import DEVICE_PASSWORD, SshDevice
 from tests.purge.helpers import engagement, schedule, stored_bytes
 
