@@ -371,3 +371,23 @@ def scheduler(ctx: click.Context) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("custody scheduler started")
     run_scheduler(services, stop)
+
+
+@main.group()
+def ca() -> None:
+    """Certificate authorities."""
+
+
+@ca.command("init")
+@click.option("--name", default="custody root CA", show_default=True)
+@click.pass_context
+@handle_errors
+def ca_init(ctx: click.Context, name: str) -> None:
+    """Create the provider's root CA (clients' issuing CAs follow on first issuance)."""
+    from custody.services import build_services
+
+    services = build_services(settings_from(ctx))
+    with transaction(services.db) as db:
+        root = services.certs.init_root(db, "cli", name)
+        click.echo(f"root CA {root.id} created, valid until {root.not_after:%Y-%m-%d}")
+        click.echo(root.cert_pem, nl=False)

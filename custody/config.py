@@ -113,6 +113,19 @@ class PurgeSettings(_Section):
     sweep_minutes: int = Field(default=60, ge=1)
 
 
+class CertSettings(_Section):
+    key_type: Literal["ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"] = "ecdsa-p256"
+    allowed_key_types: list[Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072",
+                                    "rsa-4096"]] = ["ecdsa-p256", "ecdsa-p384", "rsa-3072",
+                                                    "rsa-4096"]
+    leaf_days: int = Field(default=397, ge=1, le=825)
+    root_days: int = Field(default=3650, ge=30)
+    issuing_days: int = Field(default=1825, ge=30)
+    crl_days: int = Field(default=7, ge=1)
+    download_hours: int = Field(default=24, ge=1)
+    notice_days: list[int] = [30, 14, 3]
+
+
 class Settings(_Section):
     """Every setting of one custody installation, validated and frozen."""
 
@@ -125,6 +138,7 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     broker: BrokerSettings = BrokerSettings()
     purge: PurgeSettings = PurgeSettings()
+    certs: CertSettings = CertSettings()
 
     @property
     def tls_enabled(self) -> bool:

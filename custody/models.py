@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from custody.accounts.models import ApiToken, User, WebSession
 from custody.audit.models import AuditEvent, AuditHead
+from custody.certs.models import Certificate, CertificateAuthority, CrlEntry
 from custody.clients.models import Client, Contact, Engagement
 from custody.db import Base
 from custody.devices.models import (
@@ -18,7 +19,8 @@ from custody.purge.models import Hold, PurgeReceipt, PurgeRun
 metadata = Base.metadata
 
 __all__ = [
-    "AccessSession", "ApiToken", "AuditEvent", "AuditHead", "Client", "ClientPolicy", "Contact",
+    "AccessSession", "ApiToken", "AuditEvent", "AuditHead", "Certificate",
+    "CertificateAuthority", "Client", "ClientPolicy", "Contact", "CrlEntry",
     "Device", "EgressProfile", "TranscriptChunk",
     "Engagement", "Hold", "PurgeReceipt", "PurgeRun", "User", "WebSession", "metadata",
 ]

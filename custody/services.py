@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.service import AccountService
 from custody.audit.service import AuditLog
+from custody.certs.service import CertService
 from custody.clients.rights import RightsService
 from custody.clients.service import ClientService
 from custody.clock import Clock, utcnow
@@ -48,6 +49,7 @@ class Services:
     sessions: SessionService
     purge: PurgeService
     rights: RightsService
+    certs: CertService
     mailer: Mailer
     clock: Clock
     signing_key: bytes
@@ -97,6 +99,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         broker = LocalBroker(db, store, transcripts, settings.broker, clock, connector)
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours)
+    certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url)
     return Services(
         settings=settings,
         engine=engine,
@@ -111,7 +114,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         broker=broker,
         sessions=SessionService(broker, transcripts, audit, clock, settings.broker, mailer),
         purge=PurgeService(db, store, broker, transcripts, audit, clock, settings.purge,
-                           settings.path(Path("var/purge.lock"))),
+                           settings.path(Path("var/purge.lock")), certs=certs),
+        certs=certs,
         mailer=mailer,
         clock=clock,
         signing_key=signing_key,

@@ -46,3 +46,4 @@ def daily_digest(services: Services) -> None:
     with transaction(services.db) as db:
         plan = services.purge.plan(db)
     admin_digest(plan, services.mailer, to, services.clock())
+

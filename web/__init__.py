@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from custody.config import Settings
 from custody.services import Services, build_services
-from custody.web import api, auth, broker, health, openapi, pages, purge, tech, terminal
+from custody.web import api, auth, broker, certs, health, openapi, pages, purge, tech, terminal
 from custody.web.errors import register_error_handlers
 from custody.web.limits import api_limit, limiter
 from custody.web.sessions import DbSessionInterface
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(api.bp)
     app.register_blueprint(broker.bp)
     app.register_blueprint(purge.bp)
+    app.register_blueprint(certs.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tech.bp)
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     limiter.limit(api_limit)(api.bp)
     limiter.limit(api_limit)(broker.bp)
     limiter.limit(api_limit)(purge.bp)
+    limiter.limit(api_limit)(certs.bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext

@@ -120,6 +120,28 @@ SCHEMAS: dict[str, Any] = {
                    "until": {"type": "string"}}},
     "Hold": {"type": "object", "properties": {"id": {"type": "integer"},
                                               "until": {"type": "string"}}},
+    "CertificateIn": {"type": "object", "additionalProperties": False, "properties": {
+        "csr": {"type": "string", "description": "PEM"},
+        "generate": {"type": "object", "properties": {"common_name": {"type": "string"},
+                                                      "sans": {"type": "array"}}},
+        "contact_id": {"type": "integer"}}},
+    "CertificateOut": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "serial": {"type": "string"},
+        "fingerprint_sha256": {"type": "string"}, "certificate": {"type": "string"}}},
+    "Issued": {"type": "object", "required": ["id", "serial", "certificate", "chain"],
+               "properties": {"id": {"type": "integer"}, "serial": {"type": "string"},
+                              "certificate": {"type": "string"},
+                              "chain": {"type": "array", "items": {"type": "string"}},
+                              "passphrase": {"type": "string"}}},
+    "RenewIn": {"type": "object", "additionalProperties": False, "required": ["csr"],
+                "properties": {"csr": {"type": "string"}}},
+    "RevokeIn": {"type": "object", "additionalProperties": False, "required": ["reason"],
+                 "properties": {"reason": {"type": "string", "enum": [
+                     "unspecified", "keyCompromise", "cACompromise", "affiliationChanged",
+                     "superseded", "cessationOfOperation", "certificateHold",
+                     "privilegeWithdrawn", "aACompromise"]}}},
+    "ImportIn": {"type": "object", "additionalProperties": False, "properties": {
+        "pem": {"type": "string"}, "der_base64": {"type": "string"}}},
     "Export": {"type": "object", "properties": {"format": {"type": "string"}}},
     "ContactPatch": {"type": "object", "additionalProperties": False, "properties": {
         "value": {"type": "string"}, "purposes": {"type": "array", "items": {"type": "string"}}}},
@@ -286,6 +308,34 @@ def document() -> dict[str, Any]:
             "parameters": [_id("client_id")],
             "post": _op("Close the client; its purge follows payment and warranty", out="Client",
                         roles="admin")},
+        "/api/v1/clients/{client_id}/certificates": {
+            "parameters": [_id("client_id")],
+            "get": _op("The client's certificate ledger (public parts only)", out="List"),
+            "post": _op("Issue from the client's CSR, or generate a key handed over once as "
+                        "PKCS#12 (passphrase shown once)", 201, "CertificateIn", "Issued",
+                        roles="admin")},
+        "/api/v1/clients/{client_id}/certificates/import": {
+            "parameters": [_id("client_id")],
+            "post": _op("Track an existing certificate (PEM, DER, PKCS#12 without key)", 201,
+                        "ImportIn", "CertificateOut", roles="admin")},
+        "/api/v1/certificates/{cert_id}": {
+            "parameters": [_id("cert_id")],
+            "get": _op("A ledger entry", out="CertificateOut")},
+        "/api/v1/certificates/{cert_id}/pem": {
+            "parameters": [_id("cert_id")],
+            "get": _op("Certificate and chain, PEM")},
+        "/api/v1/certificates/{cert_id}/bundle": {
+            "parameters": [_id("cert_id")],
+            "get": _op("The generated PKCS#12, once; then the key is destroyed",
+                       roles="admin, client")},
+        "/api/v1/certificates/{cert_id}/revoke": {
+            "parameters": [_id("cert_id")],
+            "post": _op("Revoke with an RFC 5280 reason; the CRL is re-signed", 200, "RevokeIn",
+                        "CertificateOut", roles="admin")},
+        "/api/v1/certificates/{cert_id}/renew": {
+            "parameters": [_id("cert_id")],
+            "post": _op("Issue a successor for the same subject from a new CSR", 201, "RenewIn",
+                        "Issued", roles="admin")},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     }

@@ -113,6 +113,7 @@ class PolicyIn(Body):
     require_approval: bool = False
     approver_role: str = "admin"
     deny_commands: list[str] = Field(default_factory=list, max_length=200)
+    cert_names: list[str] | None = Field(default=None, max_length=200)
 
 
 class HostKeyIn(Body):
@@ -148,3 +149,27 @@ class ContactPatch(Body):
 
 class RestrictionIn(Body):
     restricted: bool
+
+
+class GenerateIn(Body):
+    common_name: str = Field(min_length=1, max_length=200)
+    sans: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CertificateIn(Body):
+    csr: str | None = Field(default=None, max_length=65536)
+    generate: GenerateIn | None = None
+    contact_id: int | None = None
+
+
+class RenewIn(Body):
+    csr: str = Field(min_length=1, max_length=65536)
+
+
+class RevokeIn(Body):
+    reason: str
+
+
+class ImportIn(Body):
+    pem: str | None = Field(default=None, max_length=262144)
+    der_base64: str | None = Field(default=None, max_length=262144)

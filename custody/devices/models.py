@@ -61,6 +61,9 @@ class ClientPolicy(Base):
     require_approval: Mapped[bool] = mapped_column(default=False)
     approver_role: Mapped[str] = mapped_column(String(16), default="admin")
     deny_commands: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Names the client's certificates may carry: DNS suffixes ("example.com" allows
+    # "vpn.example.com"), IP addresses and e-mail domains. Empty: the CN's name only.
+    cert_names: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class AccessSession(Base):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from custody.accounts.models import User
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
+from custody.certs.service import CertService
 from custody.clients.models import Client, Contact, Engagement, engagement_devices
 from custody.clock import Clock
 from custody.config import PurgeSettings
@@ -61,7 +62,7 @@ class PurgeService:
     def __init__(self, db: sessionmaker[Session], secrets: SecretStore, broker: Broker,
                  transcripts: TranscriptStore, audit: AuditLog, clock: Clock,
                  settings: PurgeSettings, lock_path: Path | None,
-                 checkpoint: Checkpoint | None = None) -> None:
+                 checkpoint: Checkpoint | None = None, certs: CertService | None = None) -> None:
         self._db = db
         self._secrets = secrets
         self._broker = broker
@@ -71,6 +72,7 @@ class PurgeService:
         self._settings = settings
         self._lock_path = lock_path
         self._checkpoint = checkpoint or (lambda _step: None)
+        self._certs = certs
 
     # -- plan and holds
     def plan(self, db: Session) -> list[PlanItem]:
@@ -293,6 +295,9 @@ class PurgeService:
         session_ids = list(db.scalars(select(AccessSession.id).where(
             AccessSession.client_id == client_id)))
         counts = {"sessions_closed": self._close_sessions(db, device_ids, "client purged")}
+        if self._certs is not None:
+            # Ledger rows go; CRL entries stay (signed into a last CRL) until expiry.
+            counts.update(self._certs.retire_client(db, client_id))
 
         def gone(stmt: Any) -> int:
             return int(db.execute(stmt).rowcount)  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ def arguments(world: World, tenant: str) -> dict[str, Any]:
         "contact_id": world.contact_b if b else world.contact_a,
         "session_id": 1,
         "hold_id": 1,
+        "cert_id": 1,
+        "ca_id": 1,
         "token": "not-a-valid-token",
         "filename": "custody.css",
     }

@@ -21,7 +21,8 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     purge = PurgeService(svc.db, svc.secrets, svc.broker, svc.transcripts, svc.audit, svc.clock,
-                         svc.settings.purge, svc.settings.path(Path("var/purge.lock")), checkpoint)
+                         svc.settings.purge, svc.settings.path(Path("var/purge.lock")), checkpoint,
+                         svc.certs)
     purge.run("crash-test")
 
 

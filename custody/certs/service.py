@@ -1,0 +1,375 @@
+"""Certificate custody: a root CA, one issuing CA per client, issuance, handover, revocation.
+
+P8: certificates are the client's. We sign from the client's CSR, or generate a key,
+hand it over once in a passphrase-protected PKCS#12 and destroy it. CA keys live in
+the SecretStore; the ledger and CRL entries in the database.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import NoReturn
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custody.accounts.service import Principal
+from custody.audit.service import AuditLog
+from custody.certs import x509ops
+from custody.certs.models import Certificate, CertificateAuthority, CrlEntry
+from custody.clients.models import Client, Contact
+from custody.clock import Clock
+from custody.config import CertSettings
+from custody.devices.models import ClientPolicy
+from custody.errors import Conflict, InvalidInput, NotFound
+from custody.mail import Mailer, Message
+from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
+from custody.tenancy import get_owned, require_client_access, require_role
+
+ROOT_KEY = provider_path("ca", "root")
+
+
+@dataclass(frozen=True)
+class Issued:
+    certificate: Certificate
+    chain: list[str]
+    passphrase: str | None = None
+
+
+class CertService:
+    def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
+                 settings: CertSettings, mailer: Mailer, base_url: str | None) -> None:
+        self._secrets = secrets_store
+        self._audit = audit
+        self._clock = clock
+        self._settings = settings
+        self._mailer = mailer
+        self._base_url = base_url
+
+    # -- authorities
+    def init_root(self, db: Session, actor: str, name: str = "custody root CA") -> CertificateAuthority:
+        """Create the provider's root CA (once)."""
+        if db.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "root")):
+            raise Conflict("the root CA exists already")
+        key = x509ops.new_key(self._settings.key_type)
+        cert = x509ops.ca_certificate(key, name, self._settings.root_days, self._clock())
+        self._secrets.put(ROOT_KEY, {"key": x509ops.key_pem(key)})
+        ca = CertificateAuthority(kind="root", name=name, cert_pem=x509ops.pem(cert),
+                                  key_path=ROOT_KEY, not_after=cert.not_valid_after_utc,
+                                  created_at=self._clock())
+        db.add(ca)
+        db.flush()
+        self._audit.record(db, actor, "ca.init", f"ca:{ca.id}", key_type=self._settings.key_type,
+                           fingerprint=x509ops.fingerprint(cert))
+        return ca
+
+    def _load(self, ca: CertificateAuthority) -> tuple[x509.Certificate, x509ops.PrivateKey]:
+        if ca.key_path is None:
+            raise Conflict(f"CA {ca.id} is retired: its key was destroyed")
+        key = x509ops.load_key(self._secrets.get(ca.key_path)["key"].reveal())
+        return x509.load_pem_x509_certificate(ca.cert_pem.encode()), key
+
+    def _root(self, db: Session) -> CertificateAuthority:
+        root = db.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "root"))
+        if root is None:
+            raise Conflict("no root CA yet: run `custody ca init`")
+        return root
+
+    def issuing_ca(self, db: Session, client_id: int) -> CertificateAuthority:
+        """The client's own issuing CA, created on first use (its trust and purge stay apart)."""
+        ca = db.scalar(select(CertificateAuthority).where(
+            CertificateAuthority.client_id == client_id))
+        if ca is not None:
+            return ca
+        root = self._root(db)
+        key = x509ops.new_key(self._settings.key_type)
+        cert = x509ops.ca_certificate(key, f"custody issuing CA {client_id}",
+                                      self._settings.issuing_days, self._clock(),
+                                      issuer=self._load(root))
+        ca = CertificateAuthority(client_id=client_id, kind="issuing",
+                                  name=f"custody issuing CA {client_id}", cert_pem=x509ops.pem(cert),
+                                  not_after=cert.not_valid_after_utc, created_at=self._clock())
+        db.add(ca)
+        db.flush()
+        ca.key_path = provider_path("ca", f"issuing-{ca.id}")
+        self._secrets.put(ca.key_path, {"key": x509ops.key_pem(key)})
+        self._audit.record(db, "certs", "ca.issuing_create", f"ca:{ca.id}", client_id=client_id)
+        return ca
+
+    def chain(self, db: Session, ca: CertificateAuthority) -> list[str]:
+        return [ca.cert_pem, self._root(db).cert_pem]
+
+    # -- issuance
+    def _allowed_names(self, db: Session, client_id: int) -> list[str]:
+        policy = db.get(ClientPolicy, client_id)
+        return list(policy.cert_names) if policy else []
+
+    def _contact(self, db: Session, client_id: int, contact_id: int | None) -> int | None:
+        if contact_id is None:
+            return None
+        contact = db.get(Contact, contact_id)
+        if contact is None or contact.client_id != client_id or contact.verified_at is None:
+            raise InvalidInput(f"contact_id: {contact_id} is not a verified contact of this client")
+        return contact.id
+
+    def _record(self, db: Session, client_id: int, ca: CertificateAuthority | None,
+                cert: x509.Certificate, origin: str, sans: Sequence[str],
+                replaces: Certificate | None = None) -> Certificate:
+        row = Certificate(
+            client_id=client_id, ca_id=ca.id if ca else None, serial=x509ops.serial_hex(cert),
+            fingerprint=x509ops.fingerprint(cert), subject=cert.subject.rfc4514_string(),
+            sans=list(sans), not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, key_origin=origin, cert_pem=x509ops.pem(cert),
+            issued_at=self._clock(), replaces_id=replaces.id if replaces else None,
+            notices_sent=[])
+        db.add(row)
+        db.flush()
+        return row
+
+    def issue_from_csr(self, db: Session, who: Principal, client_id: int, csr_pem: str,
+                       contact_id: int | None = None, replaces: Certificate | None = None) -> Issued:
+        """Sign the client's CSR after checking its signature, key and names."""
+        require_role(who, "admin")
+        db.get(Client, client_id) or _missing("client", client_id)
+        request = x509ops.load_csr(csr_pem, self._settings.allowed_key_types)
+        names = x509ops.check_names(request.common_name, request.sans,
+                                    self._allowed_names(db, client_id))
+        contact = self._contact(db, client_id, contact_id)
+        ca = self.issuing_ca(db, client_id)
+        cert = x509ops.leaf_certificate(request.csr.public_key(), request.common_name, names,
+                                        self._settings.leaf_days, self._clock(), self._load(ca))
+        row = self._record(db, client_id, ca, cert, "csr", names, replaces)
+        row.handed_over_at, row.handed_over_to, row.handover_method = self._clock(), contact, "api"
+        self._audit.record(db, who.actor, "cert.issue", f"certificate:{row.id}",
+                           client_id=client_id, serial=row.serial, origin="csr",
+                           replaces=replaces.id if replaces else None)
+        return Issued(row, self.chain(db, ca))
+
+    def issue_generated(self, db: Session, who: Principal, client_id: int, common_name: str,
+                        sans: Sequence[str], contact_id: int | None = None) -> Issued:
+        """Make a key for a client that cannot make a CSR; it waits, encrypted, for one download."""
+        require_role(who, "admin")
+        db.get(Client, client_id) or _missing("client", client_id)
+        names = x509ops.check_names(common_name, list(sans), self._allowed_names(db, client_id))
+        contact = self._contact(db, client_id, contact_id)
+        ca = self.issuing_ca(db, client_id)
+        key = x509ops.new_key(self._settings.key_type)
+        cert = x509ops.leaf_certificate(key.public_key(), common_name, names,
+                                        self._settings.leaf_days, self._clock(), self._load(ca))
+        row = self._record(db, client_id, ca, cert, "generated", names)
+        passphrase = secrets.token_urlsafe(18)
+        chain = [x509.load_pem_x509_certificate(p.encode()) for p in self.chain(db, ca)]
+        bundle = x509ops.pkcs12_bundle(key, cert, chain, passphrase, common_name or names[0])
+        del key
+        row.bundle_path = client_path(client_id, "certs", str(row.id), "bundle")
+        self._secrets.put(row.bundle_path, {"p12": bundle.hex()})
+        row.download_expires_at = self._clock() + timedelta(hours=self._settings.download_hours)
+        row.handed_over_to = contact
+        self._audit.record(db, who.actor, "cert.issue", f"certificate:{row.id}",
+                           client_id=client_id, serial=row.serial, origin="generated")
+        return Issued(row, self.chain(db, ca), passphrase)
+
+    def download_bundle(self, db: Session, who: Principal, cert_id: int) -> bytes:
+        """Hand the PKCS#12 over once, then destroy it: after this we hold no copy of the key."""
+        row = self.get(db, who, cert_id)
+        if row.key_origin != "generated":
+            raise InvalidInput("this certificate was issued from the client's own key; "
+                               "there is nothing to download but the certificate")
+        if row.bundle_path is None:
+            raise Conflict("the key was handed over already or its download window passed; "
+                           "it no longer exists here")
+        if row.download_expires_at and row.download_expires_at <= self._clock():
+            self._destroy_bundle(db, row, "expired")
+            raise Conflict("the download window has passed; the key was destroyed")
+        try:
+            bundle = bytes.fromhex(self._secrets.get(row.bundle_path)["p12"].reveal())
+        except SecretNotFound:
+            bundle = b""
+        self._destroy_bundle(db, row, "downloaded")
+        row.handed_over_at, row.handover_method = self._clock(), "pkcs12-download"
+        self._audit.record(db, who.actor, "cert.download", f"certificate:{row.id}")
+        if not bundle:
+            raise Conflict("the key no longer exists here")
+        return bundle
+
+    def _destroy_bundle(self, db: Session, row: Certificate, why: str) -> None:
+        if row.bundle_path:
+            self._secrets.destroy(row.bundle_path)
+            row.bundle_path = None
+            self._audit.record(db, "certs", "cert.key_destroyed", f"certificate:{row.id}",
+                               reason=why)
+
+    def expire_bundles(self, db: Session) -> int:
+        """Destroy generated keys never downloaded within their window (a scheduled job)."""
+        due = db.scalars(select(Certificate).where(Certificate.bundle_path.is_not(None),
+                                                   Certificate.download_expires_at <= self._clock())).all()
+        for row in due:
+            self._destroy_bundle(db, row, "download window passed")
+        return len(due)
+
+    # -- ledger
+    def get(self, db: Session, who: Principal, cert_id: int) -> Certificate:
+        return get_owned(db, Certificate, cert_id, who, "certificate")
+
+    def list_for_client(self, db: Session, who: Principal, client_id: int) -> Sequence[Certificate]:
+        require_client_access(who, client_id)
+        return db.scalars(select(Certificate).where(Certificate.client_id == client_id)
+                          .order_by(Certificate.id)).all()
+
+    def import_certificate(self, db: Session, who: Principal, client_id: int,
+                           data: bytes) -> Certificate:
+        """Track an existing certificate's expiry; a private key in the input is refused."""
+        require_role(who, "admin")
+        db.get(Client, client_id) or _missing("client", client_id)
+        cert = x509ops.load_import(data)
+        if cert.not_valid_after_utc <= self._clock():
+            raise InvalidInput(f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
+                               "there is nothing left to track")
+        if db.scalar(select(Certificate.id).where(Certificate.client_id == client_id,
+                                                  Certificate.fingerprint == x509ops.fingerprint(cert))):
+            raise Conflict("this certificate is in the ledger already")
+        try:
+            ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            sans = [str(n.value) for n in ext]
+        except x509.ExtensionNotFound:
+            sans = []
+        row = self._record(db, client_id, None, cert, "imported", sans)
+        self._audit.record(db, who.actor, "cert.import", f"certificate:{row.id}",
+                           client_id=client_id, serial=row.serial)
+        return row
+
+    def renew(self, db: Session, who: Principal, cert_id: int, csr_pem: str) -> Issued:
+        """Issue a successor for the same subject; the old one's reminders stop."""
+        old = self.get(db, who, cert_id)
+        request = x509ops.load_csr(csr_pem, self._settings.allowed_key_types)
+        old_cert = x509.load_pem_x509_certificate(old.cert_pem.encode())
+        if request.csr.subject != old_cert.subject:
+            raise InvalidInput(f"csr: subject {request.csr.subject.rfc4514_string()} differs from "
+                               f"the certificate's ({old.subject}); issue a new one instead")
+        issued = self.issue_from_csr(db, who, old.client_id, csr_pem, old.handed_over_to, old)
+        old.notices_sent = sorted(set(old.notices_sent) | set(self._settings.notice_days))
+        return issued
+
+    # -- revocation
+    def revoke(self, db: Session, who: Principal, cert_id: int, reason: str) -> Certificate:
+        require_role(who, "admin")
+        row = self.get(db, who, cert_id)
+        if reason not in x509ops.REASONS:
+            raise InvalidInput(f"reason must be one of {', '.join(sorted(x509ops.REASONS))} "
+                               "(RFC 5280)")
+        if row.revoked_at is not None:
+            raise Conflict(f"certificate {cert_id} was revoked already on {row.revoked_at:%Y-%m-%d}")
+        if row.ca_id is None:
+            raise InvalidInput("imported certificates are revoked by their own issuer, not by us")
+        row.revoked_at, row.revocation_reason = self._clock(), reason
+        db.add(CrlEntry(ca_id=row.ca_id, serial=row.serial, revoked_at=row.revoked_at,
+                        reason=reason, expires_at=row.not_after))
+        db.flush()
+        self.publish_crl(db, row.ca_id)
+        self._audit.record(db, who.actor, "cert.revoke", f"certificate:{row.id}", reason=reason,
+                           serial=row.serial)
+        return row
+
+    def publish_crl(self, db: Session, ca_id: int, days: int | None = None) -> bytes:
+        """Sign a fresh CRL for the CA (entries of certificates not yet expired)."""
+        ca = db.get(CertificateAuthority, ca_id) or _missing("certificate authority", ca_id)
+        now = self._clock()
+        entries = db.scalars(select(CrlEntry).where(CrlEntry.ca_id == ca_id,
+                                                    CrlEntry.expires_at > now)).all()
+        ca.crl_number += 1
+        crl = x509ops.build_crl(self._load(ca), [(e.serial, e.revoked_at, e.reason) for e in entries],
+                                ca.crl_number, now, days or self._settings.crl_days)
+        ca.crl_der = crl.public_bytes(serialization.Encoding.DER)
+        ca.crl_next_update = crl.next_update_utc
+        return ca.crl_der
+
+    def crl(self, db: Session, ca_id: int) -> bytes:
+        ca = db.get(CertificateAuthority, ca_id) or _missing("certificate authority", ca_id)
+        if ca.crl_der is None or (ca.key_path and ca.crl_next_update and
+                                  ca.crl_next_update <= self._clock() + timedelta(days=1)):
+            return self.publish_crl(db, ca_id)
+        return ca.crl_der
+
+    def refresh_crls(self, db: Session) -> int:
+        """Re-sign CRLs a day before their nextUpdate (a scheduled job)."""
+        soon = self._clock() + timedelta(days=1)
+        cas = db.scalars(select(CertificateAuthority).where(
+            CertificateAuthority.key_path.is_not(None),
+            (CertificateAuthority.crl_next_update.is_(None))
+            | (CertificateAuthority.crl_next_update <= soon))).all()
+        for ca in cas:
+            self.publish_crl(db, ca.id)
+        return len(cas)
+
+    def retire_client(self, db: Session, client_id: int) -> dict[str, int]:
+        """For the client purge: a last CRL valid until its revoked certificates would have
+        expired, then the issuing CA's key is destroyed; ledger rows go with the client."""
+        ca = db.scalar(select(CertificateAuthority).where(
+            CertificateAuthority.client_id == client_id))
+        counts = {"certificates": 0, "ca_keys": 0}
+        bundles = db.scalars(select(Certificate).where(Certificate.client_id == client_id,
+                                                       Certificate.bundle_path.is_not(None))).all()
+        for row in bundles:
+            self._destroy_bundle(db, row, "client purged")
+        if ca is not None and ca.key_path is not None:
+            last = max((e.expires_at for e in db.scalars(select(CrlEntry).where(
+                CrlEntry.ca_id == ca.id))), default=self._clock())
+            days = max(1, (last - self._clock()).days + 1)
+            self.publish_crl(db, ca.id, days=days)
+            self._secrets.destroy(ca.key_path)
+            ca.key_path = None
+            ca.client_id = None
+            counts["ca_keys"] = 1
+        rows = db.scalars(select(Certificate).where(Certificate.client_id == client_id)).all()
+        for row in rows:
+            db.delete(row)
+        counts["certificates"] = len(rows)
+        return counts
+
+    # -- reminders
+    def expiry_notices(self, db: Session) -> int:
+        """Remind verified technical contacts at 30, 14 and 3 days (configurable), once each."""
+        now = self._clock()
+        sent = 0
+        horizon = now + timedelta(days=max(self._settings.notice_days))
+        rows = db.scalars(select(Certificate).where(Certificate.revoked_at.is_(None),
+                                                    Certificate.not_after > now,
+                                                    Certificate.not_after <= horizon)).all()
+        replaced = set(db.scalars(select(Certificate.replaces_id).where(
+            Certificate.replaces_id.is_not(None))))
+        for row in rows:
+            if row.id in replaced:
+                continue
+            left = (row.not_after - now).days
+            due = [d for d in self._settings.notice_days if left <= d and d not in row.notices_sent]
+            if not due:
+                continue
+            contacts = db.scalars(select(Contact).where(
+                Contact.client_id == row.client_id, Contact.kind == "email",
+                Contact.verified_at.is_not(None), Contact.unsubscribed_at.is_(None))).all()
+            for contact in contacts:
+                if "technical" not in contact.purposes:
+                    continue
+                self._mailer.send(Message(
+                    to=contact.value, subject="A certificate expires soon",
+                    text=(f"Hello,\n\nthe certificate {row.subject} (serial {row.serial}) "
+                          f"expires on {row.not_after:%Y-%m-%d}, in {left} days.\n"
+                          "Send us a new certificate signing request to renew it.\n")))
+                sent += 1
+            row.notices_sent = sorted(set(row.notices_sent) | set(due))
+            self._audit.record(db, "scheduler", "cert.expiry_notice", f"certificate:{row.id}",
+                               days=min(due))
+        return sent
+
+    def authority_pems(self, db: Session) -> Sequence[CertificateAuthority]:
+        return db.scalars(select(CertificateAuthority).order_by(CertificateAuthority.id)).all()
+
+
+def _missing(kind: str, object_id: int) -> NoReturn:
+    raise NotFound(f"{kind} {object_id} does not exist")
+

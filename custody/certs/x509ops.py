@@ -1,0 +1,264 @@
+"""X.509 building blocks (cryptography): keys, CA certificates, leaves from CSRs, CRLs, PKCS#12.
+
+Pure functions: no database, no secret store. Private keys only ever pass through
+here in memory; callers store them in the SecretStore or hand them over once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from custody.errors import InvalidInput
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
+REASONS = {r.value: r for r in x509.ReasonFlags if r is not x509.ReasonFlags.remove_from_crl}
+
+
+def new_key(key_type: str) -> PrivateKey:
+    if key_type in CURVES:
+        return ec.generate_private_key(CURVES[key_type]())
+    return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type.split("-")[1]))
+
+
+def key_type_of(public_key: object) -> str:
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}.get(
+            public_key.curve.name, f"ecdsa-{public_key.curve.name}")
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return f"rsa-{public_key.key_size}"
+    return type(public_key).__name__
+
+
+def key_pem(key: PrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def load_key(pem: str) -> PrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+    return key
+
+
+def pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    return format(cert.serial_number, "x")
+
+
+def ca_certificate(key: PrivateKey, name: str, days: int, now: datetime,
+                   issuer: tuple[x509.Certificate, PrivateKey] | None = None) -> x509.Certificate:
+    """A self-signed root (no issuer) or an issuing CA signed by ``issuer``, path length 0."""
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "custody"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_cert, issuer_key = issuer if issuer else (None, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0),
+                       critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer_cert is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class CsrRequest:
+    csr: x509.CertificateSigningRequest
+    common_name: str
+    sans: list[str]
+    key_type: str
+
+
+def load_csr(text: str, allowed_key_types: Sequence[str]) -> CsrRequest:
+    """Parse and check a CSR: PEM, signature, key type and size; raise naming the problem."""
+    try:
+        csr = x509.load_pem_x509_csr(text.encode())
+    except ValueError:
+        raise InvalidInput("csr: not a PEM certificate signing request") from None
+    try:
+        valid = csr.is_signature_valid
+    except (InvalidSignature, ValueError):
+        valid = False
+    if not valid:
+        raise InvalidInput("csr: its signature does not verify (altered or broken request)")
+    public = csr.public_key()
+    kind = key_type_of(public)
+    if isinstance(public, rsa.RSAPublicKey) and public.key_size < 2048:
+        raise InvalidInput(f"csr: RSA {public.key_size}-bit keys are too weak (2048 at least)")
+    if kind not in allowed_key_types:
+        raise InvalidInput(f"csr: key type {kind} is not allowed (allowed: "
+                           f"{', '.join(allowed_key_types)})")
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = str(names[0].value) if names else ""
+    sans: list[str] = []
+    try:
+        ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        ext = x509.SubjectAlternativeName([])
+    for n in ext:
+        if isinstance(n, x509.DNSName):
+            sans.append(n.value)
+        elif isinstance(n, x509.IPAddress):
+            sans.append(f"ip:{n.value}")
+        elif isinstance(n, x509.RFC822Name):
+            sans.append(f"email:{n.value}")
+        else:
+            raise InvalidInput(f"csr: subjectAltName type {type(n).__name__} is not supported "
+                               "(DNS names, IP addresses and e-mail only)")
+    if not cn and not sans:
+        raise InvalidInput("csr: it names nothing (no common name, no subject alternative name)")
+    return CsrRequest(csr, cn, sans, kind)
+
+
+def check_names(common_name: str, sans: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """Refuse names outside the client's allowed names; return the SANs to issue."""
+    names = list(sans) or [common_name]
+    for name in names:
+        if name.startswith("ip:"):
+            if name[3:] not in allowed and not any(_in_network(name[3:], a) for a in allowed):
+                raise InvalidInput(f"subjectAltName {name[3:]}: IP address not allowed for "
+                                   "this client")
+        elif name.startswith("email:"):
+            domain = name.rsplit("@", 1)[-1].lower()
+            if not _within(domain, allowed):
+                raise InvalidInput(f"subjectAltName {name[6:]}: e-mail domain not allowed for "
+                                   "this client")
+        elif not _within(name.lower().removeprefix("*."), allowed):
+            raise InvalidInput(f"subjectAltName {name}: DNS name outside this client's allowed "
+                               f"names ({', '.join(allowed) or 'none set'})")
+    return names
+
+
+def _within(name: str, allowed: Sequence[str]) -> bool:
+    return any(name == a.lower() or name.endswith("." + a.lower()) for a in allowed
+               if not _is_ip_or_net(a))
+
+
+def _is_ip_or_net(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_network(ip: str, allowed: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(allowed, strict=False)
+    except ValueError:
+        return False
+
+
+def leaf_certificate(public_key: object, common_name: str, names: Sequence[str], days: int,
+                     now: datetime, issuer: tuple[x509.Certificate, PrivateKey]) -> x509.Certificate:
+    issuer_cert, issuer_key = issuer
+    general: list[x509.GeneralName] = []
+    for name in names:
+        if name.startswith("ip:"):
+            general.append(x509.IPAddress(ipaddress.ip_address(name[3:])))
+        elif name.startswith("email:"):
+            general.append(x509.RFC822Name(name[6:]))
+        else:
+            general.append(x509.DNSName(name))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or names[0]
+                                            .removeprefix("ip:").removeprefix("email:"))])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject)
+        .public_key(public_key)  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(min(now + timedelta(days=days), issuer_cert.not_valid_after_utc))
+        .add_extension(x509.SubjectAlternativeName(general), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                              ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer_key.public_key()), critical=False)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+def build_crl(issuer: tuple[x509.Certificate, PrivateKey], entries: Sequence[tuple[str, datetime, str]],
+              number: int, now: datetime, days: int) -> x509.CertificateRevocationList:
+    issuer_cert, issuer_key = issuer
+    builder = (x509.CertificateRevocationListBuilder()
+               .issuer_name(issuer_cert.subject)
+               .last_update(now - timedelta(minutes=5))
+               .next_update(now + timedelta(days=days))
+               .add_extension(x509.CRLNumber(number), critical=False))
+    for serial, revoked_at, reason in entries:
+        revoked = (x509.RevokedCertificateBuilder().serial_number(int(serial, 16))
+                   .revocation_date(revoked_at)
+                   .add_extension(x509.CRLReason(REASONS[reason]), critical=False).build())
+        builder = builder.add_revoked_certificate(revoked)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def pkcs12_bundle(key: PrivateKey, cert: x509.Certificate, chain: Sequence[x509.Certificate],
+                  passphrase: str, name: str) -> bytes:
+    return pkcs12.serialize_key_and_certificates(
+        name.encode(), key, cert, list(chain),
+        serialization.BestAvailableEncryption(passphrase.encode()))
+
+
+def load_import(data: bytes) -> x509.Certificate:
+    """A certificate to track: PEM, DER, or the certificate inside a PKCS#12 without password.
+
+    A private key in the input is refused: we keep no client keys (P8).
+    """
+    text = data.decode("latin-1")
+    if "PRIVATE KEY-----" in text:
+        raise InvalidInput("the file contains a private key; send the certificate only "
+                           "(we keep no private keys)")
+    if "-----BEGIN CERTIFICATE-----" in text:
+        try:
+            return x509.load_pem_x509_certificate(data)
+        except ValueError:
+            raise InvalidInput("not a valid PEM certificate") from None
+    try:
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        pass
+    try:
+        bundle = pkcs12.load_pkcs12(data, None)
+    except ValueError:
+        raise InvalidInput("not a certificate (PEM, DER or PKCS#12 without password)") from None
+    if bundle.key is not None:
+        raise InvalidInput("the PKCS#12 contains a private key; export the certificate only "
+                           "(we keep no private keys)")
+    if bundle.cert is None:
+        raise InvalidInput("the PKCS#12 holds no certificate")
+    return bundle.cert.certificate

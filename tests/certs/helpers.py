@@ -1,0 +1,56 @@
+"""Keys, CSRs and certificates made by hand for the certificate tests."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+
+def make_csr(cn: str, sans: list[str], key: object | None = None) -> tuple[str, object]:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for s in sans:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(s)))
+        except ValueError:
+            names.append(x509.DNSName(s))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    csr = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    return csr.public_bytes(serialization.Encoding.PEM).decode(), key
+
+
+def weak_csr(cn: str) -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return make_csr(cn, [cn], key)[0]
+
+
+def tampered(csr_pem: str) -> str:
+    der = bytearray(x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(
+        serialization.Encoding.DER))
+    der[-5] ^= 0xFF  # inside the signature
+    body = base64.encodebytes(bytes(der)).decode()
+    return f"-----BEGIN CERTIFICATE REQUEST-----\n{body}-----END CERTIFICATE REQUEST-----\n"
+
+
+def self_signed(cn: str, days: int, with_key: bool = False) -> tuple[bytes, object]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=400)).not_valid_after(now + timedelta(days=days))
+            .sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    if with_key:
+        pem += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    return pem, key

@@ -1,0 +1,152 @@
+"""Certificate API (issue, download once, revoke, renew, import) and the public CRLs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from flask import Blueprint, Response, jsonify, url_for
+from flask.typing import ResponseReturnValue
+
+from custody.certs.models import Certificate, CertificateAuthority
+from custody.certs.service import Issued
+from custody.errors import InvalidInput
+from custody.web.auth import roles_required
+from custody.web.context import db, principal, services
+from custody.web.schemas import CertificateIn, ImportIn, RenewIn, RevokeIn, parse_body
+from custody.web.serialize import when
+
+bp = Blueprint("certs_api", __name__)
+ANYONE = ("admin", "technician", "client")
+
+
+def cert_json(c: Certificate) -> dict[str, Any]:
+    return {"id": c.id, "client_id": c.client_id, "ca_id": c.ca_id, "serial": c.serial,
+            "fingerprint_sha256": c.fingerprint, "subject": c.subject, "sans": c.sans,
+            "not_before": when(c.not_before), "not_after": when(c.not_after),
+            "key_origin": c.key_origin, "issued_at": when(c.issued_at),
+            "handed_over_at": when(c.handed_over_at), "handed_over_to": c.handed_over_to,
+            "handover_method": c.handover_method, "revoked_at": when(c.revoked_at),
+            "revocation_reason": c.revocation_reason, "replaces_id": c.replaces_id,
+            "download_pending": c.bundle_path is not None,
+            "download_expires_at": when(c.download_expires_at) if c.bundle_path else None,
+            "certificate": c.cert_pem}
+
+
+def issued_json(issued: Issued) -> dict[str, Any]:
+    out = cert_json(issued.certificate) | {"chain": issued.chain}
+    if issued.passphrase:
+        out |= {"passphrase": issued.passphrase,
+                "download_url": url_for("certs_api.download", cert_id=issued.certificate.id),
+                "note": "the passphrase is shown once; the bundle can be downloaded once"}
+    return out
+
+
+@bp.post("/api/v1/clients/<int:client_id>/certificates")
+@roles_required("admin")
+def issue(client_id: int) -> ResponseReturnValue:
+    body = parse_body(CertificateIn)
+    svc = services()
+    if (body.csr is None) == (body.generate is None):
+        raise InvalidInput("send either csr (preferred) or generate {common_name, sans}")
+    if body.csr is not None:
+        issued = svc.certs.issue_from_csr(db(), principal(), client_id, body.csr, body.contact_id)
+    else:
+        assert body.generate is not None
+        issued = svc.certs.issue_generated(db(), principal(), client_id,
+                                           body.generate.common_name, body.generate.sans,
+                                           body.contact_id)
+    db().commit()
+    return jsonify(issued_json(issued)), 201
+
+
+@bp.get("/api/v1/clients/<int:client_id>/certificates")
+@roles_required(*ANYONE)
+def list_for_client(client_id: int) -> ResponseReturnValue:
+    services().clients.get_client(db(), principal(), client_id)
+    items = services().certs.list_for_client(db(), principal(), client_id)
+    return jsonify({"items": [cert_json(c) for c in items]})
+
+
+@bp.post("/api/v1/clients/<int:client_id>/certificates/import")
+@roles_required("admin")
+def import_cert(client_id: int) -> ResponseReturnValue:
+    body = parse_body(ImportIn)
+    if (body.pem is None) == (body.der_base64 is None):
+        raise InvalidInput("send either pem or der_base64 (DER or PKCS#12 without password)")
+    if body.pem is not None:
+        data = body.pem.encode()
+    else:
+        try:
+            data = base64.b64decode(body.der_base64 or "", validate=True)
+        except binascii.Error:
+            raise InvalidInput("der_base64: not base64") from None
+    row = services().certs.import_certificate(db(), principal(), client_id, data)
+    db().commit()
+    return jsonify(cert_json(row)), 201
+
+
+@bp.get("/api/v1/certificates/<int:cert_id>")
+@roles_required(*ANYONE)
+def get_cert(cert_id: int) -> ResponseReturnValue:
+    return jsonify(cert_json(services().certs.get(db(), principal(), cert_id)))
+
+
+@bp.get("/api/v1/certificates/<int:cert_id>/pem")
+@roles_required(*ANYONE)
+def cert_pem(cert_id: int) -> ResponseReturnValue:
+    svc = services()
+    row = svc.certs.get(db(), principal(), cert_id)
+    chain = []
+    if row.ca_id is not None:
+        ca = db().get(CertificateAuthority, row.ca_id)
+        if ca is not None:
+            chain = svc.certs.chain(db(), ca)
+    return Response(row.cert_pem + "".join(chain), mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": f'attachment; filename="cert-{row.serial}.pem"'})
+
+
+@bp.get("/api/v1/certificates/<int:cert_id>/bundle")
+@roles_required("admin", "client")
+def download(cert_id: int) -> ResponseReturnValue:
+    bundle = services().certs.download_bundle(db(), principal(), cert_id)
+    db().commit()
+    return Response(bundle, mimetype="application/x-pkcs12", headers={
+        "Content-Disposition": f'attachment; filename="certificate-{cert_id}.p12"',
+        "Cache-Control": "no-store"})
+
+
+@bp.post("/api/v1/certificates/<int:cert_id>/revoke")
+@roles_required("admin")
+def revoke(cert_id: int) -> ResponseReturnValue:
+    body = parse_body(RevokeIn)
+    row = services().certs.revoke(db(), principal(), cert_id, body.reason)
+    db().commit()
+    return jsonify(cert_json(row))
+
+
+@bp.post("/api/v1/certificates/<int:cert_id>/renew")
+@roles_required("admin")
+def renew(cert_id: int) -> ResponseReturnValue:
+    body = parse_body(RenewIn)
+    issued = services().certs.renew(db(), principal(), cert_id, body.csr)
+    db().commit()
+    return jsonify(issued_json(issued)), 201
+
+
+@bp.get("/crl/<int:ca_id>.crl")
+def crl_der(ca_id: int) -> ResponseReturnValue:
+    der = services().certs.crl(db(), ca_id)
+    db().commit()
+    return Response(der, mimetype="application/pkix-crl")
+
+
+@bp.get("/crl/<int:ca_id>.pem")
+def crl_pem(ca_id: int) -> ResponseReturnValue:
+    der = services().certs.crl(db(), ca_id)
+    db().commit()
+    crl = x509.load_der_x509_crl(der)
+    return Response(crl.public_bytes(serialization.Encoding.PEM), mimetype="application/x-pem-file")
