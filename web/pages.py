@@ -73,5 +73,6 @@ def portal_home() -> ResponseReturnValue:
     client = svc.clients.get_client(db(), who, who.client_id)
     engagements = svc.clients.list_engagements(db(), who, who.client_id)
     devices = svc.devices.list_devices(db(), who)
+    certificates = svc.certs.list_for_client(db(), who, who.client_id)
     return render_template("portal_home.html", client=client, engagements=engagements,
-                           devices=devices, now=svc.clock())
+                           devices=devices, certificates=certificates, now=svc.clock())

@@ -50,6 +50,9 @@ class CertService:
         self._settings = settings
         self._mailer = mailer
         self._base_url = base_url
+        # CA keys stay in memory once loaded, like a connection's credentials in the broker;
+        # a retired CA's entry is dropped with its key.
+        self._ca_keys: dict[str, x509ops.PrivateKey] = {}
 
     # -- authorities
     def init_root(self, db: Session, actor: str, name: str = "custody root CA") -> CertificateAuthority:
@@ -71,7 +74,10 @@ class CertService:
     def _load(self, ca: CertificateAuthority) -> tuple[x509.Certificate, x509ops.PrivateKey]:
         if ca.key_path is None:
             raise Conflict(f"CA {ca.id} is retired: its key was destroyed")
-        key = x509ops.load_key(self._secrets.get(ca.key_path)["key"].reveal())
+        key = self._ca_keys.get(ca.key_path)
+        if key is None:
+            key = x509ops.load_key(self._secrets.get(ca.key_path)["key"].reveal())
+            self._ca_keys[ca.key_path] = key
         return x509.load_pem_x509_certificate(ca.cert_pem.encode()), key
 
     def _root(self, db: Session) -> CertificateAuthority:
@@ -321,6 +327,7 @@ class CertService:
                 CrlEntry.ca_id == ca.id))), default=self._clock())
             days = max(1, (last - self._clock()).days + 1)
             self.publish_crl(db, ca.id, days=days)
+            self._ca_keys.pop(ca.key_path, None)
             self._secrets.destroy(ca.key_path)
             ca.key_path = None
             ca.client_id = None

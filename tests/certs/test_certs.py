@@ -231,3 +231,57 @@ def test_clients_see_only_their_certificates(client: FlaskClient, pki: World) ->
         assert client.get(url, headers=auth(pki.user_b_token)).status_code == 404
     assert client.post(f"/api/v1/certificates/{cid}/revoke", headers=auth(pki.user_a_token),
                        json={"reason": "superseded"}).status_code == 403
+
+
+def test_client_purge_keeps_only_crl_entries(client: FlaskClient, pki: World,
+                                             services: Services, tmp_path: Path) -> None:
+    h = auth(pki.admin_token)
+    csr, _ = make_csr("vpn.acme.test", ["vpn.acme.test"])
+    issued = client.post(f"/api/v1/clients/{pki.client_a}/certificates", headers=h,
+                         json={"csr": csr}).json
+    client.post(f"/api/v1/certificates/{issued['id']}/revoke", headers=h,
+                json={"reason": "cessationOfOperation"})
+    client.post(f"/api/v1/clients/{pki.client_a}/certificates", headers=h, json={
+        "generate": {"common_name": "b.acme.test", "sans": ["b.acme.test"]}})
+    client.patch(f"/api/v1/engagements/{pki.engagement_a}", headers=h,
+                 json={"paid_at": "2026-09-01"})
+    client.post(f"/api/v1/clients/{pki.client_a}/close", headers=h)
+    run = client.post("/api/v1/purge/run", headers=h, json={})
+    [receipt] = [r for r in run.json["receipts"] if r["kind"] == "client"]
+    assert receipt["counts"]["certificates"] == 2 and receipt["counts"]["ca_keys"] == 1
+    assert client.get(f"/api/v1/certificates/{issued['id']}", headers=h).status_code == 404
+    # The CRL stays published, signed to last until the revoked certificate would expire.
+    pem = client.get(f"/crl/{issued['ca_id']}.pem").get_data(as_text=True)
+    (tmp_path / "crl.pem").write_text(pem)
+    text = openssl("crl", "-in", str(tmp_path / "crl.pem"), "-noout", "-text").stdout
+    assert issued["serial"].upper().lstrip("0") in text.replace(":", "").upper()
+    assert "Next Update: " in text and "2027" in text.split("Next Update:")[1].splitlines()[0]
+    assert services.secrets.list_paths("provider/ca") == ["provider/ca/root"]  # issuing key gone
+
+
+def test_portal_lists_the_clients_certificates(client: FlaskClient, pki: World,
+                                               login: object) -> None:
+    csr, _ = make_csr("vpn.acme.test", ["vpn.acme.test"])
+    cid = client.post(f"/api/v1/clients/{pki.client_a}/certificates",
+                      headers=auth(pki.admin_token), json={"csr": csr}).json["id"]
+    login("user-a", "Client-a-Pass-123!")  # type: ignore[operator]
+    page = client.get("/portal/").get_data(as_text=True)
+    assert "CN=vpn.acme.test" in page and f"/api/v1/certificates/{cid}/pem" in page
+    assert client.get(f"/api/v1/certificates/{cid}/pem").status_code == 200  # with the cookie
+
+
+def test_ca_init_command(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    custody = str(Path(sys.executable).parent / "custody")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    subprocess.run([custody, "init", "--dir", str(tmp_path)], check=True, env=env,
+                   capture_output=True)
+    first = subprocess.run([custody, "ca", "init"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True)
+    assert first.returncode == 0 and "root CA 1 created" in first.stdout
+    assert "BEGIN CERTIFICATE" in first.stdout
+    again = subprocess.run([custody, "ca", "init"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True)
+    assert again.returncode == 1 and "the root CA exists already" in again.stderr
