@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from custody.accounts.models import User
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
+from custody.certs.models import Certificate
 from custody.clients.models import Client, Contact, Engagement
 from custody.clients.service import PURPOSES, ClientService
 from custody.clock import Clock
@@ -42,6 +43,8 @@ class RightsService:
         sessions = db.scalars(select(AccessSession).where(
             AccessSession.client_id == client_id)).all()
         policy = db.get(ClientPolicy, client_id)
+        certificates = db.scalars(select(Certificate).where(
+            Certificate.client_id == client_id)).all()
         self._audit.record(db, who.actor, "client.export", f"client:{client_id}")
         return {
             "format": "custody-client-export/1",
@@ -64,6 +67,11 @@ class RightsService:
             "access_sessions": [{"id": s.id, "device_id": s.device_id, "reason": s.reason,
                                  "state": s.state, "opened_at": _iso(s.opened_at),
                                  "closed_at": _iso(s.closed_at)} for s in sessions],
+            "certificates": [{"id": c.id, "serial": c.serial, "subject": c.subject,
+                              "sans": c.sans, "not_before": _iso(c.not_before),
+                              "not_after": _iso(c.not_after), "key_origin": c.key_origin,
+                              "revoked_at": _iso(c.revoked_at), "certificate": c.cert_pem}
+                             for c in certificates],
             "access_policy": {"require_approval": bool(policy and policy.require_approval),
                               "deny_commands": policy.deny_commands if policy else []},
         }

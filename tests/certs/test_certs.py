@@ -226,6 +226,8 @@ def test_clients_see_only_their_certificates(client: FlaskClient, pki: World) ->
     assert [c["id"] for c in mine.json["items"]] == [cid]
     pem = client.get(f"/api/v1/certificates/{cid}/pem", headers=auth(pki.user_a_token))
     assert pem.status_code == 200 and pem.get_data(as_text=True).count("BEGIN CERTIFICATE") == 3
+    export = client.get(f"/api/v1/clients/{pki.client_a}/export", headers=auth(pki.user_a_token))
+    assert [c["id"] for c in export.json["certificates"]] == [cid]
     for url in (f"/api/v1/certificates/{cid}", f"/api/v1/certificates/{cid}/pem",
                 f"/api/v1/clients/{pki.client_a}/certificates"):
         assert client.get(url, headers=auth(pki.user_b_token)).status_code == 404
