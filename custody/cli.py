@@ -391,3 +391,44 @@ def ca_init(ctx: click.Context, name: str) -> None:
         root = services.certs.init_root(db, "cli", name)
         click.echo(f"root CA {root.id} created, valid until {root.not_after:%Y-%m-%d}")
         click.echo(root.cert_pem, nl=False)
+
+
+@main.group()
+def alerts() -> None:
+    """Monitoring alerts."""
+
+
+@alerts.command("pseudonymize")
+@click.option("--client", "client_name", required=True, help="The client's name.")
+@click.pass_context
+@handle_errors
+def alerts_pseudonymize(ctx: click.Context, client_name: str) -> None:
+    """Read an Alertmanager v4, Zabbix or generic JSON payload on stdin; write it
+    pseudonymized (with the client's key for this period) on stdout."""
+    import json
+
+    from sqlalchemy import select
+
+    from custody.alerts.formats import pseudonymize
+    from custody.alerts.keys import known_names, period_key
+    from custody.alerts.pseudonym import Pseudonymizer
+    from custody.clients.models import Client
+    from custody.errors import InvalidInput, NotFound
+    from custody.services import build_services
+
+    raw = sys.stdin.buffer.read()
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("stdin is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"stdin is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    services = build_services(settings_from(ctx))
+    with transaction(services.db) as db:
+        client = db.scalar(select(Client).where(Client.name == client_name))
+        if client is None:
+            raise NotFound(f"no client named {client_name!r}")
+        engine = Pseudonymizer(period_key(services.secrets, client.id, services.clock()),
+                               known_names(db, client.id))
+    _, result = pseudonymize(engine, payload)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))

@@ -1,0 +1,41 @@
+"""Pseudonym keys: one random key per client per period (month), kept in the SecretStore.
+
+Destroying a period's key makes its tokens unlinkable for good.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custody.accounts.models import User
+from custody.devices.models import Device
+from custody.errors import SecretNotFound
+from custody.secrets import SecretStore, client_path
+
+
+def period_of(now: datetime) -> str:
+    return f"{now:%Y-%m}"
+
+
+def period_key(secrets: SecretStore, client_id: int, now: datetime) -> bytes:
+    """The client's key for the current period, created on first use."""
+    path = client_path(client_id, "pseudonym", period_of(now))
+    if not secrets.versions(path):
+        secrets.put(path, {"key": base64.b64encode(os.urandom(32)).decode()})
+    try:
+        # Version 1 always: two writers racing to create it still agree on one key.
+        return base64.b64decode(secrets.get(path, version=1)["key"].reveal())
+    except SecretNotFound:
+        return base64.b64decode(secrets.get(path)["key"].reveal())
+
+
+def known_names(db: Session, client_id: int) -> list[str]:
+    """Names of the client's own that free text may mention: devices and user names."""
+    devices = db.scalars(select(Device.name).where(Device.client_id == client_id))
+    users = db.scalars(select(User.username).where(User.client_id == client_id))
+    return [*devices, *users]
