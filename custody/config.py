@@ -126,6 +126,13 @@ class CertSettings(_Section):
     notice_days: list[int] = [30, 14, 3]
 
 
+class AlertSettings(_Section):
+    retention_days: int = Field(default=30, ge=1)
+    hourly_cap: int = Field(default=20, ge=1)
+    max_attempts: int = Field(default=10, ge=1)
+    extra_labels: dict[str, str] = {}
+
+
 class Settings(_Section):
     """Every setting of one custody installation, validated and frozen."""
 
@@ -139,6 +146,7 @@ class Settings(_Section):
     broker: BrokerSettings = BrokerSettings()
     purge: PurgeSettings = PurgeSettings()
     certs: CertSettings = CertSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def tls_enabled(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from custody.accounts.models import ApiToken, User, WebSession
+from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.audit.models import AuditEvent, AuditHead
 from custody.certs.models import Certificate, CertificateAuthority, CrlEntry
 from custody.clients.models import Client, Contact, Engagement
@@ -19,8 +20,8 @@ from custody.purge.models import Hold, PurgeReceipt, PurgeRun
 metadata = Base.metadata
 
 __all__ = [
-    "AccessSession", "ApiToken", "AuditEvent", "AuditHead", "Certificate",
-    "CertificateAuthority", "Client", "ClientPolicy", "Contact", "CrlEntry",
-    "Device", "EgressProfile", "TranscriptChunk",
-    "Engagement", "Hold", "PurgeReceipt", "PurgeRun", "User", "WebSession", "metadata",
+    "AccessSession", "AlertSource", "ApiToken", "AuditEvent", "AuditHead", "Certificate",
+    "CertificateAuthority", "Client", "ClientPolicy", "Contact", "CrlEntry", "Device",
+    "EgressProfile", "Engagement", "Hold", "Notification", "OutboxMessage", "PurgeReceipt",
+    "PurgeRun", "TranscriptChunk", "User", "WebSession", "metadata",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.service import AccountService
+from custody.alerts.service import AlertService
 from custody.audit.service import AuditLog
 from custody.certs.service import CertService
 from custody.clients.rights import RightsService
@@ -50,6 +51,7 @@ class Services:
     purge: PurgeService
     rights: RightsService
     certs: CertService
+    alerts: AlertService
     mailer: Mailer
     clock: Clock
     signing_key: bytes
@@ -116,6 +118,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         purge=PurgeService(db, store, broker, transcripts, audit, clock, settings.purge,
                            settings.path(Path("var/purge.lock")), certs=certs),
         certs=certs,
+        alerts=AlertService(store, audit, clock, settings.alerts, mailer, signing_key,
+                            settings.server.base_url),
         mailer=mailer,
         clock=clock,
         signing_key=signing_key,

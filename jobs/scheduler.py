@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, text
 
+from custody.jobs.alerts import alert_retention, deliver_outbox
 from custody.jobs.certs import certificate_jobs
 from custody.jobs.purge import daily_digest, purge_notices, purge_sweep, retention_sweep
 from custody.jobs.sessions import expire_sessions
@@ -35,7 +36,9 @@ def add_purge_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
                        (retention_sweep, {"hours": 6}),
                        (purge_notices, {"hours": 6}),
                        (daily_digest, {"days": 1}),
-                       (certificate_jobs, {"hours": 1})):
+                       (certificate_jobs, {"hours": 1}),
+                       (deliver_outbox, {"seconds": 30}),
+                       (alert_retention, {"hours": 6})):
         # First run at start-up: a node that was down catches up at once.
         scheduler.add_job(fn, "interval", args=[services], id=fn.__name__, max_instances=1,
                           coalesce=True, next_run_time=datetime.now(UTC), **kwargs)

@@ -10,7 +10,19 @@ from flask_wtf.csrf import CSRFProtect
 
 from custody.config import Settings
 from custody.services import Services, build_services
-from custody.web import api, auth, broker, certs, health, openapi, pages, purge, tech, terminal
+from custody.web import (
+    alerts,
+    api,
+    auth,
+    broker,
+    certs,
+    health,
+    openapi,
+    pages,
+    purge,
+    tech,
+    terminal,
+)
 from custody.web.errors import register_error_handlers
 from custody.web.limits import api_limit, limiter
 from custody.web.sessions import DbSessionInterface
@@ -43,8 +55,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.before_request
     def _csrf_for_cookie_sessions() -> None:
         # Bearer-token calls carry no ambient credential, so CSRF cannot reach them.
+        # The unsubscribe link is its own credential (RFC 8058 one-click posts carry no token).
         if request.method not in ("GET", "HEAD", "OPTIONS") and auth.bearer_token() is None \
-                and not request.path.startswith("/ingest/"):
+                and not request.path.startswith(("/ingest/", "/unsubscribe/")):
             csrf.protect()
 
     auth.init_app(app)
@@ -53,6 +66,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(broker.bp)
     app.register_blueprint(purge.bp)
     app.register_blueprint(certs.bp)
+    app.register_blueprint(alerts.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tech.bp)

@@ -142,6 +142,11 @@ SCHEMAS: dict[str, Any] = {
                      "privilegeWithdrawn", "aACompromise"]}}},
     "ImportIn": {"type": "object", "additionalProperties": False, "properties": {
         "pem": {"type": "string"}, "der_base64": {"type": "string"}}},
+    "AlertSourceIn": {"type": "object", "additionalProperties": False,
+                      "required": ["name", "kind"], "properties": {
+                          "name": {"type": "string"},
+                          "kind": {"type": "string", "enum": ["alertmanager", "zabbix", "generic"]},
+                          "client_id": {"type": ["integer", "null"]}}},
     "Export": {"type": "object", "properties": {"format": {"type": "string"}}},
     "ContactPatch": {"type": "object", "additionalProperties": False, "properties": {
         "value": {"type": "string"}, "purposes": {"type": "array", "items": {"type": "string"}}}},
@@ -336,6 +341,13 @@ def document() -> dict[str, Any]:
             "parameters": [_id("cert_id")],
             "post": _op("Issue a successor for the same subject from a new CSR", 201, "RenewIn",
                         "Issued", roles="admin")},
+        "/api/v1/alert-sources": {
+            "get": _op("Alert sources", out="List", roles="admin"),
+            "post": _op("Register a source; its bearer token is shown once", 201,
+                        "AlertSourceIn", roles="admin")},
+        "/api/v1/clients/{client_id}/notifications": {
+            "parameters": [_id("client_id")],
+            "get": _op("The client's alert history (pseudonymized)", out="List")},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     }

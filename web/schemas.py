@@ -173,3 +173,9 @@ class RevokeIn(Body):
 class ImportIn(Body):
     pem: str | None = Field(default=None, max_length=262144)
     der_base64: str | None = Field(default=None, max_length=262144)
+
+
+class AlertSourceIn(Body):
+    name: str = Field(min_length=1, max_length=100)
+    kind: str
+    client_id: int | None = None

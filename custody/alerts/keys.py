@@ -15,16 +15,20 @@ from sqlalchemy.orm import Session
 from custody.accounts.models import User
 from custody.devices.models import Device
 from custody.errors import SecretNotFound
-from custody.secrets import SecretStore, client_path
+from custody.secrets import SecretStore, client_path, provider_path
 
 
 def period_of(now: datetime) -> str:
     return f"{now:%Y-%m}"
 
 
-def period_key(secrets: SecretStore, client_id: int, now: datetime) -> bytes:
-    """The client's key for the current period, created on first use."""
-    path = client_path(client_id, "pseudonym", period_of(now))
+def period_key(secrets: SecretStore, client_id: int | None, now: datetime) -> bytes:
+    """The client's key for the current period, created on first use.
+
+    Alerts that map to no client use the provider's own key of the period.
+    """
+    path = (client_path(client_id, "pseudonym", period_of(now)) if client_id is not None
+            else provider_path("pseudonym", period_of(now)))
     if not secrets.versions(path):
         secrets.put(path, {"key": base64.b64encode(os.urandom(32)).decode()})
     try:

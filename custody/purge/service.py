@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.models import User
 from custody.accounts.service import Principal
+from custody.alerts.models import Notification
 from custody.audit.service import AuditLog
 from custody.certs.service import CertService
 from custody.clients.models import Client, Contact, Engagement, engagement_devices
@@ -302,6 +303,8 @@ class PurgeService:
         def gone(stmt: Any) -> int:
             return int(db.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
+        counts["notifications"] = gone(delete(Notification).where(
+            Notification.client_id == client_id))
         counts["transcript_chunks"] = gone(delete(TranscriptChunk).where(
             TranscriptChunk.session_id.in_(session_ids)))
         counts["sessions"] = gone(delete(AccessSession).where(AccessSession.client_id == client_id))

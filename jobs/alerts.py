@@ -1,0 +1,18 @@
+"""Scheduled alert work: the outbox and retention."""
+
+from __future__ import annotations
+
+from custody.db import transaction
+from custody.services import Services
+
+
+def deliver_outbox(services: Services) -> None:
+    """Send due e-mails; each is marked sent right after the server accepts it."""
+    with services.db() as db:
+        services.alerts.deliver(db)
+        db.commit()
+
+
+def alert_retention(services: Services) -> None:
+    with transaction(services.db) as db:
+        services.alerts.retention_sweep(db)

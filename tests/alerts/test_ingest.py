@@ -1,0 +1,160 @@
+"""Ingest, pseudonymize before storing, queue for verified contacts only, deliver, unsubscribe."""
+
+from __future__ import annotations
+
+import json
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from custody.alerts.models import Notification, OutboxMessage
+from custody.alerts.service import AlertService
+from custody.clients.models import Contact
+from custody.config import MailSettings
+from custody.db import transaction
+from custody.mail.smtp import SmtpMailer
+from custody.services import Services
+from tests.alerts.corpus import corpus
+from tests.conftest import FrozenClock, World, auth
+from tests.peers import SmtpSink, free_port
+
+
+def source(client: FlaskClient, world: World, name: str = "prom") -> str:
+    resp = client.post("/api/v1/alert-sources", headers=auth(world.admin_token),
+                       json={"name": name, "kind": "alertmanager"})
+    assert resp.status_code == 201 and resp.json["token"].startswith("cas_")
+    return str(resp.json["token"])
+
+
+def verify_contact(services: Services, contact_id: int, clock: FrozenClock,
+                   purposes: list[str]) -> str:
+    with transaction(services.db) as db:
+        contact = db.get(Contact, contact_id)
+        assert contact is not None
+        contact.verified_at, contact.purposes = clock(), purposes
+        return contact.value
+
+
+def planted_payload(world: World) -> tuple[dict[str, object], list[str]]:
+    payload, planted = corpus(1, seed=11)[0]
+    for alert in payload["alerts"]:  # type: ignore[union-attr]
+        alert["labels"]["client"] = "Client A"  # type: ignore[index]
+    return payload, planted
+
+
+def test_alert_is_pseudonymized_stored_and_mailed_once(client: FlaskClient, world: World,
+                                                       services: Services, clock: FrozenClock,
+                                                       mailbox: SmtpSink) -> None:
+    token = source(client, world)
+    address = verify_contact(services, world.contact_a, clock, ["alerts"])
+    payload, planted = planted_payload(world)
+    body = json.dumps(payload)
+    resp = client.post("/ingest/alertmanager/prom", data=body, content_type="application/json",
+                       headers=auth(token))
+    assert resp.status_code == 202 and resp.json == {"accepted": 3, "new": 3, "queued": 1}
+    again = client.post("/ingest/alertmanager/prom", data=body, content_type="application/json",
+                        headers=auth(token))
+    assert again.json == {"accepted": 3, "new": 0, "queued": 0}  # a redelivery
+    with services.db() as db:
+        stored = json.dumps([n.payload for n in db.scalars(select(Notification))])
+        assert not [p for p in planted if p in stored]
+        assert all(n.client_id == world.client_a for n in db.scalars(select(Notification)))
+    mailbox.messages.clear()
+    with services.db() as db:
+        assert services.alerts.deliver(db) == 1
+        assert services.alerts.deliver(db) == 0
+    [mail] = mailbox.wait_for(1)
+    assert mail["To"] == address
+    text = mail.get_payload(decode=True).decode()
+    assert not [p for p in planted if p in text or p in mail["Subject"]]
+    alertname = payload["alerts"][0]["labels"]["alertname"]  # type: ignore[index]
+    assert mail["Subject"].startswith("[") and alertname in mail["Subject"]
+    unsubscribe = "".join(str(mail["List-Unsubscribe"]).split())  # unfold the header
+    assert unsubscribe.startswith("<http") and mail["List-Unsubscribe-Post"]
+    assert "<img" not in text and "Stop these e-mails:" in text
+
+    url = unsubscribe.strip("<>").split("localhost", 1)[1]
+    assert client.post(url).status_code == 200  # one-click, no CSRF token needed
+    client.post("/ingest/alertmanager/prom", headers=auth(token), content_type="application/json",
+                data=json.dumps(corpus(1, seed=12)[0][0] | {"alerts": [
+                    a | {"labels": a["labels"] | {"client": "Client A"}}
+                    for a in corpus(1, seed=12)[0][0]["alerts"]]}))
+    with services.db() as db:
+        assert len(db.scalars(select(OutboxMessage)).all()) == 1  # nothing new queued
+
+
+def test_only_verified_consenting_contacts_of_unrestricted_clients(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock) -> None:
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["billing"])  # no alerts consent
+    payload, _ = planted_payload(world)
+    resp = client.post("/ingest/alertmanager/prom", headers=auth(token), json=payload)
+    assert resp.json["queued"] == 0
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    client.post(f"/api/v1/clients/{world.client_a}/restriction", headers=auth(world.user_a_token),
+                json={"restricted": True})
+    other, _ = corpus(1, seed=99)[0]
+    for alert in other["alerts"]:
+        alert["labels"]["client"] = "Client A"
+    assert client.post("/ingest/alertmanager/prom", headers=auth(token),
+                       json=other).json["queued"] == 0
+
+
+def test_unmapped_alerts_stay_with_the_provider(client: FlaskClient, world: World,
+                                                services: Services) -> None:
+    token = source(client, world)
+    payload, planted = corpus(1, seed=5)[0]
+    resp = client.post("/ingest/alertmanager/prom", headers=auth(token), json=payload)
+    assert resp.status_code == 202 and resp.json["queued"] == 0
+    with services.db() as db:
+        rows = db.scalars(select(Notification)).all()
+        assert rows and all(n.client_id is None for n in rows)
+        assert not [p for p in planted if p in json.dumps([n.payload for n in rows])]
+
+
+def test_delivery_retries_with_backoff_and_sends_once(client: FlaskClient, world: World,
+                                                      services: Services, clock: FrozenClock,
+                                                      mailbox: SmtpSink) -> None:
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    payload, _ = planted_payload(world)
+    client.post("/ingest/alertmanager/prom", headers=auth(token), json=payload)
+    down = AlertService(services.secrets, services.audit, clock, services.settings.alerts,
+                        SmtpMailer(MailSettings(host="127.0.0.1", port=free_port(), timeout=2)),
+                        services.signing_key, "http://localhost")  # the mail server is down
+    with services.db() as db:
+        assert down.deliver(db) == 0
+        [msg] = db.scalars(select(OutboxMessage)).all()
+        assert msg.state == "pending" and msg.attempts == 1
+        assert msg.next_attempt_at > clock() and "did not accept" in (msg.last_error or "")
+        assert services.alerts.deliver(db) == 0  # not due yet
+    mailbox.messages.clear()
+    clock.advance(minutes=3)
+    with services.db() as db:
+        assert services.alerts.deliver(db) == 1
+    assert len(mailbox.wait_for(1)) == 1
+
+
+def test_bad_ingest_is_refused_and_stores_nothing(client: FlaskClient, world: World,
+                                                  services: Services) -> None:
+    token = source(client, world)
+    h = auth(token)
+    cases = [
+        (b"{nope", 400, "not valid JSON"),
+        (b"\xff\xfe\x00", 400, "not UTF-8"),
+        (json.dumps({"version": "3", "alerts": []}).encode(), 400, "version 4 expected"),
+        (json.dumps({"version": "4", "groupKey": "x"}).encode(), 400, "alerts: a list"),
+        (json.dumps({"version": "4", "alerts": [{"labels": {f"l{i}": "v" for i in range(1000)}}]}
+                    ).encode(), 400, "more than 200 labels"),
+        (b'{"version": "4", "alerts": [], "pad": "' + b"x" * 10_000_000 + b'"}', 413, "larger"),
+    ]
+    for body, status, message in cases:
+        resp = client.post("/ingest/alertmanager/prom", data=body, headers=h,
+                           content_type="application/json")
+        assert resp.status_code == status and message in resp.json["error"]["message"], body[:40]
+    assert client.post("/ingest/alertmanager/prom", json={}, headers=auth("cas_wrong"))\
+        .status_code == 401
+    assert client.post("/ingest/alertmanager/prom", json={}).status_code == 401
+    assert client.post("/ingest/alertmanager/nosuch", json={}, headers=h).status_code == 401
+    with services.db() as db:
+        assert db.scalars(select(Notification)).all() == []

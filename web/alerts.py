@@ -1,0 +1,87 @@
+"""Alert sources, ingest endpoints (bearer token per source), notifications, unsubscribe."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from custody.alerts.models import AlertSource, Notification
+from custody.errors import CustodyError, InvalidInput
+from custody.web.auth import bearer_token, roles_required
+from custody.web.context import db, principal, services
+from custody.web.schemas import AlertSourceIn, parse_body
+from custody.web.serialize import when
+
+bp = Blueprint("alerts_api", __name__)
+
+
+def source_json(s: AlertSource) -> dict[str, Any]:
+    return {"id": s.id, "name": s.name, "kind": s.kind, "client_id": s.client_id,
+            "ingest_url": f"/ingest/{s.kind}/{s.name}"}
+
+
+def notification_json(n: Notification) -> dict[str, Any]:
+    return {"id": n.id, "client_id": n.client_id, "group_id": n.group_id, "status": n.status,
+            "alertname": n.alertname, "received_at": when(n.received_at), "alert": n.payload}
+
+
+@bp.post("/api/v1/alert-sources")
+@roles_required("admin")
+def create_source() -> ResponseReturnValue:
+    body = parse_body(AlertSourceIn)
+    source, token = services().alerts.create_source(db(), principal(), body.name, body.kind,
+                                                    body.client_id)
+    db().commit()
+    return jsonify(source_json(source) | {"token": token,
+                                          "note": "the token is shown once"}), 201
+
+
+@bp.get("/api/v1/alert-sources")
+@roles_required("admin")
+def list_sources() -> ResponseReturnValue:
+    rows = db().scalars(select(AlertSource).order_by(AlertSource.name)).all()
+    return jsonify({"items": [source_json(s) for s in rows]})
+
+
+@bp.get("/api/v1/clients/<int:client_id>/notifications")
+@roles_required("admin", "technician", "client")
+def notifications(client_id: int) -> ResponseReturnValue:
+    services().clients.get_client(db(), principal(), client_id)
+    rows = services().alerts.notifications(db(), principal(), client_id)
+    return jsonify({"items": [notification_json(n) for n in rows]})
+
+
+@bp.post("/ingest/<kind>/<source>")
+def ingest(kind: str, source: str) -> ResponseReturnValue:
+    """Accept a payload only once it is pseudonymized and committed (then 202)."""
+    svc = services()
+    if kind not in ("alertmanager", "zabbix", "generic"):
+        raise InvalidInput(f"unknown ingest kind {kind!r}")
+    row = svc.alerts.authenticate(db(), source, kind, bearer_token())
+    raw = request.get_data(cache=False)
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc.msg}") from None
+    result = svc.alerts.ingest(db(), row, payload)
+    db().commit()
+    return jsonify({"accepted": result.accepted, "new": result.new, "queued": result.queued}), 202
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> ResponseReturnValue:
+    """GET shows a confirmation form; POST (also RFC 8058 one-click) unsubscribes."""
+    if request.method == "GET":
+        return render_template("unsubscribe.html", token=token, done=False, error=None)
+    try:
+        services().alerts.unsubscribe(db(), token)
+    except CustodyError as exc:
+        return render_template("unsubscribe.html", token=token, done=False, error=str(exc)), 400
+    db().commit()
+    return render_template("unsubscribe.html", token=token, done=True, error=None)
