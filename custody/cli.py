@@ -409,20 +409,14 @@ def alerts_pseudonymize(ctx: click.Context, client_name: str) -> None:
 
     from sqlalchemy import select
 
-    from custody.alerts.formats import pseudonymize
+    from custody.alerts.formats import parse_json, pseudonymize
     from custody.alerts.keys import known_names, period_key
     from custody.alerts.pseudonym import Pseudonymizer
     from custody.clients.models import Client
-    from custody.errors import InvalidInput, NotFound
+    from custody.errors import NotFound
     from custody.services import build_services
 
-    raw = sys.stdin.buffer.read()
-    try:
-        payload = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidInput("stdin is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"stdin is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    payload = parse_json(sys.stdin.buffer.read())
     services = build_services(settings_from(ctx))
     with transaction(services.db) as db:
         client = db.scalar(select(Client).where(Client.name == client_name))

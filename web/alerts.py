@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from custody.alerts.formats import parse_json
 from custody.alerts.models import AlertSource, Notification
 from custody.errors import CustodyError, InvalidInput
 from custody.web.auth import bearer_token, roles_required
@@ -62,13 +62,7 @@ def ingest(kind: str, source: str) -> ResponseReturnValue:
     if kind not in ("alertmanager", "zabbix", "generic"):
         raise InvalidInput(f"unknown ingest kind {kind!r}")
     row = svc.alerts.authenticate(db(), source, kind, bearer_token())
-    raw = request.get_data(cache=False)
-    try:
-        payload = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidInput("the body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc.msg}") from None
+    payload = parse_json(request.get_data(cache=False))
     result = svc.alerts.ingest(db(), row, payload)
     db().commit()
     return jsonify({"accepted": result.accepted, "new": result.new, "queued": result.queued}), 202

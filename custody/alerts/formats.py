@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from custody.alerts.pseudonym import Pseudonymizer
 from custody.errors import InvalidInput
 
 MAX_LABELS = 200
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a UTF-8 JSON body, or raise InvalidInput saying what is wrong with it."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc.msg} at line {exc.lineno}") from None
 
 
 def detect(payload: Any) -> str:

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from custody.addresses import is_ip
+
 # Labels whose values identify a person, a host or a place; replaced by key.
 IDENTIFYING_LABELS = {
     "instance": "host", "ip": "ip", "address": "ip", "host": "host", "hostname": "host",
@@ -137,7 +139,7 @@ class Pseudonymizer:
                     self._learned_kinds[value.lower()] = (kind, self.token(kind, value))
                     host = value.rsplit(":", 1)[0] if kind in ("host", "ip") else value
                     if host != value:  # "10.1.2.3:9100": also learn the bare address
-                        bare = "ip" if _is_ip(host) else kind
+                        bare = "ip" if is_ip(host) else kind
                         self._learned_kinds[host.lower()] = (bare, self.token(bare, host))
         # Longest first, so "10.1.2.3:9116" goes before "10.1.2.3".
         learned = sorted(((v, t) for v, (_, t) in self._learned_kinds.items()),
@@ -207,14 +209,6 @@ class Pseudonymizer:
                 return value
             return self.text(value)
         return value
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _replace_values(text: str, learned: Learned) -> str:

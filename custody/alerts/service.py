@@ -107,7 +107,7 @@ class AlertService:
     def ingest(self, db: Session, source: AlertSource, payload: Any) -> IngestResult:
         """Map, pseudonymize, store and queue; the raw payload is never written."""
         kind = detect(payload)
-        if kind != source.kind and not (source.kind == "generic"):
+        if source.kind != "generic" and kind != source.kind:
             raise InvalidInput(f"this source sends {source.kind} payloads, got {kind}")
         alerts = payload["alerts"] if kind == "alertmanager" else [payload]
         by_client: dict[int | None, list[dict[str, Any]]] = defaultdict(list)

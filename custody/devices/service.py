@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custody.accounts.service import Principal
+from custody.addresses import is_ip
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement
 from custody.clock import Clock
@@ -159,7 +159,7 @@ class DeviceService:
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidInput("name must be 1-100 characters")
-        if not _is_ip(source_ip):
+        if not is_ip(source_ip):
             raise InvalidInput("source_ip must be an IP address")
         if db.scalar(select(EgressProfile.id).where(
                 (EgressProfile.name == name) | (EgressProfile.source_ip == source_ip))) is not None:
@@ -216,14 +216,14 @@ class DeviceService:
 def _check_spec(spec: DeviceSpec) -> None:
     if not spec.name.strip() or len(spec.name) > 200:
         raise InvalidInput("name must be 1-200 characters")
-    if not _is_ip(spec.host) and not HOSTNAME.match(spec.host):
+    if not is_ip(spec.host) and not HOSTNAME.match(spec.host):
         raise InvalidInput("host must be an IP address or a DNS name")
     if not 1 <= spec.port <= 65535:
         raise InvalidInput("port must be between 1 and 65535")
     if spec.device_type not in DEVICE_TYPES:
         raise InvalidInput(
             f"device_type must be one of {', '.join(sorted(DEVICE_TYPES))} (SSH only)")
-    if spec.egress_ip is not None and not _is_ip(spec.egress_ip):
+    if spec.egress_ip is not None and not is_ip(spec.egress_ip):
         raise InvalidInput("egress_ip must be an IP address")
 
 
@@ -232,11 +232,3 @@ def _check_credentials(creds: DeviceCredentials) -> None:
         raise InvalidInput("credentials.username must not be empty")
     if creds.password is None and creds.private_key is None:
         raise InvalidInput("credentials need a password or a private_key")
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True

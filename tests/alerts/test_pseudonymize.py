@@ -106,8 +106,8 @@ def test_cli_pseudonymizes_stdin_with_the_clients_period_key(tmp_path: Path) -> 
     assert json.loads(text)["alerts"][0]["labels"]["alertname"] == payload["alerts"][0]["labels"][
         "alertname"]
     bad = run("Kunde Eins", b"\xff\xfe not utf-8")
-    assert bad.returncode == 1 and b"not UTF-8" in bad.stderr
+    assert bad.returncode == 1 and b"the body is not UTF-8" in bad.stderr
     broken = run("Kunde Eins", b"{not json")
-    assert broken.returncode == 1 and b"not valid JSON" in broken.stderr
+    assert broken.returncode == 1 and b"the body is not valid JSON" in broken.stderr
     nobody = run("Nobody", b"{}")
     assert nobody.returncode == 1 and b"no client named 'Nobody'" in nobody.stderr
