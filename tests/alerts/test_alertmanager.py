@@ -1,0 +1,114 @@
+"""A real Prometheus Alertmanager posts its webhook to a running `custody serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from custody.cli import initialize
+from custody.config import load_settings
+from custody.db import transaction
+from custody.services import build_services
+from tests.peers import SmtpSink, free_port, wait_for_port
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+
+
+@pytest.fixture
+def database_url() -> str:
+    return "unused"  # this module runs its own installation
+
+
+@pytest.fixture
+def served(tmp_path: Path, smtp: SmtpSink) -> Iterator[tuple[str, Path]]:
+    site = tmp_path / "site"
+    port = free_port()
+    initialize(site, "boss", port)
+    config = site / "custody.toml"
+    config.write_text(config.read_text().replace("port = 25", f"port = {smtp.port}"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    log = open(site / "serve.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "custody"), "serve"], cwd=site,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        yield f"http://127.0.0.1:{port}", site
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_alertmanager_webhook_end_to_end(served: tuple[str, Path], tmp_path: Path,
+                                         mailbox: SmtpSink) -> None:
+    base, site = served
+    svc = build_services(load_settings(site / "custody.toml", environ={}))
+    with transaction(svc.db) as db:
+        admin = svc.accounts.create_token(db, "test", "boss")
+    h = {"Authorization": f"Bearer {admin}"}
+    client_id = requests.post(f"{base}/api/v1/clients", json={"name": "Kunde Eins"}, headers=h,
+                              timeout=10).json()["id"]
+    contact = requests.post(f"{base}/api/v1/clients/{client_id}/contacts", headers=h, timeout=10,
+                            json={"kind": "email", "value": "noc@kunde-eins.test",
+                                  "purposes": ["alerts"]}).json()
+    from custody.clients.models import Contact
+
+    with transaction(svc.db) as db:
+        row = db.get(Contact, contact["id"])
+        assert row is not None
+        row.verified_at = svc.clock()
+    token = requests.post(f"{base}/api/v1/alert-sources", headers=h, timeout=10, json={
+        "name": "am", "kind": "alertmanager", "client_id": client_id}).json()["token"]
+
+    am_port = free_port()
+    (tmp_path / "am.yml").write_text(json.dumps({
+        "route": {"receiver": "custody", "group_by": ["alertname", "device"],
+                  "group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"},
+        "receivers": [{"name": "custody", "webhook_configs": [{
+            "url": f"{base}/ingest/alertmanager/am", "send_resolved": True,
+            "http_config": {"authorization": {"type": "Bearer", "credentials": token}}}]}]}))
+    am = subprocess.Popen([ALERTMANAGER, f"--config.file={tmp_path / 'am.yml'}",
+                           f"--storage.path={tmp_path / 'am-data'}",
+                           f"--web.listen-address=127.0.0.1:{am_port}",
+                           "--cluster.listen-address="],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", am_port)
+        alert = [{"labels": {"alertname": "InterfaceDown", "device": "edge-rtr-7",
+                             "instance": "10.20.30.40:9116", "severity": "critical"},
+                  "annotations": {"summary": "Gi0/1 down on edge-rtr-7 (10.20.30.40)",
+                                  "description": "peer 2001:db8::7 via fw1.kunde-eins.de lost"}}]
+        posted = requests.post(f"http://127.0.0.1:{am_port}/api/v2/alerts", json=alert, timeout=10)
+        assert posted.status_code == 200
+        deadline = time.monotonic() + 30
+        items: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not items:
+            items = requests.get(f"{base}/api/v1/clients/{client_id}/notifications", headers=h,
+                                 timeout=10).json()["items"]
+            time.sleep(0.5)
+        assert items, "Alertmanager's webhook never arrived"
+    finally:
+        am.terminate()
+        am.wait(timeout=10)
+    stored = json.dumps(items)
+    for identifier in ("edge-rtr-7", "10.20.30.40", "2001:db8::7", "fw1.kunde-eins.de"):
+        assert identifier not in stored
+    assert "InterfaceDown" in stored and "critical" in stored
+    with svc.db() as db:
+        svc.alerts.deliver(db)
+    alerts_mail = [m for m in mailbox.wait_for(2, timeout=40)
+                   if m["To"] == "noc@kunde-eins.test" and "InterfaceDown" in m["Subject"]]
+    [mail] = alerts_mail  # once: the verification mail is the other one
+    body = mail.get_payload(decode=True).decode()
+    assert "InterfaceDown" in mail["Subject"]
+    assert "edge-rtr-7" not in body and "10.20.30.40" not in body
+    svc.engine.dispose()
