@@ -191,15 +191,28 @@ class Pseudonymizer:
         return out
 
     def generic(self, payload: Any) -> Any:
-        """Any JSON: labels-like dicts by key, every other string scanned."""
-        self._learned_kinds = {}
-        return self._walk(payload)
+        """Any JSON (Zabbix events too): identifying keys by key, and their values learned
+        first, so they are replaced in every other string as well."""
+        learned: dict[str, str] = {}
+        self._collect(payload, None, learned)
+        order = sorted(learned.items(), key=lambda vt: len(vt[0]), reverse=True)
+        return self._walk(payload, None, order)
 
-    def _walk(self, value: Any, key: str | None = None) -> Any:
+    def _collect(self, value: Any, key: str | None, learned: dict[str, str]) -> None:
         if isinstance(value, dict):
-            return {k: self._walk(v, k) for k, v in value.items()}
+            for k, v in value.items():
+                self._collect(v, k, learned)
+        elif isinstance(value, list):
+            for v in value:
+                self._collect(v, key, learned)
+        elif isinstance(value, str) and value and key in self._labels:
+            learned[value.lower()] = self.token(self._labels[key], value)
+
+    def _walk(self, value: Any, key: str | None, learned: Learned) -> Any:
+        if isinstance(value, dict):
+            return {k: self._walk(v, k, learned) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._walk(v, key) for v in value]
+            return [self._walk(v, key, learned) for v in value]
         if isinstance(value, str):
             if key in self._labels and value:
                 return self.token(self._labels[key], value)
@@ -207,7 +220,7 @@ class Pseudonymizer:
                 return self.url(value)
             if key in READABLE:
                 return value
-            return self.text(value)
+            return self.text(value, learned)
         return value
 
 

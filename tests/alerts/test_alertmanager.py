@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from custody.cli import initialize
-from custody.config import load_settings
 from custody.db import transaction
-from custody.services import build_services
+from tests.alerts.conftest import Served
 from tests.peers import SmtpSink, free_port, wait_for_port
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -28,33 +22,9 @@ def database_url() -> str:
     return "unused"  # this module runs its own installation
 
 
-@pytest.fixture
-def served(tmp_path: Path, smtp: SmtpSink) -> Iterator[tuple[str, Path]]:
-    site = tmp_path / "site"
-    port = free_port()
-    initialize(site, "boss", port)
-    config = site / "custody.toml"
-    config.write_text(config.read_text().replace("port = 25", f"port = {smtp.port}"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    log = open(site / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "custody"), "serve"], cwd=site,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for_port("127.0.0.1", port, timeout=30)
-        yield f"http://127.0.0.1:{port}", site
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
-
-
-def test_alertmanager_webhook_end_to_end(served: tuple[str, Path], tmp_path: Path,
+def test_alertmanager_webhook_end_to_end(served: Served, tmp_path: Path,
                                          mailbox: SmtpSink) -> None:
-    base, site = served
-    svc = build_services(load_settings(site / "custody.toml", environ={}))
-    with transaction(svc.db) as db:
-        admin = svc.accounts.create_token(db, "test", "boss")
-    h = {"Authorization": f"Bearer {admin}"}
+    base, svc, h = served.base, served.services, served.admin
     client_id = requests.post(f"{base}/api/v1/clients", json={"name": "Kunde Eins"}, headers=h,
                               timeout=10).json()["id"]
     contact = requests.post(f"{base}/api/v1/clients/{client_id}/contacts", headers=h, timeout=10,
@@ -111,4 +81,3 @@ def test_alertmanager_webhook_end_to_end(served: tuple[str, Path], tmp_path: Pat
     body = mail.get_payload(decode=True).decode()
     assert "InterfaceDown" in mail["Subject"]
     assert "edge-rtr-7" not in body and "10.20.30.40" not in body
-    svc.engine.dispose()
