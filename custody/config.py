@@ -128,6 +128,7 @@ class CertSettings(_Section):
 
 class AlertSettings(_Section):
     retention_days: int = Field(default=30, ge=1)
+    key_retention_days: int = Field(default=62, ge=31)
     hourly_cap: int = Field(default=20, ge=1)
     max_attempts: int = Field(default=10, ge=1)
     extra_labels: dict[str, str] = {}

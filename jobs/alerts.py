@@ -14,5 +14,7 @@ def deliver_outbox(services: Services) -> None:
 
 
 def alert_retention(services: Services) -> None:
+    """Old notifications and delivery records, then old pseudonym keys."""
     with transaction(services.db) as db:
         services.alerts.retention_sweep(db)
+        services.alerts.key_retention(db)

@@ -120,3 +120,13 @@ class SshDevice(_SshDevice):
     def __init__(self, allowed_source: str = "127.0.0.2", auth: str = "password",
                  max_startups: int = 10) -> None:
         super().__init__(DEVICE_USER, DEVICE_PASSWORD, allowed_source, auth, max_startups)
+
+
+def text_of(message: Message) -> str:
+    """The text/plain part of a (possibly multipart) received message."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode()
+    raise AssertionError("no text/plain part")

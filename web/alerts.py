@@ -13,7 +13,7 @@ from custody.alerts.models import AlertSource, Notification
 from custody.errors import CustodyError, InvalidInput
 from custody.web.auth import bearer_token, roles_required
 from custody.web.context import db, principal, services
-from custody.web.schemas import AlertSourceIn, parse_body
+from custody.web.schemas import AlertSourceIn, ReidentifyIn, parse_body
 from custody.web.serialize import when
 
 bp = Blueprint("alerts_api", __name__)
@@ -53,6 +53,17 @@ def notifications(client_id: int) -> ResponseReturnValue:
     services().clients.get_client(db(), principal(), client_id)
     rows = services().alerts.notifications(db(), principal(), client_id)
     return jsonify({"items": [notification_json(n) for n in rows]})
+
+
+@bp.post("/api/v1/alerts/reidentify")
+@roles_required("admin", "technician")
+def reidentify() -> ResponseReturnValue:
+    """What a pseudonym stands for (current period, the client's inventory); audited."""
+    body = parse_body(ReidentifyIn)
+    matches = services().alerts.reidentify(db(), principal(), body.client_id, body.token)
+    db().commit()
+    return jsonify({"token": body.token, "matches": matches,
+                    "note": "this lookup was written to the audit log"})
 
 
 @bp.post("/ingest/<kind>/<source>")

@@ -142,6 +142,9 @@ SCHEMAS: dict[str, Any] = {
                      "privilegeWithdrawn", "aACompromise"]}}},
     "ImportIn": {"type": "object", "additionalProperties": False, "properties": {
         "pem": {"type": "string"}, "der_base64": {"type": "string"}}},
+    "ReidentifyIn": {"type": "object", "additionalProperties": False,
+                     "required": ["client_id", "token"], "properties": {
+                         "client_id": {"type": "integer"}, "token": {"type": "string"}}},
     "AlertSourceIn": {"type": "object", "additionalProperties": False,
                       "required": ["name", "kind"], "properties": {
                           "name": {"type": "string"},
@@ -345,6 +348,9 @@ def document() -> dict[str, Any]:
             "get": _op("Alert sources", out="List", roles="admin"),
             "post": _op("Register a source; its bearer token is shown once", 201,
                         "AlertSourceIn", roles="admin")},
+        "/api/v1/alerts/reidentify": {"post": _op(
+            "What a pseudonym stands for in the client's inventory (current period; audited)",
+            200, "ReidentifyIn", roles=STAFF)},
         "/api/v1/clients/{client_id}/notifications": {
             "parameters": [_id("client_id")],
             "get": _op("The client's alert history (pseudonymized)", out="List")},

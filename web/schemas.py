@@ -179,3 +179,8 @@ class AlertSourceIn(Body):
     name: str = Field(min_length=1, max_length=100)
     kind: str
     client_id: int | None = None
+
+
+class ReidentifyIn(Body):
+    client_id: int
+    token: str = Field(min_length=3, max_length=64)

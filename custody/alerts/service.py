@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from html import escape
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -212,6 +213,8 @@ class AlertService:
                 self._mailer.send(Message(
                     to=contact.value, subject=msg.subject,
                     text=f"{msg.body}\n\nStop these e-mails: {url}\n",
+                    html=(f"<pre>{escape(msg.body)}</pre>"  # no images, no tracking
+                          f'<p><a href="{escape(url)}">Stop these e-mails</a></p>'),
                     headers={"List-Unsubscribe": f"<{url}>",
                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                              "X-Custody-Message": str(msg.id)}))
@@ -235,6 +238,42 @@ class AlertService:
         db.execute(delete(OutboxMessage).where(OutboxMessage.created_at < cutoff))
         gone = db.execute(delete(Notification).where(Notification.received_at < cutoff))
         return int(gone.rowcount)  # type: ignore[attr-defined]
+
+    def reidentify(self, db: Session, who: Principal, client_id: int, token: str) -> list[str]:
+        """What a token stands for, among the client's inventory, for the current period only.
+
+        Provider staff only, and audited: this is the one way back from a pseudonym.
+        """
+        require_role(who, "admin", "technician")
+        if db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        kind = token.split("-", 1)[0]
+        engine = Pseudonymizer(period_key(self._secrets, client_id, self._clock()))
+        candidates: set[str] = set()
+        for device in db.scalars(select(Device).where(Device.client_id == client_id)):
+            candidates.update(v for v in (device.name, device.host) if v)
+        candidates.update(known_names(db, client_id))
+        candidates.update(c.value for c in db.scalars(select(Contact).where(
+            Contact.client_id == client_id)))
+        matches = sorted(v for v in candidates if engine.token(kind, v) == token)
+        self._audit.record(db, who.actor, "alerts.reidentify", f"client:{client_id}",
+                           token=token, found=len(matches))
+        return matches
+
+    def key_retention(self, db: Session) -> int:
+        """Destroy pseudonym keys of periods older than the retention: their tokens go dark."""
+        cutoff = f"{self._clock() - timedelta(days=self._settings.key_retention_days):%Y-%m}"
+        tenants = [f"client-{cid}" for cid in db.scalars(select(Client.id))] + ["provider"]
+        destroyed = 0
+        for tenant in tenants:
+            for path in self._secrets.list_paths(f"{tenant}/pseudonym"):
+                if path.rsplit("/", 1)[-1] < cutoff:
+                    self._secrets.destroy(path)
+                    destroyed += 1
+        if destroyed:
+            self._audit.record(db, "scheduler", "alerts.key_retention", "pseudonym_keys",
+                               destroyed=destroyed)
+        return destroyed
 
     def notifications(self, db: Session, who: Principal, client_id: int) -> Sequence[Notification]:
         require_client_access(who, client_id)

@@ -12,7 +12,7 @@ import requests
 
 from custody.db import transaction
 from tests.alerts.conftest import Served
-from tests.peers import SmtpSink, free_port, wait_for_port
+from tests.peers import SmtpSink, free_port, text_of, wait_for_port
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
@@ -78,6 +78,6 @@ def test_alertmanager_webhook_end_to_end(served: Served, tmp_path: Path,
     alerts_mail = [m for m in mailbox.wait_for(2, timeout=40)
                    if m["To"] == "noc@kunde-eins.test" and "InterfaceDown" in m["Subject"]]
     [mail] = alerts_mail  # once: the verification mail is the other one
-    body = mail.get_payload(decode=True).decode()
+    body = text_of(mail)
     assert "InterfaceDown" in mail["Subject"]
     assert "edge-rtr-7" not in body and "10.20.30.40" not in body

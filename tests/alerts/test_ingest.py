@@ -16,7 +16,7 @@ from custody.mail.smtp import SmtpMailer
 from custody.services import Services
 from tests.alerts.corpus import corpus
 from tests.conftest import FrozenClock, World, auth
-from tests.peers import SmtpSink, free_port
+from tests.peers import SmtpSink, free_port, text_of
 
 
 def source(client: FlaskClient, world: World, name: str = "prom") -> str:
@@ -65,13 +65,17 @@ def test_alert_is_pseudonymized_stored_and_mailed_once(client: FlaskClient, worl
         assert services.alerts.deliver(db) == 0
     [mail] = mailbox.wait_for(1)
     assert mail["To"] == address
-    text = mail.get_payload(decode=True).decode()
+    text = text_of(mail)
     assert not [p for p in planted if p in text or p in mail["Subject"]]
     alertname = payload["alerts"][0]["labels"]["alertname"]  # type: ignore[index]
     assert mail["Subject"].startswith("[") and alertname in mail["Subject"]
     unsubscribe = "".join(str(mail["List-Unsubscribe"]).split())  # unfold the header
     assert unsubscribe.startswith("<http") and mail["List-Unsubscribe-Post"]
-    assert "<img" not in text and "Stop these e-mails:" in text
+    assert "Stop these e-mails:" in text
+    html = next(p for p in mail.walk() if p.get_content_type() == "text/html")
+    markup = html.get_payload(decode=True).decode()
+    assert "<img" not in markup and "<pre>" in markup  # no pixels, no remote content
+    assert not [p for p in planted if p in markup]
 
     url = unsubscribe.strip("<>").split("localhost", 1)[1]
     assert client.post(url).status_code == 200  # one-click, no CSRF token needed
@@ -158,3 +162,26 @@ def test_bad_ingest_is_refused_and_stores_nothing(client: FlaskClient, world: Wo
     assert client.post("/ingest/alertmanager/nosuch", json={}, headers=h).status_code == 401
     with services.db() as db:
         assert db.scalars(select(Notification)).all() == []
+
+
+def test_reidentification_is_staff_only_current_period_and_audited(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock) -> None:
+    from custody.alerts.keys import period_key
+    from custody.alerts.pseudonym import Pseudonymizer
+    from custody.audit.models import AuditEvent
+
+    engine = Pseudonymizer(period_key(services.secrets, world.client_a, clock()))
+    token = engine.token("device", "router-a-ZZCANARYA")
+    body = {"client_id": world.client_a, "token": token}
+    resp = client.post("/api/v1/alerts/reidentify", json=body, headers=auth(world.tech_token))
+    assert resp.status_code == 200 and resp.json["matches"] == ["router-a-ZZCANARYA"]
+    assert client.post("/api/v1/alerts/reidentify", json=body,
+                       headers=auth(world.user_a_token)).status_code == 403
+    with services.db() as db:
+        assert db.scalars(select(AuditEvent).where(
+            AuditEvent.action == "alerts.reidentify")).all()
+    clock.advance(days=100)  # a later period, and the old key past retention
+    with transaction(services.db) as db:
+        assert services.alerts.key_retention(db) >= 1
+    later = client.post("/api/v1/alerts/reidentify", json=body, headers=auth(world.tech_token))
+    assert later.json["matches"] == []  # the old period's tokens are unlinkable now
