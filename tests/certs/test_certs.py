@@ -269,6 +269,8 @@ def test_portal_lists_the_clients_certificates(client: FlaskClient, pki: World,
     login("user-a", "Client-a-Pass-123!")  # type: ignore[operator]
     page = client.get("/portal/").get_data(as_text=True)
     assert "CN=vpn.acme.test" in page and f"/api/v1/certificates/{cid}/pem" in page
+    assert page.count("Your certificates") == 1
+    assert "<title>My services · custody</title>" in page
     assert client.get(f"/api/v1/certificates/{cid}/pem").status_code == 200  # with the cookie
 
 
