@@ -185,3 +185,30 @@ def test_reidentification_is_staff_only_current_period_and_audited(
         assert services.alerts.key_retention(db) >= 1
     later = client.post("/api/v1/alerts/reidentify", json=body, headers=auth(world.tech_token))
     assert later.json["matches"] == []  # the old period's tokens are unlinkable now
+
+
+def test_hourly_cap_and_retention(client: FlaskClient, world: World, services: Services,
+                                  clock: FrozenClock) -> None:
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    cap = services.settings.alerts.hourly_cap
+    for seed in range(cap + 3):  # distinct groups: one e-mail each, until the cap
+        payload, _ = corpus(1, seed=1000 + seed)[0]
+        for alert in payload["alerts"]:
+            alert["labels"]["client"] = "Client A"
+        client.post("/ingest/alertmanager/prom", headers=auth(token), json=payload)
+    with services.db() as db:
+        assert len(db.scalars(select(OutboxMessage)).all()) == cap
+        stored = len(db.scalars(select(Notification)).all())
+    assert stored > cap  # over the cap alerts are still kept for the portal, just not mailed
+    clock.advance(days=29)
+    payload, _ = corpus(1, seed=5000)[0]
+    for alert in payload["alerts"]:
+        alert["labels"]["client"] = "Client A"
+    assert client.post("/ingest/alertmanager/prom", headers=auth(token),
+                       json=payload).json["queued"] == 1  # a new hour
+    clock.advance(days=2)  # the first batch is now 31 days old, the last one 2 days
+    with transaction(services.db) as db:
+        assert services.alerts.retention_sweep(db) == stored
+    with services.db() as db:
+        assert len(db.scalars(select(Notification)).all()) == 3  # the recent ones stay
