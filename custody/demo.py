@@ -66,6 +66,7 @@ DEMO_DEVICE = "demo-router"
 def _demo_device(settings: Settings) -> str:
     """Start a loopback sshd as the demo client's device and enrol it (root + OpenSSH only)."""
     import atexit
+    import os
     import secrets
 
     from sqlalchemy import select
@@ -80,7 +81,9 @@ def _demo_device(settings: Settings) -> str:
         return "no demo device: it needs OpenSSH (openssh-server) and root to run sshd"
     password = secrets.token_urlsafe(18)  # nobody sees it: custody logs in for you
     device = labdevice.SshDevice("custody-demo", password, allowed_source="127.0.0.2")
-    atexit.register(device.cleanup)
+    owner = os.getpid()
+    # Forked web workers inherit exit hooks: only this process may stop the device.
+    atexit.register(lambda: device.cleanup() if os.getpid() == owner else None)
     services = build_services(settings)
     admin = Principal(0, "demo", "admin", None)
     key = scan_host_key("127.0.0.1", device.port, "127.0.0.2")

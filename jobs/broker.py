@@ -3,10 +3,13 @@ must run where those connections live (session expiry)."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
+import os
 import signal
 import threading
+import time
 
 from custody.config import Settings
 
@@ -42,8 +45,33 @@ def run_broker(settings: Settings) -> None:
 
 
 def start_broker_process(settings: Settings) -> multiprocessing.process.BaseProcess:
-    """Fork the broker before gunicorn starts its workers; it dies with the parent."""
+    """Fork the broker before gunicorn starts its workers; it stops when this process exits."""
     process = multiprocessing.get_context("fork").Process(
-        target=run_broker, args=(settings,), name="custody-broker", daemon=True)
+        target=run_broker, args=(settings,), name="custody-broker")
     process.start()
+    # gunicorn's workers are forked from this process too, and multiprocessing's exit hook
+    # would make each of them try to join the broker, which is not their child. So the
+    # broker is left out of multiprocessing's bookkeeping and stopped by its parent only.
+    multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
+    atexit.register(stop_in_owner, process.pid, os.getpid())
     return process
+
+
+def stop_in_owner(pid: int | None, owner: int) -> None:
+    """SIGTERM the child and wait for it, in the process that started it (not in forks)."""
+    if pid is None or os.getpid() != owner:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
