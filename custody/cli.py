@@ -410,8 +410,6 @@ def alerts_pseudonymize(ctx: click.Context, client_name: str) -> None:
     from sqlalchemy import select
 
     from custody.alerts.formats import parse_json, pseudonymize
-    from custody.alerts.keys import known_names, period_key
-    from custody.alerts.pseudonym import Pseudonymizer
     from custody.clients.models import Client
     from custody.errors import NotFound
     from custody.services import build_services
@@ -422,7 +420,6 @@ def alerts_pseudonymize(ctx: click.Context, client_name: str) -> None:
         client = db.scalar(select(Client).where(Client.name == client_name))
         if client is None:
             raise NotFound(f"no client named {client_name!r}")
-        engine = Pseudonymizer(period_key(services.secrets, client.id, services.clock()),
-                               known_names(db, client.id))
+        engine = services.alerts.engine(db, client.id)
     _, result = pseudonymize(engine, payload)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))

@@ -132,6 +132,12 @@ class AlertSettings(_Section):
     hourly_cap: int = Field(default=20, ge=1)
     max_attempts: int = Field(default=10, ge=1)
     extra_labels: dict[str, str] = {}
+    deliver_seconds: int = Field(default=30, ge=1)
+    # A group that changed state flap_changes times within flap_window_minutes is
+    # flapping: its news is collapsed into one e-mail per flap_hold_minutes.
+    flap_changes: int = Field(default=4, ge=2)
+    flap_window_minutes: int = Field(default=60, ge=1)
+    flap_hold_minutes: int = Field(default=15, ge=1)
 
 
 class Settings(_Section):

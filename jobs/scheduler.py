@@ -37,7 +37,7 @@ def add_purge_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
                        (purge_notices, {"hours": 6}),
                        (daily_digest, {"days": 1}),
                        (certificate_jobs, {"hours": 1}),
-                       (deliver_outbox, {"seconds": 30}),
+                       (deliver_outbox, {"seconds": services.settings.alerts.deliver_seconds}),
                        (alert_retention, {"hours": 6})):
         # First run at start-up: a node that was down catches up at once.
         scheduler.add_job(fn, "interval", args=[services], id=fn.__name__, max_instances=1,

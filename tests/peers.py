@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -78,6 +79,9 @@ class SmtpSink:
     host: str = "127.0.0.1"
     port: int = 0
     messages: list[Message] = field(default_factory=list)
+    # Seconds between keeping a message and saying so: a client that dies meanwhile
+    # never hears the 250 (the window in which any SMTP client may send twice).
+    reply_delay: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Any = None
 
@@ -86,12 +90,15 @@ class SmtpSink:
         msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         with self._lock:
             self.messages.append(msg)
+        if self.reply_delay:
+            await asyncio.sleep(self.reply_delay)
         return "250 OK"
 
     def start(self) -> SmtpSink:
+        """Listen on a free port, or again on the same one after stop()."""
         from aiosmtpd.controller import Controller
 
-        self.port = free_port()
+        self.port = self.port or free_port()
         self._controller = Controller(self, hostname=self.host, port=self.port)
         self._controller.start()
         return self

@@ -69,7 +69,8 @@ def get_policy(client_id: int) -> ResponseReturnValue:
                     "require_approval": bool(policy and policy.require_approval),
                     "approver_role": policy.approver_role if policy else "admin",
                     "deny_commands": policy.deny_commands if policy else [],
-                    "cert_names": policy.cert_names if policy else []})
+                    "cert_names": policy.cert_names if policy else [],
+                    "prefix_preserving_ips": bool(policy and policy.prefix_preserving_ips)})
 
 
 @bp.put("/clients/<int:client_id>/policy")
@@ -77,7 +78,8 @@ def get_policy(client_id: int) -> ResponseReturnValue:
 def put_policy(client_id: int) -> ResponseReturnValue:
     body = parse_body(PolicyIn)
     services().devices.set_client_policy(db(), principal(), client_id, body.require_approval,
-                                         body.approver_role, body.deny_commands, body.cert_names)
+                                         body.approver_role, body.deny_commands, body.cert_names,
+                                         body.prefix_preserving_ips)
     db().commit()
     return get_policy(client_id)
 

@@ -162,7 +162,11 @@ SCHEMAS: dict[str, Any] = {
     "Policy": {"type": "object", "properties": {
         "require_approval": {"type": "boolean"},
         "approver_role": {"type": "string", "enum": ["admin", "technician"]},
-        "deny_commands": {"type": "array", "items": {"type": "string"}}}},
+        "deny_commands": {"type": "array", "items": {"type": "string"}},
+        "cert_names": {"type": "array", "items": {"type": "string"}, "description":
+                       "DNS suffixes, IP addresses and e-mail domains its certificates may name"},
+        "prefix_preserving_ips": {"type": "boolean", "description":
+                                  "alert addresses as Crypto-PAn pseudonyms (subnets kept)"}}},
     "HostKeyScan": {"type": "object", "properties": {"pending_fingerprint": {"type": "string"},
                                                      "key_type": {"type": "string"}}},
     "HostKeyIn": {"type": "object", "additionalProperties": False, "properties": {

@@ -114,6 +114,7 @@ class PolicyIn(Body):
     approver_role: str = "admin"
     deny_commands: list[str] = Field(default_factory=list, max_length=200)
     cert_names: list[str] | None = Field(default=None, max_length=200)
+    prefix_preserving_ips: bool | None = None
 
 
 class HostKeyIn(Body):

@@ -10,13 +10,15 @@ numbers stay readable.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import hmac
 import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from custody.addresses import is_ip
 
@@ -49,75 +51,146 @@ PATTERN = re.compile(
     r"(?![\w.-]))",
 )
 Learned = list[tuple[str, str]]  # (lower-cased label value, its token), longest first
-# Every identifier PATTERN finds contains one of these characters.
-_MAYBE = re.compile(r"[\d@:+]|\.[A-Za-z]")
-_SERIAL_PREFIX = re.compile(r"(?i)^(?:s/?n|serial(?:\s+number)?)\s*[:#=]?\s*")
-_VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version|ver\.?|release)\s*$")
+# Identifiers that may contain a space are found in the whole string first (each only
+# when its marker is there); everything else lies within one space-separated word.
+_PHONE = re.compile(r"\+\d[\d ()-]{6,18}\d(?!\w)")
+# Each starts with a character class, so the scan skips ahead quickly to where one may begin.
+_SERIAL = re.compile(r"[Ss](?<![\w][Ss])(/?[Nn]|(?i:erial)(?:\s+(?i:number))?)\b\s*[:#=]?\s*"
+                     r"([A-Z0-9][A-Z0-9-]{5,})")
+_VERSION = re.compile(r"[VvRr](?<![\w][VvRr])(?i:ersion|er\.?|elease)?\s+(v?\d+(?:\.\d+)+)")
+# A word with none of these holds no identifier PATTERN could find.
+_GATE = re.compile(r"[\d@:+]|[.][A-Za-z]|-[0-9A-Fa-f]")
+_PUNCTUATION = "\"'()[]{}<>,;:.!?"
+_CACHE_LIMIT = 100_000
 
 
 class Pseudonymizer:
-    """Tokens are HMAC-SHA256(period key, kind:value), truncated: stable within the period."""
+    """Tokens are HMAC-SHA256(period key, kind:value), truncated: stable within the period.
+
+    With ``prefix_preserving_ips``, addresses become Crypto-PAn pseudonyms instead: two
+    addresses in one subnet stay in one (pseudonymous) subnet.
+    """
 
     def __init__(self, key: bytes, known_names: Iterable[str] = (),
-                 extra_labels: dict[str, str] | None = None) -> None:
+                 extra_labels: dict[str, str] | None = None,
+                 prefix_preserving_ips: bool = False) -> None:
         self._key = key
         self._labels = IDENTIFYING_LABELS | (extra_labels or {})
         self._cache: dict[tuple[str, str], str] = {}
         self._learned_kinds: dict[str, tuple[str, str]] = {}
         self._texts: dict[str, str] = {}  # results for strings already seen (same key, same output)
-        names = sorted({n for n in known_names if len(n) >= 3}, key=len, reverse=True)
-        self._known = (re.compile("|".join(rf"(?<![\w.-]){re.escape(n)}(?![\w-])" for n in names),
-                                  re.IGNORECASE) if names else None)
+        self._words: dict[str, str] = {}
+        self._urls: dict[str, str] = {}
+        self._in_payload: dict[str, str] = {}  # free text already done within this payload
+        self._pan = CryptoPAn(hmac.digest(key, b"crypto-pan", "sha256")) \
+            if prefix_preserving_ips else None
+        names = {n.lower() for n in known_names if len(n) >= 3}
+        self._single_names = {n for n in names if " " not in n}
+        several = sorted((n for n in names if " " in n), key=len, reverse=True)
+        # Case-sensitive literals over lower-cased text: a fast test before the real pattern.
+        self._maybe_known = re.compile("|".join(map(re.escape, several))) if several else None
+        self._known = (re.compile("|".join(rf"(?<![\w.-]){re.escape(n)}(?![\w-])" for n in several),
+                                  re.IGNORECASE) if several else None)
 
     def token(self, kind: str, value: str) -> str:
         cached = self._cache.get((kind, value))
         if cached is None:
-            digest = hmac.new(self._key, f"{kind}:{value.lower()}".encode(), hashlib.sha256)
-            cached = self._cache[(kind, value)] = f"{kind}-{digest.hexdigest()[:8]}"
+            if kind == "ip" and self._pan is not None:
+                cached = "ip-" + self._pan.anonymize(value)
+            else:
+                digest = hmac.digest(self._key, f"{kind}:{value.lower()}".encode(), "sha256")
+                cached = f"{kind}-{digest.hex()[:8]}"
+            self._cache[(kind, value)] = cached
         return cached
 
     # -- free text
     def text(self, value: str, learned: Learned | None = None) -> str:
-        """Replace every identifier in ``value`` (one pass per pattern set)."""
+        """Replace every identifier in ``value``: learned label values, then what the
+        patterns find, each word looked at once (and remembered)."""
         if learned:
             value = _replace_values(value, learned)
         cached = self._texts.get(value)
         if cached is not None:
             return cached
         result = value
-        if self._known is not None:
+        lower = value.lower()
+        if self._known is not None and self._maybe_known is not None \
+                and self._maybe_known.search(lower):
             result = self._known.sub(lambda m: self.token("name", m.group(0)), result)
-        if _MAYBE.search(result):  # words only ("critical", "snmp"): nothing to find
-            result = PATTERN.sub(self._replace, result)
-        if len(self._texts) > 100_000:
+        if "+" in result:
+            result = _PHONE.sub(self._phone, result)
+        if "sn" in lower or "s/n" in lower or "serial" in lower:
+            result = _SERIAL.sub(lambda m: m.group(0)[:m.start(2) - m.start(0)]
+                                 + self.token("serial", m.group(2)), result)
+        words = result.split(" ")
+        seen = self._words
+        out = [seen.get(w) or self._learn(w) for w in words]
+        if out != words:
+            for m in _VERSION.finditer(result):  # "version 15.2.4.5" is not an address
+                at = result.count(" ", 0, m.start(1))  # the index of the number's word
+                if words[at].rstrip(_PUNCTUATION) == m.group(1):
+                    out[at] = words[at]
+            result = " ".join(out)
+        if len(self._texts) > _CACHE_LIMIT:
             self._texts.clear()
         self._texts[value] = result
         return result
+
+    def _phone(self, m: re.Match[str]) -> str:
+        start = m.start()
+        if start and (m.string[start - 1].isalnum() or m.string[start - 1] in "_+"):
+            return m.group(0)
+        return self.token("phone", m.group(0))
+
+    def _learn(self, word: str) -> str:
+        if len(self._words) > _CACHE_LIMIT:
+            self._words.clear()
+        new = self._words[word] = self._word(word)
+        return new
+
+    def _word(self, word: str) -> str:
+        """One space-free word: a known name, or whatever PATTERN finds in it."""
+        core = word.strip(_PUNCTUATION)
+        if core.lower() in self._single_names:
+            head = word.find(core)
+            return word[:head] + self.token("name", core) + word[head + len(core):]
+        if word.isalpha() or not _GATE.search(word):
+            return word
+        new = PATTERN.sub(self._replace, word)
+        return word if new == word else new
 
     def _replace(self, m: re.Match[str]) -> str:
         kind = m.lastgroup
         found = m.group(0)
         if kind == "ipv4":
-            if _VERSION_BEFORE.search(m.string[max(0, m.start() - 10):m.start()]):
-                return found
             return self.token("ip", found)
         if kind == "ipv6":
-            try:
-                ipaddress.IPv6Address(found)
-            except ValueError:
+            if not _is_ipv6(found):
                 return found  # times like 12:30:45 and other colon-separated numbers
             return self.token("ip", found)
         if kind == "serial":
-            prefix = _SERIAL_PREFIX.match(found)
-            head = prefix.group(0) if prefix else ""
-            return head + self.token("serial", found[len(head):])
+            prefix = _SERIAL.match(found)
+            if prefix is None:
+                return found
+            return found[:prefix.start(2)] + self.token("serial", prefix.group(2))
         if kind == "url":
             return self.url(found)
         assert kind is not None
         return self.token(kind, found)
 
+    def _opaque(self, value: str) -> str:
+        return hmac.digest(self._key, value.encode(), "sha256").hex()[:16]
+
     def url(self, value: str) -> str:
         """A link into someone's systems keeps only its scheme and a pseudonymized host."""
+        cached = self._urls.get(value)
+        if cached is None:
+            if len(self._urls) > _CACHE_LIMIT:
+                self._urls.clear()
+            cached = self._urls[value] = self._url(value)
+        return cached
+
+    def _url(self, value: str) -> str:
         try:
             host = urlsplit(value).hostname or ""
         except ValueError:
@@ -129,13 +202,15 @@ class Pseudonymizer:
     def alertmanager(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Pseudonymize an Alertmanager webhook (version 4) payload; returns a new dict."""
         self._learned_kinds = {}
+        self._in_payload = {}
         label_sets = [payload.get("groupLabels") or {}, payload.get("commonLabels") or {}]
         for alert in payload.get("alerts") or []:
             label_sets.append(alert.get("labels") or {})
         for labels in label_sets:
             for name, value in labels.items():
                 kind = self._labels.get(name)
-                if kind and isinstance(value, str) and value:
+                if kind and isinstance(value, str) and value \
+                        and value.lower() not in self._learned_kinds:
                     self._learned_kinds[value.lower()] = (kind, self.token(kind, value))
                     host = value.rsplit(":", 1)[0] if kind in ("host", "ip") else value
                     if host != value:  # "10.1.2.3:9100": also learn the bare address
@@ -147,8 +222,7 @@ class Pseudonymizer:
         out: dict[str, Any] = {}
         for field, value in payload.items():
             if field == "groupKey":
-                out[field] = "group-" + hmac.new(self._key, str(value).encode(),
-                                                 hashlib.sha256).hexdigest()[:16]
+                out[field] = "group-" + self._opaque(str(value))
             elif field == "alerts":
                 out[field] = [self._alert(a, learned) for a in value or []]
             elif field in ("groupLabels", "commonLabels", "commonAnnotations"):
@@ -169,25 +243,27 @@ class Pseudonymizer:
             elif field in URL_FIELDS:
                 out[field] = self.url(value) if isinstance(value, str) else value
             elif field == "fingerprint":
-                out[field] = hmac.new(self._key, str(value).encode(),
-                                      hashlib.sha256).hexdigest()[:16]
+                out[field] = self._opaque(str(value))
             else:
                 out[field] = value  # status, startsAt, endsAt: readable
         return out
 
     def _labels_of(self, labels: dict[str, Any], learned: Learned) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        kinds, memo = self._labels, self._in_payload
         for name, value in labels.items():
-            if not isinstance(value, str):
+            kind = kinds.get(name)
+            if kind is not None:
+                out[name] = self.token(kind, value) if value and isinstance(value, str) else value
+            elif name in READABLE or not isinstance(value, str):
                 out[name] = value
-            elif name in self._labels:
-                out[name] = self.token(self._labels[name], value) if value else value
             elif name in URL_FIELDS or value.startswith(("http://", "https://")):
                 out[name] = self.url(value)
-            elif name in READABLE:
-                out[name] = value
             else:
-                out[name] = self.text(value, learned)
+                done = memo.get(value)
+                if done is None:
+                    done = memo[value] = self.text(value, learned)
+                out[name] = done
         return out
 
     def generic(self, payload: Any) -> Any:
@@ -222,6 +298,45 @@ class Pseudonymizer:
                 return value
             return self.text(value, learned)
         return value
+
+
+class CryptoPAn:
+    """Prefix-preserving address pseudonyms (Crypto-PAn, Xu et al. 2002) under a 32-byte key.
+
+    Bit i of the result flips by the first bit of AES(first i bits of the address, padded
+    with a secret pad), so addresses sharing an n-bit prefix share one afterwards too.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._aes = Cipher(algorithms.AES(key[:16]), modes.ECB())
+        self._pad = int.from_bytes(self._aes.encryptor().update(key[16:32]), "big")
+
+    def anonymize(self, text: str) -> str:
+        """An address of the same family; anything that is not an address gets a keyed hash."""
+        try:
+            address = ipaddress.ip_address(text.strip("[]"))
+        except ValueError:
+            return hmac.digest(self._pad.to_bytes(16, "big"), text.encode(), "sha256").hex()[:8]
+        width = address.max_prefixlen
+        value = int(address) << (128 - width)
+        blocks = b"".join(
+            ((value >> (128 - i) << (128 - i) if i else 0)
+             | (self._pad & ((1 << (128 - i)) - 1))).to_bytes(16, "big")
+            for i in range(width))
+        out = self._aes.encryptor().update(blocks)
+        flips = 0
+        for i in range(width):
+            flips = (flips << 1) | (out[16 * i] >> 7)
+        return str(ipaddress.ip_address(int(address) ^ flips))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _replace_values(text: str, learned: Learned) -> str:

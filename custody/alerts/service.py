@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 from collections import defaultdict
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
+from itertools import pairwise
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -25,7 +27,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client, Contact
 from custody.clock import Clock
 from custody.config import AlertSettings
-from custody.devices.models import Device
+from custody.devices.models import ClientPolicy, Device
 from custody.errors import BackendUnavailable, Conflict, InvalidInput, NotFound, Unauthorized
 from custody.mail import Mailer, Message
 from custody.secrets import SecretStore
@@ -45,13 +47,15 @@ class IngestResult:
 class AlertService:
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
                  settings: AlertSettings, mailer: Mailer, signing_key: bytes,
-                 base_url: str | None) -> None:
+                 base_url: str | None, mail_domain: str = "localhost") -> None:
         self._secrets = secrets_store
         self._audit = audit
         self._clock = clock
         self._settings = settings
         self._mailer = mailer
         self._signer = URLSafeSerializer(signing_key, salt="unsubscribe")
+        self._message_key = hmac.digest(signing_key, b"message-id", "sha256")
+        self._mail_domain = mail_domain
         self._base_url = (base_url or "http://127.0.0.1:8080").rstrip("/")
 
     # -- sources
@@ -87,6 +91,15 @@ class AlertService:
         return source
 
     # -- ingest
+    def engine(self, db: Session, client_id: int | None) -> Pseudonymizer:
+        """The pseudonymizer for a client's alerts now: its period key, its known names,
+        and its choice of address pseudonyms (ingest and the CLI both use this)."""
+        policy = db.get(ClientPolicy, client_id) if client_id is not None else None
+        return Pseudonymizer(period_key(self._secrets, client_id, self._clock()),
+                             known_names(db, client_id) if client_id is not None else (),
+                             self._settings.extra_labels,
+                             prefix_preserving_ips=bool(policy and policy.prefix_preserving_ips))
+
     def _client_for(self, db: Session, source: AlertSource, labels: dict[str, Any]) -> int | None:
         if source.client_id is not None:
             return source.client_id
@@ -119,9 +132,8 @@ class AlertService:
         new_rows: list[Notification] = []
         now = self._clock()
         for client_id, group in by_client.items():
+            engine = self.engine(db, client_id)
             key = period_key(self._secrets, client_id, now)
-            engine = Pseudonymizer(key, known_names(db, client_id) if client_id else (),
-                                   self._settings.extra_labels)
             if kind == "alertmanager":
                 clean = engine.alertmanager(payload | {"alerts": group})
                 items = clean["alerts"]
@@ -151,38 +163,72 @@ class AlertService:
         return IngestResult(len(alerts), len(new_rows), queued)
 
     def _queue(self, db: Session, rows: Sequence[Notification]) -> int:
-        """One e-mail per group and recipient: verified, subscribed, consenting (P2)."""
+        """One e-mail per group and recipient: verified, subscribed, consenting (P2).
+
+        News for a group whose e-mail has not gone out yet is folded into that e-mail;
+        a flapping group waits out a hold period, collecting its changes meanwhile.
+        """
         groups: dict[tuple[int, str], list[Notification]] = defaultdict(list)
         for row in rows:
             if row.client_id is not None:
                 groups[(row.client_id, row.group_id)].append(row)
         queued = 0
-        hour_ago = self._clock() - timedelta(hours=1)
-        for (client_id, _group), members in groups.items():
+        now = self._clock()
+        for (client_id, group_id), members in groups.items():
             client = db.get(Client, client_id)
             if client is None or client.processing_restricted_at is not None:
                 continue
             contacts = db.scalars(select(Contact).where(
                 Contact.client_id == client_id, Contact.kind == "email",
                 Contact.verified_at.is_not(None), Contact.unsubscribed_at.is_(None))).all()
+            changes = self._state_changes(db, client_id, group_id)
+            flapping = changes >= self._settings.flap_changes
             for contact in contacts:
                 if "alerts" not in contact.purposes:
                     continue
-                recent = db.scalar(select(func.count()).select_from(OutboxMessage).where(
-                    OutboxMessage.contact_id == contact.id,
-                    OutboxMessage.created_at >= hour_ago)) or 0
-                if recent >= self._settings.hourly_cap:
+                pending = db.scalar(select(OutboxMessage).join(
+                    Notification, OutboxMessage.notification_id == Notification.id).where(
+                    OutboxMessage.contact_id == contact.id, OutboxMessage.state == "pending",
+                    Notification.client_id == client_id, Notification.group_id == group_id))
+                if pending is not None and pending.notification_id is not None:
+                    news = db.scalars(select(Notification).where(
+                        Notification.client_id == client_id, Notification.group_id == group_id,
+                        Notification.id >= pending.notification_id)
+                        .order_by(Notification.id)).all()
+                    pending.subject, pending.body = _render(news, changes if flapping else 0,
+                                                            self._settings)
                     continue
-                subject, body = _render(members)
+                if self._sent_last_hour(db, contact.id) >= self._settings.hourly_cap:
+                    continue
+                subject, body = _render(members, changes if flapping else 0, self._settings)
+                hold = timedelta(minutes=self._settings.flap_hold_minutes if flapping else 0)
                 db.add(OutboxMessage(notification_id=members[0].id, contact_id=contact.id,
                                      subject=subject, body=body, state="pending", attempts=0,
-                                     next_attempt_at=self._clock(), created_at=self._clock()))
+                                     next_attempt_at=now + hold, created_at=now))
                 queued += 1
         return queued
+
+    def _state_changes(self, db: Session, client_id: int, group_id: str) -> int:
+        since = self._clock() - timedelta(minutes=self._settings.flap_window_minutes)
+        states = db.scalars(select(Notification.status).where(
+            Notification.client_id == client_id, Notification.group_id == group_id,
+            Notification.received_at >= since).order_by(Notification.id)).all()
+        return sum(1 for before, after in pairwise(states) if before != after)
+
+    def _sent_last_hour(self, db: Session, contact_id: int) -> int:
+        return db.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.contact_id == contact_id,
+            OutboxMessage.created_at >= self._clock() - timedelta(hours=1))) or 0
 
     # -- delivery
     def unsubscribe_url(self, contact: Contact) -> str:
         return f"{self._base_url}/unsubscribe/{self._signer.dumps(contact.id)}"
+
+    def message_id(self, msg: OutboxMessage) -> str:
+        """A Message-ID that stays the same across attempts and says nothing about anyone."""
+        digest = hmac.digest(self._message_key, f"{msg.id}:{msg.created_at.isoformat()}".encode(),
+                             "sha256").hex()[:24]
+        return f"<alert.{digest}@{self._mail_domain}>"
 
     def unsubscribe(self, db: Session, token: str) -> Contact:
         try:
@@ -209,6 +255,9 @@ class AlertService:
                 msg.state, msg.last_error = "failed", "recipient withdrew"
                 continue
             url = self.unsubscribe_url(contact)
+            # The same Message-ID on every attempt: a resend after a crash between the
+            # server's acceptance and our commit is recognisable as the same e-mail.
+            message_id = self.message_id(msg)
             try:
                 self._mailer.send(Message(
                     to=contact.value, subject=msg.subject,
@@ -217,7 +266,7 @@ class AlertService:
                           f'<p><a href="{escape(url)}">Stop these e-mails</a></p>'),
                     headers={"List-Unsubscribe": f"<{url}>",
                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                             "X-Custody-Message": str(msg.id)}))
+                             "X-Custody-Message": str(msg.id), "Message-ID": message_id}))
             except BackendUnavailable as exc:
                 msg.attempts += 1
                 msg.last_error = str(exc)[:300]
@@ -248,7 +297,7 @@ class AlertService:
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
         kind = token.split("-", 1)[0]
-        engine = Pseudonymizer(period_key(self._secrets, client_id, self._clock()))
+        engine = self.engine(db, client_id)
         candidates: set[str] = set()
         for device in db.scalars(select(Device).where(Device.client_id == client_id)):
             candidates.update(v for v in (device.name, device.host) if v)
@@ -281,12 +330,21 @@ class AlertService:
                           .order_by(Notification.id.desc()).limit(200)).all()
 
 
-def _render(members: Sequence[Notification]) -> tuple[str, str]:
-    """Subject without identifiers; a plain-text body of the pseudonymized alerts."""
-    first = members[0]
-    status = "resolved" if all(m.status == "resolved" for m in members) else "firing"
+def _render(members: Sequence[Notification], flaps: int, settings: AlertSettings
+            ) -> tuple[str, str]:
+    """Subject without identifiers; a plain-text body of the pseudonymized alerts.
+
+    The subject tells the latest state; ``flaps`` (state changes in the flap window)
+    marks a flapping group.
+    """
+    first, last = members[0], members[-1]
+    status = "flapping" if flaps else ("resolved" if last.status == "resolved" else "firing")
     subject = f"[{status}] {first.alertname}" + (f" (+{len(members) - 1})" if len(members) > 1 else "")
     lines = []
+    if flaps:
+        lines.append(f"This alert changed state {flaps} times in the last "
+                     f"{settings.flap_window_minutes} minutes. Its changes are collected into "
+                     f"one e-mail every {settings.flap_hold_minutes} minutes; the latest is last.")
     for m in members:
         p = m.payload
         labels = p.get("labels", {}) if isinstance(p.get("labels"), dict) else {}

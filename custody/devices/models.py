@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from custody.clients.models import Engagement, engagement_devices
@@ -64,6 +64,8 @@ class ClientPolicy(Base):
     # Names the client's certificates may carry: DNS suffixes ("example.com" allows
     # "vpn.example.com"), IP addresses and e-mail domains. Empty: the CN's name only.
     cert_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Alert addresses as Crypto-PAn pseudonyms: subnets stay recognisable, addresses do not.
+    prefix_preserving_ips: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AccessSession(Base):

@@ -173,8 +173,8 @@ class DeviceService:
 
     def set_client_policy(self, db: Session, who: Principal, client_id: int,
                           require_approval: bool, approver_role: str,
-                          deny_commands: list[str], cert_names: list[str] | None = None
-                          ) -> ClientPolicy:
+                          deny_commands: list[str], cert_names: list[str] | None = None,
+                          prefix_preserving_ips: bool | None = None) -> ClientPolicy:
         require_role(who, "admin")
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
@@ -189,10 +189,13 @@ class DeviceService:
         policy.deny_commands = [r.strip() for r in deny_commands]
         if cert_names is not None:
             policy.cert_names = [n.strip().lower() for n in cert_names if n.strip()]
+        if prefix_preserving_ips is not None:
+            policy.prefix_preserving_ips = prefix_preserving_ips
         db.add(policy)
         self._audit.record(db, who.actor, "client.policy", f"client:{client_id}",
                            require_approval=require_approval, approver_role=approver_role,
-                           deny_commands=policy.deny_commands, cert_names=policy.cert_names)
+                           deny_commands=policy.deny_commands, cert_names=policy.cert_names,
+                           prefix_preserving_ips=policy.prefix_preserving_ips)
         return policy
 
     def forget_secret(self, device: Device) -> None:

@@ -27,7 +27,8 @@ class SmtpMailer:
         msg["From"] = self._s.sender
         msg["To"] = message.to
         msg["Subject"] = message.subject
-        msg["Message-ID"] = make_msgid(domain=self._s.sender.rpartition("@")[2] or "localhost")
+        if "Message-ID" not in message.headers:
+            msg["Message-ID"] = make_msgid(domain=self._s.sender.rpartition("@")[2] or "localhost")
         for name, value in message.headers.items():
             msg[name] = value
         msg.set_content(message.text)

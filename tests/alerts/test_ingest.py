@@ -187,6 +187,29 @@ def test_reidentification_is_staff_only_current_period_and_audited(
     assert later.json["matches"] == []  # the old period's tokens are unlinkable now
 
 
+def test_a_client_may_opt_in_to_prefix_preserving_addresses(
+        client: FlaskClient, world: World, services: Services) -> None:
+    import ipaddress
+
+    token = source(client, world)
+    policy = client.put(f"/api/v1/clients/{world.client_a}/policy",
+                        headers=auth(world.admin_token), json={"prefix_preserving_ips": True})
+    assert policy.status_code == 200 and policy.json["prefix_preserving_ips"] is True
+    assert client.put(f"/api/v1/clients/{world.client_a}/policy", json={
+        "prefix_preserving_ips": True}, headers=auth(world.user_a_token)).status_code == 403
+    payload, _ = planted_payload(world)
+    alert = payload["alerts"][0]  # type: ignore[index]
+    alert["annotations"]["summary"] = "gateway 10.20.30.1 lost peer 10.20.30.2"
+    client.post("/ingest/alertmanager/prom", headers=auth(token), json=payload)
+    with services.db() as db:
+        stored = db.scalars(select(Notification)).first()
+        assert stored is not None
+        summary = stored.payload["annotations"]["summary"]
+    gateway, peer = (ipaddress.ip_address(w[3:]) for w in summary.split() if w.startswith("ip-"))
+    assert "10.20.30" not in summary
+    assert peer in ipaddress.ip_network(f"{gateway}/24", strict=False)
+
+
 def test_hourly_cap_and_retention(client: FlaskClient, world: World, services: Services,
                                   clock: FrozenClock) -> None:
     token = source(client, world)

@@ -111,3 +111,30 @@ def test_cli_pseudonymizes_stdin_with_the_clients_period_key(tmp_path: Path) -> 
     assert broken.returncode == 1 and b"the body is not valid JSON" in broken.stderr
     nobody = run("Nobody", b"{}")
     assert nobody.returncode == 1 and b"no client named 'Nobody'" in nobody.stderr
+
+
+def test_crypto_pan_matches_the_reference_vectors() -> None:
+    """The sample key and addresses published with the Crypto-PAn reference code."""
+    from custody.alerts.pseudonym import CryptoPAn
+
+    key = bytes([21, 34, 23, 141, 51, 164, 207, 128, 19, 10, 91, 22, 73, 144, 125, 16,
+                 216, 152, 143, 131, 121, 121, 101, 39, 98, 87, 76, 45, 42, 132, 34, 2])
+    pan = CryptoPAn(key)
+    assert pan.anonymize("128.11.68.132") == "135.242.180.132"
+    assert pan.anonymize("129.118.74.4") == "134.136.186.123"
+    assert pan.anonymize("130.132.252.244") == "133.68.164.234"
+
+
+def test_prefix_preserving_addresses_keep_subnets_and_hide_addresses() -> None:
+    import ipaddress
+
+    engine = Pseudonymizer(os.urandom(32), prefix_preserving_ips=True)
+    out = engine.text("10.1.2.3 and 10.1.2.77 and 10.9.0.1 and 2001:db8::1 and 2001:db8::2")
+    a, b, c, v6a, v6b = (ipaddress.ip_address(w[3:]) for w in out.split(" and "))
+    assert "10.1.2.3" not in out and "2001:db8::1" not in out
+    net = ipaddress.ip_network
+    assert b in net(f"{a}/24", strict=False) and c not in net(f"{a}/16", strict=False)
+    assert v6b in net(f"{v6a}/112", strict=False)
+    assert engine.text("ping 10.1.2.3") == f"ping ip-{a}"  # stable
+    plain = Pseudonymizer(os.urandom(32)).text("10.1.2.3")
+    assert plain.startswith("ip-") and "." not in plain  # the default: opaque tokens

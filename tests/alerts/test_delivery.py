@@ -1,0 +1,214 @@
+"""Delivery: every e-mail arrives once through mail-server outages and crashes of the
+delivering process; news for a group not yet mailed is folded in; flapping is collapsed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from custody.accounts.service import Principal
+from custody.alerts.models import OutboxMessage
+from custody.alerts.service import AlertService
+from custody.cli import initialize
+from custody.config import MailSettings, load_settings
+from custody.db import transaction
+from custody.mail.smtp import SmtpMailer
+from custody.services import Services, build_services
+from tests.alerts.test_ingest import source, verify_contact
+from tests.conftest import FrozenClock, World, auth
+from tests.peers import SmtpSink, text_of
+
+CUSTODY = str(Path(sys.executable).parent / "custody")
+
+
+def group_payload(group: str, status: str, starts: str, client: str = "Client A"
+                  ) -> dict[str, Any]:
+    """An Alertmanager v4 webhook for one alert of one group."""
+    return {"version": "4", "groupKey": f'{{}}:{{alertname="LinkDown", device="{group}"}}',
+            "status": status, "receiver": "custody", "groupLabels": {"device": group},
+            "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am.local:9093",
+            "alerts": [{"status": status, "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
+                        "labels": {"alertname": "LinkDown", "client": client, "device": group},
+                        "annotations": {"summary": f"link on {group} is {status}"},
+                        "fingerprint": f"fp-{group}"}]}
+
+
+@pytest.fixture
+def own_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+def alerts_via(services: Services, clock: FrozenClock, sink: SmtpSink) -> AlertService:
+    return AlertService(services.secrets, services.audit, clock, services.settings.alerts,
+                        SmtpMailer(MailSettings(host="127.0.0.1", port=sink.port, timeout=2)),
+                        services.signing_key, "http://localhost", "msp.example")
+
+
+def by_outbox_id(messages: list[Any]) -> dict[str, set[str]]:
+    """Outbox id -> the Message-IDs it arrived with."""
+    seen: dict[str, set[str]] = {}
+    for mail in messages:
+        seen.setdefault(mail["X-Custody-Message"], set()).add(mail["Message-ID"])
+    return seen
+
+
+def test_mail_server_outage_then_every_mail_arrives_exactly_once(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink) -> None:
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    alerts = alerts_via(services, clock, own_sink)
+    own_sink.stop()  # the mail server goes down before the alerts come in
+    for n in range(4):
+        resp = client.post("/ingest/alertmanager/prom", headers=auth(token),
+                           json=group_payload(f"sw-{n}", "firing", "2026-11-01T11:00:00Z"))
+        assert resp.json["queued"] == 1
+    with services.db() as db:
+        assert alerts.deliver(db) == 0
+        pending = db.scalars(select(OutboxMessage)).all()
+        assert [m.attempts for m in pending] == [1, 1, 1, 1]
+        assert all(m.state == "pending" and m.next_attempt_at > clock() for m in pending)
+    own_sink.start()  # back, on the same port
+    with services.db() as db:
+        assert alerts.deliver(db) == 0  # backing off: not due yet
+        clock.advance(minutes=3)
+        assert alerts.deliver(db) == 4
+        clock.advance(hours=2)
+        assert alerts.deliver(db) == 0
+    mails = own_sink.wait_for(4)
+    time.sleep(0.3)
+    assert len(own_sink.messages) == 4
+    arrived = by_outbox_id(own_sink.messages)
+    assert len(arrived) == 4 and all(len(ids) == 1 for ids in arrived.values())
+    assert all(m["Message-ID"].endswith("@msp.example>") for m in mails)
+    with services.db() as db:
+        assert {m.state for m in db.scalars(select(OutboxMessage))} == {"sent"}
+
+
+def test_news_for_an_unsent_group_is_folded_in_and_resolved_follows_firing(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink) -> None:
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    alerts = alerts_via(services, clock, own_sink)
+
+    def post(status: str, starts: str) -> Any:
+        return client.post("/ingest/alertmanager/prom", headers=auth(token),
+                           json=group_payload("sw-9", status, starts)).json
+
+    assert post("firing", "2026-11-01T11:00:00Z")["queued"] == 1
+    assert post("resolved", "2026-11-01T11:00:00Z")["queued"] == 0  # folded into the first
+    with services.db() as db:
+        assert alerts.deliver(db) == 1
+    [mail] = own_sink.wait_for(1)
+    assert mail["Subject"] == "[resolved] LinkDown (+1)"
+    body = text_of(mail)
+    assert body.index("- firing: LinkDown") < body.index("- resolved: LinkDown")
+    clock.advance(minutes=10)
+    assert post("firing", "2026-11-01T12:05:00Z")["queued"] == 1  # the last one went out
+    with services.db() as db:
+        assert alerts.deliver(db) == 1
+    assert own_sink.wait_for(2)[1]["Subject"] == "[firing] LinkDown"
+
+
+def test_a_flapping_group_is_collapsed_into_one_held_email(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink) -> None:
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    alerts = alerts_via(services, clock, own_sink)
+    settings = services.settings.alerts
+    sent = 0
+    for n in range(12):  # firing, resolved, firing, ... one change a minute
+        status = "firing" if n % 2 == 0 else "resolved"
+        client.post("/ingest/alertmanager/prom", headers=auth(token),
+                    json=group_payload("sw-7", status, f"2026-11-01T12:{n // 2:02d}:00Z"))
+        with services.db() as db:
+            sent += alerts.deliver(db)
+        clock.advance(minutes=1)
+    # Until the group counts as flapping every change goes out; after that, nothing yet.
+    assert sent == settings.flap_changes
+    with services.db() as db:
+        [held] = db.scalars(select(OutboxMessage).where(OutboxMessage.state == "pending")).all()
+        assert held.subject.startswith("[flapping] LinkDown")
+    clock.advance(minutes=settings.flap_hold_minutes)
+    with services.db() as db:
+        assert alerts.deliver(db) == 1
+    mails = own_sink.wait_for(sent + 1)
+    assert mails[-1]["Subject"] == "[flapping] LinkDown (+7)"  # the 8 changes since
+    last = text_of(mails[-1])
+    changes = [line for line in last.splitlines() if line.startswith("- ")]
+    assert "changed state" in last and len(changes) == 8
+    assert changes[-1] == "- resolved: LinkDown"  # the latest state comes last
+
+
+def test_killing_the_delivering_process_loses_nothing_and_sends_no_new_message(
+        tmp_path: Path) -> None:
+    """`custody scheduler` is killed (SIGKILL) while it delivers; started again, it
+    finishes. Every e-mail arrives; a message the server had kept but not yet confirmed
+    when the process died is sent again with the same Message-ID, so the recipient's
+    mail store sees each e-mail exactly once."""
+    sink = SmtpSink(reply_delay=0.4).start()
+    site = tmp_path / "site"
+    initialize(site, "boss")
+    config = site / "custody.toml"
+    config.write_text(config.read_text().replace("port = 25", f"port = {sink.port}")
+                      .replace("deliver_seconds = 30", "deliver_seconds = 1")
+                      .replace("hourly_cap = 20", "hourly_cap = 100"))
+    svc = build_services(load_settings(config, environ={}))
+    admin = Principal(1, "boss", "admin", None)
+    with transaction(svc.db) as db:
+        client = svc.clients.create_client(db, "test", "Client A")
+        contact = svc.clients.add_contact(db, admin, client.id, "email", "ops@client-a.example",
+                                          ["alerts"])
+        contact.verified_at = svc.clock()
+        src, _ = svc.alerts.create_source(db, admin, "prom", "alertmanager", None)
+        for n in range(12):
+            svc.alerts.ingest(db, src, group_payload(f"sw-{n}", "firing", "2026-11-01T11:00:00Z"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+
+    def scheduler() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([CUSTODY, "scheduler"], cwd=site, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    first = scheduler()
+    try:
+        sink.wait_for(3, timeout=60)
+        time.sleep(0.2)  # inside a message's reply delay: kept, not yet confirmed
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        killed_at = len(sink.messages)
+        assert killed_at < 12
+        second = scheduler()
+        try:
+            deadline = time.monotonic() + 90
+            while len(by_outbox_id(sink.messages)) < 12 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            os.killpg(second.pid, signal.SIGTERM)
+            second.wait(timeout=30)
+        arrived = by_outbox_id(sink.messages)
+        assert len(arrived) == 12  # every e-mail
+        assert all(len(ids) == 1 for ids in arrived.values())  # one Message-ID each
+        assert len({m["Message-ID"] for m in sink.messages}) == 12  # the mail store's view
+        assert len(sink.messages) <= 13  # at most the one in flight went twice
+        with svc.db() as db:
+            assert {m.state for m in db.scalars(select(OutboxMessage))} == {"sent"}
+    finally:
+        for proc in (first,):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        sink.stop()
+        svc.engine.dispose()
