@@ -7,49 +7,15 @@ and are loaded by the same client in the same run; ``ratio`` is custody / baseli
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.load import LoadResult, hammer
+from bench.load import LoadResult, free_port, hammer, server
 
 CLIENTS = 25
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"server on port {port} did not start")
-
-
-@contextmanager
-def _process(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        _wait(port)
-        yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=20)
 
 
 def _prepare(directory: Path) -> str:
@@ -83,10 +49,10 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
     with tempfile.TemporaryDirectory(prefix="custody-bench-") as tmp:
         token = _prepare(Path(tmp))
-        hello_port, api_port = _free_port(), _free_port()
+        hello_port, api_port = free_port(), free_port()
         gunicorn = [str(bin_dir / "gunicorn"), "--workers", "2", "--worker-class", "gthread",
                     "--threads", "4", "--log-level", "warning"]
-        with _process([*gunicorn, "--bind", f"127.0.0.1:{hello_port}", "bench.hello:app"],
+        with server([*gunicorn, "--bind", f"127.0.0.1:{hello_port}", "bench.hello:app"],
                       base_env | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
                       hello_port):
             hammer("127.0.0.1", hello_port, "/hello", {}, 1.0)  # warm-up
@@ -94,7 +60,7 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
         env = base_env | {"CUSTODY_CONFIG": str(Path(tmp) / "custody.toml"),
                           "CUSTODY_SECURITY__API_RATE_LIMIT": "100000000 per minute",
                           "CUSTODY_LOGGING__LEVEL": "WARNING"}
-        with _process([str(bin_dir / "custody"), "serve", "--port", str(api_port)], env, api_port):
+        with server([str(bin_dir / "custody"), "serve", "--port", str(api_port)], env, api_port):
             headers = {"Authorization": f"Bearer {token}"}
             hammer("127.0.0.1", api_port, "/api/v1/clients", headers, 1.0)
             measured = hammer("127.0.0.1", api_port, "/api/v1/clients", headers, seconds)

@@ -1,12 +1,49 @@
-"""A small closed-loop HTTP load generator over keep-alive connections."""
+"""A small closed-loop HTTP load generator over keep-alive connections, and the
+servers it loads (started as process groups, stopped with them)."""
 
 from __future__ import annotations
 
 import http.client
+import os
+import signal
+import socket
 import statistics
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"server on port {port} did not start")
+
+
+@contextmanager
+def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    """Run ``argv`` until the block ends; it is ready once ``port`` accepts connections."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        wait_for(port)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=20)
 
 
 @dataclass(frozen=True)
@@ -27,10 +64,18 @@ class LoadResult:
 
 
 def hammer(host: str, port: int, path: str, headers: dict[str, str], seconds: float,
-           concurrency: int = 8) -> LoadResult:
-    """Send GET ``path`` from ``concurrency`` threads for ``seconds``; count 200 answers."""
+           concurrency: int = 8, bodies: Iterator[bytes] | None = None) -> LoadResult:
+    """Send GET ``path`` (or POST the next of ``bodies``) from ``concurrency`` threads for
+    ``seconds``; count 2xx answers."""
     stop = time.monotonic() + seconds
     lock = threading.Lock()
+
+    def next_body() -> bytes | None:
+        if bodies is None:
+            return None
+        with lock:
+            return next(bodies)
+
     latencies: list[float] = []
     counts = {"ok": 0, "err": 0}
 
@@ -39,12 +84,13 @@ def hammer(host: str, port: int, path: str, headers: dict[str, str], seconds: fl
         mine: list[float] = []
         ok = err = 0
         while time.monotonic() < stop:
+            body = next_body()
             t0 = time.perf_counter()
             try:
-                conn.request("GET", path, headers=headers)
+                conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
                 resp.read()
-                if resp.status == 200:
+                if 200 <= resp.status < 300:
                     ok += 1
                     mine.append((time.perf_counter() - t0) * 1000)
                 else:

@@ -6,10 +6,11 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 from itertools import pairwise
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from custody.accounts.service import Principal, token_digest
 from custody.alerts.formats import detect
-from custody.alerts.keys import known_names, period_key
+from custody.alerts.keys import known_names, period_key, period_of
 from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.alerts.pseudonym import Pseudonymizer
 from custody.audit.service import AuditLog
@@ -34,6 +35,8 @@ from custody.secrets import SecretStore
 from custody.tenancy import require_client_access, require_role
 
 SOURCE_KINDS = ("alertmanager", "zabbix", "generic")
+MAPPING_LABELS = ("client", "device", "host", "hostname", "instance")
+KEY_CACHE_SECONDS = 300
 TOKEN_PREFIX = "cas_"
 
 
@@ -56,6 +59,7 @@ class AlertService:
         self._signer = URLSafeSerializer(signing_key, salt="unsubscribe")
         self._message_key = hmac.digest(signing_key, b"message-id", "sha256")
         self._mail_domain = mail_domain
+        self._keys: dict[tuple[int | None, datetime | None, str], tuple[float, bytes]] = {}
         self._base_url = (base_url or "http://127.0.0.1:8080").rstrip("/")
 
     # -- sources
@@ -95,10 +99,25 @@ class AlertService:
         """The pseudonymizer for a client's alerts now: its period key, its known names,
         and its choice of address pseudonyms (ingest and the CLI both use this)."""
         policy = db.get(ClientPolicy, client_id) if client_id is not None else None
-        return Pseudonymizer(period_key(self._secrets, client_id, self._clock()),
+        client = db.get(Client, client_id) if client_id is not None else None
+        return Pseudonymizer(self._period_key(client_id, client.created_at if client else None),
                              known_names(db, client_id) if client_id is not None else (),
                              self._settings.extra_labels,
                              prefix_preserving_ips=bool(policy and policy.prefix_preserving_ips))
+
+    def _period_key(self, client_id: int | None, created: datetime | None) -> bytes:
+        """The period key, kept in memory a few minutes: the store is read once, not per
+        alert. Only past periods' keys are ever destroyed, so a kept one stays valid (the
+        client's creation time tells a new client apart from an erased one's reused id)."""
+        now = self._clock()
+        slot = (client_id, created, period_of(now))
+        kept = self._keys.get(slot)
+        if kept is None or kept[0] < time.monotonic():
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            kept = self._keys[slot] = (time.monotonic() + KEY_CACHE_SECONDS,
+                                       period_key(self._secrets, client_id, now))
+        return kept[1]
 
     def _client_for(self, db: Session, source: AlertSource, labels: dict[str, Any]) -> int | None:
         if source.client_id is not None:
@@ -125,55 +144,64 @@ class AlertService:
             raise InvalidInput(f"this source sends {source.kind} payloads, got {kind}")
         alerts = payload["alerts"] if kind == "alertmanager" else [payload]
         by_client: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+        mapped: dict[str, int | None] = {}  # the alerts of one group mostly share labels
         for alert in alerts:
             labels = alert.get("labels", {}) if kind == "alertmanager" else {
                 "host": alert.get("host"), "client": alert.get("client")}
-            by_client[self._client_for(db, source, labels)].append(alert)
-        new_rows: list[Notification] = []
-        now = self._clock()
+            seen = json.dumps([labels.get(k) for k in MAPPING_LABELS], default=str)
+            if seen not in mapped:
+                mapped[seen] = self._client_for(db, source, labels)
+            by_client[mapped[seen]].append(alert)
+        # Everything is pseudonymized before the first write: the write lock is held briefly.
+        fresh: dict[str, tuple[int | None, str, dict[str, Any]]] = {}
         for client_id, group in by_client.items():
             engine = self.engine(db, client_id)
-            key = period_key(self._secrets, client_id, now)
             if kind == "alertmanager":
                 clean = engine.alertmanager(payload | {"alerts": group})
                 items = clean["alerts"]
-                group_id = clean.get("groupKey", "")
+                group_id = str(clean.get("groupKey", ""))
             else:
                 items = [engine.generic(a) for a in group]
-                group_id = "event-" + hashlib.sha256(key + str(payload.get("event_id", "")).encode()
-                                                    ).hexdigest()[:12]
+                group_id = "event-" + engine.opaque(str(payload.get("event_id", "")))[:12]
             for item in items:
                 dedup = hashlib.sha256(json.dumps(
                     [source.id, item.get("fingerprint"), item.get("status"),
                      item.get("startsAt"), item if kind != "alertmanager" else None],
                     sort_keys=True, default=str).encode()).hexdigest()
-                if db.scalar(select(Notification.id).where(Notification.dedup_key == dedup)):
-                    continue  # a redelivery: stored and mailed once already
-                labels = item.get("labels", {}) if isinstance(item.get("labels"), dict) else {}
-                row = Notification(source_id=source.id, client_id=client_id, dedup_key=dedup,
-                                   group_id=str(group_id)[:64],
-                                   status=str(item.get("status", payload.get("status", "firing"))),
-                                   alertname=str(labels.get("alertname") or item.get("subject")
-                                                 or "alert")[:200],
-                                   payload=item, received_at=now)
-                db.add(row)
-                new_rows.append(row)
+                fresh.setdefault(dedup, (client_id, group_id, item))
+        known = set(db.scalars(select(Notification.dedup_key).where(
+            Notification.dedup_key.in_(list(fresh)))))
+        now = self._clock()
+        new_rows: list[Notification] = []
+        for dedup, (client_id, group_id, item) in fresh.items():
+            if dedup in known:
+                continue  # a redelivery: stored and mailed once already
+            labels = item.get("labels", {}) if isinstance(item.get("labels"), dict) else {}
+            new_rows.append(Notification(
+                source_id=source.id, client_id=client_id, dedup_key=dedup, group_id=group_id[:64],
+                status=str(item.get("status", payload.get("status", "firing"))),
+                alertname=str(labels.get("alertname") or item.get("subject") or "alert")[:200],
+                payload=item, received_at=now))
+        write_outbox = self._queue(db, new_rows)
+        db.add_all(new_rows)  # the first write: from here to the commit, briefly
         db.flush()
-        queued = self._queue(db, new_rows)
-        return IngestResult(len(alerts), len(new_rows), queued)
+        return IngestResult(len(alerts), len(new_rows), write_outbox())
 
-    def _queue(self, db: Session, rows: Sequence[Notification]) -> int:
-        """One e-mail per group and recipient: verified, subscribed, consenting (P2).
+    def _queue(self, db: Session, rows: Sequence[Notification]) -> Callable[[], int]:
+        """Plan one e-mail per group and recipient: verified, subscribed, consenting (P2).
 
         News for a group whose e-mail has not gone out yet is folded into that e-mail;
         a flapping group waits out a hold period, collecting its changes meanwhile.
+        Everything is read now, before ``rows`` are written; the returned function
+        writes the plan once they have their ids.
         """
         groups: dict[tuple[int, str], list[Notification]] = defaultdict(list)
         for row in rows:
             if row.client_id is not None:
                 groups[(row.client_id, row.group_id)].append(row)
-        queued = 0
         now = self._clock()
+        folds: list[tuple[OutboxMessage, list[Notification], int]] = []
+        fresh: list[tuple[list[Notification], int, int]] = []  # members, contact, flaps
         for (client_id, group_id), members in groups.items():
             client = db.get(Client, client_id)
             if client is None or client.processing_restricted_at is not None:
@@ -181,8 +209,13 @@ class AlertService:
             contacts = db.scalars(select(Contact).where(
                 Contact.client_id == client_id, Contact.kind == "email",
                 Contact.verified_at.is_not(None), Contact.unsubscribed_at.is_(None))).all()
-            changes = self._state_changes(db, client_id, group_id)
-            flapping = changes >= self._settings.flap_changes
+            since = now - timedelta(minutes=self._settings.flap_window_minutes)
+            states = [*db.scalars(select(Notification.status).where(
+                Notification.client_id == client_id, Notification.group_id == group_id,
+                Notification.received_at >= since).order_by(Notification.id)),
+                *(m.status for m in members)]
+            changes = sum(1 for before, after in pairwise(states) if before != after)
+            flaps = changes if changes >= self._settings.flap_changes else 0
             for contact in contacts:
                 if "alerts" not in contact.purposes:
                     continue
@@ -191,29 +224,25 @@ class AlertService:
                     OutboxMessage.contact_id == contact.id, OutboxMessage.state == "pending",
                     Notification.client_id == client_id, Notification.group_id == group_id))
                 if pending is not None and pending.notification_id is not None:
-                    news = db.scalars(select(Notification).where(
+                    news = [*db.scalars(select(Notification).where(
                         Notification.client_id == client_id, Notification.group_id == group_id,
                         Notification.id >= pending.notification_id)
-                        .order_by(Notification.id)).all()
-                    pending.subject, pending.body = _render(news, changes if flapping else 0,
-                                                            self._settings)
-                    continue
-                if self._sent_last_hour(db, contact.id) >= self._settings.hourly_cap:
-                    continue
-                subject, body = _render(members, changes if flapping else 0, self._settings)
-                hold = timedelta(minutes=self._settings.flap_hold_minutes if flapping else 0)
-                db.add(OutboxMessage(notification_id=members[0].id, contact_id=contact.id,
+                        .order_by(Notification.id)), *members]
+                    folds.append((pending, news, flaps))
+                elif self._sent_last_hour(db, contact.id) < self._settings.hourly_cap:
+                    fresh.append((members, contact.id, flaps))
+
+        def write() -> int:
+            for pending, news, flaps in folds:
+                pending.subject, pending.body = _render(news, flaps, self._settings)
+            for members, contact_id, flaps in fresh:
+                subject, body = _render(members, flaps, self._settings)
+                hold = timedelta(minutes=self._settings.flap_hold_minutes if flaps else 0)
+                db.add(OutboxMessage(notification_id=members[0].id, contact_id=contact_id,
                                      subject=subject, body=body, state="pending", attempts=0,
                                      next_attempt_at=now + hold, created_at=now))
-                queued += 1
-        return queued
-
-    def _state_changes(self, db: Session, client_id: int, group_id: str) -> int:
-        since = self._clock() - timedelta(minutes=self._settings.flap_window_minutes)
-        states = db.scalars(select(Notification.status).where(
-            Notification.client_id == client_id, Notification.group_id == group_id,
-            Notification.received_at >= since).order_by(Notification.id)).all()
-        return sum(1 for before, after in pairwise(states) if before != after)
+            return len(fresh)
+        return write
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
         return db.scalar(select(func.count()).select_from(OutboxMessage).where(
