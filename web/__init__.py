@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from custody.config import Settings
 from custody.services import Services, build_services
 from custody.web import (
+    admin,
     alerts,
     api,
     auth,
@@ -19,6 +20,7 @@ from custody.web import (
     health,
     openapi,
     pages,
+    portal,
     purge,
     tech,
     terminal,
@@ -70,6 +72,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tech.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(portal.bp)
     terminal.init_app(app)
     limiter.limit(api_limit)(api.bp)
     limiter.limit(api_limit)(broker.bp)

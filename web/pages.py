@@ -35,13 +35,6 @@ def verify_contact(token: str) -> ResponseReturnValue:
     return render_template("verified.html", ok=True, message="Thank you: your address is confirmed.")
 
 
-@bp.get("/admin/")
-@roles_required("admin", "technician")
-def admin_home() -> ResponseReturnValue:
-    clients = services().clients.list_clients(db(), principal())
-    return render_template("admin_home.html", clients=clients)
-
-
 @bp.route("/admin/clients", methods=["GET", "POST"])
 @roles_required("admin", "technician")
 def admin_clients() -> ResponseReturnValue:
@@ -62,17 +55,3 @@ def admin_clients() -> ResponseReturnValue:
     clients = services().clients.list_clients(db(), principal())
     return render_template("admin_clients.html", clients=clients, form=form, error=error), (
         400 if error else 200)
-
-
-@bp.get("/portal/")
-@roles_required("client")
-def portal_home() -> ResponseReturnValue:
-    who = principal()
-    assert who.client_id is not None
-    svc = services()
-    client = svc.clients.get_client(db(), who, who.client_id)
-    engagements = svc.clients.list_engagements(db(), who, who.client_id)
-    devices = svc.devices.list_devices(db(), who)
-    certificates = svc.certs.list_for_client(db(), who, who.client_id)
-    return render_template("portal_home.html", client=client, engagements=engagements,
-                           devices=devices, certificates=certificates, now=svc.clock())

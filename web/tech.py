@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from custody.devices.ssh import fingerprint
@@ -80,3 +80,69 @@ def close_session(session_id: int) -> ResponseReturnValue:
     services().sessions.close(db(), principal(), session_id)
     db().commit()
     return redirect(url_for("tech.session_page", session_id=session_id))
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
+class ReidentifyForm(FlaskForm):
+    client_id = SelectField("Client", coerce=int, validators=[DataRequired()])
+    token = StringField("Pseudonym", validators=[DataRequired(), Length(3, 80)])
+
+
+@bp.get("/sessions")
+@roles_required(*STAFF)
+def sessions() -> ResponseReturnValue:
+    svc, who = services(), principal()
+    items = svc.sessions.list_sessions(db(), who)[:100]
+    names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
+    return render_template("tech_sessions.html", sessions=items, names=names, now=svc.clock())
+
+
+@bp.route("/approvals", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def approvals() -> ResponseReturnValue:
+    svc, who = services(), principal()
+    form = ActionForm()
+    error = None
+    if form.validate_on_submit():
+        session_id = request.form.get("session_id", type=int) or 0
+        approve = request.form.get("decision") == "approve"
+        try:
+            decided = svc.sessions.decide(db(), who, session_id, approve)
+            db().commit()
+            if decided.state == "approved":
+                svc.sessions.open(db(), decided.id)
+                db().commit()
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            flash(f"Session {session_id} {'approved' if approve else 'denied'}.")
+            return redirect(url_for("tech.approvals"))
+    pending = svc.sessions.list_sessions(db(), who, "pending")
+    names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
+    return render_template("tech_approvals.html", pending=pending, names=names, form=form,
+                           error=error), 400 if error else 200
+
+
+@bp.route("/reidentify", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def reidentify() -> ResponseReturnValue:
+    """What a pseudonym in an alert stands for; every lookup is audited."""
+    svc, who = services(), principal()
+    form = ReidentifyForm()
+    form.client_id.choices = [(c.id, c.name) for c in svc.clients.list_clients(db(), who)]
+    matches: list[str] | None = None
+    error = None
+    if form.validate_on_submit():
+        try:
+            matches = svc.alerts.reidentify(db(), who, form.client_id.data,
+                                            (form.token.data or "").strip())
+            db().commit()
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+    return render_template("tech_reidentify.html", form=form, matches=matches, error=error), (
+        400 if error or (request.method == "POST" and form.errors) else 200)

@@ -28,6 +28,7 @@ def arguments(world: World, tenant: str) -> dict[str, Any]:
         "source": "no-such-source",
         "token": "not-a-valid-token",
         "filename": "custody.css",
+        "fmt": "csv",
     }
 
 

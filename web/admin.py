@@ -1,0 +1,233 @@
+"""Admin pages: the dashboard, a client's engagements, the purge schedule, the audit log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from custody.audit.models import AuditEvent
+from custody.audit.service import verify_chain
+from custody.clients.service import EngagementChanges
+from custody.dashboard import dashboard
+from custody.devices.models import Device
+from custody.errors import CustodyError
+from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
+from custody.purge.service import receipt_json
+from custody.web.auth import roles_required
+from custody.web.context import db, principal, services
+from custody.web.purge import plan_json
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+STAFF = ("admin", "technician")
+
+
+class EngagementForm(FlaskForm):
+    paid_on = DateField("Paid on", validators=[Optional()])
+    warranty_until = DateField("Warranty until", validators=[Optional()])
+
+
+class NewEngagementForm(FlaskForm):
+    title = StringField("Service", validators=[DataRequired(), Length(1, 200)])
+
+
+class HoldForm(FlaskForm):
+    target = SelectField("What to keep", validators=[DataRequired()])
+    reason = StringField("Why it must stay", validators=[DataRequired(), Length(3, 500)])
+    until = DateField("Until", validators=[DataRequired()])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
+def _day_end(day: date | None) -> datetime | None:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC) if day else None
+
+
+def _client_names() -> dict[int, str]:
+    return {c.id: c.name for c in services().clients.list_clients(db(), principal())}
+
+
+@bp.get("/")
+@roles_required(*STAFF)
+def home() -> ResponseReturnValue:
+    svc = services()
+    numbers = dashboard(db(), principal(), svc.purge.plan(db()), svc.clock())
+    clients = svc.clients.list_clients(db(), principal())
+    return render_template("admin_home.html", numbers=numbers, clients=clients)
+
+
+@bp.route("/clients/<int:client_id>", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def client(client_id: int) -> ResponseReturnValue:
+    svc, who = services(), principal()
+    record = svc.clients.get_client(db(), who, client_id)
+    new = NewEngagementForm(prefix="new")
+    errors: dict[str, str] = {}
+    if request.method == "POST" and not new.validate_on_submit():
+        errors["new"] = "; ".join(f"{new[name].label.text}: {', '.join(msgs)}"
+                                  for name, msgs in new.errors.items())
+    elif request.method == "POST":
+        if who.role != "admin":
+            errors["new"] = "only admins can add services"
+        else:
+            try:
+                svc.clients.add_engagement(db(), who, client_id, new.title.data or "", None, None)
+            except CustodyError as exc:
+                db().rollback()
+                errors["new"] = str(exc)
+            else:
+                db().commit()
+                flash("Service added.")
+                return redirect(url_for("admin.client", client_id=client_id))
+    engagements = svc.clients.list_engagements(db(), who, client_id)
+    forms = {e.id: EngagementForm(prefix=f"e{e.id}", formdata=None,
+                                  paid_on=e.paid_at.date() if e.paid_at else None,
+                                  warranty_until=e.warranty_until.date() if e.warranty_until
+                                  else None) for e in engagements}
+    devices = svc.devices.list_devices(db(), who, client_id)
+    status = 400 if errors else 200
+    return render_template("admin_client.html", client=record, engagements=engagements,
+                           forms=forms, new=new, errors=errors, devices=devices), status
+
+
+@bp.post("/engagements/<int:engagement_id>")
+@roles_required("admin")
+def engagement(engagement_id: int) -> ResponseReturnValue:
+    svc, who = services(), principal()
+    eng = svc.clients.get_engagement(db(), who, engagement_id)
+    form = EngagementForm(prefix=f"e{eng.id}")
+    error = None
+    if form.validate_on_submit():
+        try:
+            svc.clients.update_engagement(db(), who, eng.id, EngagementChanges(
+                paid_at=_day_end(form.paid_on.data) if form.paid_on.data else None,
+                warranty_until=_day_end(form.warranty_until.data),
+                fields=frozenset({"paid_at", "warranty_until"})))
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            db().commit()
+            flash(f"Saved “{eng.title}”.")
+            return redirect(url_for("admin.client", client_id=eng.client_id))
+    else:
+        error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
+                          for name, msgs in form.errors.items())
+    # Show the client page again with the values as typed and the message by the form.
+    engagements = svc.clients.list_engagements(db(), who, eng.client_id)
+    forms = {e.id: (form if e.id == eng.id else EngagementForm(
+        prefix=f"e{e.id}", formdata=None, paid_on=e.paid_at.date() if e.paid_at else None,
+        warranty_until=e.warranty_until.date() if e.warranty_until else None))
+        for e in engagements}
+    return render_template("admin_client.html", client=svc.clients.get_client(
+        db(), who, eng.client_id), engagements=engagements, forms=forms,
+        new=NewEngagementForm(prefix="new", formdata=None), errors={eng.id: error},
+        devices=svc.devices.list_devices(db(), who, eng.client_id)), 400
+
+
+def _hold_choices() -> list[tuple[str, str]]:
+    clients = _client_names()
+    devices = db().scalars(select(Device).where(Device.access_state == "active")
+                           .order_by(Device.client_id, Device.name)).all()
+    return [*((f"device:{d.id}", f"device {d.name} ({clients.get(d.client_id, '?')})")
+              for d in devices),
+            *((f"client:{cid}", f"client {name} (everything)") for cid, name in clients.items())]
+
+
+@bp.route("/purge", methods=["GET", "POST"])
+@roles_required("admin")
+def purge() -> ResponseReturnValue:
+    svc, who = services(), principal()
+    days = request.args.get("days", type=int) or 30
+    if days not in WINDOWS:
+        days = 30
+    hold = HoldForm(prefix="hold")
+    hold.target.choices = _hold_choices()
+    error = None
+    if request.method == "POST" and hold.validate_on_submit():
+        kind, _, target_id = (hold.target.data or "").partition(":")
+        try:
+            svc.purge.add_hold(db(), who, kind, int(target_id), hold.reason.data or "",
+                               _day_end(hold.until.data) or svc.clock())
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            db().commit()
+            flash("Hold added: nothing of it is destroyed until the hold ends or is released.")
+            return redirect(url_for("admin.purge", days=days))
+    elif request.method == "POST":
+        error = "; ".join(f"{hold[name].label.text}: {', '.join(msgs)}"
+                          for name, msgs in hold.errors.items())
+    plan = svc.purge.plan(db())
+    holds = {(h.target_kind, h.target_id): h for h in svc.purge.active_holds(db())}
+    return render_template(
+        "admin_purge.html", schedule=build_schedule(plan, _client_names(), svc.clock(), days),
+        windows=WINDOWS, hold=hold, holds=holds, error=error, action=ActionForm(),
+        receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)],
+        dry_run=None), 400 if error else 200
+
+
+@bp.post("/purge/dry-run")
+@roles_required("admin")
+def dry_run() -> ResponseReturnValue:
+    svc = services()
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("admin.purge"))
+    result = svc.purge.run(principal().actor, dry_run=True, trigger="web")
+    hold = HoldForm(prefix="hold", formdata=None)
+    hold.target.choices = _hold_choices()
+    plan = svc.purge.plan(db())
+    return render_template(
+        "admin_purge.html", schedule=build_schedule(plan, _client_names(), svc.clock(), 30),
+        windows=WINDOWS, hold=hold, error=None, action=form, dry_run=result.receipts,
+        holds={(h.target_kind, h.target_id): h for h in svc.purge.active_holds(db())},
+        receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)])
+
+
+@bp.post("/holds/<int:hold_id>/release")
+@roles_required("admin")
+def release_hold(hold_id: int) -> ResponseReturnValue:
+    if ActionForm().validate_on_submit():
+        services().purge.release_hold(db(), principal(), hold_id)
+        db().commit()
+        flash("Hold released: the data follows the schedule again.")
+    return redirect(url_for("admin.purge"))
+
+
+@bp.get("/purge/schedule.<fmt>")
+@roles_required("admin")
+def export_schedule(fmt: str) -> ResponseReturnValue:
+    plan = services().purge.plan(db())
+    stamp = f"{services().clock():%Y%m%d}"
+    if fmt == "csv":
+        return Response(schedule_csv(plan, _client_names()), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="purge-schedule-{stamp}.csv"'})
+    if fmt == "json":
+        return Response(json.dumps({"items": [plan_json(i) for i in plan]}, indent=2),
+                        mimetype="application/json", headers={
+            "Content-Disposition": f'attachment; filename="purge-schedule-{stamp}.json"'})
+    return render_template("error.html", status=404,
+                           message="the schedule exports as .csv or .json"), 404
+
+
+@bp.route("/audit", methods=["GET", "POST"])
+@roles_required("admin")
+def audit() -> ResponseReturnValue:
+    form = ActionForm()
+    verdict = verify_chain(db()) if form.validate_on_submit() else None
+    action = (request.args.get("action") or "").strip()
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)
+    if action:
+        stmt = stmt.where(AuditEvent.action.startswith(action))
+    return render_template("admin_audit.html", events=db().scalars(stmt).all(), form=form,
+                           verdict=verdict, action=action)
