@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.peers import free_port, wait_for_port
+from tests.peers import free_port
+from tests.served import running
 
 CUSTODY = str(Path(sys.executable).parent / "custody")
 
@@ -108,26 +106,6 @@ def test_plain_http_only_on_loopback(installed: tuple[Path, str]) -> None:
     assert "refusing to serve plain HTTP on 0.0.0.0" in result.stderr
 
 
-class Served:
-    """A running `custody serve`/`demo`; ``stdout`` is filled in once it has stopped."""
-
-    stdout = ""
-
-
-@contextmanager
-def serving(args: list[str], cwd: Path, port: int) -> Iterator[Served]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    proc = subprocess.Popen([CUSTODY, *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=clean, start_new_session=True)
-    served = Served()
-    try:
-        wait_for_port("127.0.0.1", port, timeout=30)
-        yield served
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        served.stdout, _ = proc.communicate(timeout=20)
-
-
 def test_serve_over_tls_with_the_configured_certificate(installed: tuple[Path, str]) -> None:
     from custody.tlscert import make_self_signed
 
@@ -139,7 +117,7 @@ def test_serve_over_tls_with_the_configured_certificate(installed: tuple[Path, s
         '# tls_key = "var/tls/key.pem"', 'tls_key = "var/tls/key.pem"')
     (site / "custody.toml").write_text(config)
     port = free_port()
-    with serving(["serve", "--port", str(port)], site, port) as proc:
+    with running(["serve", "--port", str(port)], site, port) as proc:
         ctx = ssl.create_default_context(cafile=str(cert))
         with socket.create_connection(("127.0.0.1", port)) as raw, \
                 ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
@@ -166,7 +144,7 @@ def test_serve_over_tls_with_the_configured_certificate(installed: tuple[Path, s
 
 def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     port = free_port()
-    with serving(["demo", "--port", str(port), "--tls"], tmp_path, port) as proc:
+    with running(["demo", "--port", str(port), "--tls"], tmp_path, port) as proc:
         cert = tmp_path / "custody-demo" / "var" / "tls" / "cert.pem"
         resp = requests.get(f"https://127.0.0.1:{port}/healthz", verify=str(cert), timeout=10)
         assert resp.json() == {"status": "ok", "checks": {"database": "ok", "secrets": "ok"}}

@@ -20,7 +20,7 @@ from custody.clock import Clock
 from custody.config import BrokerSettings
 from custody.db import transaction
 from custody.devices.models import AccessSession, Device
-from custody.devices.policy import CommandPolicy
+from custody.devices.policy import SHELL_LIKE, CommandPolicy
 from custody.devices.ssh import ENABLE_MODE_TYPES, ConnectTarget, DeviceConnection, NetmikoConnector
 from custody.devices.transcripts import Redactor, TranscriptStore
 from custody.errors import Conflict, CustodyError, DeviceError, NotFound
@@ -151,15 +151,20 @@ class LocalBroker:
         live = self._get(session_id)
         sent = command if isinstance(command, str) else "\n".join(command)
         self._note(session_id, live.client_id, "in", live.redact(sent))
-        with live.lock:
-            try:
-                if isinstance(command, str):
-                    output = live.connection.send_command(command)
-                else:
-                    output = live.connection.send_config_set(command)
-            except DeviceError as exc:
-                self._note(session_id, live.client_id, "note", f"command failed: {exc}")
-                raise
+        terminal_open = live.terminal is not None and not live.terminal.stopped
+        if terminal_open and (not isinstance(command, str) or live.device_type not in SHELL_LIKE):
+            raise Conflict("the terminal is using this session's device CLI: type the command "
+                           "there, or close the terminal page first")
+        try:
+            if terminal_open:  # a channel of its own: the terminal keeps the interactive one
+                output = live.connection.exec_command(str(command))
+            else:
+                with live.lock:
+                    output = (live.connection.send_command(command) if isinstance(command, str)
+                              else live.connection.send_config_set(command))
+        except DeviceError as exc:
+            self._note(session_id, live.client_id, "note", f"command failed: {exc}")
+            raise
         clean = live.redact(output)
         self._note(session_id, live.client_id, "out", clean)
         return clean

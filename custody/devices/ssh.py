@@ -126,6 +126,10 @@ class DeviceConnection(Protocol):
 
     def send_config_set(self, lines: Sequence[str]) -> str: ...
 
+    def exec_command(self, command: str) -> str:
+        """Run one command on a channel of its own, beside a terminal on the interactive one."""
+        ...
+
     def channel(self) -> Any:
         """The raw interactive channel (paramiko Channel) for a terminal."""
         ...
@@ -154,6 +158,24 @@ class NetmikoConnection:
             return str(self._h.send_config_set(list(lines), read_timeout=self._timeout))
         except Exception as exc:  # noqa: BLE001
             raise DeviceError(f"the device rejected the configuration ({type(exc).__name__})") from None
+
+    def exec_command(self, command: str) -> str:
+        try:
+            chan = self._h.remote_conn.get_transport().open_session(timeout=self._timeout)
+            try:
+                chan.settimeout(self._timeout)
+                chan.set_combine_stderr(True)
+                chan.exec_command(command)
+                chunks = []
+                while data := chan.recv(65536):
+                    chunks.append(data)
+                return b"".join(chunks).decode("utf-8", errors="replace")
+            finally:
+                chan.close()
+        except TimeoutError:
+            raise DeviceError("the device did not finish the command (timeout)") from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise DeviceError(f"the device connection failed ({type(exc).__name__})") from None
 
     def channel(self) -> Any:
         self._raw_used = True

@@ -9,11 +9,7 @@ credentials: they must appear nowhere.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +24,8 @@ from custody.config import load_settings
 from custody.db import transaction
 from custody.services import build_services
 from tests.lab import IOS_PASSWORD, IOS_SECRET, IOS_USER
-from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port, wait_for_port
+from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port
+from tests.served import running
 
 CANARIES = [DEVICE_PASSWORD, IOS_PASSWORD, IOS_SECRET]
 
@@ -64,19 +61,9 @@ def live(tmp_path: Path) -> Iterator[Live]:
         admin = svc.accounts.create_token(db, "test", "boss")
         tech = svc.accounts.create_token(db, "test", "tina")
     svc.engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    env |= {"CUSTODY_LOGGING__LEVEL": "DEBUG"}
-    log = open(site / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "custody"), "serve"], cwd=site,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for_port("127.0.0.1", port, timeout=30)
+    with running(["serve"], site, port, {"CUSTODY_LOGGING__LEVEL": "DEBUG"}):
         yield Live(f"http://127.0.0.1:{port}", site, {"Authorization": f"Bearer {admin}"},
                    {"Authorization": f"Bearer {tech}"})
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
 
 
 def enrol(live: Live, port: int, name: str, device_type: str, creds: dict[str, str]) -> int:

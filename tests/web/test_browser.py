@@ -1,0 +1,328 @@
+"""The pages in a real browser: Debian's Chromium driven by Playwright against `custody
+serve` on loopback, with the sshd test device behind the broker.
+
+Every page is opened at 360 px and at desktop width, screenshotted under the test's
+tmp dir, checked for a laid-out body, for console errors, and for requests to any
+host but the server itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from custody.cli import initialize
+from custody.config import load_settings
+from custody.db import transaction
+from custody.services import build_services
+from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port
+from tests.served import running
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e .[test]")
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORDS = {"boss": "Boss-Pass-12345", "tina": "Tina-Pass-12345",
+             "carla": "Carla-Pass-12345", "bruno": "Bruno-Pass-12345"}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture
+def database_url() -> str:
+    return "unused"  # this module runs its own installation
+
+
+@dataclass
+class Site:
+    base: str
+    port: int
+    client_a: int
+    client_b: int
+    device_a: str
+    device_b: str
+    shots: Path
+    foreign: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """An installation with two clients, their users, and the sshd device for client A."""
+    root = tmp_path_factory.mktemp("browser")
+    directory = root / "site"
+    port = free_port()
+    initialize(directory, "setup", port)
+    svc = build_services(load_settings(directory / "custody.toml", environ={}))
+    with transaction(svc.db) as db:
+        a = svc.clients.create_client(db, "test", "Acme Hydraulics")
+        b = svc.clients.create_client(db, "test", "Globex Canary-B")
+        svc.accounts.create_user(db, "test", "boss", "admin", password=PASSWORDS["boss"])
+        svc.accounts.create_user(db, "test", "tina", "technician", password=PASSWORDS["tina"])
+        svc.accounts.create_user(db, "test", "carla", "client", a.id, PASSWORDS["carla"])
+        svc.accounts.create_user(db, "test", "bruno", "client", b.id, PASSWORDS["bruno"])
+        token = svc.accounts.create_token(db, "test", "boss")
+        ids = (a.id, b.id)
+    svc.engine.dispose()
+    device = SshDevice(allowed_source="127.0.0.2")
+    try:
+        with running(["serve"], directory, port):
+            base = f"http://127.0.0.1:{port}"
+            admin = {"Authorization": f"Bearer {token}"}
+            requests.post(base + "/api/v1/egress-profiles", headers=admin, timeout=30,
+                          json={"name": "loopback", "source_ip": "127.0.0.2"}).raise_for_status()
+            for client_id, name in ((ids[0], "edge-router-acme"), (ids[1], "core-globex-ZZCANARYB")):
+                _enrol(base, admin, client_id, name, device)
+            yield Site(base, port, ids[0], ids[1], "edge-router-acme", "core-globex-ZZCANARYB",
+                       root / "screenshots")
+    finally:
+        device.cleanup()
+
+
+def _enrol(base: str, admin: dict[str, str], client_id: int, name: str,
+           device: SshDevice) -> None:
+    def call(method: str, path: str, **kw: Any) -> requests.Response:
+        resp = requests.request(method, base + path, headers=admin, timeout=60, **kw)
+        assert resp.status_code < 300, resp.text
+        return resp
+    engagement = call("POST", f"/api/v1/clients/{client_id}/engagements",
+                      json={"title": f"Network care for {name}"}).json()
+    made = call("POST", "/api/v1/devices", json={
+        "client_id": client_id, "name": name, "host": "127.0.0.1", "port": device.port,
+        "device_type": "linux", "egress_ip": "127.0.0.2", "engagement_ids": [engagement["id"]],
+        "credentials": {"username": DEVICE_USER, "password": DEVICE_PASSWORD}}).json()
+    scan = call("POST", f"/api/v1/devices/{made['id']}/host-key/scan").json()
+    call("POST", f"/api/v1/devices/{made['id']}/host-key",
+         json={"fingerprint": scan["pending_fingerprint"]})
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run scripts/setup-system")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A page whose console errors and requests to other hosts are collected."""
+
+    def __init__(self, page: Any, site: Site) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        own = (f"127.0.0.1:{site.port}",)
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: None if r.url.split("/")[2] in own or r.url.startswith(
+            ("data:", "blob:")) else self.foreign.append(r.url))
+
+
+@pytest.fixture
+def open_as(browser: Any, site: Site) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def login(username: str, width: int = 1280) -> Watched:
+        context = browser.new_context(viewport={"width": width, "height": 800},
+                                      accept_downloads=True)
+        contexts.append(context)
+        watched = Watched(context.new_page(), site)
+        page = watched.page
+        page.goto(site.base + "/login")
+        page.fill("#username", username)
+        page.fill("#password", PASSWORDS[username])
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        return watched
+    yield login
+    for context in contexts:
+        context.close()
+
+
+def shoot(watched: Watched, site: Site, name: str) -> None:
+    """Screenshot the page and check it is laid out: a header and a non-empty main."""
+    site.shots.mkdir(exist_ok=True)
+    watched.page.screenshot(path=str(site.shots / f"{name}.png"), full_page=True)
+    main = watched.page.locator("main").bounding_box()
+    header = watched.page.locator("header").bounding_box()
+    assert main and main["height"] > 50 and main["width"] > 200, name
+    assert header and header["height"] > 20, name
+    width = watched.page.evaluate("document.documentElement.scrollWidth")
+    viewport = watched.page.viewport_size["width"]
+    assert width <= viewport + 1, f"{name}: {width}px wide in a {viewport}px window"
+    assert watched.errors == [], (name, watched.errors)
+    assert watched.foreign == [], (name, watched.foreign)
+
+
+def skip_browser_checks(page: Any) -> None:
+    """Drop the browser's own form checks (required, minlength), as an old browser would."""
+    page.evaluate("document.querySelectorAll('form').forEach(f => f.noValidate = true)")
+
+
+PAGES = {
+    "boss": ["/admin/", "/admin/clients", "/admin/purge", "/admin/audit", "/tech/devices",
+             "/tech/sessions", "/tech/approvals", "/tech/reidentify"],
+    "tina": ["/admin/", "/tech/devices", "/tech/sessions", "/tech/approvals",
+             "/tech/reidentify"],
+    "carla": ["/portal/"],
+}
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_every_page_of_every_role_lays_out_and_stays_on_this_server(
+        open_as: Any, site: Site, width: int) -> None:
+    for username, paths in PAGES.items():
+        watched = open_as(username, width)
+        for path in paths:
+            response = watched.page.goto(site.base + path)
+            assert response.status == 200, (username, path)
+            shoot(watched, site, f"{username}{path.replace('/', '_')}{width}")
+        watched.page.goto(site.base + f"/admin/clients/{site.client_a}" if username != "carla"
+                          else site.base + "/portal/")
+        shoot(watched, site, f"{username}-detail-{width}")
+    assert len(list(site.shots.glob(f"*{width}.png"))) >= 15
+
+
+def test_roles_land_on_their_home_and_the_keyboard_reaches_the_navigation(
+        open_as: Any, site: Site) -> None:
+    for username, home, heading in (("boss", "/admin/", "Today"), ("tina", "/admin/", "Today"),
+                                    ("carla", "/portal/", "Acme Hydraulics")):
+        page = open_as(username).page
+        assert page.url == site.base + home
+        assert page.locator("h1").first.inner_text() == heading
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.tagName") in ("A", "BUTTON", "INPUT")
+    chart = open_as("boss").page.locator("figure.chart svg")
+    assert chart.get_attribute("aria-label") == "Purges due in each of the next 12 weeks"
+    assert chart.locator("rect").count() == 12
+
+
+def test_technician_opens_a_session_and_sees_output_in_the_terminal(
+        open_as: Any, site: Site) -> None:
+    watched = open_as("tina")
+    page = watched.page
+    page.goto(site.base + "/tech/devices")
+    page.fill("#q", "acme")
+    page.click("text=Filter")
+    assert page.locator("tbody tr").count() == 1
+    page.click(f"text={site.device_a}")
+    page.fill("#reason", "")
+    page.fill("#minutes", "30")
+    skip_browser_checks(page)  # so the server's own checks answer
+    page.click("button:has-text('Open session')")
+    assert "required" in page.locator("#reason-error").inner_text()  # refused, form kept
+    assert page.input_value("#minutes") == "30"
+    page.fill("#reason", "TICKET-4711 check uplink")
+    page.click("button:has-text('Open session')")
+    page.wait_for_selector("#terminal .xterm-screen", timeout=30_000)
+    assert page.locator("#state").inner_text() == "open"
+    page.locator("#terminal").click()
+    page.keyboard.type("echo custody-$((6*7))\n")
+    page.wait_for_function(
+        "() => document.querySelector('#terminal .xterm-rows').innerText.includes('custody-42')",
+        timeout=30_000)
+    page.fill("#command", "id -un")
+    page.click("#command-form button")
+    page.wait_for_function(
+        f"() => document.querySelector('#command-output').textContent.includes('{DEVICE_USER}')",
+        timeout=30_000)
+    shoot(watched, site, "tina-session")
+    page.click("button:has-text('Close session')")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#state").inner_text() == "closed"
+    assert DEVICE_PASSWORD not in page.content()
+
+
+def test_client_downloads_their_data_and_sees_only_their_devices(
+        open_as: Any, site: Site, tmp_path: Path) -> None:
+    watched = open_as("carla")
+    page = watched.page
+    body = page.content()
+    assert site.device_a in body and site.device_b not in body and "ZZCANARYB" not in body
+    with page.expect_download() as info:
+        page.click("text=Download my data")
+    saved = tmp_path / "my-data.json"
+    info.value.save_as(saved)
+    data = json.loads(saved.read_text())
+    assert [d["name"] for d in data["devices"]] == [site.device_a]
+    assert "ZZCANARYB" not in saved.read_text() and DEVICE_PASSWORD not in saved.read_text()
+    assert "Privacy notice" in body and "version" in body
+    for path in ("/admin/", "/admin/purge", "/tech/devices", "/tech/reidentify"):
+        assert page.goto(site.base + path).status == 403, path
+
+
+def test_admin_marks_paid_sees_the_purge_holds_it_and_runs_a_dry_run(
+        open_as: Any, site: Site, tmp_path: Path) -> None:
+    page = open_as("boss").page
+    page.goto(site.base + f"/admin/clients/{site.client_a}")
+    form = page.locator(f"form[aria-label='Network care for {site.device_a}']")
+    from custody.clock import utcnow
+    today = utcnow().date()
+    # Bad input: the warranty ends before the payment. The values stay, nothing is saved.
+    form.locator("input[name$=paid_on]").fill(f"{today}")
+    form.locator("input[name$=warranty_until]").fill(f"{today - timedelta(days=3)}")
+    form.locator("button").click()
+    form = page.locator(f"form[aria-label='Network care for {site.device_a}']")
+    assert "is before paid_at" in form.locator(".error").inner_text()
+    assert form.locator("input[name$=paid_on]").input_value() == f"{today}"
+    page.goto(site.base + "/admin/purge?days=30")
+    assert site.device_a not in page.locator("section[aria-labelledby=upcoming]").inner_text()
+
+    page.goto(site.base + f"/admin/clients/{site.client_a}")
+    form = page.locator(f"form[aria-label='Network care for {site.device_a}']")
+    form.locator("input[name$=paid_on]").fill(f"{today}")
+    form.locator("input[name$=warranty_until]").fill(f"{today + timedelta(days=10)}")
+    form.locator("button").click()
+    assert "Saved" in page.locator(".flash").inner_text()
+    page.goto(site.base + "/admin/purge?days=7")
+    assert site.device_a not in page.locator("section[aria-labelledby=upcoming]").inner_text()
+    page.click("text=Next 30 days")
+    upcoming = page.locator("section[aria-labelledby=upcoming]").inner_text()
+    assert site.device_a in upcoming and "Acme Hydraulics" in upcoming
+
+    with page.expect_download() as info:
+        page.click("text=Export CSV")
+    info.value.save_as(tmp_path / "schedule.csv")
+    assert site.device_a in (tmp_path / "schedule.csv").read_text()
+
+    page.select_option("#hold-target", label=f"device {site.device_a} (Acme Hydraulics)")
+    page.fill("#hold-reason", "")
+    page.fill("#hold-until", f"{today + timedelta(days=60)}")
+    skip_browser_checks(page)
+    page.click("button:has-text('Add hold')")
+    assert page.locator("#hold-reason-error").is_visible()  # reason missing
+    assert page.input_value("#hold-until") == f"{today + timedelta(days=60)}"
+    page.fill("#hold-reason", "tax audit 2026")
+    page.click("button:has-text('Add hold')")
+    assert "Hold added" in page.locator(".flash").inner_text()
+    assert "tax audit 2026" in page.content()
+    assert site.device_a not in page.locator("section[aria-labelledby=upcoming]").inner_text()
+
+    page.click("button:has-text('Dry run now')")
+    assert page.locator("section[aria-labelledby=dry]").is_visible()
+    page.click("button:has-text('Release hold')")
+    assert "Hold released" in page.locator(".flash").inner_text()
+    page.goto(site.base + "/admin/audit")
+    page.click("button:has-text('Verify chain')")
+    assert "The chain is intact" in page.locator(".flash").inner_text()
+
+
+def test_a_form_without_its_csrf_token_is_refused(open_as: Any, site: Site) -> None:
+    page = open_as("boss").page
+    for path, form in (("/admin/purge/dry-run", {}),
+                       ("/admin/clients", {"name": "Sneaky Ltd"}),
+                       (f"/admin/clients/{site.client_a}", {"new-title": "Sneaky job"})):
+        resp = page.request.post(site.base + path, form=form, max_redirects=0)
+        assert resp.status == 400 and "CSRF" in resp.text(), path
+    page.goto(site.base + "/admin/clients")
+    assert "Sneaky" not in page.content()
+    page.goto(site.base + f"/admin/clients/{site.client_a}")
+    assert "Sneaky" not in page.content()
