@@ -201,7 +201,7 @@ def create_device() -> ResponseReturnValue:
     try:
         db().commit()
     except BaseException:
-        svc.devices.forgetsecret_or_none(device)
+        svc.devices.forget_secret(device)
         raise
     return jsonify(device_json(device, principal())), 201
 

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
+from custody.devices.models import ClientPolicy
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.web.auth import roles_required
@@ -60,8 +61,17 @@ def device(device_id: int) -> ResponseReturnValue:
             error = str(exc)
     recent = [s for s in svc.sessions.list_sessions(db(), who) if s.device_id == device_id][:10]
     pin = fingerprint(dev.host_key) if dev.host_key else None
+    policy = db().get(ClientPolicy, dev.client_id)
+    planned = next((i for i in svc.purge.plan(db())
+                    if i.kind == "device_access" and i.target_id == device_id), None)
+    purge_note = "not in the purge plan" if planned is None else (
+        f"{planned.state.replace('_', ' ')}: {planned.reason}"
+        + (f" (due {planned.due_at:%Y-%m-%d})" if planned.due_at else ""))
     return render_template("tech_device.html", device=dev, form=form, error=error, recent=recent,
-                           fingerprint=pin, client=svc.clients.get_client(db(), who, dev.client_id))
+                           fingerprint=pin, purge_note=purge_note,
+                           needs_approval=bool(policy and policy.require_approval),
+                           client=svc.clients.get_client(db(), who, dev.client_id)), (
+        400 if error or form.errors else 200)
 
 
 @bp.get("/sessions/<int:session_id>")

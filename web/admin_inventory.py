@@ -1,0 +1,280 @@
+"""Admin pages for what the provider runs: devices (write-only credentials), egress
+profiles, alert sources (tokens shown once), certificates, and users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from custody.accounts.models import ROLES, User
+from custody.alerts.models import AlertSource
+from custody.alerts.service import SOURCE_KINDS
+from custody.certs.models import Certificate, CertificateAuthority
+from custody.certs.x509ops import REASONS
+from custody.devices.models import EgressProfile
+from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
+from custody.errors import CustodyError
+from custody.secrets import Secret
+from custody.web.auth import roles_required
+from custody.web.context import db, principal, services
+
+bp = Blueprint("inventory", __name__, url_prefix="/admin")
+
+
+class DeviceForm(FlaskForm):
+    client_id = SelectField("Client", coerce=int, validators=[DataRequired()])
+    name = StringField("Name", validators=[DataRequired(), Length(1, 200)])
+    host = StringField("Address (IP or host name)", validators=[DataRequired(), Length(1, 253)])
+    port = IntegerField("SSH port", default=22, validators=[DataRequired(), NumberRange(1, 65535)])
+    device_type = SelectField("Type", choices=sorted(DEVICE_TYPES), default="cisco_ios")
+    egress_ip = SelectField("Egress address", validators=[Optional()])
+    engagement_ids = SelectMultipleField("Covered by services", coerce=int,
+                                         validators=[Optional()])
+    username = StringField("Login name", validators=[DataRequired(), Length(1, 200)])
+    password = PasswordField("Password", validators=[Optional()])
+    secret = PasswordField("Enable secret", validators=[Optional()])
+    private_key = TextAreaField("Private key (PEM)", validators=[Optional()])
+
+
+class CredentialsForm(FlaskForm):
+    username = StringField("Login name", validators=[DataRequired(), Length(1, 200)])
+    password = PasswordField("New password", validators=[Optional()])
+    secret = PasswordField("New enable secret", validators=[Optional()])
+    private_key = TextAreaField("New private key (PEM)", validators=[Optional()])
+
+
+class EgressForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(1, 100)])
+    source_ip = StringField("Source address", validators=[DataRequired(), Length(2, 64)])
+
+
+class SourceForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(1, 100)])
+    kind = SelectField("Kind", choices=list(SOURCE_KINDS))
+    client_id = SelectField("Client (empty: map each alert)", coerce=int,
+                            validators=[Optional()])
+
+
+class RevokeForm(FlaskForm):
+    reason = SelectField("Reason (RFC 5280)", choices=sorted(REASONS),
+                         default="unspecified")
+
+
+class UserForm(FlaskForm):
+    username = StringField("User name", validators=[DataRequired(), Length(2, 150)])
+    role = SelectField("Role", choices=list(ROLES), default="technician")
+    client_id = SelectField("Client (client users only)", coerce=int, validators=[Optional()])
+
+
+def _problems(form: FlaskForm) -> str:
+    return "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
+                     for name, msgs in form.errors.items())
+
+
+def _secret(value: str | None) -> Secret | None:
+    return Secret(value) if value else None
+
+
+def _credentials(form: DeviceForm | CredentialsForm) -> DeviceCredentials:
+    return DeviceCredentials(username=(form.username.data or "").strip(),
+                             password=_secret(form.password.data),
+                             secret=_secret(form.secret.data),
+                             private_key=_secret(form.private_key.data))
+
+
+def _forget_secrets(form: DeviceForm | CredentialsForm) -> None:
+    """Secrets are write-only: a form shown again never carries them back."""
+    for name in ("password", "secret", "private_key"):
+        form[name].data = None
+        form[name].raw_data = []
+
+
+def _clients() -> list[tuple[int, str]]:
+    return [(c.id, c.name) for c in services().clients.list_clients(db(), principal())]
+
+
+@bp.route("/devices/new", methods=["GET", "POST"])
+@roles_required("admin")
+def new_device() -> ResponseReturnValue:
+    svc, who = services(), principal()
+    form = DeviceForm()
+    form.client_id.choices = _clients()
+    form.egress_ip.choices = [("", "none (this host's default address)")] + [
+        (p.source_ip, f"{p.name} ({p.source_ip})")
+        for p in db().scalars(select(EgressProfile).order_by(EgressProfile.name))]
+    form.engagement_ids.choices = [
+        (e.id, f"{name}: {e.title}") for cid, name in form.client_id.choices
+        for e in svc.clients.list_engagements(db(), who, cid)]
+    error = None
+    if form.validate_on_submit():
+        spec = DeviceSpec(client_id=form.client_id.data, name=(form.name.data or "").strip(),
+                          host=(form.host.data or "").strip(), port=form.port.data or 22,
+                          device_type=form.device_type.data or "",
+                          egress_ip=form.egress_ip.data or None,
+                          engagement_ids=tuple(form.engagement_ids.data or ()))
+        try:
+            device = svc.devices.create_device(db(), who, spec, _credentials(form))
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            try:
+                db().commit()
+            except BaseException:
+                svc.devices.forget_secret(device)
+                raise
+            flash(f"Device {device.name} enrolled. Pin its host key next.")
+            return redirect(url_for("tech.device", device_id=device.id))
+    elif request.method == "POST":
+        error = _problems(form)
+    if error:
+        _forget_secrets(form)
+    return render_template("admin_device_new.html", form=form, error=error), (
+        400 if error else 200)
+
+
+@bp.route("/devices/<int:device_id>/credentials", methods=["GET", "POST"])
+@roles_required("admin")
+def credentials(device_id: int) -> ResponseReturnValue:
+    svc, who = services(), principal()
+    device = svc.devices.get_device(db(), who, device_id)
+    form = CredentialsForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            version = svc.devices.rotate_credentials(db(), who, device_id, _credentials(form))
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            db().commit()
+            flash(f"New credentials stored (version {version}); the old ones are destroyed.")
+            return redirect(url_for("tech.device", device_id=device_id))
+    elif request.method == "POST":
+        error = _problems(form)
+    _forget_secrets(form)
+    return render_template("admin_credentials.html", form=form, device=device, error=error), (
+        400 if error else 200)
+
+
+@bp.route("/egress", methods=["GET", "POST"])
+@roles_required("admin")
+def egress() -> ResponseReturnValue:
+    form = EgressForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            services().devices.create_egress_profile(db(), principal(), form.name.data or "",
+                                                     form.source_ip.data or "")
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            db().commit()
+            flash("Egress profile added.")
+            return redirect(url_for("inventory.egress"))
+    elif request.method == "POST":
+        error = _problems(form)
+    profiles = db().scalars(select(EgressProfile).order_by(EgressProfile.name)).all()
+    return render_template("admin_egress.html", form=form, profiles=profiles, error=error), (
+        400 if error else 200)
+
+
+@bp.route("/alert-sources", methods=["GET", "POST"])
+@roles_required("admin")
+def alert_sources() -> ResponseReturnValue:
+    form = SourceForm()
+    form.client_id.choices = [(0, "(map each alert by its labels)")] + _clients()
+    error = None
+    created: dict[str, Any] | None = None
+    if form.validate_on_submit():
+        try:
+            source, token = services().alerts.create_source(
+                db(), principal(), (form.name.data or "").strip(), form.kind.data or "",
+                form.client_id.data or None)
+        except CustodyError as exc:
+            db().rollback()
+            error = str(exc)
+        else:
+            db().commit()
+            created = {"name": source.name, "token": token,
+                       "url": f"/ingest/{source.kind}/{source.name}"}
+            form = SourceForm(formdata=None)
+            form.client_id.choices = [(0, "(map each alert by its labels)")] + _clients()
+    elif request.method == "POST":
+        error = _problems(form)
+    sources = db().scalars(select(AlertSource).order_by(AlertSource.name)).all()
+    return render_template("admin_alert_sources.html", form=form, sources=sources,
+                           error=error, created=created, clients=dict(_clients())), (
+        400 if error else 200)
+
+
+@bp.get("/certificates")
+@roles_required("admin")
+def certificates() -> ResponseReturnValue:
+    authorities = db().scalars(select(CertificateAuthority).order_by(
+        CertificateAuthority.id)).all()
+    ledger = db().scalars(select(Certificate).order_by(Certificate.id.desc()).limit(500)).all()
+    return render_template("admin_certificates.html", authorities=authorities, ledger=ledger,
+                           clients=dict(_clients()), revoke=RevokeForm(),
+                           now=services().clock())
+
+
+@bp.post("/certificates/<int:cert_id>/revoke")
+@roles_required("admin")
+def revoke(cert_id: int) -> ResponseReturnValue:
+    form = RevokeForm()
+    if form.validate_on_submit():
+        try:
+            services().certs.revoke(db(), principal(), cert_id, form.reason.data or "")
+        except CustodyError as exc:
+            db().rollback()
+            flash(f"Not revoked: {exc}")
+        else:
+            db().commit()
+            flash(f"Certificate {cert_id} revoked; the CRL is published again.")
+    return redirect(url_for("inventory.certificates"))
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@roles_required("admin")
+def users() -> ResponseReturnValue:
+    form = UserForm()
+    form.client_id.choices = [(0, "(staff)")] + _clients()
+    error = None
+    created: dict[str, str] | None = None
+    if form.validate_on_submit():
+        client_id = form.client_id.data or None
+        if (form.role.data == "client") != (client_id is not None):
+            error = "Client: a client user needs a client; staff need none"
+        else:
+            try:
+                user, password = services().accounts.create_user(
+                    db(), principal().actor, form.username.data or "", form.role.data or "",
+                    client_id)
+            except CustodyError as exc:
+                db().rollback()
+                error = str(exc)
+            else:
+                db().commit()
+                created = {"username": user.username, "password": password or ""}
+                form = UserForm(formdata=None)
+                form.client_id.choices = [(0, "(staff)")] + _clients()
+    elif request.method == "POST":
+        error = _problems(form)
+    people = db().scalars(select(User).order_by(User.role, User.username)).all()
+    return render_template("admin_users.html", form=form, users=people, error=error,
+                           created=created, clients=dict(_clients())), 400 if error else 200
