@@ -126,21 +126,33 @@ class Watched:
             ("data:", "blob:")) else self.foreign.append(r.url))
 
 
+@pytest.fixture(scope="module")
+def signed_in() -> dict[str, Any]:
+    """Each user's cookies after one real login: the login rate limit stays untouched."""
+    return {}
+
+
 @pytest.fixture
-def open_as(browser: Any, site: Site) -> Iterator[Any]:
+def open_as(browser: Any, site: Site, signed_in: dict[str, Any]) -> Iterator[Any]:
     contexts: list[Any] = []
 
     def login(username: str, width: int = 1280) -> Watched:
         context = browser.new_context(viewport={"width": width, "height": 800},
-                                      accept_downloads=True)
+                                      accept_downloads=True,
+                                      storage_state=signed_in.get(username))
         contexts.append(context)
         watched = Watched(context.new_page(), site)
         page = watched.page
-        page.goto(site.base + "/login")
-        page.fill("#username", username)
-        page.fill("#password", PASSWORDS[username])
-        page.click("button[type=submit]")
+        if username in signed_in:
+            page.goto(site.base + "/")
+        else:
+            page.goto(site.base + "/login")
+            page.fill("#username", username)
+            page.fill("#password", PASSWORDS[username])
+            page.click("button[type=submit]")
+            signed_in[username] = context.storage_state()
         page.wait_for_load_state("networkidle")
+        assert "/login" not in page.url, page.content()
         return watched
     yield login
     for context in contexts:
