@@ -223,7 +223,7 @@ def test_technician_opens_a_session_and_sees_output_in_the_terminal(
     watched = open_as("tina")
     page = watched.page
     page.goto(site.base + "/tech/devices")
-    page.fill("#q", "acme")
+    page.fill("#q", "edge-router")
     page.click("text=Filter")
     assert page.locator("tbody tr").count() == 1
     page.click(f"text={site.device_a}")
