@@ -10,7 +10,6 @@ numbers stay readable.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import ipaddress
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from custody.addresses import is_ip
+from custody.addresses import is_ip, is_ipv6
 
 # Labels whose values identify a person, a host or a place; replaced by key.
 IDENTIFYING_LABELS = {
@@ -183,7 +182,7 @@ class Pseudonymizer:
         if kind == "ipv4":
             return self.token("ip", found)
         if kind == "ipv6":
-            if not _is_ipv6(found):
+            if not is_ipv6(found):
                 return found  # times like 12:30:45 and other colon-separated numbers
             return self.token("ip", found)
         if kind == "serial":
@@ -347,15 +346,6 @@ class CryptoPAn:
         for i in range(width):
             flips = (flips << 1) | (out[16 * i] >> 7)
         return str(ipaddress.ip_address(int(address) ^ flips))
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _replace_values(text: str, learned: Learned) -> str:

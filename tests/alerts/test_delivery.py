@@ -50,10 +50,17 @@ def own_sink() -> Iterator[SmtpSink]:
     sink.stop()
 
 
-def alerts_via(services: Services, clock: FrozenClock, sink: SmtpSink) -> AlertService:
-    return AlertService(services.secrets, services.audit, clock, services.settings.alerts,
-                        SmtpMailer(MailSettings(host="127.0.0.1", port=sink.port, timeout=2)),
-                        services.signing_key, "http://localhost", "msp.example")
+@pytest.fixture
+def delivering(client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+               own_sink: SmtpSink) -> tuple[str, AlertService]:
+    """An alert source's token, client A's contact verified for alerts, and the alert
+    service delivering to ``own_sink``."""
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    return token, AlertService(
+        services.secrets, services.audit, clock, services.settings.alerts,
+        SmtpMailer(MailSettings(host="127.0.0.1", port=own_sink.port, timeout=2)),
+        services.signing_key, "http://localhost", "msp.example")
 
 
 def by_outbox_id(messages: list[Any]) -> dict[str, set[str]]:
@@ -66,10 +73,8 @@ def by_outbox_id(messages: list[Any]) -> dict[str, set[str]]:
 
 def test_mail_server_outage_then_every_mail_arrives_exactly_once(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink) -> None:
-    token = source(client, world)
-    verify_contact(services, world.contact_a, clock, ["alerts"])
-    alerts = alerts_via(services, clock, own_sink)
+        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+    token, alerts = delivering
     own_sink.stop()  # the mail server goes down before the alerts come in
     for n in range(4):
         resp = client.post("/ingest/alertmanager/prom", headers=auth(token),
@@ -99,10 +104,8 @@ def test_mail_server_outage_then_every_mail_arrives_exactly_once(
 
 def test_news_for_an_unsent_group_is_folded_in_and_resolved_follows_firing(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink) -> None:
-    token = source(client, world)
-    verify_contact(services, world.contact_a, clock, ["alerts"])
-    alerts = alerts_via(services, clock, own_sink)
+        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+    token, alerts = delivering
 
     def post(status: str, starts: str) -> Any:
         return client.post("/ingest/alertmanager/prom", headers=auth(token),
@@ -125,10 +128,8 @@ def test_news_for_an_unsent_group_is_folded_in_and_resolved_follows_firing(
 
 def test_a_flapping_group_is_collapsed_into_one_held_email(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink) -> None:
-    token = source(client, world)
-    verify_contact(services, world.contact_a, clock, ["alerts"])
-    alerts = alerts_via(services, clock, own_sink)
+        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+    token, alerts = delivering
     settings = services.settings.alerts
     sent = 0
     for n in range(12):  # firing, resolved, firing, ... one change a minute
