@@ -1,11 +1,13 @@
-"""Pseudonymize monitoring alerts (DESIGN §4, P5): one pass per string, keyed HMAC tokens.
+"""Pseudonymize monitoring alerts (DESIGN §4, P5): keyed HMAC tokens, each word looked at once.
 
 Identifying labels are replaced by key; their values are then learned for the
 whole payload, so the same value is replaced wherever else it appears (free text,
-groupKey, URLs). Every other string is scanned once with a single combined pattern
-for IPv4/IPv6 addresses, MACs, e-mail addresses, phone numbers, host names, serial
-numbers and the client's known names. Alert names, severities, statuses, times and
-numbers stay readable.
+groupKey, URLs). Every other string is scanned for IPv4/IPv6 addresses, MACs,
+e-mail addresses, phone numbers, host names, serial numbers and the client's known
+names: identifiers that may span spaces (phone numbers, "S/N: ...", multi-word
+names) in the whole string when their marker is present, everything else word by
+word, each distinct word once per engine. Alert names, severities, statuses, times,
+versions and numbers stay readable.
 """
 
 from __future__ import annotations
@@ -91,7 +93,6 @@ class Pseudonymizer:
     def __init__(self, key: bytes, known_names: Iterable[str] = (),
                  extra_labels: dict[str, str] | None = None,
                  prefix_preserving_ips: bool = False) -> None:
-        self._key = key
         self._digest = KeyedDigest(key)
         self._labels = IDENTIFYING_LABELS | (extra_labels or {})
         self._cache: dict[tuple[str, str], str] = {}
