@@ -22,6 +22,7 @@ from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
+from custody.web.forms import place_error
 from custody.web.purge import plan_json
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -82,7 +83,7 @@ def client(client_id: int) -> ResponseReturnValue:
                 svc.clients.add_engagement(db(), who, client_id, new.title.data or "", None, None)
             except CustodyError as exc:
                 db().rollback()
-                errors["new"] = str(exc)
+                errors["new"] = place_error(new, str(exc)) or ""
             else:
                 db().commit()
                 flash("Service added.")
@@ -113,7 +114,7 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
                 fields=frozenset({"paid_at", "warranty_until"})))
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(form, str(exc))
         else:
             db().commit()
             flash(f"Saved “{eng.title}”.")
@@ -159,7 +160,7 @@ def purge() -> ResponseReturnValue:
                                _day_end(hold.until.data) or svc.clock())
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(hold, str(exc))
         else:
             db().commit()
             flash("Hold added: nothing of it is destroyed until the hold ends or is released.")
@@ -173,7 +174,7 @@ def purge() -> ResponseReturnValue:
         "admin_purge.html", schedule=build_schedule(plan, _client_names(), svc.clock(), days),
         windows=WINDOWS, hold=hold, holds=holds, error=error, action=ActionForm(),
         receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)],
-        dry_run=None), 400 if error else 200
+        dry_run=None), 400 if error or hold.errors else 200
 
 
 @bp.post("/purge/dry-run")

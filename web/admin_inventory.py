@@ -30,6 +30,7 @@ from custody.errors import CustodyError
 from custody.secrets import Secret
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
+from custody.web.forms import place_error
 
 bp = Blueprint("inventory", __name__, url_prefix="/admin")
 
@@ -129,7 +130,7 @@ def new_device() -> ResponseReturnValue:
             device = svc.devices.create_device(db(), who, spec, _credentials(form))
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(form, str(exc))
         else:
             try:
                 db().commit()
@@ -140,10 +141,10 @@ def new_device() -> ResponseReturnValue:
             return redirect(url_for("tech.device", device_id=device.id))
     elif request.method == "POST":
         error = _problems(form)
-    if error:
+    if error or form.errors:
         _forget_secrets(form)
     return render_template("admin_device_new.html", form=form, error=error), (
-        400 if error else 200)
+        400 if error or form.errors else 200)
 
 
 @bp.route("/devices/<int:device_id>/credentials", methods=["GET", "POST"])
@@ -158,7 +159,7 @@ def credentials(device_id: int) -> ResponseReturnValue:
             version = svc.devices.rotate_credentials(db(), who, device_id, _credentials(form))
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(form, str(exc))
         else:
             db().commit()
             flash(f"New credentials stored (version {version}); the old ones are destroyed.")
@@ -167,7 +168,7 @@ def credentials(device_id: int) -> ResponseReturnValue:
         error = _problems(form)
     _forget_secrets(form)
     return render_template("admin_credentials.html", form=form, device=device, error=error), (
-        400 if error else 200)
+        400 if error or form.errors else 200)
 
 
 @bp.route("/egress", methods=["GET", "POST"])
@@ -181,7 +182,7 @@ def egress() -> ResponseReturnValue:
                                                      form.source_ip.data or "")
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(form, str(exc))
         else:
             db().commit()
             flash("Egress profile added.")
@@ -190,7 +191,7 @@ def egress() -> ResponseReturnValue:
         error = _problems(form)
     profiles = db().scalars(select(EgressProfile).order_by(EgressProfile.name)).all()
     return render_template("admin_egress.html", form=form, profiles=profiles, error=error), (
-        400 if error else 200)
+        400 if error or form.errors else 200)
 
 
 @bp.route("/alert-sources", methods=["GET", "POST"])
@@ -207,7 +208,7 @@ def alert_sources() -> ResponseReturnValue:
                 form.client_id.data or None)
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(form, str(exc))
         else:
             db().commit()
             created = {"name": source.name, "token": token,
@@ -219,7 +220,7 @@ def alert_sources() -> ResponseReturnValue:
     sources = db().scalars(select(AlertSource).order_by(AlertSource.name)).all()
     return render_template("admin_alert_sources.html", form=form, sources=sources,
                            error=error, created=created, clients=dict(_clients())), (
-        400 if error else 200)
+        400 if error or form.errors else 200)
 
 
 @bp.get("/certificates")
@@ -259,7 +260,7 @@ def users() -> ResponseReturnValue:
     if form.validate_on_submit():
         client_id = form.client_id.data or None
         if (form.role.data == "client") != (client_id is not None):
-            error = "Client: a client user needs a client; staff need none"
+            error = place_error(form, "client_id: a client user needs a client; staff need none")
         else:
             try:
                 user, password = services().accounts.create_user(
@@ -267,7 +268,7 @@ def users() -> ResponseReturnValue:
                     client_id)
             except CustodyError as exc:
                 db().rollback()
-                error = str(exc)
+                error = place_error(form, str(exc))
             else:
                 db().commit()
                 created = {"username": user.username, "password": password or ""}
@@ -277,4 +278,5 @@ def users() -> ResponseReturnValue:
         error = _problems(form)
     people = db().scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("admin_users.html", form=form, users=people, error=error,
-                           created=created, clients=dict(_clients())), 400 if error else 200
+                           created=created, clients=dict(_clients())), (
+        400 if error or form.errors else 200)

@@ -13,6 +13,7 @@ from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
+from custody.web.forms import place_error
 
 bp = Blueprint("tech", __name__, url_prefix="/tech")
 STAFF = ("admin", "technician")
@@ -58,7 +59,7 @@ def device(device_id: int) -> ResponseReturnValue:
             return redirect(url_for("tech.session_page", session_id=session.id))
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(form, str(exc))
     recent = [s for s in svc.sessions.list_sessions(db(), who) if s.device_id == device_id][:10]
     pin = fingerprint(dev.host_key) if dev.host_key else None
     policy = db().get(ClientPolicy, dev.client_id)
@@ -153,6 +154,6 @@ def reidentify() -> ResponseReturnValue:
             db().commit()
         except CustodyError as exc:
             db().rollback()
-            error = str(exc)
+            error = place_error(form, str(exc))
     return render_template("tech_reidentify.html", form=form, matches=matches, error=error), (
         400 if error or (request.method == "POST" and form.errors) else 200)

@@ -285,7 +285,8 @@ def test_admin_marks_paid_sees_the_purge_holds_it_and_runs_a_dry_run(
     form.locator("input[name$=warranty_until]").fill(f"{today - timedelta(days=3)}")
     form.locator("button").click()
     form = page.locator(f"form[aria-label='Network care for {site.device_a}']")
-    assert "is before paid_at" in form.locator(".error").inner_text()
+    # The service's message stands next to the field it names.
+    assert "is before paid_at" in form.locator("[id$=warranty_until-error]").inner_text()
     assert form.locator("input[name$=paid_on]").input_value() == f"{today}"
     page.goto(site.base + "/admin/purge?days=30")
     assert site.device_a not in page.locator("section[aria-labelledby=upcoming]").inner_text()
