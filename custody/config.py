@@ -114,6 +114,8 @@ class PurgeSettings(_Section):
 
 
 class CertSettings(_Section):
+    backend: Literal["builtin", "vault"] = "builtin"
+    vault_mount: str = "pki"
     key_type: Literal["ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"] = "ecdsa-p256"
     allowed_key_types: list[Literal["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072",
                                     "rsa-4096"]] = ["ecdsa-p256", "ecdsa-p384", "rsa-3072",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from custody.accounts.service import AccountService
 from custody.alerts.service import AlertService
 from custody.audit.service import AuditLog
+from custody.certs.authorities import BuiltinCa, CaBackend, VaultPki
 from custody.certs.service import CertService
 from custody.clients.rights import RightsService
 from custody.clients.service import ClientService
@@ -77,6 +78,16 @@ def load_signing_key(path: Path) -> bytes:
     return key
 
 
+def certificate_authority(settings: Settings, store: SecretStore) -> CaBackend:
+    """The CA backend ``certs.backend`` names: built in, or Vault's PKI engine."""
+    if settings.certs.backend == "vault":
+        from custody.secrets.vault import VaultSecretStore
+
+        return VaultPki(VaultSecretStore(settings.secrets.vault), settings.certs.vault_mount,
+                        settings.certs.key_type)
+    return BuiltinCa(store, settings.certs.key_type)
+
+
 def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer | None = None,
                    secrets: SecretStore | None = None, run_migrations: bool = True,
                    remote_broker: bool = False, connector: Connector | None = None) -> Services:
@@ -101,7 +112,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         broker = LocalBroker(db, store, transcripts, settings.broker, clock, connector)
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours)
-    certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url)
+    certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url,
+                        certificate_authority(settings, store))
     return Services(
         settings=settings,
         engine=engine,

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.vault_pki_fake import PkiEngine
+
 
 @dataclass
 class Recorded:
@@ -37,6 +39,7 @@ class FakeVault:
     store: dict[str, dict[int, dict[str, str]]] = field(default_factory=dict)
     # Destroyed versions keep their number in Vault's metadata; new writes continue after them.
     destroyed: dict[str, set[int]] = field(default_factory=dict)
+    pki: PkiEngine = field(default_factory=PkiEngine)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -99,6 +102,9 @@ class FakeVault:
             return 403, {"errors": ["1 error occurred:\n\t* permission denied\n\n"]}
         if path == "/v1/auth/token/lookup-self":
             return 200, {"data": {"id": token, "policies": ["custody"]}}
+        pki = self.pki.answer(method, path, body)
+        if pki is not None:
+            return pki
         data_prefix, meta_prefix = f"/v1/{self.mount}/data/", f"/v1/{self.mount}/metadata/"
         if path.startswith(data_prefix):
             key = path[len(data_prefix):]

@@ -14,13 +14,13 @@ from datetime import timedelta
 from typing import NoReturn
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.certs import x509ops
+from custody.certs.authorities import CaBackend
 from custody.certs.models import Certificate, CertificateAuthority, CrlEntry
 from custody.clients.models import Client, Contact
 from custody.clock import Clock
@@ -28,10 +28,8 @@ from custody.config import CertSettings
 from custody.devices.models import ClientPolicy
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
-from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
+from custody.secrets import SecretNotFound, SecretStore, client_path
 from custody.tenancy import get_owned, require_client_access, require_role
-
-ROOT_KEY = provider_path("ca", "root")
 
 
 @dataclass(frozen=True)
@@ -43,27 +41,24 @@ class Issued:
 
 class CertService:
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
-                 settings: CertSettings, mailer: Mailer, base_url: str | None) -> None:
+                 settings: CertSettings, mailer: Mailer, base_url: str | None,
+                 authority: CaBackend) -> None:
         self._secrets = secrets_store
+        self._ca = authority
         self._audit = audit
         self._clock = clock
         self._settings = settings
         self._mailer = mailer
         self._base_url = base_url
-        # CA keys stay in memory once loaded, like a connection's credentials in the broker;
-        # a retired CA's entry is dropped with its key.
-        self._ca_keys: dict[str, x509ops.PrivateKey] = {}
 
     # -- authorities
     def init_root(self, db: Session, actor: str, name: str = "custody root CA") -> CertificateAuthority:
         """Create the provider's root CA (once)."""
         if db.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "root")):
             raise Conflict("the root CA exists already")
-        key = x509ops.new_key(self._settings.key_type)
-        cert = x509ops.ca_certificate(key, name, self._settings.root_days, self._clock())
-        self._secrets.put(ROOT_KEY, {"key": x509ops.key_pem(key)})
+        cert, ref = self._ca.new_root(name, self._settings.root_days, self._clock())
         ca = CertificateAuthority(kind="root", name=name, cert_pem=x509ops.pem(cert),
-                                  key_path=ROOT_KEY, not_after=cert.not_valid_after_utc,
+                                  key_path=ref, not_after=cert.not_valid_after_utc,
                                   created_at=self._clock())
         db.add(ca)
         db.flush()
@@ -71,14 +66,11 @@ class CertService:
                            fingerprint=x509ops.fingerprint(cert))
         return ca
 
-    def _load(self, ca: CertificateAuthority) -> tuple[x509.Certificate, x509ops.PrivateKey]:
+    def _held(self, ca: CertificateAuthority) -> tuple[x509.Certificate, str]:
+        """The CA as its backend knows it: certificate and key reference."""
         if ca.key_path is None:
             raise Conflict(f"CA {ca.id} is retired: its key was destroyed")
-        key = self._ca_keys.get(ca.key_path)
-        if key is None:
-            key = x509ops.load_key(self._secrets.get(ca.key_path)["key"].reveal())
-            self._ca_keys[ca.key_path] = key
-        return x509.load_pem_x509_certificate(ca.cert_pem.encode()), key
+        return x509.load_pem_x509_certificate(ca.cert_pem.encode()), ca.key_path
 
     def _root(self, db: Session) -> CertificateAuthority:
         root = db.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "root"))
@@ -93,17 +85,14 @@ class CertService:
         if ca is not None:
             return ca
         root = self._root(db)
-        key = x509ops.new_key(self._settings.key_type)
-        cert = x509ops.ca_certificate(key, f"custody issuing CA {client_id}",
-                                      self._settings.issuing_days, self._clock(),
-                                      issuer=self._load(root))
-        ca = CertificateAuthority(client_id=client_id, kind="issuing",
-                                  name=f"custody issuing CA {client_id}", cert_pem=x509ops.pem(cert),
+        name = f"custody issuing CA {client_id}"
+        cert, ref = self._ca.new_issuing(self._held(root), name, self._settings.issuing_days,
+                                         self._clock())
+        ca = CertificateAuthority(client_id=client_id, kind="issuing", name=name,
+                                  cert_pem=x509ops.pem(cert), key_path=ref,
                                   not_after=cert.not_valid_after_utc, created_at=self._clock())
         db.add(ca)
         db.flush()
-        ca.key_path = provider_path("ca", f"issuing-{ca.id}")
-        self._secrets.put(ca.key_path, {"key": x509ops.key_pem(key)})
         self._audit.record(db, "certs", "ca.issuing_create", f"ca:{ca.id}", client_id=client_id)
         return ca
 
@@ -147,8 +136,8 @@ class CertService:
                                     self._allowed_names(db, client_id))
         contact = self._contact(db, client_id, contact_id)
         ca = self.issuing_ca(db, client_id)
-        cert = x509ops.leaf_certificate(request.csr.public_key(), request.common_name, names,
-                                        self._settings.leaf_days, self._clock(), self._load(ca))
+        cert = self._ca.sign(self._held(ca), request.csr, request.common_name, names,
+                             self._settings.leaf_days, self._clock())
         row = self._record(db, client_id, ca, cert, "csr", names, replaces)
         row.handed_over_at, row.handed_over_to, row.handover_method = self._clock(), contact, "api"
         self._audit.record(db, who.actor, "cert.issue", f"certificate:{row.id}",
@@ -165,8 +154,8 @@ class CertService:
         contact = self._contact(db, client_id, contact_id)
         ca = self.issuing_ca(db, client_id)
         key = x509ops.new_key(self._settings.key_type)
-        cert = x509ops.leaf_certificate(key.public_key(), common_name, names,
-                                        self._settings.leaf_days, self._clock(), self._load(ca))
+        cert = self._ca.sign(self._held(ca), x509ops.request_for(key, common_name, names),
+                             common_name, names, self._settings.leaf_days, self._clock())
         row = self._record(db, client_id, ca, cert, "generated", names)
         passphrase = secrets.token_urlsafe(18)
         chain = [x509.load_pem_x509_certificate(p.encode()) for p in self.chain(db, ca)]
@@ -276,6 +265,9 @@ class CertService:
         db.add(CrlEntry(ca_id=row.ca_id, serial=row.serial, revoked_at=row.revoked_at,
                         reason=reason, expires_at=row.not_after))
         db.flush()
+        issuer = db.get(CertificateAuthority, row.ca_id) or _missing("certificate authority",
+                                                                     row.ca_id)
+        self._ca.revoke(self._held(issuer), row.serial)
         self.publish_crl(db, row.ca_id)
         self._audit.record(db, who.actor, "cert.revoke", f"certificate:{row.id}", reason=reason,
                            serial=row.serial)
@@ -288,10 +280,10 @@ class CertService:
         entries = db.scalars(select(CrlEntry).where(CrlEntry.ca_id == ca_id,
                                                     CrlEntry.expires_at > now)).all()
         ca.crl_number += 1
-        crl = x509ops.build_crl(self._load(ca), [(e.serial, e.revoked_at, e.reason) for e in entries],
-                                ca.crl_number, now, days or self._settings.crl_days)
-        ca.crl_der = crl.public_bytes(serialization.Encoding.DER)
-        ca.crl_next_update = crl.next_update_utc
+        ca.crl_der = self._ca.crl(self._held(ca),
+                                  [(e.serial, e.revoked_at, e.reason) for e in entries],
+                                  ca.crl_number, now, days or self._settings.crl_days)
+        ca.crl_next_update = x509.load_der_x509_crl(ca.crl_der).next_update_utc
         return ca.crl_der
 
     def crl(self, db: Session, ca_id: int) -> bytes:
@@ -327,8 +319,7 @@ class CertService:
                 CrlEntry.ca_id == ca.id))), default=self._clock())
             days = max(1, (last - self._clock()).days + 1)
             self.publish_crl(db, ca.id, days=days)
-            self._ca_keys.pop(ca.key_path, None)
-            self._secrets.destroy(ca.key_path)
+            self._ca.destroy(ca.key_path)
             ca.key_path = None
             ca.client_id = None
             counts["ca_keys"] = 1

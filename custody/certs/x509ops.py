@@ -180,9 +180,17 @@ def _in_network(ip: str, allowed: str) -> bool:
         return False
 
 
-def leaf_certificate(public_key: object, common_name: str, names: Sequence[str], days: int,
-                     now: datetime, issuer: tuple[x509.Certificate, PrivateKey]) -> x509.Certificate:
-    issuer_cert, issuer_key = issuer
+def request_for(key: PrivateKey, common_name: str, names: Sequence[str]
+                ) -> x509.CertificateSigningRequest:
+    """A CSR for a key we generated, so it is signed the same way as a client's own."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or names[0]
+                                            .removeprefix("ip:").removeprefix("email:"))])
+    return (x509.CertificateSigningRequestBuilder().subject_name(subject)
+            .add_extension(x509.SubjectAlternativeName(_general_names(names)), critical=False)
+            .sign(key, hashes.SHA256()))
+
+
+def _general_names(names: Sequence[str]) -> list[x509.GeneralName]:
     general: list[x509.GeneralName] = []
     for name in names:
         if name.startswith("ip:"):
@@ -191,6 +199,13 @@ def leaf_certificate(public_key: object, common_name: str, names: Sequence[str],
             general.append(x509.RFC822Name(name[6:]))
         else:
             general.append(x509.DNSName(name))
+    return general
+
+
+def leaf_certificate(public_key: object, common_name: str, names: Sequence[str], days: int,
+                     now: datetime, issuer: tuple[x509.Certificate, PrivateKey]) -> x509.Certificate:
+    issuer_cert, issuer_key = issuer
+    general = _general_names(names)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or names[0]
                                             .removeprefix("ip:").removeprefix("email:"))])
     return (

@@ -85,6 +85,13 @@ class VaultSecretStore:
             kind = type(exc).__name__
             raise BackendUnavailable(f"{where} is unreachable ({kind})") from None
 
+    def request(self, what: str, method: str, path: str,
+                body: dict[str, Any] | None = None) -> Any:
+        """Any other Vault API call (``path`` below /v1/) on this authenticated connection,
+        with the same error translation; the PKI backend uses it."""
+        url = f"/v1/{path.lstrip('/')}"
+        return self._call(what, lambda: self._client.adapter.request(method, url, json=body))
+
     def put(self, path: str, data: Mapping[str, str]) -> int:
         split_path(path)
         check_data(data)
