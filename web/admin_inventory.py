@@ -27,7 +27,7 @@ from custody.certs.x509ops import REASONS
 from custody.devices.models import EgressProfile
 from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
 from custody.errors import CustodyError
-from custody.secrets import Secret
+from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
 from custody.web.forms import place_error
