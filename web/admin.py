@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -14,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from custody.audit.models import AuditEvent
 from custody.audit.service import verify_chain
+from custody.clients.models import Engagement
 from custody.clients.service import EngagementChanges
 from custody.dashboard import dashboard
 from custody.devices.models import Device
@@ -22,7 +25,7 @@ from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
-from custody.web.forms import place_error
+from custody.web.forms import ActionForm, place_error, problems
 from custody.web.purge import plan_json
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -44,12 +47,16 @@ class HoldForm(FlaskForm):
     until = DateField("Until", validators=[DataRequired()])
 
 
-class ActionForm(FlaskForm):
-    """A button that changes something: only its CSRF token."""
-
-
 def _day_end(day: date | None) -> datetime | None:
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC) if day else None
+
+
+def _engagement_forms(engagements: Sequence[Engagement]) -> dict[int, EngagementForm]:
+    """One form per service, filled from what is stored."""
+    return {e.id: EngagementForm(prefix=f"e{e.id}", formdata=None,
+                                 paid_on=e.paid_at.date() if e.paid_at else None,
+                                 warranty_until=e.warranty_until.date() if e.warranty_until
+                                 else None) for e in engagements}
 
 
 def _client_names() -> dict[int, str]:
@@ -73,8 +80,7 @@ def client(client_id: int) -> ResponseReturnValue:
     new = NewEngagementForm(prefix="new")
     errors: dict[str, str] = {}
     if request.method == "POST" and not new.validate_on_submit():
-        errors["new"] = "; ".join(f"{new[name].label.text}: {', '.join(msgs)}"
-                                  for name, msgs in new.errors.items())
+        errors["new"] = problems(new)
     elif request.method == "POST":
         if who.role != "admin":
             errors["new"] = "only admins can add services"
@@ -89,10 +95,7 @@ def client(client_id: int) -> ResponseReturnValue:
                 flash("Service added.")
                 return redirect(url_for("admin.client", client_id=client_id))
     engagements = svc.clients.list_engagements(db(), who, client_id)
-    forms = {e.id: EngagementForm(prefix=f"e{e.id}", formdata=None,
-                                  paid_on=e.paid_at.date() if e.paid_at else None,
-                                  warranty_until=e.warranty_until.date() if e.warranty_until
-                                  else None) for e in engagements}
+    forms = _engagement_forms(engagements)
     devices = svc.devices.list_devices(db(), who, client_id)
     status = 400 if errors else 200
     return render_template("admin_client.html", client=record, engagements=engagements,
@@ -120,14 +123,10 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
             flash(f"Saved “{eng.title}”.")
             return redirect(url_for("admin.client", client_id=eng.client_id))
     else:
-        error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
-                          for name, msgs in form.errors.items())
+        error = problems(form)
     # Show the client page again with the values as typed and the message by the form.
     engagements = svc.clients.list_engagements(db(), who, eng.client_id)
-    forms = {e.id: (form if e.id == eng.id else EngagementForm(
-        prefix=f"e{e.id}", formdata=None, paid_on=e.paid_at.date() if e.paid_at else None,
-        warranty_until=e.warranty_until.date() if e.warranty_until else None))
-        for e in engagements}
+    forms = _engagement_forms(engagements) | {eng.id: form}
     return render_template("admin_client.html", client=svc.clients.get_client(
         db(), who, eng.client_id), engagements=engagements, forms=forms,
         new=NewEngagementForm(prefix="new", formdata=None), errors={eng.id: error},
@@ -166,15 +165,8 @@ def purge() -> ResponseReturnValue:
             flash("Hold added: nothing of it is destroyed until the hold ends or is released.")
             return redirect(url_for("admin.purge", days=days))
     elif request.method == "POST":
-        error = "; ".join(f"{hold[name].label.text}: {', '.join(msgs)}"
-                          for name, msgs in hold.errors.items())
-    plan = svc.purge.plan(db())
-    holds = {(h.target_kind, h.target_id): h for h in svc.purge.active_holds(db())}
-    return render_template(
-        "admin_purge.html", schedule=build_schedule(plan, _client_names(), svc.clock(), days),
-        windows=WINDOWS, hold=hold, holds=holds, error=error, action=ActionForm(),
-        receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)],
-        dry_run=None), 400 if error or hold.errors else 200
+        error = problems(hold)
+    return _purge_page(days, hold, error, None), 400 if error or hold.errors else 200
 
 
 @bp.post("/purge/dry-run")
@@ -187,10 +179,16 @@ def dry_run() -> ResponseReturnValue:
     result = svc.purge.run(principal().actor, dry_run=True, trigger="web")
     hold = HoldForm(prefix="hold", formdata=None)
     hold.target.choices = _hold_choices()
-    plan = svc.purge.plan(db())
+    return _purge_page(30, hold, None, result.receipts)
+
+
+def _purge_page(days: int, hold: HoldForm, error: str | None,
+                dry_run: list[dict[str, Any]] | None) -> str:
+    svc = services()
     return render_template(
-        "admin_purge.html", schedule=build_schedule(plan, _client_names(), svc.clock(), 30),
-        windows=WINDOWS, hold=hold, error=None, action=form, dry_run=result.receipts,
+        "admin_purge.html",
+        schedule=build_schedule(svc.purge.plan(db()), _client_names(), svc.clock(), days),
+        windows=WINDOWS, hold=hold, error=error, action=ActionForm(), dry_run=dry_run,
         holds={(h.target_kind, h.target_id): h for h in svc.purge.active_holds(db())},
         receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)])
 

@@ -30,7 +30,7 @@ from custody.errors import CustodyError
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
-from custody.web.forms import place_error
+from custody.web.forms import place_error, problems
 
 bp = Blueprint("inventory", __name__, url_prefix="/admin")
 
@@ -78,11 +78,6 @@ class UserForm(FlaskForm):
     username = StringField("User name", validators=[DataRequired(), Length(2, 150)])
     role = SelectField("Role", choices=list(ROLES), default="technician")
     client_id = SelectField("Client (client users only)", coerce=int, validators=[Optional()])
-
-
-def _problems(form: FlaskForm) -> str:
-    return "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
-                     for name, msgs in form.errors.items())
 
 
 def _secret(value: str | None) -> Secret | None:
@@ -140,7 +135,7 @@ def new_device() -> ResponseReturnValue:
             flash(f"Device {device.name} enrolled. Pin its host key next.")
             return redirect(url_for("tech.device", device_id=device.id))
     elif request.method == "POST":
-        error = _problems(form)
+        error = problems(form)
     if error or form.errors:
         _forget_secrets(form)
     return render_template("admin_device_new.html", form=form, error=error), (
@@ -165,7 +160,7 @@ def credentials(device_id: int) -> ResponseReturnValue:
             flash(f"New credentials stored (version {version}); the old ones are destroyed.")
             return redirect(url_for("tech.device", device_id=device_id))
     elif request.method == "POST":
-        error = _problems(form)
+        error = problems(form)
     _forget_secrets(form)
     return render_template("admin_credentials.html", form=form, device=device, error=error), (
         400 if error or form.errors else 200)
@@ -188,7 +183,7 @@ def egress() -> ResponseReturnValue:
             flash("Egress profile added.")
             return redirect(url_for("inventory.egress"))
     elif request.method == "POST":
-        error = _problems(form)
+        error = problems(form)
     profiles = db().scalars(select(EgressProfile).order_by(EgressProfile.name)).all()
     return render_template("admin_egress.html", form=form, profiles=profiles, error=error), (
         400 if error or form.errors else 200)
@@ -216,7 +211,7 @@ def alert_sources() -> ResponseReturnValue:
             form = SourceForm(formdata=None)
             form.client_id.choices = [(0, "(map each alert by its labels)")] + _clients()
     elif request.method == "POST":
-        error = _problems(form)
+        error = problems(form)
     sources = db().scalars(select(AlertSource).order_by(AlertSource.name)).all()
     return render_template("admin_alert_sources.html", form=form, sources=sources,
                            error=error, created=created, clients=dict(_clients())), (
@@ -275,7 +270,7 @@ def users() -> ResponseReturnValue:
                 form = UserForm(formdata=None)
                 form.client_id.choices = [(0, "(staff)")] + _clients()
     elif request.method == "POST":
-        error = _problems(form)
+        error = problems(form)
     people = db().scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("admin_users.html", form=form, users=people, error=error,
                            created=created, clients=dict(_clients())), (

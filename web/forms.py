@@ -6,6 +6,11 @@ import re
 
 from flask_wtf import FlaskForm
 
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
 _NAMED = re.compile(r"(\w+)\b")
 
 
@@ -18,3 +23,9 @@ def place_error(form: FlaskForm, message: str) -> str | None:
         form[name].errors = [*form[name].errors, message]
         return None
     return message
+
+
+def problems(form: FlaskForm) -> str:
+    """Every failed check of the form in one line, for the message above it."""
+    return "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
+                     for name, msgs in form.errors.items())

@@ -17,16 +17,13 @@ from custody.privacy import NOTICE_VERSION, notice
 from custody.web.api import send_verification
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
+from custody.web.forms import ActionForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 
 class CorrectionForm(FlaskForm):
     value = StringField("Corrected address", validators=[DataRequired(), Length(3, 320)])
-
-
-class ActionForm(FlaskForm):
-    """A button that changes something: only its CSRF token."""
 
 
 def _client_id() -> int:

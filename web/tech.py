@@ -13,7 +13,7 @@ from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
-from custody.web.forms import place_error
+from custody.web.forms import ActionForm, place_error
 
 bp = Blueprint("tech", __name__, url_prefix="/tech")
 STAFF = ("admin", "technician")
@@ -91,10 +91,6 @@ def close_session(session_id: int) -> ResponseReturnValue:
     services().sessions.close(db(), principal(), session_id)
     db().commit()
     return redirect(url_for("tech.session_page", session_id=session_id))
-
-
-class ActionForm(FlaskForm):
-    """A button that changes something: only its CSRF token."""
 
 
 class ReidentifyForm(FlaskForm):
