@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.load import LoadResult, free_port, hammer, server
+from bench.load import check_load, free_port, hammer, server
 
 CLIENTS = 25
 
@@ -64,13 +64,8 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
             headers = {"Authorization": f"Bearer {token}"}
             hammer("127.0.0.1", api_port, "/api/v1/clients", headers, 1.0)
             measured = hammer("127.0.0.1", api_port, "/api/v1/clients", headers, seconds)
-    _check(baseline, "baseline")
-    _check(measured, "custody")
+    check_load(baseline, "baseline")
+    check_load(measured, "custody")
     yield _row("requests_per_second", measured.rate, "req/s", baseline.rate)
     yield _row("latency_p50", measured.percentile(50), "ms", baseline.percentile(50))
     yield _row("latency_p99", measured.percentile(99), "ms", baseline.percentile(99))
-
-
-def _check(result: LoadResult, what: str) -> None:
-    if result.requests == 0 or result.errors > result.requests * 0.01:
-        raise RuntimeError(f"{what}: {result.requests} ok, {result.errors} errors")

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.load import LoadResult, free_port, hammer, server
+from bench.load import check_load, free_port, hammer, server
 
 ALERTS_PER_BATCH = 10
 BATCHES = 4000
@@ -96,8 +96,8 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
             measured = hammer("127.0.0.1", port, "/ingest/alertmanager/prom", headers, seconds,
                               bodies=posted)
         stored = _stored(Path(tmp))
-    _check(baseline, "baseline")
-    _check(measured, "custody")
+    check_load(baseline, "baseline")
+    check_load(measured, "custody")
     alerts = measured.rate * ALERTS_PER_BATCH
     yield {"metric": "alerts_per_second", "value": round(alerts, 1), "unit": "alerts/s",
            "baseline": round(baseline.rate * ALERTS_PER_BATCH, 1),
@@ -107,8 +107,3 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
     yield {"metric": "latency_p99", "value": round(measured.percentile(99), 2), "unit": "ms",
            "baseline": round(baseline.percentile(99), 2),
            "p50": round(measured.percentile(50), 2)}
-
-
-def _check(result: LoadResult, what: str) -> None:
-    if result.requests == 0 or result.errors > result.requests * 0.01:
-        raise RuntimeError(f"{what}: {result.requests} ok, {result.errors} errors")

@@ -112,3 +112,9 @@ def hammer(host: str, port: int, path: str, headers: dict[str, str], seconds: fl
     for t in threads:
         t.join()
     return LoadResult(counts["ok"], counts["err"], time.monotonic() - started, latencies)
+
+
+def check_load(result: LoadResult, what: str) -> None:
+    """Refuse a measurement with no answers or more than 1% errors."""
+    if result.requests == 0 or result.errors > result.requests * 0.01:
+        raise RuntimeError(f"{what}: {result.requests} ok, {result.errors} errors")

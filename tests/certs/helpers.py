@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -54,3 +55,8 @@ def self_signed(cn: str, days: int, with_key: bool = False) -> tuple[bytes, obje
         pem += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
     return pem, key
+
+
+def openssl(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real openssl CLI."""
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=30)

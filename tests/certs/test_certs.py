@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from custody.db import transaction
 from custody.services import Services
-from tests.certs.helpers import make_csr, self_signed, tampered, weak_csr
+from tests.certs.helpers import make_csr, openssl, self_signed, tampered, weak_csr
 from tests.conftest import FrozenClock, World, auth
 
 
@@ -25,10 +25,6 @@ def pki(services: Services, world: World, client: FlaskClient) -> World:
                       json={"cert_names": ["acme.test", "192.0.2.0/24"]})
     assert resp.status_code == 200 and resp.json["cert_names"] == ["acme.test", "192.0.2.0/24"]
     return world
-
-
-def openssl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=30)
 
 
 def test_issue_from_csr_verify_revoke_and_crl(client: FlaskClient, pki: World,

@@ -8,7 +8,6 @@ checked with the real openssl CLI, as with the built-in CA.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from flask.testing import FlaskClient
 from custody.config import Settings, VaultSettings
 from custody.db import transaction
 from custody.services import Services
-from tests.certs.helpers import make_csr
+from tests.certs.helpers import make_csr, openssl
 from tests.conftest import World, auth, write_settings
 from tests.peers import SmtpSink
 from tests.vault_fake import FakeVault
@@ -44,10 +43,6 @@ def settings(tmp_path: Path, database_url: str, smtp: SmtpSink, fake_vault: Fake
     return base.model_copy(update={
         "certs": base.certs.model_copy(update={"backend": "vault", "vault_mount": "pki"}),
         "secrets": base.secrets.model_copy(update={"vault": vault})})
-
-
-def openssl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=30)
 
 
 def test_vault_holds_the_keys_signs_revokes_and_publishes_the_crl(
