@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from custody.accounts.service import Principal
 from custody.cli import initialize
 from custody.config import load_settings
 from custody.db import transaction
@@ -67,6 +68,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         svc.accounts.create_user(db, "test", "carla", "client", a.id, PASSWORDS["carla"])
         svc.accounts.create_user(db, "test", "bruno", "client", b.id, PASSWORDS["bruno"])
         token = svc.accounts.create_token(db, "test", "boss")
+        svc.clients.add_contact(db, Principal(0, "test", "admin", None), a.id, "email",
+                                "ops@acme.example", ["alerts"])
         ids = (a.id, b.id)
     svc.engine.dispose()
     device = SshDevice(allowed_source="127.0.0.2")
@@ -269,6 +272,25 @@ def test_client_downloads_their_data_and_sees_only_their_devices(
     assert [d["name"] for d in data["devices"]] == [site.device_a]
     assert "ZZCANARYB" not in saved.read_text() and DEVICE_PASSWORD not in saved.read_text()
     assert "Privacy notice" in body and "version" in body
+
+    contact = page.locator("article[aria-label='contact ops@acme.example']")
+    contact.locator("input[value=alerts]").uncheck()
+    contact.locator("input[value=technical]").check()
+    contact.locator("button:has-text('Save choices')").click()
+    assert "Your choices are saved" in page.locator(".flash").inner_text()
+    contact = page.locator("article[aria-label='contact ops@acme.example']")
+    assert not contact.locator("input[value=alerts]").is_checked()
+    assert contact.locator("input[value=technical]").is_checked()
+    skip_browser_checks(page)
+    contact.locator("input[name$=value]").fill("not-an-address")
+    contact.locator("button:has-text('Correct')").click()
+    contact = page.locator("article[aria-label='contact ops@acme.example']")
+    assert contact.locator("input[name$=value]").input_value() == "not-an-address"
+    assert contact.locator(".error").first.is_visible()
+    contact.locator("input[name$=value]").fill("noc@acme.example")
+    contact.locator("button:has-text('Correct')").click()
+    assert "Corrected" in page.locator(".flash").inner_text()
+    assert "noc@acme.example" in page.content() and "not confirmed yet" in page.content()
     for path in ("/admin/", "/admin/purge", "/tech/devices", "/tech/reidentify"):
         assert page.goto(site.base + path).status == 403, path
 
