@@ -6,6 +6,7 @@ import base64
 import ipaddress
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -60,3 +61,15 @@ def self_signed(cn: str, days: int, with_key: bool = False) -> tuple[bytes, obje
 def openssl(*args: str) -> subprocess.CompletedProcess[str]:
     """The real openssl CLI."""
     return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=30)
+
+
+def verify_chain(folder: Path, certificate: str, chain: list[str]) -> None:
+    """openssl must accept the leaf through the issuing CA up to the root (chain[1]).
+
+    Writes leaf.pem, issuing.pem and root.pem into ``folder`` for later checks."""
+    (folder / "leaf.pem").write_text(certificate)
+    (folder / "issuing.pem").write_text(chain[0])
+    (folder / "root.pem").write_text(chain[1])
+    ok = openssl("verify", "-CAfile", str(folder / "root.pem"), "-untrusted",
+                 str(folder / "issuing.pem"), str(folder / "leaf.pem"))
+    assert ok.returncode == 0 and ok.stdout.strip().endswith("OK"), ok.stdout + ok.stderr

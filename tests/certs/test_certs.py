@@ -13,7 +13,14 @@ from flask.testing import FlaskClient
 
 from custody.db import transaction
 from custody.services import Services
-from tests.certs.helpers import make_csr, openssl, self_signed, tampered, weak_csr
+from tests.certs.helpers import (
+    make_csr,
+    openssl,
+    self_signed,
+    tampered,
+    verify_chain,
+    weak_csr,
+)
 from tests.conftest import FrozenClock, World, auth
 
 
@@ -35,12 +42,7 @@ def test_issue_from_csr_verify_revoke_and_crl(client: FlaskClient, pki: World,
     assert resp.status_code == 201, resp.json
     body = resp.json
     assert body["key_origin"] == "csr" and body["sans"] == ["vpn.acme.test", "ip:192.0.2.10"]
-    (tmp_path / "leaf.pem").write_text(body["certificate"])
-    (tmp_path / "issuing.pem").write_text(body["chain"][0])
-    (tmp_path / "root.pem").write_text(body["chain"][1])
-    ok = openssl("verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted",
-                 str(tmp_path / "issuing.pem"), str(tmp_path / "leaf.pem"))
-    assert ok.returncode == 0 and ok.stdout.strip().endswith("OK"), ok.stdout + ok.stderr
+    verify_chain(tmp_path, body["certificate"], body["chain"])
 
     revoked = client.post(f"/api/v1/certificates/{body['id']}/revoke", headers=h,
                           json={"reason": "keyCompromise"})

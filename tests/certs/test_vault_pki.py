@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from custody.config import Settings, VaultSettings
 from custody.db import transaction
 from custody.services import Services
-from tests.certs.helpers import make_csr, openssl
+from tests.certs.helpers import make_csr, openssl, verify_chain
 from tests.conftest import World, auth, write_settings
 from tests.peers import SmtpSink
 from tests.vault_fake import FakeVault
@@ -79,12 +79,7 @@ def test_vault_holds_the_keys_signs_revokes_and_publishes_the_crl(
     assert services.secrets.list_paths("provider/ca") == []
     assert root_key in fake_vault.pki.keys
 
-    (tmp_path / "leaf.pem").write_text(issued["certificate"])
-    (tmp_path / "issuing.pem").write_text(issued["chain"][0])
-    (tmp_path / "root.pem").write_text(issued["chain"][1])
-    ok = openssl("verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted",
-                 str(tmp_path / "issuing.pem"), str(tmp_path / "leaf.pem"))
-    assert ok.returncode == 0 and ok.stdout.strip().endswith("OK"), ok.stdout + ok.stderr
+    verify_chain(tmp_path, issued["certificate"], issued["chain"])
 
     revoked = client.post(f"/api/v1/certificates/{issued['id']}/revoke", headers=h,
                           json={"reason": "keyCompromise"})
