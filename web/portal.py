@@ -44,7 +44,7 @@ def _page(errors: dict[int | str, str] | None = None,
         devices=svc.devices.list_devices(db(), who),
         certificates=svc.certs.list_for_client(db(), who, cid),
         notifications=svc.alerts.notifications(db(), who, cid)[:50],
-        numbers=dashboard(db(), who, svc.purge.plan(db()), svc.clock()),
+        numbers=dashboard(db(), who, svc.purge.plan(db(), cid), svc.clock()),
         contacts=contacts, corrections=forms, purposes=PURPOSES, action=ActionForm(),
         errors=errors or {}, notice=notice(svc.settings), notice_version=NOTICE_VERSION,
         now=svc.clock()), 400 if errors else 200

@@ -63,7 +63,7 @@ def device(device_id: int) -> ResponseReturnValue:
     recent = [s for s in svc.sessions.list_sessions(db(), who) if s.device_id == device_id][:10]
     pin = fingerprint(dev.host_key) if dev.host_key else None
     policy = db().get(ClientPolicy, dev.client_id)
-    planned = next((i for i in svc.purge.plan(db())
+    planned = next((i for i in svc.purge.plan(db(), dev.client_id)
                     if i.kind == "device_access" and i.target_id == device_id), None)
     purge_note = "not in the purge plan" if planned is None else (
         f"{planned.state.replace('_', ' ')}: {planned.reason}"

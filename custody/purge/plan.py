@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from custody.clients.models import Client, Engagement, engagement_devices
@@ -59,8 +59,10 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def compute_plan(db: Session, now: datetime, grace_days: int) -> list[PlanItem]:
-    """Every active device and every closed client, with its purge state."""
+def compute_plan(db: Session, now: datetime, grace_days: int,
+                 client_id: int | None = None) -> list[PlanItem]:
+    """Every active device and every closed client (or only ``client_id``'s), with its
+    purge state."""
     grace = timedelta(days=grace_days)
     unpaid = func.sum(case((Engagement.paid_at.is_(None), 1), else_=0))
     device_terms = {
@@ -70,6 +72,7 @@ def compute_plan(db: Session, now: datetime, grace_days: int) -> list[PlanItem]:
                    unpaid.label("unpaid"), func.max(Engagement.paid_at).label("last_paid"),
                    func.max(Engagement.warranty_until).label("last_w"))
             .join(Engagement, Engagement.id == engagement_devices.c.engagement_id)
+            .where(Engagement.client_id == client_id if client_id is not None else true())
             .group_by(engagement_devices.c.device_id))
     }
     client_terms = {
@@ -78,6 +81,7 @@ def compute_plan(db: Session, now: datetime, grace_days: int) -> list[PlanItem]:
             select(Engagement.client_id, func.count().label("n"), unpaid.label("unpaid"),
                    func.max(Engagement.paid_at).label("last_paid"),
                    func.max(Engagement.warranty_until).label("last_w"))
+            .where(Engagement.client_id == client_id if client_id is not None else true())
             .group_by(Engagement.client_id))
     }
     holds: dict[tuple[str, int], Hold] = {}
@@ -87,13 +91,16 @@ def compute_plan(db: Session, now: datetime, grace_days: int) -> list[PlanItem]:
             holds[key] = active
 
     items: list[PlanItem] = []
-    clients = {c.id: c for c in db.scalars(select(Client))}
+    clients = {c.id: c for c in db.scalars(select(Client).where(
+        Client.id == client_id if client_id is not None else true()))}
     for cid, client in clients.items():
         if client.closed_at is None and client.erasure_confirmed_at is None:
             continue
         items.append(_client_item(client, client_terms.get(cid), holds, now, grace))
     for row in db.execute(select(Device.id, Device.client_id, Device.name)
-                          .where(Device.access_state == "active").order_by(Device.id)):
+                          .where(Device.access_state == "active",
+                                 Device.client_id == client_id if client_id is not None
+                                 else true()).order_by(Device.id)):
         terms = device_terms.get(row.id)
         hold = holds.get(("device", row.id)) or holds.get(("client", row.client_id))
         items.append(_device_item(row.id, row.client_id, row.name, terms, hold, now, grace))

@@ -76,8 +76,9 @@ class PurgeService:
         self._certs = certs
 
     # -- plan and holds
-    def plan(self, db: Session) -> list[PlanItem]:
-        return compute_plan(db, self._clock(), self._settings.grace_days)
+    def plan(self, db: Session, client_id: int | None = None) -> list[PlanItem]:
+        """The purge plan of everything, or of one client only."""
+        return compute_plan(db, self._clock(), self._settings.grace_days, client_id)
 
     def add_hold(self, db: Session, who: Principal, target_kind: str, target_id: int,
                  reason: str, until: datetime) -> Hold:

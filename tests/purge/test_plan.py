@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import FrozenClock
+from custody.services import Services
+from tests.conftest import FrozenClock, World
 from tests.lab import Lab
 from tests.peers import SshDevice
 from tests.purge.helpers import engagement, schedule
@@ -97,3 +98,11 @@ def test_bad_holds_and_dates(lab: Lab, sshd: SshDevice) -> None:
                                json={"paid_at": "2026-10-01"})
     assert unknown.status_code == 404
     assert lab.client.get("/api/v1/purge/schedule", headers=lab.tech).status_code == 403
+
+
+def test_a_clients_plan_is_its_own_part_of_the_whole(services: Services, world: World) -> None:
+    with services.db() as db:
+        whole = services.purge.plan(db)
+        mine = services.purge.plan(db, world.client_a)
+    assert {i.client_id for i in whole} == {world.client_a, world.client_b}
+    assert mine and mine == [i for i in whole if i.client_id == world.client_a]
