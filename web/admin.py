@@ -23,13 +23,12 @@ from custody.devices.models import Device
 from custody.errors import CustodyError
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
-from custody.web.auth import roles_required
+from custody.web.auth import STAFF, roles_required
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error, problems
 from custody.web.purge import plan_json
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-STAFF = ("admin", "technician")
 
 
 class EngagementForm(FlaskForm):

@@ -14,7 +14,7 @@ from custody.clients.service import EngagementChanges
 from custody.devices.service import DeviceCredentials, DeviceSpec
 from custody.errors import BackendUnavailable, InvalidInput, NotFound
 from custody.sensitive import Secret
-from custody.web.auth import roles_required
+from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
 from custody.web.schemas import (
     ClientIn,
@@ -29,8 +29,6 @@ from custody.web.serialize import client_json, contact_json, device_json, engage
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger("custody.web.api")
-STAFF = ("admin", "technician")
-ANYONE = ("admin", "technician", "client")
 
 
 @bp.get("/me")

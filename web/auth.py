@@ -70,6 +70,11 @@ def load_principal() -> None:
             g.must_change_password = user.must_change_password
 
 
+# Who may call what: provider staff, or every role (clients then see only their own).
+STAFF = ("admin", "technician")
+ANYONE = ("admin", "technician", "client")
+
+
 def roles_required(*roles: str) -> Callable[[F], F]:
     """Let only these roles in; pages send anonymous callers to the login form."""
 

@@ -14,7 +14,7 @@ from custody.devices.sessions import egress_profiles
 from custody.devices.ssh import fingerprint
 from custody.errors import BackendUnavailable, CustodyError, InvalidInput, NotFound
 from custody.web.api import secret_or_none
-from custody.web.auth import roles_required
+from custody.web.auth import STAFF, roles_required
 from custody.web.context import db, principal, services
 from custody.web.schemas import (
     CommandIn,
@@ -29,7 +29,6 @@ from custody.web.serialize import when
 
 bp = Blueprint("broker_api", __name__, url_prefix="/api/v1")
 log = logging.getLogger("custody.web.broker")
-STAFF = ("admin", "technician")
 
 
 def session_json(s: AccessSession) -> dict[str, Any]:

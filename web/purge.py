@@ -12,13 +12,12 @@ from custody.purge.models import Hold
 from custody.purge.plan import PlanItem
 from custody.purge.service import receipt_json
 from custody.web.api import send_verification
-from custody.web.auth import roles_required
+from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
 from custody.web.schemas import ContactPatch, HoldIn, PurgeRunIn, RestrictionIn, parse_body
 from custody.web.serialize import client_json, contact_json, when
 
 bp = Blueprint("purge_api", __name__, url_prefix="/api/v1")
-ANYONE = ("admin", "technician", "client")
 
 
 def plan_json(item: PlanItem) -> dict[str, Any]:

@@ -11,12 +11,11 @@ from wtforms.validators import DataRequired, Length, NumberRange
 from custody.devices.models import ClientPolicy
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
-from custody.web.auth import roles_required
+from custody.web.auth import STAFF, roles_required
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error
 
 bp = Blueprint("tech", __name__, url_prefix="/tech")
-STAFF = ("admin", "technician")
 
 
 class SessionForm(FlaskForm):
