@@ -25,6 +25,8 @@ CONFIG_TEMPLATE = """\
 [server]
 host = "127.0.0.1"
 port = {port}
+# Where links in e-mails (verification, unsubscribe) point: the address clients reach.
+base_url = "http://127.0.0.1:{port}"
 # tls_cert = "var/tls/cert.pem"
 # tls_key = "var/tls/key.pem"
 
@@ -142,6 +144,9 @@ def serve_settings(settings: Settings, host: str, port: int) -> None:
     from custody.secrets.factory import build_secret_store
 
     server.check_bind(settings, host)
+    if not settings.server.base_url:
+        click.echo(f"warning: server.base_url is not set; links in e-mails point to "
+                   f"{settings.public_url}", err=True)
     build_secret_store(settings).check()  # a bad key or an unreachable Vault stops start-up
     engine = make_engine(settings.database_url)
     migrate(engine)

@@ -130,6 +130,8 @@ class CertSettings(_Section):
 
 class AlertSettings(_Section):
     retention_days: int = Field(default=30, ge=1)
+    # Alerts that map to no client (or to several) wait this long for an admin.
+    held_retention_days: int = Field(default=7, ge=1, le=90)
     key_retention_days: int = Field(default=62, ge=31)
     hourly_cap: int = Field(default=20, ge=1)
     max_attempts: int = Field(default=10, ge=1)
@@ -160,6 +162,18 @@ class Settings(_Section):
     @property
     def tls_enabled(self) -> bool:
         return self.server.tls_cert is not None and self.server.tls_key is not None
+
+    @property
+    def public_url(self) -> str:
+        """Where links in e-mails point: ``server.base_url``, else the address served.
+
+        Never the request's Host header, which whoever sends the request chooses.
+        """
+        if self.server.base_url:
+            return self.server.base_url.rstrip("/")
+        host = self.server.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls_enabled else 'http'}://{shown}:{self.server.port}"
 
     def path(self, value: Path) -> Path:
         """Resolve a configured path against the configuration's directory."""

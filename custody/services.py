@@ -131,7 +131,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
                            settings.path(Path("var/purge.lock")), certs=certs),
         certs=certs,
         alerts=AlertService(store, audit, clock, settings.alerts, mailer, signing_key,
-                            settings.server.base_url,
+                            settings.public_url,
                             settings.mail.sender.rpartition("@")[2] or "localhost"),
         mailer=mailer,
         clock=clock,

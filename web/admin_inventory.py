@@ -20,8 +20,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from custody.accounts.models import ROLES, User
+from custody.alerts.formats import SOURCE_KINDS
 from custody.alerts.models import AlertSource
-from custody.alerts.service import SOURCE_KINDS
 from custody.certs.models import Certificate, CertificateAuthority
 from custody.certs.x509ops import REASONS
 from custody.devices.models import EgressProfile
@@ -216,6 +216,41 @@ def alert_sources() -> ResponseReturnValue:
     return render_template("admin_alert_sources.html", form=form, sources=sources,
                            error=error, created=created, clients=dict(_clients())), (
         400 if error or form.errors else 200)
+
+
+class AssignForm(FlaskForm):
+    client_id = SelectField("Send its alerts to", coerce=int, validators=[Optional()])
+
+
+@bp.route("/alerts/held", methods=["GET", "POST"])
+@roles_required("admin")
+def held_alerts() -> ResponseReturnValue:
+    """Alerts no client could be told of; an admin binds their source to a client."""
+    form = AssignForm()
+    form.client_id.choices = [(0, "(map each alert by its labels)")] + _clients()
+    error = None
+    if request.method == "POST":
+        source_id = request.args.get("source", type=int)
+        if source_id is None or not form.validate_on_submit():
+            error = problems(form) or "choose a source and a client"
+        else:
+            try:
+                services().alerts.assign_source(db(), principal(), source_id,
+                                                form.client_id.data or None)
+            except CustodyError as exc:
+                db().rollback()
+                error = str(exc)
+            else:
+                db().commit()
+                flash("Saved: the source's next alerts go to the chosen client.")
+                return redirect(url_for("inventory.held_alerts"))
+    rows = services().alerts.held(db(), principal())
+    db().commit()  # the view is audited
+    sources = {s.id: s for s in db().scalars(select(AlertSource))}
+    return render_template("admin_held_alerts.html", rows=rows, sources=sources, form=form,
+                           error=error, clients=dict(_clients()),
+                           days=services().settings.alerts.held_retention_days), (
+        400 if error else 200)
 
 
 @bp.get("/certificates")

@@ -8,12 +8,12 @@ from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from custody.alerts.formats import parse_json
+from custody.alerts.formats import SOURCE_KINDS, parse_json
 from custody.alerts.models import AlertSource, Notification
 from custody.errors import CustodyError, InvalidInput
 from custody.web.auth import bearer_token, roles_required
 from custody.web.context import db, principal, services
-from custody.web.schemas import AlertSourceIn, ReidentifyIn, parse_body
+from custody.web.schemas import AlertSourceIn, ReidentifyIn, SourceAssignIn, parse_body
 from custody.web.serialize import when
 
 bp = Blueprint("alerts_api", __name__)
@@ -47,6 +47,26 @@ def list_sources() -> ResponseReturnValue:
     return jsonify({"items": [source_json(s) for s in rows]})
 
 
+@bp.patch("/api/v1/alert-sources/<int:source_id>")
+@roles_required("admin")
+def assign_source(source_id: int) -> ResponseReturnValue:
+    """Bind a source to a client: its later alerts go to that client."""
+    body = parse_body(SourceAssignIn)
+    source = services().alerts.assign_source(db(), principal(), source_id, body.client_id)
+    db().commit()
+    return jsonify(source_json(source))
+
+
+@bp.get("/api/v1/alerts/held")
+@roles_required("admin")
+def held() -> ResponseReturnValue:
+    """Alerts that map to no client (or to several): pseudonymized, never mailed; audited."""
+    rows = services().alerts.held(db(), principal())
+    db().commit()
+    return jsonify({"items": [notification_json(n) | {"source_id": n.source_id} for n in rows],
+                    "note": "this view was written to the audit log"})
+
+
 @bp.get("/api/v1/clients/<int:client_id>/notifications")
 @roles_required("admin", "technician", "client")
 def notifications(client_id: int) -> ResponseReturnValue:
@@ -70,8 +90,8 @@ def reidentify() -> ResponseReturnValue:
 def ingest(kind: str, source: str) -> ResponseReturnValue:
     """Accept a payload only once it is pseudonymized and committed (then 202)."""
     svc = services()
-    if kind not in ("alertmanager", "zabbix", "generic"):
-        raise InvalidInput(f"unknown ingest kind {kind!r}")
+    if kind not in SOURCE_KINDS:
+        raise InvalidInput(f"unknown ingest kind {kind!r}; one of {', '.join(SOURCE_KINDS)}")
     row = svc.alerts.authenticate(db(), source, kind, bearer_token())
     payload = parse_json(request.get_data(cache=False))
     result = svc.alerts.ingest(db(), row, payload)

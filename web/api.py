@@ -122,10 +122,8 @@ def send_verification(contact: Contact) -> bool:
         return False
     svc = services()
     token = svc.clients.verification_token(contact)
-    base = svc.settings.server.base_url
-    path = url_for("pages.verify_contact", token=token)
-    link = base.rstrip("/") + path if base else url_for("pages.verify_contact", token=token,
-                                                        _external=True)
+    # Never from the request's Host header: whoever sends the request chooses that.
+    link = svc.settings.public_url + url_for("pages.verify_contact", token=token)
     try:
         svc.mailer.send(svc.clients.verification_message(contact, link))
     except BackendUnavailable as exc:

@@ -148,8 +148,11 @@ SCHEMAS: dict[str, Any] = {
     "AlertSourceIn": {"type": "object", "additionalProperties": False,
                       "required": ["name", "kind"], "properties": {
                           "name": {"type": "string"},
-                          "kind": {"type": "string", "enum": ["alertmanager", "zabbix", "generic"]},
+                          "kind": {"type": "string",
+                                   "enum": ["alertmanager", "grafana", "zabbix", "generic"]},
                           "client_id": {"type": ["integer", "null"]}}},
+    "SourceAssignIn": {"type": "object", "additionalProperties": False, "required": ["client_id"],
+                       "properties": {"client_id": {"type": ["integer", "null"]}}},
     "Export": {"type": "object", "properties": {"format": {"type": "string"}}},
     "ContactPatch": {"type": "object", "additionalProperties": False, "properties": {
         "value": {"type": "string"}, "purposes": {"type": "array", "items": {"type": "string"}}}},
@@ -352,6 +355,14 @@ def document() -> dict[str, Any]:
             "get": _op("Alert sources", out="List", roles="admin"),
             "post": _op("Register a source; its bearer token is shown once", 201,
                         "AlertSourceIn", roles="admin")},
+        "/api/v1/alert-sources/{source_id}": {
+            "parameters": [_id("source_id")],
+            "patch": _op("Bind a source to a client (or unbind it with null); audited", 200,
+                         "SourceAssignIn", roles="admin")},
+        "/api/v1/alerts/held": {"get": _op(
+            "Alerts that map to no client or to several: pseudonymized under the provider's "
+            "key, never mailed, kept alerts.held_retention_days; each view is audited",
+            out="List", roles="admin")},
         "/api/v1/alerts/reidentify": {"post": _op(
             "What a pseudonym stands for in the client's inventory (current period; audited)",
             200, "ReidentifyIn", roles=STAFF)},

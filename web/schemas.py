@@ -182,6 +182,10 @@ class AlertSourceIn(Body):
     client_id: int | None = None
 
 
+class SourceAssignIn(Body):
+    client_id: int | None
+
+
 class ReidentifyIn(Body):
     client_id: int
     token: str = Field(min_length=3, max_length=64)

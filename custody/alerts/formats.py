@@ -1,4 +1,8 @@
-"""Recognise an incoming payload's format and pseudonymize it accordingly."""
+"""The payload formats alert sources post, checked before anything is pseudonymized.
+
+A source declares its kind; the kind decides the parser, and a payload that is not
+of that kind is refused with a message that says what was expected.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +12,113 @@ from typing import Any
 from custody.alerts.pseudonym import Pseudonymizer
 from custody.errors import InvalidInput
 
+SOURCE_KINDS = ("alertmanager", "grafana", "zabbix", "generic")
 MAX_LABELS = 200
+MAX_DEPTH = 32
+_WEBHOOK_VERSIONS = {"alertmanager": "4", "grafana": "1"}
+_NAMES = {"alertmanager": "Alertmanager webhook", "grafana": "Grafana webhook"}
+RESOLVED = frozenset({"resolved", "ok", "recovery", "recovered", "normal", "up"})
 
 
 def parse_json(raw: bytes) -> Any:
     """Decode a UTF-8 JSON body, or raise InvalidInput saying what is wrong with it."""
     try:
-        return json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidInput("the body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise InvalidInput(f"the body is nested more than {MAX_DEPTH} levels deep") from None
+    check_depth(value)
+    return value
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit`` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise InvalidInput(f"the body is nested more than {limit} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def detect(payload: Any) -> str:
-    if not isinstance(payload, dict):
-        raise InvalidInput("the payload must be a JSON object")
-    if "alerts" in payload or "groupKey" in payload:
-        if str(payload.get("version")) != "4":
-            raise InvalidInput(f"version: Alertmanager webhook version 4 expected, got "
-                               f"{payload.get('version')!r}")
-        if not isinstance(payload.get("alerts"), list):
-            raise InvalidInput("alerts: a list of alerts is required")
-        for n, alert in enumerate(payload["alerts"]):
-            if not isinstance(alert, dict) or not isinstance(alert.get("labels", {}), dict):
-                raise InvalidInput(f"alerts[{n}]: an object with a labels object is required")
-            if len(alert.get("labels", {})) > MAX_LABELS:
-                raise InvalidInput(f"alerts[{n}].labels: more than {MAX_LABELS} labels")
-        return "alertmanager"
-    if "event_id" in payload:
+    """Guess a payload's kind (the CLI, when no kind is given); sources declare theirs."""
+    if isinstance(payload, dict) and ("alerts" in payload or "groupKey" in payload):
+        return "grafana" if str(payload.get("version")) == "1" else "alertmanager"
+    if isinstance(payload, dict) and "event_id" in payload:
         return "zabbix"
     return "generic"
 
 
-def pseudonymize(engine: Pseudonymizer, payload: Any) -> tuple[str, Any]:
-    """Return (format, pseudonymized payload)."""
-    kind = detect(payload)
-    if kind == "alertmanager":
+def alerts_of(kind: str, payload: Any) -> list[dict[str, Any]]:
+    """Check ``payload`` as a ``kind`` payload and return its alerts (one for Zabbix and
+    generic events), or raise InvalidInput naming what is wrong."""
+    if kind not in SOURCE_KINDS:
+        raise InvalidInput(f"unknown alert format {kind!r}; one of {', '.join(SOURCE_KINDS)}")
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"{kind}: the payload must be a JSON object")
+    if kind in _WEBHOOK_VERSIONS:
+        return _webhook(kind, payload)
+    if kind == "zabbix":
+        event_id = payload.get("event_id")
+        if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not str(event_id):
+            raise InvalidInput("zabbix: event_id is required (the media type posts {EVENT.ID})")
+        for field in ("subject", "message", "severity", "status", "host", "client"):
+            if field in payload and not isinstance(payload[field], str):
+                raise InvalidInput(f"zabbix: {field} must be a string")
+    return [payload]
+
+
+def _webhook(kind: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    expected = _WEBHOOK_VERSIONS[kind]
+    if str(payload.get("version")) != expected:
+        raise InvalidInput(f"version: {_NAMES[kind]} version {expected} expected, got "
+                           f"{payload.get('version')!r}")
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list):
+        raise InvalidInput("alerts: a list of alerts is required")
+    for field in ("groupLabels", "commonLabels", "commonAnnotations"):
+        _string_map(payload.get(field, {}), field)
+    for n, alert in enumerate(alerts):
+        if not isinstance(alert, dict):
+            raise InvalidInput(f"alerts[{n}]: an object is expected")
+        _string_map(alert.get("labels", {}), f"alerts[{n}].labels")
+        _string_map(alert.get("annotations", {}), f"alerts[{n}].annotations")
+        for field in ("status", "fingerprint", "startsAt", "endsAt"):
+            if field in alert and not isinstance(alert[field], str):
+                raise InvalidInput(f"alerts[{n}].{field}: a string is expected")
+    return alerts
+
+
+def _string_map(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: an object of strings is expected, got "
+                           f"{type(value).__name__}")
+    if len(value) > MAX_LABELS:
+        raise InvalidInput(f"{where}: more than {MAX_LABELS} labels")
+    for name, item in value.items():
+        if not isinstance(item, str):
+            raise InvalidInput(f"{where}.{name}: a string is expected, got {type(item).__name__}")
+
+
+def status_of(alert: dict[str, Any], payload: dict[str, Any]) -> str:
+    """``firing`` or ``resolved``: Zabbix's RESOLVED/OK (in any case) is a recovery too."""
+    raw = alert.get("status", payload.get("status", "firing"))
+    return "resolved" if str(raw).strip().lower() in RESOLVED else "firing"
+
+
+def pseudonymize(engine: Pseudonymizer, payload: Any, kind: str | None = None) -> tuple[str, Any]:
+    """Return (format, pseudonymized payload); the format is guessed when not given."""
+    kind = kind or detect(payload)
+    alerts_of(kind, payload)
+    if kind in _WEBHOOK_VERSIONS:
         return kind, engine.alertmanager(payload)
     return kind, engine.generic(payload)

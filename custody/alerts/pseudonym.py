@@ -1,68 +1,33 @@
-"""Pseudonymize monitoring alerts (DESIGN §4, P5): keyed HMAC tokens, each word looked at once.
+"""Pseudonymize monitoring alerts (DESIGN §4, P5): keyed HMAC tokens, failing closed.
 
-Identifying labels are replaced by key; their values are then learned for the
-whole payload, so the same value is replaced wherever else it appears (free text,
-groupKey, URLs). Every other string is scanned for IPv4/IPv6 addresses, MACs,
-e-mail addresses, phone numbers, host names, serial numbers and the client's known
-names: identifiers that may span spaces (phone numbers, "S/N: ...", multi-word
-names) in the whole string when their marker is present, everything else word by
-word, each distinct word once per engine. Alert names, severities, statuses, times,
-versions and numbers stay readable.
+Every string in a payload goes through the scanner (custody.alerts.scanner) unless
+the service knows it is safe: a fixed status word, a timestamp. Fields whose name
+says they hold an identifier (by pattern: ``instance``, ``devname``, ``srcUser``,
+``Account Name``) are replaced whole, and their values are learned first so the same
+value is replaced wherever else it appears in the payload (free text, groupKey,
+URLs). Links keep only their scheme and a pseudonymized host. Alert names,
+severities, statuses, times, versions, interfaces and numbers stay readable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from custody.alerts.cryptopan import CryptoPAn
+from custody.alerts.scanner import TextScanner
+from custody.alerts.shapes import TIMESTAMP, key_kind
 
-from custody.addresses import is_ip, is_ipv6
+Learned = list[tuple[str, str]]  # (lower-cased value, its replacement), longest first
 
-# Labels whose values identify a person, a host or a place; replaced by key.
-IDENTIFYING_LABELS = {
-    "instance": "host", "ip": "ip", "address": "ip", "host": "host", "hostname": "host",
-    "device": "device", "node": "host", "nodename": "host", "fqdn": "host", "mac": "mac",
-    "serial": "serial", "serial_number": "serial", "user": "user", "username": "user",
-    "email": "email", "phone": "phone", "site": "site", "location": "site",
-    "customer": "name", "client": "name", "pod": "host", "target": "host",
-}
-URL_FIELDS = {"generatorURL", "externalURL", "generator_url", "runbook_url", "runbook",
-              "dashboard", "dashboard_url", "url", "link"}
-READABLE = {"alertname", "severity", "status", "startsAt", "endsAt", "job", "version",
-            "receiver", "fingerprint", "summary_template"}
-
-_TLDS = ("com|net|org|info|biz|io|dev|app|cloud|local|lan|internal|intranet|corp|home|"
-         "example|test|invalid|localdomain|arpa|[a-z]{2}")
-PATTERN = re.compile(
-    r"(?P<email>(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
-    r"|(?P<url>https?://[^\s\"'<>]+)"
-    r"|(?P<mac>(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:.-])"
-    r"|(?<![0-9A-Fa-f.])[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![0-9A-Fa-f.]))"
-    r"|(?P<ipv4>(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-    r"(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\w.]|\.\d))"
-    r"|(?P<ipv6>(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]))"
-    r"|(?P<phone>(?<![\w+])\+\d[\d ()-]{6,18}\d(?!\w))"
-    r"|(?P<serial>(?i:\b(?:s/?n|serial(?:\s+number)?)\s*[:#=]?\s*)[A-Z0-9][A-Z0-9-]{5,})"
-    rf"|(?P<host>(?<![\w.@/-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:{_TLDS})"
-    r"(?![\w.-]))",
-)
-Learned = list[tuple[str, str]]  # (lower-cased label value, its token), longest first
-# Identifiers that may contain a space are found in the whole string first (each only
-# when its marker is there); everything else lies within one space-separated word.
-_PHONE = re.compile(r"\+\d[\d ()-]{6,18}\d(?!\w)")
-# Each starts with a character class, so the scan skips ahead quickly to where one may begin.
-_SERIAL = re.compile(r"[Ss](?<![\w][Ss])(/?[Nn]|(?i:erial)(?:\s+(?i:number))?)\b\s*[:#=]?\s*"
-                     r"([A-Z0-9][A-Z0-9-]{5,})")
-_VERSION = re.compile(r"[VvRr](?<![\w][VvRr])(?i:ersion|er\.?|elease)?\s+(v?\d+(?:\.\d+)+)")
-# A word with none of these holds no identifier PATTERN could find.
-_GATE = re.compile(r"[\d@:+]|[.][A-Za-z]|-[0-9A-Fa-f]")
-_PUNCTUATION = "\"'()[]{}<>,;:.!?"
+STATUSES = frozenset({"firing", "resolved", "ok", "problem", "alerting", "normal", "pending",
+                      "nodata", "error", "up", "down", "warning", "critical", "unknown"})
+_URL_KEY = re.compile(r"(?i)(?:url|uri|link|href|runbook)s?$|^(?:url|link|href)")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,15}://")
 _CACHE_LIMIT = 100_000
 
 
@@ -94,107 +59,33 @@ class Pseudonymizer:
                  extra_labels: dict[str, str] | None = None,
                  prefix_preserving_ips: bool = False) -> None:
         self._digest = KeyedDigest(key)
-        self._labels = IDENTIFYING_LABELS | (extra_labels or {})
+        self._extra = extra_labels or {}
         self._cache: dict[tuple[str, str], str] = {}
-        self._learned_kinds: dict[str, tuple[str, str]] = {}
-        self._texts: dict[str, str] = {}  # results for strings already seen (same key, same output)
-        self._words: dict[str, str] = {}
         self._urls: dict[str, str] = {}
         self._in_payload: dict[str, str] = {}  # free text already done within this payload
         self._pan = CryptoPAn(hmac.digest(key, b"crypto-pan", "sha256")) \
             if prefix_preserving_ips else None
-        names = {n.lower() for n in known_names if len(n) >= 3}
-        self._single_names = {n for n in names if " " not in n}
-        several = sorted((n for n in names if " " in n), key=len, reverse=True)
-        # Case-sensitive literals over lower-cased text: a fast test before the real pattern.
-        self._maybe_known = re.compile("|".join(map(re.escape, several))) if several else None
-        self._known = (re.compile("|".join(rf"(?<![\w.-]){re.escape(n)}(?![\w-])" for n in several),
-                                  re.IGNORECASE) if several else None)
+        self._scanner = TextScanner(self.token, self.url, known_names)
 
     def token(self, kind: str, value: str) -> str:
+        """The pseudonym of ``value`` as an identifier of ``kind`` (``ip-3fa9c21b``)."""
         cached = self._cache.get((kind, value))
         if cached is None:
             if kind == "ip" and self._pan is not None:
                 cached = "ip-" + self._pan.anonymize(value)
             else:
                 cached = f"{kind}-{self._digest.hex(f'{kind}:{value.lower()}'.encode())[:8]}"
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
             self._cache[(kind, value)] = cached
         return cached
 
-    # -- free text
     def text(self, value: str, learned: Learned | None = None) -> str:
-        """Replace every identifier in ``value``: learned label values, then what the
-        patterns find, each word looked at once (and remembered)."""
+        """Replace every identifier in ``value``: learned values first, then what the
+        scanner finds."""
         if learned:
             value = _replace_values(value, learned)
-        cached = self._texts.get(value)
-        if cached is not None:
-            return cached
-        result = value
-        lower = value.lower()
-        if self._known is not None and self._maybe_known is not None \
-                and self._maybe_known.search(lower):
-            result = self._known.sub(lambda m: self.token("name", m.group(0)), result)
-        if "+" in result:
-            result = _PHONE.sub(self._phone, result)
-        if "sn" in lower or "s/n" in lower or "serial" in lower:
-            result = _SERIAL.sub(lambda m: m.group(0)[:m.start(2) - m.start(0)]
-                                 + self.token("serial", m.group(2)), result)
-        words = result.split(" ")
-        seen = self._words
-        out = [seen.get(w) or self._learn(w) for w in words]
-        if out != words:
-            for m in _VERSION.finditer(result):  # "version 15.2.4.5" is not an address
-                at = result.count(" ", 0, m.start(1))  # the index of the number's word
-                if words[at].rstrip(_PUNCTUATION) == m.group(1):
-                    out[at] = words[at]
-            result = " ".join(out)
-        if len(self._texts) > _CACHE_LIMIT:
-            self._texts.clear()
-        self._texts[value] = result
-        return result
-
-    def _phone(self, m: re.Match[str]) -> str:
-        start = m.start()
-        if start and (m.string[start - 1].isalnum() or m.string[start - 1] in "_+"):
-            return m.group(0)
-        return self.token("phone", m.group(0))
-
-    def _learn(self, word: str) -> str:
-        if len(self._words) > _CACHE_LIMIT:
-            self._words.clear()
-        new = self._words[word] = self._word(word)
-        return new
-
-    def _word(self, word: str) -> str:
-        """One space-free word: a known name, or whatever PATTERN finds in it."""
-        core = word.strip(_PUNCTUATION)
-        if core.lower() in self._single_names:
-            head = word.find(core)
-            return word[:head] + self.token("name", core) + word[head + len(core):]
-        if word.isalpha() or not _GATE.search(word):
-            return word
-        new = PATTERN.sub(self._replace, word)
-        return word if new == word else new
-
-    def _replace(self, m: re.Match[str]) -> str:
-        kind = m.lastgroup
-        found = m.group(0)
-        if kind == "ipv4":
-            return self.token("ip", found)
-        if kind == "ipv6":
-            if not is_ipv6(found):
-                return found  # times like 12:30:45 and other colon-separated numbers
-            return self.token("ip", found)
-        if kind == "serial":
-            prefix = _SERIAL.match(found)
-            if prefix is None:
-                return found
-            return found[:prefix.start(2)] + self.token("serial", prefix.group(2))
-        if kind == "url":
-            return self.url(found)
-        assert kind is not None
-        return self.token(kind, found)
+        return self._scanner.text(value)
 
     def opaque(self, value: str) -> str:
         """A keyed, untyped digest of ``value`` (group keys, fingerprints, event ids)."""
@@ -211,33 +102,26 @@ class Pseudonymizer:
 
     def _url(self, value: str) -> str:
         try:
-            host = urlsplit(value).hostname or ""
+            host = urlsplit(value.strip()).hostname or ""
         except ValueError:
             host = ""
-        scheme = value.split(":", 1)[0]
-        return f"{scheme}://{self.token('host', host)}/" if host else ""
+        scheme = value.strip().split(":", 1)[0] if _SCHEME.match(value.strip()) else ""
+        if not scheme:
+            return self.text(value)  # not a link after all: scan it like any text
+        return f"{scheme}://{self._scanner.value('host', host)}/" if host else f"{scheme}://"
 
     # -- payloads
     def alertmanager(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Pseudonymize an Alertmanager webhook (version 4) payload; returns a new dict."""
-        self._learned_kinds = {}
+        """Pseudonymize an Alertmanager (v4) or Grafana (version 1) webhook; a new dict."""
         self._in_payload = {}
+        learned_map: dict[str, str] = {}
         label_sets = [payload.get("groupLabels") or {}, payload.get("commonLabels") or {}]
         for alert in payload.get("alerts") or []:
             label_sets.append(alert.get("labels") or {})
         for labels in label_sets:
             for name, value in labels.items():
-                kind = self._labels.get(name)
-                if kind and isinstance(value, str) and value \
-                        and value.lower() not in self._learned_kinds:
-                    self._learned_kinds[value.lower()] = (kind, self.token(kind, value))
-                    host = value.rsplit(":", 1)[0] if kind in ("host", "ip") else value
-                    if host != value:  # "10.1.2.3:9100": also learn the bare address
-                        bare = "ip" if is_ip(host) else kind
-                        self._learned_kinds[host.lower()] = (bare, self.token(bare, host))
-        # Longest first, so "10.1.2.3:9116" goes before "10.1.2.3".
-        learned = sorted(((v, t) for v, (_, t) in self._learned_kinds.items()),
-                         key=lambda vt: len(vt[0]), reverse=True)
+                self._learn(name, value, learned_map)
+        learned = _ordered(learned_map)
         out: dict[str, Any] = {}
         for field, value in payload.items():
             if field == "groupKey":
@@ -246,107 +130,116 @@ class Pseudonymizer:
                 out[field] = [self._alert(a, learned) for a in value or []]
             elif field in ("groupLabels", "commonLabels", "commonAnnotations"):
                 out[field] = self._labels_of(value or {}, learned)
-            elif field in URL_FIELDS:
-                out[field] = self.url(value) if isinstance(value, str) else value
-            elif isinstance(value, str) and field not in ("version", "status", "receiver"):
-                out[field] = self.text(value, learned)
-            else:
+            elif field in ("status", "state") and isinstance(value, str) \
+                    and value.lower() in STATUSES:
                 out[field] = value
+            elif field == "version" and value in ("1", "4"):
+                out[field] = value
+            else:
+                out[self.text(field)] = self._walk(value, field, learned)
         return out
+
+    grafana = alertmanager
+
+    def _learn(self, key: str, value: Any, learned: dict[str, str]) -> None:
+        kind = key_kind(key, self._extra)
+        if kind and isinstance(value, str) and value.strip() and value.lower() not in learned:
+            replaced = self._scanner.value(kind, value)
+            if replaced != value:
+                learned[value.lower()] = replaced
+                bare = value.rsplit(":", 1)[0]  # "10.1.2.3:9100": learn the bare address too
+                if bare != value and kind in ("host", "ip") and bare.lower() not in learned:
+                    learned[bare.lower()] = self._scanner.value(kind, bare)
 
     def _alert(self, alert: dict[str, Any], learned: Learned) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for field, value in alert.items():
             if field in ("labels", "annotations"):
                 out[field] = self._labels_of(value or {}, learned)
-            elif field in URL_FIELDS:
-                out[field] = self.url(value) if isinstance(value, str) else value
             elif field == "fingerprint":
                 out[field] = self.opaque(str(value))
+            elif field == "status" and isinstance(value, str) and value.lower() in STATUSES:
+                out[field] = value
+            elif field in ("startsAt", "endsAt") and isinstance(value, str) \
+                    and TIMESTAMP.fullmatch(value):
+                out[field] = value
             else:
-                out[field] = value  # status, startsAt, endsAt: readable
+                out[self.text(field)] = self._walk(value, field, learned)
         return out
 
     def _labels_of(self, labels: dict[str, Any], learned: Learned) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        kinds, memo = self._labels, self._in_payload
+        memo = self._in_payload
         for name, value in labels.items():
-            kind = kinds.get(name)
+            if not isinstance(value, str):
+                out[self.text(name)] = self._walk(value, name, learned)
+                continue
+            kind = key_kind(name, self._extra)
             if kind is not None:
-                out[name] = self.token(kind, value) if value and isinstance(value, str) else value
-            elif name in READABLE or not isinstance(value, str):
-                out[name] = value
-            elif name in URL_FIELDS or value.startswith(("http://", "https://")):
-                out[name] = self.url(value)
+                done = self._scanner.value(kind, value)
+            elif _URL_KEY.search(name) or _SCHEME.match(value):
+                done = self.url(value)
             else:
-                done = memo.get(value)
-                if done is None:
-                    done = memo[value] = self.text(value, learned)
-                out[name] = done
+                kept = memo.get(value)
+                if kept is None:
+                    kept = memo[value] = self.text(value, learned)
+                done = kept
+            out[self.text(name)] = done
         return out
 
     def generic(self, payload: Any) -> Any:
-        """Any JSON (Zabbix events too): identifying keys by key, and their values learned
+        """Any JSON (Zabbix events too): identifying fields by name, and their values learned
         first, so they are replaced in every other string as well."""
         learned: dict[str, str] = {}
         self._collect(payload, None, learned)
-        order = sorted(learned.items(), key=lambda vt: len(vt[0]), reverse=True)
-        return self._walk(payload, None, order)
+        return self._walk(payload, None, _ordered(learned))
 
     def _collect(self, value: Any, key: str | None, learned: dict[str, str]) -> None:
         if isinstance(value, dict):
+            tagged = _tagged(value)
+            if tagged is not None:
+                self._learn(tagged[0], tagged[1], learned)
             for k, v in value.items():
                 self._collect(v, k, learned)
         elif isinstance(value, list):
             for v in value:
                 self._collect(v, key, learned)
-        elif isinstance(value, str) and value and key in self._labels:
-            learned[value.lower()] = self.token(self._labels[key], value)
+        elif key is not None:
+            self._learn(key, value, learned)
 
     def _walk(self, value: Any, key: str | None, learned: Learned) -> Any:
         if isinstance(value, dict):
-            return {k: self._walk(v, k, learned) for k, v in value.items()}
+            tagged = _tagged(value)
+            out = {self.text(k): self._walk(v, k, learned) for k, v in value.items()}
+            if tagged is not None:  # Zabbix tags: {"tag": "owner", "value": "jdoe"}
+                kind = key_kind(tagged[0], self._extra)
+                if kind is not None:
+                    out["value"] = self._scanner.value(kind, tagged[1])
+            return out
         if isinstance(value, list):
             return [self._walk(v, key, learned) for v in value]
         if isinstance(value, str):
-            if key in self._labels and value:
-                return self.token(self._labels[key], value)
-            if key in URL_FIELDS:
+            kind = key_kind(key, self._extra) if key is not None else None
+            if kind is not None:
+                return self._scanner.value(kind, value)
+            if (key is not None and _URL_KEY.search(key)) or _SCHEME.match(value):
                 return self.url(value)
-            if key in READABLE:
-                return value
             return self.text(value, learned)
         return value
 
 
-class CryptoPAn:
-    """Prefix-preserving address pseudonyms (Crypto-PAn, Xu et al. 2002) under a 32-byte key.
+def _tagged(value: dict[str, Any]) -> tuple[str, str] | None:
+    """A {"tag"|"key"|"name": K, "value": V} pair, as Zabbix and others write tags."""
+    tag = value.get("tag", value.get("key", value.get("name")))
+    item = value.get("value")
+    if isinstance(tag, str) and isinstance(item, str) and len(value) <= 3:
+        return tag, item
+    return None
 
-    Bit i of the result flips by the first bit of AES(first i bits of the address, padded
-    with a secret pad), so addresses sharing an n-bit prefix share one afterwards too.
-    """
 
-    def __init__(self, key: bytes) -> None:
-        self._aes = Cipher(algorithms.AES(key[:16]), modes.ECB())
-        self._pad = int.from_bytes(self._aes.encryptor().update(key[16:32]), "big")
-
-    def anonymize(self, text: str) -> str:
-        """An address of the same family; anything that is not an address gets a keyed hash."""
-        try:
-            address = ipaddress.ip_address(text.strip("[]"))
-        except ValueError:
-            return hmac.digest(self._pad.to_bytes(16, "big"), text.encode(), "sha256").hex()[:8]
-        width = address.max_prefixlen
-        value = int(address) << (128 - width)
-        blocks = b"".join(
-            ((value >> (128 - i) << (128 - i) if i else 0)
-             | (self._pad & ((1 << (128 - i)) - 1))).to_bytes(16, "big")
-            for i in range(width))
-        out = self._aes.encryptor().update(blocks)
-        flips = 0
-        for i in range(width):
-            flips = (flips << 1) | (out[16 * i] >> 7)
-        return str(ipaddress.ip_address(int(address) ^ flips))
+def _ordered(learned: dict[str, str]) -> Learned:
+    """Longest first, so "10.1.2.3:9116" goes before "10.1.2.3"."""
+    return sorted(learned.items(), key=lambda vt: len(vt[0]), reverse=True)
 
 
 def _replace_values(text: str, learned: Learned) -> str:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.errors import MessageError
 from html import escape
 from itertools import pairwise
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.service import Principal, token_digest
-from custody.alerts.formats import detect
+from custody.alerts.formats import SOURCE_KINDS, alerts_of, status_of
 from custody.alerts.keys import known_names, period_key, period_of
 from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.alerts.pseudonym import Pseudonymizer
@@ -34,7 +35,6 @@ from custody.mail import Mailer, Message
 from custody.secrets import SecretStore
 from custody.tenancy import require_client_access, require_role
 
-SOURCE_KINDS = ("alertmanager", "zabbix", "generic")
 MAPPING_LABELS = ("client", "device", "host", "hostname", "instance")
 KEY_CACHE_SECONDS = 300
 TOKEN_PREFIX = "cas_"
@@ -50,7 +50,7 @@ class IngestResult:
 class AlertService:
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
                  settings: AlertSettings, mailer: Mailer, signing_key: bytes,
-                 base_url: str | None, mail_domain: str = "localhost") -> None:
+                 public_url: str, mail_domain: str = "localhost") -> None:
         self._secrets = secrets_store
         self._audit = audit
         self._clock = clock
@@ -60,7 +60,7 @@ class AlertService:
         self._message_key = hmac.digest(signing_key, b"message-id", "sha256")
         self._mail_domain = mail_domain
         self._keys: dict[tuple[int | None, datetime | None, str], tuple[float, bytes]] = {}
-        self._base_url = (base_url or "http://127.0.0.1:8080").rstrip("/")
+        self._base_url = public_url.rstrip("/")
 
     # -- sources
     def create_source(self, db: Session, who: Principal, name: str, kind: str,
@@ -120,6 +120,12 @@ class AlertService:
         return kept[1]
 
     def _client_for(self, db: Session, source: AlertSource, labels: dict[str, Any]) -> int | None:
+        """The one client an alert belongs to, or None (held for an admin).
+
+        A source bound to a client decides. Otherwise a ``client`` label naming a client,
+        or devices matched by name or address; when those point at more than one client
+        (overlapping private ranges are normal at a provider), nobody is guessed.
+        """
         if source.client_id is not None:
             return source.client_id
         named = labels.get("client")
@@ -127,59 +133,67 @@ class AlertService:
             cid = db.scalar(select(Client.id).where(Client.name == named))
             if cid is not None:
                 return cid
+        candidates: set[int] = set()
         for label in ("device", "host", "hostname", "instance"):
             value = labels.get(label)
             if isinstance(value, str) and value:
-                host = value.rsplit(":", 1)[0]
-                cid = db.scalar(select(Device.client_id).where(
-                    (Device.name == value) | (Device.host == host)).limit(1))
-                if cid is not None:
-                    return cid
-        return None
+                host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+                candidates.update(db.scalars(select(Device.client_id).where(
+                    (Device.name == value) | (Device.host == host)).distinct()))
+        return candidates.pop() if len(candidates) == 1 else None
 
     def ingest(self, db: Session, source: AlertSource, payload: Any) -> IngestResult:
-        """Map, pseudonymize, store and queue; the raw payload is never written."""
-        kind = detect(payload)
-        if source.kind != "generic" and kind != source.kind:
-            raise InvalidInput(f"this source sends {source.kind} payloads, got {kind}")
-        alerts = payload["alerts"] if kind == "alertmanager" else [payload]
+        """Map, pseudonymize, store and queue; the raw payload is never written.
+
+        The source's declared kind decides how the payload is read.
+        """
+        kind = source.kind
+        alerts = alerts_of(kind, payload)
+        webhook = kind in ("alertmanager", "grafana")
         by_client: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
         mapped: dict[str, int | None] = {}  # the alerts of one group mostly share labels
         for alert in alerts:
-            labels = alert.get("labels", {}) if kind == "alertmanager" else {
+            labels = (alert.get("labels") or {}) if webhook else {
                 "host": alert.get("host"), "client": alert.get("client")}
             seen = json.dumps([labels.get(k) for k in MAPPING_LABELS], default=str)
             if seen not in mapped:
                 mapped[seen] = self._client_for(db, source, labels)
             by_client[mapped[seen]].append(alert)
         # Everything is pseudonymized before the first write: the write lock is held briefly.
-        fresh: dict[str, tuple[int | None, str, dict[str, Any]]] = {}
+        fresh: dict[str, tuple[int | None, str, str, dict[str, Any]]] = {}
         for client_id, group in by_client.items():
             engine = self.engine(db, client_id)
-            if kind == "alertmanager":
+            if webhook:
                 clean = engine.alertmanager(payload | {"alerts": group})
-                items = clean["alerts"]
-                group_id = str(clean.get("groupKey", ""))
+                items = list(zip(group, clean["alerts"], strict=True))
+                group_id = str(clean.get("groupKey") or "group-" + engine.opaque(json.dumps(
+                    clean.get("groupLabels") or {}, sort_keys=True)))
             else:
-                items = [engine.generic(a) for a in group]
+                items = [(a, engine.generic(a)) for a in group]
                 group_id = "event-" + engine.opaque(str(payload.get("event_id", "")))[:12]
-            for item in items:
+            for raw, item in items:
+                status = status_of(raw, payload)
+                # Without a fingerprint, an alert is known by its labels (pseudonymized:
+                # stable within the period), never lumped together with other alerts.
+                identity = item.get("fingerprint") if webhook else None
+                if not identity:
+                    identity = json.dumps(item.get("labels") if webhook else item,
+                                          sort_keys=True, default=str)
                 dedup = hashlib.sha256(json.dumps(
-                    [source.id, item.get("fingerprint"), item.get("status"),
-                     item.get("startsAt"), item if kind != "alertmanager" else None],
+                    [source.id, identity, status, item.get("startsAt")],
                     sort_keys=True, default=str).encode()).hexdigest()
-                fresh.setdefault(dedup, (client_id, group_id, item))
+                fresh.setdefault(dedup, (client_id, group_id, status, item))
         known = set(db.scalars(select(Notification.dedup_key).where(
             Notification.dedup_key.in_(list(fresh)))))
         now = self._clock()
         new_rows: list[Notification] = []
-        for dedup, (client_id, group_id, item) in fresh.items():
+        for dedup, (client_id, group_id, status, item) in fresh.items():
             if dedup in known:
                 continue  # a redelivery: stored and mailed once already
             labels = item.get("labels", {}) if isinstance(item.get("labels"), dict) else {}
             new_rows.append(Notification(
                 source_id=source.id, client_id=client_id, dedup_key=dedup, group_id=group_id[:64],
-                status=str(item.get("status", payload.get("status", "firing"))),
+                status=status,
                 alertname=str(labels.get("alertname") or item.get("subject") or "alert")[:200],
                 payload=item, received_at=now))
         write_outbox = self._queue(db, new_rows)
@@ -289,7 +303,7 @@ class AlertService:
             message_id = self.message_id(msg)
             try:
                 self._mailer.send(Message(
-                    to=contact.value, subject=msg.subject,
+                    to=contact.value, subject=header_safe(msg.subject),
                     text=f"{msg.body}\n\nStop these e-mails: {url}\n",
                     html=(f"<pre>{escape(msg.body)}</pre>"  # no images, no tracking
                           f'<p><a href="{escape(url)}">Stop these e-mails</a></p>'),
@@ -306,16 +320,56 @@ class AlertService:
                         minutes=min(2 ** msg.attempts, 360))
                 db.commit()
                 continue
+            except (ValueError, TypeError, UnicodeError, MessageError) as exc:
+                # This one message cannot be built or sent as it is: it fails alone and
+                # the rest of the outbox goes on.
+                msg.attempts += 1
+                msg.state = "failed"
+                msg.last_error = f"the message could not be built: {type(exc).__name__}"
+                db.commit()
+                continue
             msg.state, msg.sent_at = "sent", self._clock()
             db.commit()  # one message at a time: a crash re-sends at most the one in flight
             sent += 1
         return sent
 
     def retention_sweep(self, db: Session) -> int:
-        cutoff = self._clock() - timedelta(days=self._settings.retention_days)
+        """Delete notifications past retention; held ones (no client) go sooner."""
+        now = self._clock()
+        cutoff = now - timedelta(days=self._settings.retention_days)
+        held_cutoff = now - timedelta(days=self._settings.held_retention_days)
         db.execute(delete(OutboxMessage).where(OutboxMessage.created_at < cutoff))
-        gone = db.execute(delete(Notification).where(Notification.received_at < cutoff))
+        gone = db.execute(delete(Notification).where(
+            (Notification.received_at < cutoff)
+            | (Notification.client_id.is_(None) & (Notification.received_at < held_cutoff))))
         return int(gone.rowcount)  # type: ignore[attr-defined]
+
+    # -- alerts that map to no client
+    def held(self, db: Session, who: Principal, limit: int = 200) -> Sequence[Notification]:
+        """Alerts no client could be told of (unknown or ambiguous), newest first.
+
+        They are pseudonymized under the provider's period key and never mailed; each
+        view is audited.
+        """
+        require_role(who, "admin")
+        rows = db.scalars(select(Notification).where(Notification.client_id.is_(None))
+                          .order_by(Notification.id.desc()).limit(limit)).all()
+        self._audit.record(db, who.actor, "alerts.held_view", "notifications", shown=len(rows))
+        return rows
+
+    def assign_source(self, db: Session, who: Principal, source_id: int,
+                      client_id: int | None) -> AlertSource:
+        """Bind a source to one client (its later alerts go to that client), or unbind it."""
+        require_role(who, "admin")
+        source = db.get(AlertSource, source_id)
+        if source is None:
+            raise NotFound(f"alert source {source_id} does not exist")
+        if client_id is not None and db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        source.client_id = client_id
+        self._audit.record(db, who.actor, "alerts.source_assign", f"alert_source:{source.id}",
+                           client_id=client_id)
+        return source
 
     def reidentify(self, db: Session, who: Principal, client_id: int, token: str) -> list[str]:
         """What a token stands for, among the client's inventory, for the current period only.
@@ -387,4 +441,9 @@ def _render(members: Sequence[Notification], flaps: int, settings: AlertSettings
                 lines.append(f"    {notes[k]}")
         if "message" in p:
             lines.append(f"    {p['message']}")
-    return subject[:200], "\n".join(lines)
+    return header_safe(subject)[:200], "\n".join(lines)
+
+
+def header_safe(value: str) -> str:
+    """One line without control characters: nothing in an alert can add a mail header."""
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())

@@ -25,12 +25,12 @@ class SmtpMailer:
     def send(self, message: Message) -> None:
         msg = EmailMessage()
         msg["From"] = self._s.sender
-        msg["To"] = message.to
-        msg["Subject"] = message.subject
+        msg["To"] = _one_line(message.to)
+        msg["Subject"] = _one_line(message.subject)
         if "Message-ID" not in message.headers:
             msg["Message-ID"] = make_msgid(domain=self._s.sender.rpartition("@")[2] or "localhost")
         for name, value in message.headers.items():
-            msg[name] = value
+            msg[_one_line(name)] = _one_line(value)
         msg.set_content(message.text)
         if message.html is not None:
             msg.add_alternative(message.html, subtype="html")
@@ -52,3 +52,8 @@ class SmtpMailer:
             raise BackendUnavailable(
                 f"mail server {s.host}:{s.port} did not accept the message ({type(exc).__name__})"
             ) from None
+
+
+def _one_line(value: str) -> str:
+    """A header value with no line breaks or control characters (no header injection)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())

@@ -1,0 +1,294 @@
+"""Find and replace identifiers in free text, failing closed (DESIGN §4, P5).
+
+Two passes. Identifiers that may contain spaces (phone numbers, "S/N: ...", UNC
+paths and DOMAIN\\user logons, multi-word inventory names) are found in the whole
+string. Everything else lies within one whitespace-separated word: each distinct
+word is analysed once (addresses, MACs, e-mails, URLs, host names, key=value
+pairs, inventory names) and the result kept. A word also says whether it is a
+marker ("on", "host", "by", "user", "Account Name:"): the word after a marker is a
+name and is replaced, unless it is an ordinary word or has a shape that must stay
+readable (numbers, interfaces, times, versions, codes; see custody.alerts.shapes).
+Punctuation around an identifier never hides it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from custody.addresses import is_ipv6
+from custody.alerts.shapes import DURATION, VERSION, is_token, key_kind, readable_shape
+from custody.alerts.vocabulary import (
+    HOST_MARKERS,
+    MAC_MARKERS,
+    NOT_NAMES,
+    USER_MARKERS,
+    VERSION_MARKERS,
+)
+
+Tokenize = Callable[[str, str], str]  # (kind, value) -> pseudonym
+
+_LEAD = "\"'([{<`*"
+_TRAIL = "\"',;:.!?)]}>`*"
+_CACHE_LIMIT = 100_000
+
+# Within one word. Order matters: URL and e-mail before host names, MAC before IPv6.
+_WORD = re.compile(
+    r"(?P<url>(?<![\w.+-])[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>]+)"
+    r"|(?P<email>(?<![\w.%+-])[\w.%+-]+@[^\W_][\w-]*(?:\.[\w-]+)*)"
+    r"|(?P<mac>(?<![0-9A-Fa-f:.-])[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}(?![0-9A-Fa-f]|[:-][0-9A-Fa-f])"
+    r"|(?<![0-9A-Fa-f.-])[0-9A-Fa-f]{4}[.-][0-9A-Fa-f]{4}[.-][0-9A-Fa-f]{4}"
+    r"(?![0-9A-Fa-f]|[.-][0-9A-Fa-f])"
+    r"|(?<![0-9A-Za-z])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{12}(?![0-9A-Za-z]))"
+    r"|(?P<ipv6>(?<![\w:.])(?<!ip-)(?:[0-9A-Fa-f]{0,4}:){2,7}"
+    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]))"
+    r"|(?P<ipv4>(?<![\w.])(?<!ip-)\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\d))"
+    r"|(?P<sid>(?<![\w-])S-1-\d+(?:-\d+)+)"
+    r"|(?P<host>(?<![\w.@/\\-])(?:[^\W_][\w-]{0,62}\.)+(?:xn--[\w-]+|[^\W\d_]{2,63})"
+    r"(?![\w-]|\.[^\W_]))")
+# A word with none of these characters holds nothing _WORD finds.
+_GATE = re.compile(r"[\d@:.\\=]")
+_KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)(?P<sep>=|:)(?P<value>\"[^\"]*\"?|'[^']*'?"
+                        r"|[^\s,;{}()\[\]\"'|]+)")
+_PIECE = re.compile(r"[^\W_](?:[\w-]*[^\W_])?")
+_PORT = re.compile(r":\d{1,5}$")
+_FILE_TYPES = frozenset(
+    "txt log conf cfg bin exe dll json xml yaml yml ini pem crt cer key csr tgz gz zip iso img pdf "
+    "csv html htm php jsp asp aspx js css py sh ps1 bat cmd msi deb rpm tar bz2 xz so sys vbs rules "
+    "service socket timer mount target d".split())
+
+# Across words: each runs only when its cheap gate is in the text.
+_PHONE = re.compile(
+    r"(?<![\w+.:/-])(?:"
+    r"\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}"                    # +49 30 1234567, +1 (415) 555-0198
+    r"|\(\d{2,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){0,2}"           # (415) 555-0198
+    r"|\d{3}[-.]\d{3}[-.]\d{4}"                                 # 415-555-0199
+    r"|0\d{1,4}(?:[ /-]\d{2,8}){1,3}"                           # 030 7654321, 088 765 4321
+    r")(?![.:/-]?\w)")
+_PHONE_MARKED = re.compile(
+    r"(?i:\b(?:tel|phone|call|mobile|mob|cell|fax|hotline|sms)\b\.?:?\s*)"
+    r"(\+?[\d(][\d ()./-]{3,20}\d)(?![.:/-]?\w)")
+_SERIAL = re.compile(
+    r"(?i:(?<![\w/])(?:s/n|sn|serial(?:[ _-]?(?:number|num|no\.?|nr\.?|#))?|ser\.? ?no\.?)"
+    r"(?![\w/])\s*[:#=]?\s*[\"']?)"
+    r"(?=[\w-]*\d)(?P<serial>[A-Za-z0-9][\w-]{3,})")
+_DATE = re.compile(r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
+_UNC = re.compile(r"\\\\([^\\\s\"'<>,;]+)")
+_DOWN_LEVEL = re.compile(r"(?<![\w\\:/.-])([A-Za-z][\w.-]{0,14})\\([\w.$-]+)")
+_WS = re.compile(r"(\s+)")
+
+
+@dataclass(slots=True)
+class _Word:
+    out: str          # the word with what it holds replaced (context-free)
+    marks: str | None  # the kind of name the next word is, if this word is a marker
+    safe: bool        # an ordinary word or readable shape: never a name after a marker
+    core: str         # the word without the punctuation around it
+
+
+class TextScanner:
+    """Replace the identifiers in free text with pseudonyms from ``tokenize``."""
+
+    def __init__(self, tokenize: Tokenize, url: Callable[[str], str],
+                 known_names: Iterable[str] = ()) -> None:
+        self._tokenize = tokenize
+        self._url = url
+        names = {n.strip().lower() for n in known_names if len(n.strip()) >= 3}
+        self._single = {n for n in names if not any(c.isspace() for c in n)}
+        several = sorted((n for n in names if any(c.isspace() for c in n)), key=len, reverse=True)
+        # Case-sensitive literals over lower-cased text: a fast test before the real pattern.
+        self._maybe_known = re.compile("|".join(map(re.escape, several))) if several else None
+        self._known = (re.compile("|".join(rf"(?<![\w.-]){_spaced(n)}(?![\w-])" for n in several),
+                                  re.IGNORECASE) if several else None)
+        self._words: dict[str, _Word] = {}
+        self._texts: dict[str, str] = {}
+
+    def text(self, value: str) -> str:
+        """``value`` with every identifier in it replaced."""
+        cached = self._texts.get(value)
+        if cached is not None:
+            return cached
+        result = self._words_of(self._phrases(value))
+        if len(self._texts) > _CACHE_LIMIT:
+            self._texts.clear()
+        self._texts[value] = result
+        return result
+
+    def value(self, kind: str, value: str) -> str:
+        """A field's whole value, named by its key as ``kind``: replaced unless readable."""
+        core = value.strip()
+        if not core or readable_shape(core) or core.lower() in ("-", "n/a", "none", "null"):
+            return self.text(value)
+        if core.lower() in self._single:
+            return self._tokenize("name", core)
+        if kind in ("host", "ip"):
+            port = _PORT.search(core)
+            if port and not is_ipv6(core):
+                return self._host_token(core[:port.start()]) + port.group(0)
+            return self._host_token(core)
+        return self._tokenize(kind, core)
+
+    # -- across words
+    def _phrases(self, value: str) -> str:
+        lower = value.lower()
+        if self._known is not None and self._maybe_known is not None \
+                and self._maybe_known.search(lower):
+            value = self._known.sub(lambda m: self._tokenize("name", m.group(0)), value)
+        if any(c.isdigit() for c in value):
+            value = _PHONE.sub(self._phone, value)
+            if "tel" in lower or "phone" in lower or "call" in lower or "mob" in lower \
+                    or "fax" in lower or "cell" in lower or "sms" in lower or "hotline" in lower:
+                value = _PHONE_MARKED.sub(
+                    lambda m: m.group(0)[:m.start(1) - m.start(0)] + self._tokenize("phone", m.group(1)),
+                    value)
+            if "sn" in lower or "s/n" in lower or "serial" in lower or "ser" in lower:
+                value = _SERIAL.sub(lambda m: m.group(0)[:m.start("serial") - m.start(0)]
+                                    + self._tokenize("serial", m.group("serial")), value)
+        if "\\" in value:
+            value = _UNC.sub(lambda m: "\\\\" + self._host_token(m.group(1)), value)
+            value = _DOWN_LEVEL.sub(self._down_level, value)
+        return value
+
+    def _phone(self, m: re.Match[str]) -> str:
+        found = m.group(0)
+        digits = sum(c.isdigit() for c in found)
+        if not 7 <= digits <= 15 or DURATION.fullmatch(found) or _DATE.fullmatch(found):
+            return found
+        return self._tokenize("phone", found)
+
+    def _down_level(self, m: re.Match[str]) -> str:
+        domain, user = m.group(1), m.group(2)
+        if is_token(domain):
+            return m.group(0)
+        return f"{self._tokenize('host', domain)}\\{self._tokenize('user', user)}"
+
+    # -- word by word
+    def _words_of(self, value: str) -> str:
+        parts = _WS.split(value)
+        seen = self._words
+        pending: str | None = None
+        previous = ""
+        changed = False
+        for at in range(0, len(parts), 2):
+            word = parts[at]
+            if not word:
+                continue
+            info = seen.get(word) or self._learn(word)
+            out = info.out
+            if pending is not None:
+                out = self._after_marker(pending, word, info)
+            if out is not word:
+                parts[at] = out
+                changed = True
+            if info.marks is not None:
+                pending = info.marks
+                if pending == "host" and previous in ("account", "user", "logon", "target"):
+                    pending = "user"  # "Account Name:", "User Name:"
+            elif word in ("=", ":") and previous:
+                pending = key_kind(previous)
+            else:
+                pending = None
+            previous = info.core.lower()
+        return "".join(parts) if changed else value
+
+    def _after_marker(self, kind: str, word: str, info: _Word) -> str:
+        """The word after a marker: a name of ``kind`` unless it is ordinary or readable."""
+        core = info.core
+        if kind == "version":
+            return word if VERSION.fullmatch(core) else info.out
+        if info.out != word or not core:
+            return info.out  # something in it was found already
+        if kind == "mac" and re.fullmatch(r"[0-9A-Fa-f]{12}", core):
+            return word.replace(core, self._tokenize("mac", core), 1)
+        if info.safe:
+            return word
+        token = self._host_token(core) if kind in ("host", "ip") else self._tokenize(kind, core)
+        return word.replace(core, token, 1)
+
+    def _learn(self, word: str) -> _Word:
+        if len(self._words) > _CACHE_LIMIT:
+            self._words.clear()
+        info = self._words[word] = self._analyse(word)
+        return info
+
+    def _analyse(self, word: str) -> _Word:
+        core = word.lstrip(_LEAD).rstrip(_TRAIL)
+        lower = core.lower()
+        marks = _marker(lower, word)
+        safe = lower in NOT_NAMES or (bool(core) and readable_shape(core))
+        out = word
+        if _GATE.search(word):
+            if "=" in word or ":" in word:
+                out = _KEY_VALUE.sub(self._key_value, out)
+            out = _WORD.sub(self._found, out)
+        if self._single:
+            out = _PIECE.sub(self._known_piece, out)
+        return _Word(word if out == word else out, marks, safe, core)
+
+    def _known_piece(self, m: re.Match[str]) -> str:
+        piece = m.group(0)
+        if piece.lower() in self._single and not is_token(piece):
+            return self._tokenize("name", piece)
+        return piece
+
+    def _key_value(self, m: re.Match[str]) -> str:
+        key, value = m.group("key"), m.group("value")
+        if m.group("sep") == ":" and not key.isalpha():
+            return m.group(0)
+        kind = key_kind(key)
+        bare = value.strip("\"'")
+        if kind is None or not bare or readable_shape(bare) or bare.lower() in NOT_NAMES \
+                or _WORD.search(bare):
+            return m.group(0)  # an address or the like in it is found by the next pass
+        return m.group(0)[:m.start("value") - m.start(0)] + value.replace(bare, self.value(kind, bare), 1)
+
+    def _found(self, m: re.Match[str]) -> str:
+        kind = m.lastgroup
+        found = m.group(0)
+        if kind == "url":
+            tail = len(found) - len(found.rstrip(".,;:!?)]}'\""))
+            return self._url(found[:len(found) - tail]) + found[len(found) - tail:]
+        if kind == "ipv4":
+            return self._tokenize("ip", found)
+        if kind == "ipv6":
+            if is_ipv6(found) or ("::" in found or found.count(":") >= 4) \
+                    and not DURATION.fullmatch(found):
+                return self._tokenize("ip", found)
+            return found  # times like 12:30:45 and other colon-separated numbers
+        if kind == "sid":
+            return self._tokenize("user", found)
+        if kind == "host":
+            last = found.rsplit(".", 1)[-1].lower()
+            if last in _FILE_TYPES or last.endswith(("exception", "error")):
+                return found
+            return self._tokenize("host", found)
+        assert kind is not None
+        return self._tokenize(kind, found)
+
+    def _host_token(self, value: str) -> str:
+        from custody.addresses import is_ip
+
+        return self._tokenize("ip" if is_ip(value.strip("[]")) else "host", value)
+
+
+def _marker(lower: str, word: str) -> str | None:
+    """What name the word after ``word`` is, if ``word`` announces one."""
+    if lower in HOST_MARKERS:
+        return "host"
+    if lower in USER_MARKERS:
+        return "user"
+    if lower in VERSION_MARKERS:
+        return "version"
+    if lower in MAC_MARKERS:
+        return "mac"
+    stripped = word.rstrip("\"')]}>")
+    key = lower.rstrip("=:")
+    if stripped.endswith((":", "=")) and key:
+        return key_kind(key)
+    return None
+
+
+def _spaced(name: str) -> str:
+    """A pattern for a multi-word name that matches any run of whitespace between words."""
+    return r"\s+".join(re.escape(part) for part in name.split())
