@@ -58,7 +58,7 @@ class _NoModel(NlpEngine):  # type: ignore[misc]
 
 
 class PresidioEngine:
-    """Walks an Alertmanager payload like ours and anonymizes every string value."""
+    """Walks any JSON payload and anonymizes every string value."""
 
     def __init__(self) -> None:
         registry = RecognizerRegistry(supported_languages=["en"])

@@ -405,10 +405,12 @@ def alerts() -> None:
 
 @alerts.command("pseudonymize")
 @click.option("--client", "client_name", required=True, help="The client's name.")
+@click.option("--kind", type=click.Choice(["alertmanager", "grafana", "zabbix", "generic"]),
+              default=None, help="The payload's format (default: recognised from the payload).")
 @click.pass_context
 @handle_errors
-def alerts_pseudonymize(ctx: click.Context, client_name: str) -> None:
-    """Read an Alertmanager v4, Zabbix or generic JSON payload on stdin; write it
+def alerts_pseudonymize(ctx: click.Context, client_name: str, kind: str | None) -> None:
+    """Read an Alertmanager v4, Grafana, Zabbix or generic JSON payload on stdin; write it
     pseudonymized (with the client's key for this period) on stdout."""
     import json
 
@@ -426,5 +428,5 @@ def alerts_pseudonymize(ctx: click.Context, client_name: str) -> None:
         if client is None:
             raise NotFound(f"no client named {client_name!r}")
         engine = services.alerts.engine(db, client.id)
-    _, result = pseudonymize(engine, payload)
+    _, result = pseudonymize(engine, payload, kind)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))

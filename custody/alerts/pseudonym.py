@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from custody.alerts.cryptopan import CryptoPAn
-from custody.alerts.scanner import TextScanner
-from custody.alerts.shapes import TIMESTAMP, key_kind
+from custody.alerts.scanner import TextScanner, replace_values
+from custody.alerts.shapes import TIMESTAMP, field_name, key_kind
 
 Learned = list[tuple[str, str]]  # (lower-cased value, its replacement), longest first
 
@@ -84,8 +84,12 @@ class Pseudonymizer:
         """Replace every identifier in ``value``: learned values first, then what the
         scanner finds."""
         if learned:
-            value = _replace_values(value, learned)
+            value = replace_values(value, learned)
         return self._scanner.text(value)
+
+    def _key(self, key: str) -> str:
+        """A JSON key: scanned like text, unless it reads as a dotted field name."""
+        return key if field_name(key) else self._scanner.text(key)
 
     def opaque(self, value: str) -> str:
         """A keyed, untyped digest of ``value`` (group keys, fingerprints, event ids)."""
@@ -136,7 +140,7 @@ class Pseudonymizer:
             elif field == "version" and value in ("1", "4"):
                 out[field] = value
             else:
-                out[self.text(field)] = self._walk(value, field, learned)
+                out[self._key(field)] = self._walk(value, field, learned)
         return out
 
     grafana = alertmanager
@@ -164,7 +168,7 @@ class Pseudonymizer:
                     and TIMESTAMP.fullmatch(value):
                 out[field] = value
             else:
-                out[self.text(field)] = self._walk(value, field, learned)
+                out[self._key(field)] = self._walk(value, field, learned)
         return out
 
     def _labels_of(self, labels: dict[str, Any], learned: Learned) -> dict[str, Any]:
@@ -172,7 +176,7 @@ class Pseudonymizer:
         memo = self._in_payload
         for name, value in labels.items():
             if not isinstance(value, str):
-                out[self.text(name)] = self._walk(value, name, learned)
+                out[self._key(name)] = self._walk(value, name, learned)
                 continue
             kind = key_kind(name, self._extra)
             if kind is not None:
@@ -184,7 +188,7 @@ class Pseudonymizer:
                 if kept is None:
                     kept = memo[value] = self.text(value, learned)
                 done = kept
-            out[self.text(name)] = done
+            out[self._key(name)] = done
         return out
 
     def generic(self, payload: Any) -> Any:
@@ -210,7 +214,7 @@ class Pseudonymizer:
     def _walk(self, value: Any, key: str | None, learned: Learned) -> Any:
         if isinstance(value, dict):
             tagged = _tagged(value)
-            out = {self.text(k): self._walk(v, k, learned) for k, v in value.items()}
+            out = {self._key(k): self._walk(v, k, learned) for k, v in value.items()}
             if tagged is not None:  # Zabbix tags: {"tag": "owner", "value": "jdoe"}
                 kind = key_kind(tagged[0], self._extra)
                 if kind is not None:
@@ -240,27 +244,3 @@ def _tagged(value: dict[str, Any]) -> tuple[str, str] | None:
 def _ordered(learned: dict[str, str]) -> Learned:
     """Longest first, so "10.1.2.3:9116" goes before "10.1.2.3"."""
     return sorted(learned.items(), key=lambda vt: len(vt[0]), reverse=True)
-
-
-def _replace_values(text: str, learned: Learned) -> str:
-    """Replace whole-word, case-insensitive occurrences of learned values (no regex to build)."""
-    lower = text.lower()
-    for value, token in learned:
-        start = lower.find(value)
-        if start < 0:
-            continue
-        parts, last = [], 0
-        while start >= 0:
-            end = start + len(value)
-            before = lower[start - 1] if start else " "
-            after = lower[end] if end < len(lower) else " "
-            if not (before.isalnum() or before in "_.-") and not (after.isalnum() or after in "_-"):
-                parts.append(text[last:start])
-                parts.append(token)
-                last = end
-            start = lower.find(value, end)
-        if parts:
-            parts.append(text[last:])
-            text = "".join(parts)
-            lower = text.lower()
-    return text

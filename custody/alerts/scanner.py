@@ -72,19 +72,25 @@ _PHONE_MARKED = re.compile(
 _SERIAL = re.compile(
     r"(?i:(?<![\w/])(?:s/n|sn|serial(?:[ _-]?(?:number|num|no\.?|nr\.?|#))?|ser\.? ?no\.?)"
     r"(?![\w/])\s*[:#=]?\s*[\"']?)"
-    r"(?=[\w-]*\d)(?P<serial>[A-Za-z0-9][\w-]{3,})")
+    r"(?P<serial>[A-Za-z0-9][\w-]{3,})")
 _DATE = re.compile(r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
 _UNC = re.compile(r"\\\\([^\\\s\"'<>,;]+)")
 _DOWN_LEVEL = re.compile(r"(?<![\w\\:/.-])([A-Za-z][\w.-]{0,14})\\([\w.$-]+)")
 _WS = re.compile(r"(\s+)")
+_DIGIT = re.compile(r"\d")
+_SEGMENTS = re.compile(r"[(\[{<,;=:|]")
+# The name after a marker ends where the word's punctuation starts: "ethernet1/5",0x0,...
+_ATOM = re.compile(r"[^,;\"'()\[\]{}<>|=]+")
+# Plain numbers and times: nothing in them to find (four dotted numbers are an address).
+_PLAIN = re.compile(r"[-+]?\d+(?:[.,]\d+)?%?[.,;:)]?|\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?[.,;)]?")
 
 
 @dataclass(slots=True)
 class _Word:
     out: str          # the word with what it holds replaced (context-free)
     marks: str | None  # the kind of name the next word is, if this word is a marker
-    safe: bool        # an ordinary word or readable shape: never a name after a marker
     core: str         # the word without the punctuation around it
+    named: tuple[tuple[str, str], ...]  # (name, token) found by its key: replaced elsewhere too
 
 
 class TextScanner:
@@ -103,6 +109,9 @@ class TextScanner:
                                   re.IGNORECASE) if several else None)
         self._words: dict[str, _Word] = {}
         self._texts: dict[str, str] = {}
+        self._values: dict[tuple[str, str], str] = {}
+        self._safe: dict[str, bool] = {}
+        self._named: list[tuple[str, str]] = []  # what _key_value replaced in the current word
 
     def text(self, value: str) -> str:
         """``value`` with every identifier in it replaced."""
@@ -117,6 +126,14 @@ class TextScanner:
 
     def value(self, kind: str, value: str) -> str:
         """A field's whole value, named by its key as ``kind``: replaced unless readable."""
+        cached = self._values.get((kind, value))
+        if cached is None:
+            if len(self._values) > _CACHE_LIMIT:
+                self._values.clear()
+            cached = self._values[(kind, value)] = self._value(kind, value)
+        return cached
+
+    def _value(self, kind: str, value: str) -> str:
         core = value.strip()
         if not core or readable_shape(core) or core.lower() in ("-", "n/a", "none", "null"):
             return self.text(value)
@@ -135,7 +152,7 @@ class TextScanner:
         if self._known is not None and self._maybe_known is not None \
                 and self._maybe_known.search(lower):
             value = self._known.sub(lambda m: self._tokenize("name", m.group(0)), value)
-        if any(c.isdigit() for c in value):
+        if _DIGIT.search(value):
             value = _PHONE.sub(self._phone, value)
             if "tel" in lower or "phone" in lower or "call" in lower or "mob" in lower \
                     or "fax" in lower or "cell" in lower or "sms" in lower or "hotline" in lower:
@@ -143,8 +160,7 @@ class TextScanner:
                     lambda m: m.group(0)[:m.start(1) - m.start(0)] + self._tokenize("phone", m.group(1)),
                     value)
             if "sn" in lower or "s/n" in lower or "serial" in lower or "ser" in lower:
-                value = _SERIAL.sub(lambda m: m.group(0)[:m.start("serial") - m.start(0)]
-                                    + self._tokenize("serial", m.group("serial")), value)
+                value = _SERIAL.sub(self._serial, value)
         if "\\" in value:
             value = _UNC.sub(lambda m: "\\\\" + self._host_token(m.group(1)), value)
             value = _DOWN_LEVEL.sub(self._down_level, value)
@@ -156,6 +172,12 @@ class TextScanner:
         if not 7 <= digits <= 15 or DURATION.fullmatch(found) or _DATE.fullmatch(found):
             return found
         return self._tokenize("phone", found)
+
+    def _serial(self, m: re.Match[str]) -> str:
+        serial = m.group("serial")
+        if serial.lower() in NOT_NAMES:  # "serial port", "serial number is missing"
+            return m.group(0)
+        return m.group(0)[:m.start("serial") - m.start(0)] + self._tokenize("serial", serial)
 
     def _down_level(self, m: re.Match[str]) -> str:
         domain, user = m.group(1), m.group(2)
@@ -170,6 +192,7 @@ class TextScanner:
         pending: str | None = None
         previous = ""
         changed = False
+        named: list[tuple[str, str]] = []  # names found by context, replaced everywhere after
         for at in range(0, len(parts), 2):
             word = parts[at]
             if not word:
@@ -177,10 +200,12 @@ class TextScanner:
             info = seen.get(word) or self._learn(word)
             out = info.out
             if pending is not None:
-                out = self._after_marker(pending, word, info)
+                out = self._after_marker(pending, word, info, named)
             if out is not word:
                 parts[at] = out
                 changed = True
+            if info.named:
+                named.extend(info.named)
             if info.marks is not None:
                 pending = info.marks
                 if pending == "host" and previous in ("account", "user", "logon", "target"):
@@ -190,21 +215,39 @@ class TextScanner:
             else:
                 pending = None
             previous = info.core.lower()
-        return "".join(parts) if changed else value
+        if not changed:
+            return value
+        result = "".join(parts)
+        return replace_values(result, sorted(set(named), key=lambda vt: len(vt[0]), reverse=True)) \
+            if named else result
 
-    def _after_marker(self, kind: str, word: str, info: _Word) -> str:
-        """The word after a marker: a name of ``kind`` unless it is ordinary or readable."""
+    def _after_marker(self, kind: str, word: str, info: _Word,
+                      named: list[tuple[str, str]]) -> str:
+        """The word after a marker: a name of ``kind`` unless it is ordinary or readable.
+
+        Only its first part is the name: a CSV field or a bracket ends it.
+        """
         core = info.core
         if kind == "version":
             return word if VERSION.fullmatch(core) else info.out
         if info.out != word or not core:
             return info.out  # something in it was found already
-        if kind == "mac" and re.fullmatch(r"[0-9A-Fa-f]{12}", core):
-            return word.replace(core, self._tokenize("mac", core), 1)
-        if info.safe:
+        atom = _ATOM.search(core)
+        name = atom.group(0) if atom else core
+        if kind == "mac" and re.fullmatch(r"[0-9A-Fa-f]{12}", name):
+            return word.replace(name, self._tokenize("mac", name), 1)
+        if self._is_safe(name):
             return word
-        token = self._host_token(core) if kind in ("host", "ip") else self._tokenize(kind, core)
-        return word.replace(core, token, 1)
+        token = self._host_token(name) if kind in ("host", "ip") else self._tokenize(kind, name)
+        if len(name) >= 3:
+            named.append((name.lower(), token))
+        return word.replace(name, token, 1)
+
+    def _is_safe(self, name: str) -> bool:
+        safe = self._safe.get(name)
+        if safe is None:
+            safe = self._safe[name] = name.lower() in NOT_NAMES or readable_shape(name)
+        return safe
 
     def _learn(self, word: str) -> _Word:
         if len(self._words) > _CACHE_LIMIT:
@@ -214,17 +257,16 @@ class TextScanner:
 
     def _analyse(self, word: str) -> _Word:
         core = word.lstrip(_LEAD).rstrip(_TRAIL)
-        lower = core.lower()
-        marks = _marker(lower, word)
-        safe = lower in NOT_NAMES or (bool(core) and readable_shape(core))
         out = word
-        if _GATE.search(word):
+        self._named = []
+        if _GATE.search(word) and not _PLAIN.fullmatch(word):
             if "=" in word or ":" in word:
                 out = _KEY_VALUE.sub(self._key_value, out)
             out = _WORD.sub(self._found, out)
-        if self._single:
+        if self._single and any(p.lower() in self._single for p in _PIECE.findall(out)):
             out = _PIECE.sub(self._known_piece, out)
-        return _Word(word if out == word else out, marks, safe, core)
+        return _Word(word if out == word else out, _marker(core.lower(), word), core,
+                     tuple(self._named))
 
     def _known_piece(self, m: re.Match[str]) -> str:
         piece = m.group(0)
@@ -241,7 +283,10 @@ class TextScanner:
         if kind is None or not bare or readable_shape(bare) or bare.lower() in NOT_NAMES \
                 or _WORD.search(bare):
             return m.group(0)  # an address or the like in it is found by the next pass
-        return m.group(0)[:m.start("value") - m.start(0)] + value.replace(bare, self.value(kind, bare), 1)
+        token = self.value(kind, bare)
+        if len(bare) >= 3:
+            self._named.append((bare.lower(), token))
+        return m.group(0)[:m.start("value") - m.start(0)] + value.replace(bare, token, 1)
 
     def _found(self, m: re.Match[str]) -> str:
         kind = m.lastgroup
@@ -273,7 +318,11 @@ class TextScanner:
 
 
 def _marker(lower: str, word: str) -> str | None:
-    """What name the word after ``word`` is, if ``word`` announces one."""
+    """What name the word after ``word`` is, if ``word`` announces one.
+
+    Only the word's last part counts: "(Server", "ifAlias:to", "[user:".
+    """
+    lower = _SEGMENTS.split(lower)[-1] or lower
     if lower in HOST_MARKERS:
         return "host"
     if lower in USER_MARKERS:
@@ -283,12 +332,36 @@ def _marker(lower: str, word: str) -> str | None:
     if lower in MAC_MARKERS:
         return "mac"
     stripped = word.rstrip("\"')]}>")
-    key = lower.rstrip("=:")
-    if stripped.endswith((":", "=")) and key:
-        return key_kind(key)
+    if stripped.endswith((":", "=")):
+        key = _SEGMENTS.split(stripped.rstrip("=:").lstrip(_LEAD))[-1]
+        return key_kind(key) if key else None
     return None
 
 
 def _spaced(name: str) -> str:
     """A pattern for a multi-word name that matches any run of whitespace between words."""
     return r"\s+".join(re.escape(part) for part in name.split())
+
+
+def replace_values(text: str, learned: list[tuple[str, str]]) -> str:
+    """Replace whole-word, case-insensitive occurrences of learned values (no regex to build)."""
+    lower = text.lower()
+    for value, token in learned:
+        start = lower.find(value)
+        if start < 0:
+            continue
+        parts, last = [], 0
+        while start >= 0:
+            end = start + len(value)
+            before = lower[start - 1] if start else " "
+            after = lower[end] if end < len(lower) else " "
+            if not (before.isalnum() or before in "_.-") and not (after.isalnum() or after in "_-"):
+                parts.append(text[last:start])
+                parts.append(token)
+                last = end
+            start = lower.find(value, end)
+        if parts:
+            parts.append(text[last:])
+            text = "".join(parts)
+            lower = text.lower()
+    return text

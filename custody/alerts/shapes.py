@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from custody.alerts.vocabulary import FIELD_WORDS, NOT_NAMES
+
 # Vendor interface grammars: Cisco, Juniper, Linux, FortiOS, MikroTik, PAN-OS, Ubiquiti,
 # Huawei/Comware, and terminal lines. Always readable, even after a host marker.
 INTERFACE = re.compile(
@@ -35,8 +37,9 @@ TIMESTAMP = re.compile(
     r"(?:Z|[+-]\d{2}:?\d{2})?|\d{1,2}[./]\d{1,2}[./]\d{2,4}", re.I)
 VERSION = re.compile(r"v?\d+(?:\.\d+)+[a-z]?(?:\(\d+[a-z]?\)[a-z0-9]*)?(?:[-+_][\w.]+)?", re.I)
 CODE = re.compile(
-    r"%[A-Z0-9_]+-\d+-[A-Z0-9_]+|0x[0-9a-f]+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{2,}-\d+"
-    r"|\d+(?:\.\d+){4,}|[A-Za-z][\w-]*::[\w.]+|[A-Z]+\d*-\d+-[A-Z0-9_]+", re.I)
+    r"%[A-Z0-9_]+(?:-[A-Z0-9_]+)*-\d+-[A-Z0-9_]+"   # Cisco %FACILITY-SEVERITY-MNEMONIC
+    r"|0[xX][0-9A-Fa-f]+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"  # 0xC000006A, SNMP_TRAP_LINK_DOWN
+    r"|\d+(?:\.\d+){4,}|[A-Za-z][\w-]*::[\w.]+")     # OIDs, IF-MIB::ifOperStatus
 _TOKEN = re.compile(r"(?:ip|host|mac|email|phone|serial|user|name|site|device|url|group)-[0-9a-f]{8}"
                     r"|(?:group|event)-[0-9a-f]{12,16}|ip-[0-9a-f.:]+")
 _SAFE = (INTERFACE, DISK, NUMBER, DURATION, TIMESTAMP, VERSION, CODE)
@@ -45,6 +48,14 @@ _SAFE = (INTERFACE, DISK, NUMBER, DURATION, TIMESTAMP, VERSION, CODE)
 def is_token(word: str) -> bool:
     """Whether ``word`` is one of our own pseudonyms (so a second pass leaves it alone)."""
     return _TOKEN.fullmatch(word) is not None
+
+
+def field_name(key: str) -> bool:
+    """Whether a JSON key reads as a field name (``host.name``, ``@timestamp``), not as a host."""
+    parts = key.lstrip("@").split(".")
+    first = parts[0].lower()
+    return len(parts) > 1 and (first in FIELD_WORDS or first in NOT_NAMES) \
+        and all(p.replace("_", "").isalnum() and not p[:1].isdigit() for p in parts)
 
 
 def readable_shape(word: str) -> bool:
@@ -79,7 +90,7 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
                         r"|endpoint|agent|(?:^|_)ap(?:$|_)|controller|caller|origin|from|(?:^|_)to$"
                         r"|nas|sender|recipient")),
 )
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[-.\s/]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[-\s/]+")
 _key_cache: dict[str, str | None] = {}
 
 
@@ -90,7 +101,9 @@ def key_kind(key: str, extra: dict[str, str] | None = None) -> str | None:
     cached = _key_cache.get(key, "?")
     if cached != "?":
         return cached
-    words = _CAMEL.sub("_", key.strip()).lower().strip("_")
+    # What a dotted field name (host.name, winlog.event_data.WorkstationName) holds is
+    # said by its last part.
+    words = _CAMEL.sub("_", key.strip().rsplit(".", 1)[-1]).lower().strip("_")
     kind: str | None = None
     if words and not _NOT_IDENTIFYING.search(words):
         kind = next((k for k, pattern in _KINDS if pattern.search(words)), None)

@@ -116,8 +116,20 @@ HOST_MARKERS = frozenset({"host", "hostname", "server", "node", "computer", "wor
                           "device", "from", "to", "on", "machine", "system", "nas", "printer"})
 # ... and after one of these, a user name.
 USER_MARKERS = frozenset({"user", "username", "login", "account", "by", "logon", "owner",
-                          "uid", "operator", "admin-user"})
+                          "uid", "operator", "administrator", "admin-user"})
 # After these, a dotted number is a version, not an address.
 VERSION_MARKERS = frozenset({"version", "ver", "release", "firmware", "fw", "build", "software",
                              "image", "os", "v", "rev", "revision", "bios", "kernel"})
+# Parts of dotted field names (Elastic Common Schema and the like): host.name, log.level.
+FIELD_WORDS = frozenset("""
+winlog ecs event provider channel code action outcome dataset module kind category original
+observer agent ecs labels log file origin syslog facility severity priority hostname fqdn
+network direction transport application geo organization related hash process pid parent
+executable args user_agent tls ssl server client destination source url domain registered
+top_level_domain subdomain scheme path query fragment port ip mac bytes packets http request
+response body status_code method version os platform family kernel architecture cloud
+provider region instance account project container image runtime orchestrator cluster
+namespace resource rule ruleset threat tactic technique vulnerability score message tags
+timestamp data event_data user_data computer_name record_id opcode task keywords activity_id
+""".split())
 MAC_MARKERS = frozenset({"mac", "hwaddr", "lladdr", "ether", "bssid", "mac-address", "macaddr"})
