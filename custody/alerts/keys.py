@@ -13,6 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import User
+from custody.addresses import is_ip
+from custody.alerts.vocabulary import NOT_NAMES
+from custody.clients.models import Client, Contact
 from custody.devices.models import Device
 from custody.errors import SecretNotFound
 from custody.secrets import SecretStore, client_path, provider_path
@@ -39,7 +42,19 @@ def period_key(secrets: SecretStore, client_id: int | None, now: datetime) -> by
 
 
 def known_names(db: Session, client_id: int) -> list[str]:
-    """Names of the client's own that free text may mention: devices and user names."""
-    devices = db.scalars(select(Device.name).where(Device.client_id == client_id))
-    users = db.scalars(select(User.username).where(User.client_id == client_id))
-    return [*devices, *users]
+    """Names of the client's own that free text may mention: its name, its devices' names
+    and addresses, its users, and its contacts (with the local part of each address)."""
+    names: list[str] = []
+    client = db.scalar(select(Client.name).where(Client.id == client_id))
+    if client:
+        names.append(client)
+    for name, host in db.execute(select(Device.name, Device.host).where(
+            Device.client_id == client_id)):
+        names += [name, host] if host and not is_ip(host) else [name]  # addresses: found anyway
+    names += db.scalars(select(User.username).where(User.client_id == client_id))
+    for value in db.scalars(select(Contact.value).where(Contact.client_id == client_id)):
+        names.append(value)
+        local = value.split("@", 1)[0] if "@" in value else ""
+        if len(local) >= 3 and local.lower() not in NOT_NAMES:
+            names.append(local)
+    return [n for n in names if n]

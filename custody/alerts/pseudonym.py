@@ -62,7 +62,7 @@ class Pseudonymizer:
         self._extra = extra_labels or {}
         self._cache: dict[tuple[str, str], str] = {}
         self._urls: dict[str, str] = {}
-        self._in_payload: dict[str, str] = {}  # free text already done within this payload
+        self._keys: dict[str, str] = {}
         self._pan = CryptoPAn(hmac.digest(key, b"crypto-pan", "sha256")) \
             if prefix_preserving_ips else None
         self._scanner = TextScanner(self.token, self.url, known_names)
@@ -89,7 +89,12 @@ class Pseudonymizer:
 
     def _key(self, key: str) -> str:
         """A JSON key: scanned like text, unless it reads as a dotted field name."""
-        return key if field_name(key) else self._scanner.text(key)
+        done = self._keys.get(key)
+        if done is None:
+            if len(self._keys) > _CACHE_LIMIT:
+                self._keys.clear()
+            done = self._keys[key] = key if field_name(key) else self._scanner.text(key)
+        return done
 
     def opaque(self, value: str) -> str:
         """A keyed, untyped digest of ``value`` (group keys, fingerprints, event ids)."""
@@ -117,7 +122,6 @@ class Pseudonymizer:
     # -- payloads
     def alertmanager(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Pseudonymize an Alertmanager (v4) or Grafana (version 1) webhook; a new dict."""
-        self._in_payload = {}
         learned_map: dict[str, str] = {}
         label_sets = [payload.get("groupLabels") or {}, payload.get("commonLabels") or {}]
         for alert in payload.get("alerts") or []:
@@ -173,7 +177,6 @@ class Pseudonymizer:
 
     def _labels_of(self, labels: dict[str, Any], learned: Learned) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        memo = self._in_payload
         for name, value in labels.items():
             if not isinstance(value, str):
                 out[self._key(name)] = self._walk(value, name, learned)
@@ -184,10 +187,7 @@ class Pseudonymizer:
             elif _URL_KEY.search(name) or _SCHEME.match(value):
                 done = self.url(value)
             else:
-                kept = memo.get(value)
-                if kept is None:
-                    kept = memo[value] = self.text(value, learned)
-                done = kept
+                done = self.text(value, learned)
             out[self._key(name)] = done
         return out
 

@@ -33,20 +33,28 @@ _LEAD = "\"'([{<`*"
 _TRAIL = "\"',;:.!?)]}>`*"
 _CACHE_LIMIT = 100_000
 
-# Within one word. Order matters: URL and e-mail before host names, MAC before IPv6.
-_WORD = re.compile(
-    r"(?P<url>(?<![\w.+-])[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>]+)"
-    r"|(?P<email>(?<![\w.%+-])[\w.%+-]+@[^\W_][\w-]*(?:\.[\w-]+)*)"
-    r"|(?P<mac>(?<![0-9A-Fa-f:.-])[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}(?![0-9A-Fa-f]|[:-][0-9A-Fa-f])"
-    r"|(?<![0-9A-Fa-f.-])[0-9A-Fa-f]{4}[.-][0-9A-Fa-f]{4}[.-][0-9A-Fa-f]{4}"
-    r"(?![0-9A-Fa-f]|[.-][0-9A-Fa-f])"
-    r"|(?<![0-9A-Za-z])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{12}(?![0-9A-Za-z]))"
-    r"|(?P<ipv6>(?<![\w:.])(?<!ip-)(?:[0-9A-Fa-f]{0,4}:){2,7}"
-    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]))"
-    r"|(?P<ipv4>(?<![\w.])(?<!ip-)\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\d))"
-    r"|(?P<sid>(?<![\w-])S-1-\d+(?:-\d+)+)"
-    r"|(?P<host>(?<![\w.@/\\-])(?:[^\W_][\w-]{0,62}\.)+(?:xn--[\w-]+|[^\W\d_]{2,63})"
-    r"(?![\w-]|\.[^\W_]))")
+# Within one word, each tried only when the word has its telltale character. Each
+# pattern starts with a character class and checks what precedes it afterwards, so the
+# regex engine skips quickly to where one may begin.
+_URL = re.compile(r"[A-Za-z](?<![\w.+-][A-Za-z])[A-Za-z0-9+.-]{1,15}://[^\s\"'<>]+")
+_EMAIL = re.compile(r"[\w.%+-](?<![\w.%+-][\w.%+-])[\w.%+-]*@[^\W_][\w-]*(?:\.[\w-]+)*")
+_COLON = re.compile(  # MACs with colons, IPv6 (also with an IPv4 tail); times are told apart later
+    r"(?P<mac>[0-9A-Fa-f](?<![0-9A-Fa-f:.-][0-9A-Fa-f])[0-9A-Fa-f](?::[0-9A-Fa-f]{2}){5}"
+    r"(?![0-9A-Fa-f]|:[0-9A-Fa-f]))"
+    r"|(?P<ipv6>[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])(?<!ip-.)[0-9A-Fa-f]{0,3}:"
+    r"(?:[0-9A-Fa-f]{0,4}:){1,6}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]))")
+_DOTTED = re.compile(  # IPv4, Cisco's dotted MACs, host names
+    r"(?P<ipv4>\d(?<![\w.]\d)(?<!ip-\d)\d{0,2}(?:\.\d{1,3}){3}(?!\w|\.\d))"
+    r"|(?P<mac>[0-9A-Fa-f](?<![0-9A-Fa-f.-][0-9A-Fa-f])[0-9A-Fa-f]{3}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}"
+    r"(?![0-9A-Fa-f]|\.[0-9A-Fa-f]))"
+    r"|(?P<host>[^\W_](?<![\w.@/\\-][^\W_])[\w-]{0,62}\.(?:[^\W_][\w-]{0,62}\.)*"
+    r"(?:xn--[\w-]+|[^\W\d_]{2,63})(?![\w-]|\.[^\W_]))")
+_DASHED_MAC = re.compile(
+    r"[0-9A-Fa-f](?<![0-9A-Fa-f:.-][0-9A-Fa-f])(?:[0-9A-Fa-f](?:-[0-9A-Fa-f]{2}){5}"
+    r"|[0-9A-Fa-f]{3}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4})(?![0-9A-Fa-f]|-[0-9A-Fa-f])")
+_BARE_MAC = re.compile(r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{11}"
+                       r"(?![0-9A-Za-z])")
+_SID = re.compile(r"S(?<![\w-]S)-1-\d+(?:-\d+)+")
 # A word with none of these characters holds nothing _WORD finds.
 _GATE = re.compile(r"[\d@:.\\=]")
 _KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)(?P<sep>=|:)(?P<value>\"[^\"]*\"?|'[^']*'?"
@@ -59,13 +67,11 @@ _FILE_TYPES = frozenset(
     "service socket timer mount target d".split())
 
 # Across words: each runs only when its cheap gate is in the text.
-_PHONE = re.compile(
-    r"(?<![\w+.:/-])(?:"
-    r"\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}"                    # +49 30 1234567, +1 (415) 555-0198
-    r"|\(\d{2,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){0,2}"           # (415) 555-0198
-    r"|\d{3}[-.]\d{3}[-.]\d{4}"                                 # 415-555-0199
-    r"|0\d{1,4}(?:[ /-]\d{2,8}){1,3}"                           # 030 7654321, 088 765 4321
-    r")(?![.:/-]?\w)")
+_PHONE = re.compile(  # each starts with a character class; what precedes it is checked after
+    r"\+(?<![\w+.:/-]\+)\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![.:/-]?\w)"  # +49 30 1234567
+    r"|\((?<![\w+.:/-]\()\d{2,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){0,2}(?![.:/-]?\w)"  # (415) 555-0198
+    r"|\d(?<![\w+.:/-]\d)\d{2}[-.]\d{3}[-.]\d{4}(?![.:/-]?\w)"  # 415-555-0199
+    r"|0(?<![\w+.:/-]0)\d{1,4}(?:[ /-]\d{2,8}){1,3}(?![.:/-]?\w)")  # 030 7654321, 088 765 4321
 _PHONE_MARKED = re.compile(
     r"(?i:\b(?:tel|phone|call|mobile|mob|cell|fax|hotline|sms)\b\.?:?\s*)"
     r"(\+?[\d(][\d ()./-]{3,20}\d)(?![.:/-]?\w)")
@@ -159,7 +165,8 @@ class TextScanner:
                 value = _PHONE_MARKED.sub(
                     lambda m: m.group(0)[:m.start(1) - m.start(0)] + self._tokenize("phone", m.group(1)),
                     value)
-            if "sn" in lower or "s/n" in lower or "serial" in lower or "ser" in lower:
+            if "sn" in lower or "s/n" in lower or "serial" in lower or "ser." in lower \
+                    or "ser no" in lower:
                 value = _SERIAL.sub(self._serial, value)
         if "\\" in value:
             value = _UNC.sub(lambda m: "\\\\" + self._host_token(m.group(1)), value)
@@ -262,7 +269,7 @@ class TextScanner:
         if _GATE.search(word) and not _PLAIN.fullmatch(word):
             if "=" in word or ":" in word:
                 out = _KEY_VALUE.sub(self._key_value, out)
-            out = _WORD.sub(self._found, out)
+            out = self._find(out)
         if self._single and any(p.lower() in self._single for p in _PIECE.findall(out)):
             out = _PIECE.sub(self._known_piece, out)
         return _Word(word if out == word else out, _marker(core.lower(), word), core,
@@ -281,35 +288,60 @@ class TextScanner:
         kind = key_kind(key)
         bare = value.strip("\"'")
         if kind is None or not bare or readable_shape(bare) or bare.lower() in NOT_NAMES \
-                or _WORD.search(bare):
+                or self._find(bare) != bare:
             return m.group(0)  # an address or the like in it is found by the next pass
         token = self.value(kind, bare)
         if len(bare) >= 3:
             self._named.append((bare.lower(), token))
         return m.group(0)[:m.start("value") - m.start(0)] + value.replace(bare, token, 1)
 
-    def _found(self, m: re.Match[str]) -> str:
-        kind = m.lastgroup
+    def _find(self, word: str) -> str:
+        """Replace the addresses, MACs, e-mails, links and host names in one word."""
+        if "://" in word:
+            word = _URL.sub(self._link, word)
+        if ":" in word:
+            word = _COLON.sub(self._colon, word)
+        if "@" in word:  # after MACs: "E4:38:83:A0:18:07@wlan1" is a MAC on an interface
+            word = _EMAIL.sub(self._email, word)
+        if "." in word:
+            word = _DOTTED.sub(self._dotted, word)
+        if "-" in word:
+            word = _DASHED_MAC.sub(lambda m: self._tokenize("mac", m.group(0)), word)
+            if "S-1-" in word:
+                word = _SID.sub(lambda m: self._tokenize("user", m.group(0)), word)
+        if len(word) >= 12:
+            word = _BARE_MAC.sub(lambda m: self._tokenize("mac", m.group(0)), word)
+        return word
+
+    def _email(self, m: re.Match[str]) -> str:
         found = m.group(0)
-        if kind == "url":
-            tail = len(found) - len(found.rstrip(".,;:!?)]}'\""))
-            return self._url(found[:len(found) - tail]) + found[len(found) - tail:]
-        if kind == "ipv4":
+        local = found.split("@", 1)[0]
+        return found if is_token(local) else self._tokenize("email", found)
+
+    def _link(self, m: re.Match[str]) -> str:
+        found = m.group(0)
+        tail = len(found) - len(found.rstrip(".,;:!?)]}'\""))
+        return self._url(found[:len(found) - tail]) + found[len(found) - tail:]
+
+    def _colon(self, m: re.Match[str]) -> str:
+        found = m.group(0)
+        if m.lastgroup == "mac":
+            return self._tokenize("mac", found)
+        if is_ipv6(found) or ("::" in found or found.count(":") >= 4) \
+                and not DURATION.fullmatch(found):
             return self._tokenize("ip", found)
-        if kind == "ipv6":
-            if is_ipv6(found) or ("::" in found or found.count(":") >= 4) \
-                    and not DURATION.fullmatch(found):
-                return self._tokenize("ip", found)
-            return found  # times like 12:30:45 and other colon-separated numbers
-        if kind == "sid":
-            return self._tokenize("user", found)
-        if kind == "host":
-            last = found.rsplit(".", 1)[-1].lower()
-            if last in _FILE_TYPES or last.endswith(("exception", "error")):
-                return found
-            return self._tokenize("host", found)
-        assert kind is not None
-        return self._tokenize(kind, found)
+        return found  # times like 12:30:45 and other colon-separated numbers
+
+    def _dotted(self, m: re.Match[str]) -> str:
+        found = m.group(0)
+        if m.lastgroup == "ipv4":
+            return self._tokenize("ip", found)
+        if m.lastgroup == "mac":
+            return self._tokenize("mac", found)
+        last = found.rsplit(".", 1)[-1].lower()
+        if last in _FILE_TYPES or last.endswith(("exception", "error")):
+            return found
+        return self._tokenize("host", found)
 
     def _host_token(self, value: str) -> str:
         from custody.addresses import is_ip

@@ -60,6 +60,7 @@ class AlertService:
         self._message_key = hmac.digest(signing_key, b"message-id", "sha256")
         self._mail_domain = mail_domain
         self._keys: dict[tuple[int | None, datetime | None, str], tuple[float, bytes]] = {}
+        self._engines: dict[tuple[int | None, bytes], tuple[float, Pseudonymizer]] = {}
         self._base_url = public_url.rstrip("/")
 
     # -- sources
@@ -97,13 +98,25 @@ class AlertService:
     # -- ingest
     def engine(self, db: Session, client_id: int | None) -> Pseudonymizer:
         """The pseudonymizer for a client's alerts now: its period key, its known names,
-        and its choice of address pseudonyms (ingest and the CLI both use this)."""
+        and its choice of address pseudonyms (ingest and the CLI both use this).
+
+        One is kept per client while its key and names stay the same, so what it has
+        learned about words and addresses carries over from one payload to the next.
+        """
         policy = db.get(ClientPolicy, client_id) if client_id is not None else None
         client = db.get(Client, client_id) if client_id is not None else None
-        return Pseudonymizer(self._period_key(client_id, client.created_at if client else None),
-                             known_names(db, client_id) if client_id is not None else (),
-                             self._settings.extra_labels,
-                             prefix_preserving_ips=bool(policy and policy.prefix_preserving_ips))
+        key = self._period_key(client_id, client.created_at if client else None)
+        names = tuple(sorted(set(known_names(db, client_id)))) if client_id is not None else ()
+        prefix = bool(policy and policy.prefix_preserving_ips)
+        slot = (client_id, hashlib.sha256(key + repr((names, prefix)).encode()).digest())
+        kept = self._engines.get(slot)
+        if kept is None or kept[0] < time.monotonic():
+            if len(self._engines) > 1_000:
+                self._engines.clear()
+            kept = self._engines[slot] = (
+                time.monotonic() + KEY_CACHE_SECONDS,
+                Pseudonymizer(key, names, self._settings.extra_labels, prefix_preserving_ips=prefix))
+        return kept[1]
 
     def _period_key(self, client_id: int | None, created: datetime | None) -> bytes:
         """The period key, kept in memory a few minutes: the store is read once, not per
