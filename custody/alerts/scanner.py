@@ -42,7 +42,7 @@ _COLON = re.compile(  # MACs with colons, IPv6 (also with an IPv4 tail); times a
     r"(?P<mac>[0-9A-Fa-f](?<![0-9A-Fa-f:.-][0-9A-Fa-f])[0-9A-Fa-f](?::[0-9A-Fa-f]{2}){5}"
     r"(?![0-9A-Fa-f]|:[0-9A-Fa-f]))"
     r"|(?P<ipv6>[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])(?<!ip-.)[0-9A-Fa-f]{0,3}:"
-    r"(?:[0-9A-Fa-f]{0,4}:){1,6}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]))")
+    r"(?:[0-9A-Fa-f]{0,4}:){1,6}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?!\w))")
 _DOTTED = re.compile(  # IPv4, Cisco's dotted MACs, host names
     r"(?P<ipv4>\d(?<![\w.]\d)(?<!ip-\d)\d{0,2}(?:\.\d{1,3}){3}(?!\w|\.\d))"
     r"|(?P<mac>[0-9A-Fa-f](?<![0-9A-Fa-f.-][0-9A-Fa-f])[0-9A-Fa-f]{3}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}"
@@ -78,15 +78,17 @@ _PHONE_MARKED = re.compile(
 _SERIAL = re.compile(
     r"(?i:(?<![\w/])(?:s/n|sn|serial(?:[ _-]?(?:number|num|no\.?|nr\.?|#))?|ser\.? ?no\.?)"
     r"(?![\w/])\s*[:#=]?\s*[\"']?)"
-    r"(?P<serial>[A-Za-z0-9][\w-]{3,})")
+    r"(?P<serial>[A-Za-z0-9][\w-]{2,})")
+_LAST_GROUP = re.compile(r"[ ./-]?\(?\d+\)?$")
 _DATE = re.compile(r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
 _UNC = re.compile(r"\\\\([^\\\s\"'<>,;]+)")
 _DOWN_LEVEL = re.compile(r"(?<![\w\\:/.-])([A-Za-z][\w.-]{0,14})\\([\w.$-]+)")
 _WS = re.compile(r"(\s+)")
 _DIGIT = re.compile(r"\d")
+_DOTTED_NAME = re.compile(r"[^\W\d_][\w-]*(?:\.[^\W\d_][\w-]*)+")
 _SEGMENTS = re.compile(r"[(\[{<,;=:|]")
 # The name after a marker ends where the word's punctuation starts: "ethernet1/5",0x0,...
-_ATOM = re.compile(r"[^,;\"'()\[\]{}<>|=]+")
+_ATOM = re.compile(r"[^,;\"'()\[\]{}<>|=\\]+")
 # Plain numbers and times: nothing in them to find (four dotted numbers are an address).
 _PLAIN = re.compile(r"[-+]?\d+(?:[.,]\d+)?%?[.,;:)]?|\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?[.,;)]?")
 
@@ -165,24 +167,30 @@ class TextScanner:
                 value = _PHONE_MARKED.sub(
                     lambda m: m.group(0)[:m.start(1) - m.start(0)] + self._tokenize("phone", m.group(1)),
                     value)
-            if "sn" in lower or "s/n" in lower or "serial" in lower or "ser." in lower \
-                    or "ser no" in lower:
-                value = _SERIAL.sub(self._serial, value)
+        if "sn" in lower or "s/n" in lower or "serial" in lower or "ser." in lower \
+                or "ser no" in lower:
+            value = _SERIAL.sub(self._serial, value)
         if "\\" in value:
-            value = _UNC.sub(lambda m: "\\\\" + self._host_token(m.group(1)), value)
+            value = _UNC.sub(self._unc, value)
             value = _DOWN_LEVEL.sub(self._down_level, value)
         return value
 
     def _phone(self, m: re.Match[str]) -> str:
-        found = m.group(0)
-        digits = sum(c.isdigit() for c in found)
-        if not 7 <= digits <= 15 or DURATION.fullmatch(found) or _DATE.fullmatch(found):
+        found = number = m.group(0)
+        while sum(c.isdigit() for c in number) > 15:  # it ran into the next number
+            number = _LAST_GROUP.sub("", number)
+        if not 7 <= sum(c.isdigit() for c in number) or DURATION.fullmatch(number) \
+                or _DATE.fullmatch(number):
             return found
-        return self._tokenize("phone", found)
+        return self._tokenize("phone", number) + found[len(number):]
+
+    def _unc(self, m: re.Match[str]) -> str:
+        host = m.group(1)
+        return m.group(0) if is_token(host) else "\\\\" + self._host_token(host)
 
     def _serial(self, m: re.Match[str]) -> str:
         serial = m.group("serial")
-        if serial.lower() in NOT_NAMES:  # "serial port", "serial number is missing"
+        if serial.lower() in NOT_NAMES or is_token(serial):  # "serial port", "serial is missing"
             return m.group(0)
         return m.group(0)[:m.start("serial") - m.start(0)] + self._tokenize("serial", serial)
 
@@ -237,10 +245,13 @@ class TextScanner:
         core = info.core
         if kind == "version":
             return word if VERSION.fullmatch(core) else info.out
-        if info.out != word or not core:
-            return info.out  # something in it was found already
         atom = _ATOM.search(core)
         name = atom.group(0) if atom else core
+        if info.out != word or not core:
+            if kind == "user" and "." in name and _DOTTED_NAME.fullmatch(name):
+                # "Logon Account: k.yilmaz" names a user, though it reads like a host name
+                return word.replace(name, self._tokenize("user", name), 1)
+            return info.out  # something in it was found already
         if kind == "mac" and re.fullmatch(r"[0-9A-Fa-f]{12}", name):
             return word.replace(name, self._tokenize("mac", name), 1)
         if self._is_safe(name):
@@ -270,6 +281,8 @@ class TextScanner:
             if "=" in word or ":" in word:
                 out = _KEY_VALUE.sub(self._key_value, out)
             out = self._find(out)
+        elif len(word) >= 12:  # a MAC of hex letters only: "FFFFFFFFFFFA"
+            out = _BARE_MAC.sub(lambda m: self._tokenize("mac", m.group(0)), out)
         if self._single and any(p.lower() in self._single for p in _PIECE.findall(out)):
             out = _PIECE.sub(self._known_piece, out)
         return _Word(word if out == word else out, _marker(core.lower(), word), core,
