@@ -252,6 +252,8 @@ class TextScanner:
                 # "Logon Account: k.yilmaz" names a user, though it reads like a host name
                 return word.replace(name, self._tokenize("user", name), 1)
             return info.out  # something in it was found already
+        if not any(c.isalnum() for c in name):
+            return word
         if kind == "mac" and re.fullmatch(r"[0-9A-Fa-f]{12}", name):
             return word.replace(name, self._tokenize("mac", name), 1)
         if self._is_safe(name):
@@ -298,9 +300,9 @@ class TextScanner:
         key, value = m.group("key"), m.group("value")
         if m.group("sep") == ":" and not key.isalpha():
             return m.group(0)
-        kind = key_kind(key)
+        kind = None if is_token(key) else key_kind(key)
         bare = value.strip("\"'")
-        if kind is None or not bare or readable_shape(bare) or bare.lower() in NOT_NAMES \
+        if kind is None or not any(c.isalnum() for c in bare) or readable_shape(bare) or bare.lower() in NOT_NAMES \
                 or self._find(bare) != bare:
             return m.group(0)  # an address or the like in it is found by the next pass
         token = self.value(kind, bare)
@@ -379,7 +381,7 @@ def _marker(lower: str, word: str) -> str | None:
     stripped = word.rstrip("\"')]}>")
     if stripped.endswith((":", "=")):
         key = _SEGMENTS.split(stripped.rstrip("=:").lstrip(_LEAD))[-1]
-        return key_kind(key) if key else None
+        return key_kind(key) if key and not is_token(key) else None
     return None
 
 
