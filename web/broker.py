@@ -69,7 +69,8 @@ def get_policy(client_id: int) -> ResponseReturnValue:
                     "approver_role": policy.approver_role if policy else "admin",
                     "deny_commands": policy.deny_commands if policy else [],
                     "cert_names": policy.cert_names if policy else [],
-                    "prefix_preserving_ips": bool(policy and policy.prefix_preserving_ips)})
+                    "prefix_preserving_ips": bool(policy and policy.prefix_preserving_ips),
+                    "alert_names": (policy.alert_names or []) if policy else []})
 
 
 @bp.put("/clients/<int:client_id>/policy")
@@ -78,7 +79,7 @@ def put_policy(client_id: int) -> ResponseReturnValue:
     body = parse_body(PolicyIn)
     services().devices.set_client_policy(db(), principal(), client_id, body.require_approval,
                                          body.approver_role, body.deny_commands, body.cert_names,
-                                         body.prefix_preserving_ips)
+                                         body.prefix_preserving_ips, body.alert_names)
     db().commit()
     return get_policy(client_id)
 

@@ -169,7 +169,11 @@ SCHEMAS: dict[str, Any] = {
         "cert_names": {"type": "array", "items": {"type": "string"}, "description":
                        "DNS suffixes, IP addresses and e-mail domains its certificates may name"},
         "prefix_preserving_ips": {"type": "boolean", "description":
-                                  "alert addresses as Crypto-PAn pseudonyms (subnets kept)"}}},
+                                  "alert addresses as Crypto-PAn pseudonyms (subnets kept)"},
+        "alert_names": {"type": ["array", "null"], "maxItems": 500,
+                        "items": {"type": "string", "minLength": 3, "maxLength": 200},
+                        "description": "sites, people and brands of the client's that alerts "
+                                       "must never show (replaced like its device names)"}}},
     "HostKeyScan": {"type": "object", "properties": {"pending_fingerprint": {"type": "string"},
                                                      "key_type": {"type": "string"}}},
     "HostKeyIn": {"type": "object", "additionalProperties": False, "properties": {

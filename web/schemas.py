@@ -115,6 +115,7 @@ class PolicyIn(Body):
     deny_commands: list[str] = Field(default_factory=list, max_length=200)
     cert_names: list[str] | None = Field(default=None, max_length=200)
     prefix_preserving_ips: bool | None = None
+    alert_names: list[str] | None = Field(default=None, max_length=500)
 
 
 class HostKeyIn(Body):

@@ -30,12 +30,13 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidInput(f"the body is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     except RecursionError:
         raise InvalidInput(f"the body is nested more than {MAX_DEPTH} levels deep") from None
-    check_depth(value)
+    check_structure(value)
     return value
 
 
-def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
-    """Refuse JSON nested deeper than ``limit`` (walked without recursion)."""
+def check_structure(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit`` or holding text that is not Unicode (an
+    unpaired surrogate escape such as "\\ud800"): walked without recursion."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -43,8 +44,15 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
             raise InvalidInput(f"the body is nested more than {limit} levels deep")
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
+            stack.extend((k, depth) for k in item)
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput("the body holds text that is not valid Unicode "
+                                   "(an unpaired surrogate escape)") from None
 
 
 def detect(payload: Any) -> str:

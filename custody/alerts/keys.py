@@ -16,7 +16,7 @@ from custody.accounts.models import User
 from custody.addresses import is_ip
 from custody.alerts.vocabulary import NOT_NAMES
 from custody.clients.models import Client, Contact
-from custody.devices.models import Device
+from custody.devices.models import ClientPolicy, Device
 from custody.errors import SecretNotFound
 from custody.secrets import SecretStore, client_path, provider_path
 
@@ -43,7 +43,8 @@ def period_key(secrets: SecretStore, client_id: int | None, now: datetime) -> by
 
 def known_names(db: Session, client_id: int) -> list[str]:
     """Names of the client's own that free text may mention: its name, its devices' names
-    and addresses, its users, and its contacts (with the local part of each address)."""
+    and addresses, its users, the names its policy lists (sites, people), and its contacts
+    (with the local part of each address)."""
     names: list[str] = []
     client = db.scalar(select(Client.name).where(Client.id == client_id))
     if client:
@@ -52,6 +53,8 @@ def known_names(db: Session, client_id: int) -> list[str]:
             Device.client_id == client_id)):
         names += [name, host] if host and not is_ip(host) else [name]  # addresses: found anyway
     names += db.scalars(select(User.username).where(User.client_id == client_id))
+    names += db.scalar(select(ClientPolicy.alert_names).where(
+        ClientPolicy.client_id == client_id)) or []
     for value in db.scalars(select(Contact.value).where(Contact.client_id == client_id)):
         names.append(value)
         local = value.split("@", 1)[0] if "@" in value else ""

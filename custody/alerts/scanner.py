@@ -302,8 +302,8 @@ class TextScanner:
             return m.group(0)
         kind = None if is_token(key) else key_kind(key)
         bare = value.strip("\"'")
-        if kind is None or not any(c.isalnum() for c in bare) or readable_shape(bare) or bare.lower() in NOT_NAMES \
-                or self._find(bare) != bare:
+        if kind is None or not any(c.isalnum() for c in bare) or readable_shape(bare) \
+                or bare.lower() in NOT_NAMES or self._find(bare) != bare:
             return m.group(0)  # an address or the like in it is found by the next pass
         token = self.value(kind, bare)
         if len(bare) >= 3:

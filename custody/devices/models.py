@@ -66,6 +66,9 @@ class ClientPolicy(Base):
     cert_names: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Alert addresses as Crypto-PAn pseudonyms: subnets stay recognisable, addresses do not.
     prefix_preserving_ips: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Names of the client's own that its alerts may mention (sites, people, brands): always
+    # replaced, like its device and user names.
+    alert_names: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=list)
 
 
 class AccessSession(Base):

@@ -174,7 +174,8 @@ class DeviceService:
     def set_client_policy(self, db: Session, who: Principal, client_id: int,
                           require_approval: bool, approver_role: str,
                           deny_commands: list[str], cert_names: list[str] | None = None,
-                          prefix_preserving_ips: bool | None = None) -> ClientPolicy:
+                          prefix_preserving_ips: bool | None = None,
+                          alert_names: list[str] | None = None) -> ClientPolicy:
         require_role(who, "admin")
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
@@ -191,11 +192,16 @@ class DeviceService:
             policy.cert_names = [n.strip().lower() for n in cert_names if n.strip()]
         if prefix_preserving_ips is not None:
             policy.prefix_preserving_ips = prefix_preserving_ips
+        if alert_names is not None:
+            if any(len(n.strip()) < 3 or len(n) > 200 for n in alert_names):
+                raise InvalidInput("alert_names entries must be 3-200 characters")
+            policy.alert_names = sorted({n.strip() for n in alert_names})
         db.add(policy)
         self._audit.record(db, who.actor, "client.policy", f"client:{client_id}",
                            require_approval=require_approval, approver_role=approver_role,
                            deny_commands=policy.deny_commands, cert_names=policy.cert_names,
-                           prefix_preserving_ips=policy.prefix_preserving_ips)
+                           prefix_preserving_ips=policy.prefix_preserving_ips,
+                           alert_names=len(policy.alert_names or ()))  # a count: names are personal
         return policy
 
     def forget_secret(self, device: Device) -> None:
