@@ -213,3 +213,69 @@ def test_killing_the_delivering_process_loses_nothing_and_sends_no_new_message(
                 os.killpg(proc.pid, signal.SIGKILL)
         sink.stop()
         svc.engine.dispose()
+
+
+def test_an_alert_cannot_add_a_mail_header(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+    token, alerts = delivering
+    injected = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
+    injected["alerts"][0]["labels"]["alertname"] = "Down\r\nBcc: spy@evil.test\r\nX-Evil: 1"
+    assert client.post("/ingest/alertmanager/prom", headers=auth(token),
+                       json=injected).json["queued"] == 1
+    with services.db() as db:
+        assert alerts.deliver(db) == 1
+    [mail] = own_sink.wait_for(1)
+    assert mail["Bcc"] is None and mail["X-Evil"] is None
+    assert "\n" not in mail["Subject"] and "spy@evil.test" not in mail["X-Envelope-To"]
+
+
+class _Unbuildable(SmtpMailer):
+    """A stand-in: every input that could make a message unbuildable is refused or cleaned
+    before it reaches the mailer, so no real peer produces this case any more."""
+
+    def send(self, message: Any) -> None:
+        if message.headers["X-Custody-Message"] == "1":
+            raise ValueError("header values may not contain linefeed or carriage return")
+        super().send(message)
+
+
+def test_a_message_that_cannot_be_built_is_failed_and_the_rest_go_out(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+    token, _ = delivering
+    for n in (1, 2):
+        client.post("/ingest/alertmanager/prom", headers=auth(token),
+                    json=group_payload(f"sw-{n}", "firing", "2026-11-01T11:00:00Z"))
+    alerts = AlertService(services.secrets, services.audit, clock, services.settings.alerts,
+                          _Unbuildable(MailSettings(host="127.0.0.1", port=own_sink.port,
+                                                    timeout=2)),
+                          services.signing_key, "http://localhost", "msp.example")
+    with services.db() as db:
+        assert alerts.deliver(db) == 1
+        failed = db.scalars(select(OutboxMessage).where(OutboxMessage.state == "failed")).all()
+        assert [m.last_error for m in failed] == ["the message could not be built: ValueError"]
+    assert len(own_sink.wait_for(1)) == 1
+
+
+def test_links_in_mail_never_come_from_the_host_header(
+        client: FlaskClient, world: World, services: Services, mailbox: SmtpSink) -> None:
+    resp = client.post(f"/api/v1/clients/{world.client_a}/contacts",
+                       headers=auth(world.admin_token) | {"Host": "phish.evil.test"},
+                       json={"kind": "email", "value": "new@kunde-a.test",
+                             "purposes": ["alerts"]})
+    assert resp.status_code == 201
+    deadline = time.monotonic() + 10
+    while not (mails := [m for m in mailbox.messages if m["To"] == "new@kunde-a.test"]):
+        assert time.monotonic() < deadline, "no verification mail"
+        time.sleep(0.05)
+    [mail] = mails
+    text = text_of(mail)
+    assert "phish.evil.test" not in text and "http://localhost/" in text
+
+
+def test_init_records_the_address_links_point_to(tmp_path: Path) -> None:
+    initialize(tmp_path / "site", "boss", 8471)
+    settings = load_settings(tmp_path / "site" / "custody.toml", environ={})
+    assert settings.server.base_url == "http://127.0.0.1:8471"
+    assert settings.public_url == "http://127.0.0.1:8471"

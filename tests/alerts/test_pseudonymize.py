@@ -109,6 +109,12 @@ def test_cli_pseudonymizes_stdin_with_the_clients_period_key(tmp_path: Path) -> 
     assert bad.returncode == 1 and b"the body is not UTF-8" in bad.stderr
     broken = run("Kunde Eins", b"{not json")
     assert broken.returncode == 1 and b"the body is not valid JSON" in broken.stderr
+    deep = run("Kunde Eins", b"[" * 100_000 + b"]" * 100_000)
+    assert deep.returncode == 1 and b"nested more than 32 levels" in deep.stderr
+    assert b"Traceback" not in deep.stderr
+    listed = run("Kunde Eins", json.dumps({"version": "4", "alerts": [
+        {"labels": {"a": "b"}, "annotations": ["x"]}]}).encode())
+    assert listed.returncode == 1 and b"annotations: an object of strings" in listed.stderr
     nobody = run("Nobody", b"{}")
     assert nobody.returncode == 1 and b"no client named 'Nobody'" in nobody.stderr
 
