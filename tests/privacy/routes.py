@@ -24,6 +24,7 @@ def arguments(world: World, tenant: str) -> dict[str, Any]:
         "hold_id": 1,
         "cert_id": 1,
         "ca_id": 1,
+        "source_id": 1,
         "kind": "alertmanager",
         "source": "no-such-source",
         "token": "not-a-valid-token",
