@@ -185,7 +185,8 @@ def skip_browser_checks(page: Any) -> None:
 PAGES = {
     "boss": ["/admin/", "/admin/clients", "/admin/purge", "/admin/audit", "/tech/devices",
              "/tech/sessions", "/tech/approvals", "/tech/reidentify", "/admin/devices/new",
-             "/admin/egress", "/admin/alert-sources", "/admin/certificates", "/admin/users"],
+             "/admin/egress", "/admin/alert-sources", "/admin/alerts/held", "/admin/certificates",
+             "/admin/users"],
     "tina": ["/admin/", "/tech/devices", "/tech/sessions", "/tech/approvals",
              "/tech/reidentify"],
     "carla": ["/portal/"],
@@ -393,6 +394,23 @@ def test_admin_enrols_with_write_only_credentials_and_sees_tokens_once(
     assert token.startswith("cas_")
     page.reload()
     assert token not in page.content() and "prom-browser" in page.content()
+
+    # An alert that maps to no client is held; the admin binds its source to one.
+    posted = requests.post(f"{site.base}/ingest/alertmanager/prom-browser", timeout=10,
+                           headers={"Authorization": f"Bearer {token}"}, json={
+                               "version": "4", "status": "firing", "alerts": [{
+                                   "labels": {"alertname": "UpsOnBattery",
+                                              "instance": "10.77.1.9:9100"},
+                                   "fingerprint": "ups1"}]})
+    assert posted.status_code == 202 and posted.json()["queued"] == 0
+    page.goto(site.base + "/admin/alerts/held")
+    row = page.locator("tr", has_text="UpsOnBattery")
+    assert "prom-browser" in row.inner_text() and "10.77.1.9" not in page.content()
+    row.locator("select").select_option(label="Acme Hydraulics")
+    row.locator("button:has-text('Bind')").click()
+    assert "next alerts go to the chosen client" in page.locator(".flash").inner_text()
+    page.goto(site.base + "/admin/alert-sources")
+    assert "Acme Hydraulics" in page.locator("tr", has_text="prom-browser").inner_text()
 
     page.goto(site.base + "/admin/users")
     page.fill("#username", "newtech")
