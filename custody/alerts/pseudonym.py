@@ -18,9 +18,11 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from custody.addresses import is_ip
 from custody.alerts.cryptopan import CryptoPAn
 from custody.alerts.scanner import TextScanner, replace_values
-from custody.alerts.shapes import TIMESTAMP, field_name, key_kind
+from custody.alerts.shapes import STRICT_KINDS, TIMESTAMP, field_name, key_kind
+from custody.alerts.vocabulary import NOT_NAMES
 
 Learned = list[tuple[str, str]]  # (lower-cased value, its replacement), longest first
 
@@ -65,7 +67,9 @@ class Pseudonymizer:
         self._keys: dict[str, str] = {}
         self._pan = CryptoPAn(hmac.digest(key, b"crypto-pan", "sha256")) \
             if prefix_preserving_ips else None
-        self._scanner = TextScanner(self.token, self.url, known_names)
+        self._addresses: set[str] = set()  # prefix-preserving pseudonyms made here
+        self._scanner = TextScanner(self.token, self.url, known_names,
+                                    own=self._addresses.__contains__)
 
     def token(self, kind: str, value: str) -> str:
         """The pseudonym of ``value`` as an identifier of ``kind`` (``ip-3fa9c21b``)."""
@@ -73,6 +77,9 @@ class Pseudonymizer:
         if cached is None:
             if kind == "ip" and self._pan is not None:
                 cached = "ip-" + self._pan.anonymize(value)
+                if len(self._addresses) > _CACHE_LIMIT:
+                    self._addresses.clear()
+                self._addresses.add(cached)
             else:
                 cached = f"{kind}-{self._digest.hex(f'{kind}:{value.lower()}'.encode())[:8]}"
             if len(self._cache) > _CACHE_LIMIT:
@@ -151,13 +158,21 @@ class Pseudonymizer:
 
     def _learn(self, key: str, value: Any, learned: dict[str, str]) -> None:
         kind = key_kind(key, self._extra)
-        if kind and isinstance(value, str) and value.strip() and value.lower() not in learned:
-            replaced = self._scanner.value(kind, value)
-            if replaced != value:
-                learned[value.lower()] = replaced
-                bare = value.rsplit(":", 1)[0]  # "10.1.2.3:9100": learn the bare address too
-                if bare != value and kind in ("host", "ip") and bare.lower() not in learned:
-                    learned[bare.lower()] = self._scanner.value(kind, bare)
+        if not kind or not isinstance(value, str) or not value.strip() \
+                or value.lower() in learned:
+            return
+        replaced = self._scanner.value(kind, value)
+        if replaced == value or value.strip().lower() in NOT_NAMES:
+            return  # an ordinary word ("syslog") is replaced in its field, not everywhere
+        learned[value.lower()] = replaced
+        if kind in ("host", "ip", "device"):
+            bare = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+            # "10.1.2.3:9100": the bare address too; "sql03.muster.local": "sql03" too
+            first = bare.split(".", 1)[0] if not is_ip(bare) else bare
+            for part in {bare, first} - {value}:
+                if len(part) >= 3 and part.lower() not in NOT_NAMES \
+                        and part.lower() not in learned:
+                    learned[part.lower()] = self._scanner.value(kind, part)
 
     def _alert(self, alert: dict[str, Any], learned: Learned) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -229,6 +244,9 @@ class Pseudonymizer:
             if (key is not None and _URL_KEY.search(key)) or _SCHEME.match(value):
                 return self.url(value)
             return self.text(value, learned)
+        if isinstance(value, int | float) and not isinstance(value, bool) and key is not None \
+                and key_kind(key, self._extra) in STRICT_KINDS:
+            return self._scanner.value(str(key_kind(key, self._extra)), str(value))
         return value
 
 

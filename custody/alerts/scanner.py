@@ -13,12 +13,24 @@ Punctuation around an identifier never hides it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from custody.addresses import is_ipv6
-from custody.alerts.shapes import DURATION, VERSION, is_token, key_kind, readable_shape
+from custody.alerts.shapes import (
+    DISK,
+    DURATION,
+    INTERFACE,
+    NUMBER,
+    STRICT_KINDS,
+    TIMESTAMP,
+    VERSION,
+    is_token,
+    key_kind,
+    readable_shape,
+)
 from custody.alerts.vocabulary import (
     HOST_MARKERS,
     MAC_MARKERS,
@@ -41,14 +53,18 @@ _EMAIL = re.compile(r"[\w.%+-](?<![\w.%+-][\w.%+-])[\w.%+-]*@[^\W_][\w-]*(?:\.[\
 _COLON = re.compile(  # MACs with colons, IPv6 (also with an IPv4 tail); times are told apart later
     r"(?P<mac>[0-9A-Fa-f](?<![0-9A-Fa-f:.-][0-9A-Fa-f])[0-9A-Fa-f](?::[0-9A-Fa-f]{2}){5}"
     r"(?![0-9A-Fa-f]|:[0-9A-Fa-f]))"
-    r"|(?P<ipv6>[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])(?<!ip-.)[0-9A-Fa-f]{0,3}:"
+    r"|(?P<ipv6>[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f]{0,3}:"
     r"(?:[0-9A-Fa-f]{0,4}:){1,6}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?!\w))")
-_DOTTED = re.compile(  # IPv4, Cisco's dotted MACs, host names
-    r"(?P<ipv4>\d(?<![\w.]\d)(?<!ip-\d)\d{0,2}(?:\.\d{1,3}){3}(?!\w|\.\d))"
-    r"|(?P<mac>[0-9A-Fa-f](?<![0-9A-Fa-f.-][0-9A-Fa-f])[0-9A-Fa-f]{3}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}"
-    r"(?![0-9A-Fa-f]|\.[0-9A-Fa-f]))"
-    r"|(?P<host>[^\W_](?<![\w.@/\\-][^\W_])[\w-]{0,62}\.(?:[^\W_][\w-]{0,62}\.)*"
-    r"(?:xn--[\w-]+|[^\W\d_]{2,63})(?![\w-]|\.[^\W_]))")
+_DOTTED = re.compile(  # IPv4 (with tcpdump's ".port"), dotted MACs, host names
+    r"(?P<ipv4>\d(?<!\d\d)(?<!\d\.\d)\d{0,2}(?:\.\d{1,3}){3}(?P<port>\.\d{1,5})?(?!\d|\.\d))"
+    r"|(?P<mac>[0-9A-Fa-f](?<![0-9A-Fa-f.-][0-9A-Fa-f])(?:[0-9A-Fa-f]{3}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}"
+    r"|[0-9A-Fa-f](?:\.[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f]|\.[0-9A-Fa-f]))"
+    r"|(?P<host>[^\W_](?<![\w.@\\-][^\W_])[\w-]{0,62}\.(?:[^\W_][\w-]{0,62}\.)*"
+    r"(?:xn--[\w-]+|[^\W\d_][^\W_]*(?:-[^\W_]+)*)(?![^\W_]|-|\.[^\W_]))")
+# Java and .NET class names are reversed domains: com.example.App is code, not a host.
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_CLASS_NAME = re.compile(r"(?:com|org|net|io|de|java|javax|sun|jdk|system|microsoft)"
+                         r"\.(?:[a-z][\w]*\.)*[A-Z]\w*")
 _DASHED_MAC = re.compile(
     r"[0-9A-Fa-f](?<![0-9A-Fa-f:.-][0-9A-Fa-f])(?:[0-9A-Fa-f](?:-[0-9A-Fa-f]{2}){5}"
     r"|[0-9A-Fa-f]{3}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4})(?![0-9A-Fa-f]|-[0-9A-Fa-f])")
@@ -57,9 +73,12 @@ _BARE_MAC = re.compile(r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])(?=[0-9]*[A-Fa-f]
 _SID = re.compile(r"S(?<![\w-]S)-1-\d+(?:-\d+)+")
 # A word with none of these characters holds nothing _WORD finds.
 _GATE = re.compile(r"[\d@:.\\=]")
-_KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)(?P<sep>=|:)(?P<value>\"[^\"]*\"?|'[^']*'?"
+_KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)[\"']?(?P<sep>=|:)(?P<value>\"[^\"]*\"?|'[^']*'?"
                         r"|[^\s,;{}()\[\]\"'|]+)")
-_PIECE = re.compile(r"[^\W_](?:[\w-]*[^\W_])?")
+_INWORD_MARKER = re.compile(r"(?i)(?<![^\W_])(?P<marker>hosts?|hostname|server|node|device|user"
+                            r"|username|login|account)[(\[](?P<name>[^()\[\]{}\s,;:]+)[)\]]")
+_TOKEN_START = re.compile(r"(?:ip|host|mac|email|phone|serial|user|name|site|device|url|group)-"
+                          r"[0-9a-f]{0,8}$")
 _PORT = re.compile(r":\d{1,5}$")
 _FILE_TYPES = frozenset(
     "txt log conf cfg bin exe dll json xml yaml yml ini pem crt cer key csr tgz gz zip iso img pdf "
@@ -68,10 +87,13 @@ _FILE_TYPES = frozenset(
 
 # Across words: each runs only when its cheap gate is in the text.
 _PHONE = re.compile(  # each starts with a character class; what precedes it is checked after
-    r"\+(?<![\w+.:/-]\+)\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![.:/-]?\w)"  # +49 30 1234567
-    r"|\((?<![\w+.:/-]\()\d{2,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){0,2}(?![.:/-]?\w)"  # (415) 555-0198
-    r"|\d(?<![\w+.:/-]\d)\d{2}[-.]\d{3}[-.]\d{4}(?![.:/-]?\w)"  # 415-555-0199
-    r"|0(?<![\w+.:/-]0)\d{1,4}(?:[ /-]\d{2,8}){1,3}(?![.:/-]?\w)")  # 030 7654321, 088 765 4321
+    r"\+(?<![\d+.:/-]\+)\d{1,3}(?:[ \u00a0\u202f.-]?\(?\d{1,5}\)?){1,6}(?:/\d{1,5})?"
+    r"(?![.:/-]?\w)"                                           # +49 30 1234567, +49 30 123-4/56
+    r"|\((?<![\w+.:/-]\()\d{2,5}\)[ \u00a0.-]?\d{2,8}(?:[ \u00a0.-]\d{2,5}){0,2}"
+    r"(?![.:/-]?\w)"                                           # (415) 555-0198, (030) 1234567
+    r"|1(?<![\w+.:/-]1)[-. ]\d{3}[-. ]\d{3}[-.]\d{4}(?![.:/-]?\w)"  # 1-800-555-0199
+    r"|\d(?<![\w+.:/-]\d)\d{2}[-.]\d{3}[-.]\d{4}(?![.:/-]?\w)"      # 415-555-0199
+    r"|0(?<![\w+.:/-]0)\d{1,4}(?:(?: ?/ ?|[ \u00a0-])\d{2,8}){1,4}(?![.:/-]?\w)")  # 030 7654321
 # These two run over the lower-cased text: each alternative starts with a literal and
 # checks what precedes it afterwards, which is what lets the regex engine skip ahead.
 _PHONE_MARKED = re.compile(
@@ -80,18 +102,29 @@ _PHONE_MARKED = re.compile(
     r"(?P<phone>\+?[\d(][\d ()./-]{3,20}\d)(?![.:/-]?\w)")
 _SERIAL = re.compile(
     r"(?:s(?<![\w/]s)/n|s(?<![\w/]s)n|s(?<![\w/]s)erial(?:[ _-]?(?:number|num|no\.?|nr\.?|#))?"
-    r"|s(?<![\w/]s)er\.? ?no\.?)(?![\w/])\s*[:#=]?\s*[\"']?"
+    r"|s(?<![\w/]s)er\.? ?no\.?|s(?<![\w/]s)eriennummer|s(?<![\w/]s)erien-?nr\.?)"
+    r"(?![\w/])\s*[:#=]?\s*[\"']?"
     r"(?P<serial>[a-z0-9][\w-]{2,})")
+_PLACEHOLDERS = frozenset({"-", "--", "n/a", "na", "none", "null", "nil", "unknown", "?", "*",
+                           "localhost", "local", "any", "all"})
 _LAST_GROUP = re.compile(r"[ ./-]?\(?\d+\)?$")
 _DATE = re.compile(r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
+_HOME = re.compile(r"(?i)(?:[/\\](?:home|users)[/\\])(?P<user>[^/\\\s\"'<>,;:]+)")
+_SSHD = re.compile(r"(?:password|publickey|keyboard-interactive(?:/pam)?|none|hostbased) for "
+                   r"(?:invalid user |illegal user )?(?P<user>\S+) from ")
+# RFC 3164 and RFC 5424 headers: the host name is the field after the time stamp.
+_SYSLOG_HEADER = re.compile(
+    r"(?:<\d{1,3}>(?:1 )?)?(?:[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?"
+    r"|\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?) (?P<host>[^\s:\[]+)[ :]")
 _UNC = re.compile(r"\\\\([^\\\s\"'<>,;]+)")
 _DOWN_LEVEL = re.compile(r"(?<![\w\\:/.-])([A-Za-z][\w.-]{0,14})\\([\w.$-]+)")
 _WS = re.compile(r"(\s+)")
 _DIGIT = re.compile(r"\d")
+_WS_HTML = re.compile(r"(\s+|</?[A-Za-z][\w-]*(?=[\s/>])|/?>|&nbsp;|&#160;|&#xa0;)")
 _DOTTED_NAME = re.compile(r"[^\W\d_][\w-]*(?:\.[^\W\d_][\w-]*)+")
 _SEGMENTS = re.compile(r"[(\[{<,;=:|]")
 # The name after a marker ends where the word's punctuation starts: "ethernet1/5",0x0,...
-_ATOM = re.compile(r"[^,;\"'()\[\]{}<>|=\\]+")
+_ATOM = re.compile(r"[^,;:\"'()\[\]{}<>|=\\]+")
 # Plain numbers and times: nothing in them to find (four dotted numbers are an address).
 _PLAIN = re.compile(r"[-+]?\d+(?:[.,]\d+)?%?[.,;:)]?|\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?[.,;)]?")
 
@@ -110,11 +143,19 @@ class TextScanner:
     """Replace the identifiers in free text with pseudonyms from ``tokenize``."""
 
     def __init__(self, tokenize: Tokenize, url: Callable[[str], str],
-                 known_names: Iterable[str] = ()) -> None:
+                 known_names: Iterable[str] = (),
+                 own: Callable[[str], bool] = lambda token: False) -> None:
         self._tokenize = tokenize
         self._url = url
-        names = {n.strip().lower() for n in known_names if len(n.strip()) >= 3}
+        self._own = own  # prefix-preserving pseudonyms look like addresses: ours are kept
+        names = {n.strip().lower().replace("\u2019", "'") for n in known_names
+                 if len(n.strip()) >= 3}
         self._single = {n for n in names if not any(c.isspace() for c in n)}
+        # Inside a word too ("FS01_daily", "(fs01)", "FS01-backup"): any character that is
+        # not a letter or digit ends a name.
+        self._single_in = re.compile("|".join(
+            f"{re.escape(n[0])}(?<![^\\W_]{re.escape(n[0])}){re.escape(n[1:])}(?![^\\W_])"
+            for n in sorted(self._single, key=len, reverse=True))) if self._single else None
         several = sorted((n for n in names if any(c.isspace() for c in n)), key=len, reverse=True)
         # Over the lower-cased text, like _SERIAL: many times faster than IGNORECASE.
         self._known = re.compile("|".join(
@@ -148,11 +189,17 @@ class TextScanner:
 
     def _value(self, kind: str, value: str) -> str:
         core = value.strip()
-        if not core or readable_shape(core) or core.lower() in ("-", "n/a", "none", "null"):
-            return self.text(value)
-        if core.lower() in self._single:
+        lower = core.lower()
+        if not core or lower in _PLACEHOLDERS or is_token(core):
+            return value
+        if lower in self._single:
             return self._tokenize("name", core)
-        if kind in ("host", "ip"):
+        if kind not in STRICT_KINDS and (NUMBER.fullmatch(core) and "." not in core
+                                         or TIMESTAMP.fullmatch(core) or DURATION.fullmatch(core)):
+            return value  # a count or a time where a name might have been
+        if kind == "device" and (DISK.fullmatch(core) or INTERFACE.fullmatch(core)):
+            return value  # node_exporter's device label: a disk or an interface
+        if kind in ("host", "ip", "device"):
             port = _PORT.search(core)
             if port and not is_ipv6(core):
                 return self._host_token(core[:port.start()]) + port.group(0)
@@ -174,7 +221,7 @@ class TextScanner:
                 value, lower = _splice(value, lower, [
                     (m.start("phone"), m.end("phone"), self._tokenize("phone", m.group("phone")))
                     for m in _PHONE_MARKED.finditer(lower)])
-        if "sn" in lower or "s/n" in lower or "serial" in lower or "ser." in lower \
+        if "sn" in lower or "s/n" in lower or "seri" in lower or "ser." in lower \
                 or "ser no" in lower:
             value, lower = _splice(value, lower, [
                 (m.start("serial"), m.end("serial"),
@@ -184,6 +231,19 @@ class TextScanner:
         if "\\" in value:
             value = _UNC.sub(self._unc, value)
             value = _DOWN_LEVEL.sub(self._down_level, value)
+        if "home" in lower or "users" in lower:  # /home/jdoe, C:\Users\jdoe
+            value = _HOME.sub(lambda m: m.group(0) if is_token(m.group("user")) else
+                              m.group(0)[:m.start("user") - m.start(0)]
+                              + self._tokenize("user", m.group("user")), value)
+        if " for " in lower:  # sshd: "Failed password for invalid user jdoe from ..."
+            value = _SSHD.sub(lambda m: m.group(0) if is_token(m.group("user")) else
+                              m.group(0)[:m.start("user") - m.start(0)]
+                              + self._tokenize("user", m.group("user")) + " from ", value)
+        header = _SYSLOG_HEADER.match(value)
+        if header and not self._is_safe(header.group("host")) and not _PLAIN.fullmatch(
+                header.group("host")):
+            value = value[:header.start("host")] + self._host_token(header.group("host")) \
+                + value[header.end("host"):]
         return value
 
     def _phone(self, m: re.Match[str]) -> str:
@@ -207,7 +267,9 @@ class TextScanner:
 
     # -- word by word
     def _words_of(self, value: str) -> str:
-        if "\t" in value or "\n" in value or "\r" in value or "\f" in value or "\v" in value \
+        if "<" in value and ">" in value or "&" in value:
+            parts = _WS_HTML.split(value)  # markup: tags and &nbsp; separate words too
+        elif "\t" in value or "\n" in value or "\r" in value or "\f" in value or "\v" in value \
                 or not value.isascii():
             parts = _WS.split(value)
         else:  # one line of plain spaces: split without a regex, separators kept
@@ -215,6 +277,8 @@ class TextScanner:
             parts[1:] = [x for w in parts[1:] for x in (" ", w)]
         get = self._words.get
         pending: str | None = None
+        quoted = ""  # the quote a marked name opened and has not closed yet
+        listing = False  # a marker's names come as a list: "web02, web03 and web04"
         previous = ""
         changed = False
         named: list[tuple[str, str]] = []  # names found by context, replaced everywhere after
@@ -228,6 +292,9 @@ class TextScanner:
             if pending is None and info.plain:  # most words: nothing in them, nothing after
                 previous = info.lower
                 continue
+            if pending is not None and word not in ("=", ":") \
+                    and not any(c.isalnum() for c in word):
+                continue  # "Host -> web02", "| host | sql03 |": punctuation keeps the marker
             out = info.out
             if pending is not None:
                 out = self._after_marker(pending, word, info, named)
@@ -236,20 +303,38 @@ class TextScanner:
                 changed = True
             if info.named:
                 named.extend(info.named)
+            if pending is not None and pending not in ("version", "mac"):
+                # a quoted name of several words, or a list: "web02, web03 and web04"
+                if not quoted and word[:1] in "\"'" and not word.rstrip(",.;:)")[1:].endswith(
+                        word[:1]):
+                    quoted = word[:1]
+                elif quoted and word.rstrip(",.;:)").endswith(quoted):
+                    quoted = ""
+                following = parts[at + 2].lower() if at + 2 < len(parts) else ""
+                if quoted or word.endswith(",") or info.lower in ("and", "or", "&") \
+                        or listing and following in ("and", "or", "&"):
+                    listing = listing or word.endswith(",")
+                    previous = info.lower
+                    continue
             if info.marks is not None:
                 pending = info.marks
                 if pending == "host" and previous in ("account", "user", "logon", "target"):
                     pending = "user"  # "Account Name:", "User Name:"
             elif word in ("=", ":") and previous:
                 pending = key_kind(previous)
+            elif pending == "mac" and info.lower in ("address", "addr", "adresse", "is"):
+                pass  # "MAC address 001122334455"
+            elif word.endswith((":", "=")) and previous and not info.lower.isdigit():
+                pending = key_kind(f"{previous} {info.lower}")  # "User ID:", "Logon Type:"
             else:
                 pending = None
+            listing = listing and pending is not None
             previous = info.lower
         if not changed:
             return value
         result = "".join(parts)
-        return replace_values(result, sorted(set(named), key=lambda vt: len(vt[0]), reverse=True)) \
-            if named else result
+        return replace_values(result, sorted(set(named), key=lambda vt: len(vt[0]), reverse=True),
+                              within_words=False) if named else result
 
     def _after_marker(self, kind: str, word: str, info: _Word,
                       named: list[tuple[str, str]]) -> str:
@@ -269,11 +354,12 @@ class TextScanner:
             return info.out  # something in it was found already
         if not any(c.isalnum() for c in name):
             return word
-        if kind == "mac" and re.fullmatch(r"[0-9A-Fa-f]{12}", name):
+        if kind == "mac" and re.fullmatch(r"(?:0[xX])?[0-9A-Fa-f]{12}", name):
             return word.replace(name, self._tokenize("mac", name), 1)
-        if self._is_safe(name):
-            return word
-        token = self._host_token(name) if kind in ("host", "ip") else self._tokenize(kind, name)
+        if kind in ("mac", "phone", "serial") or self._is_safe(name):
+            return word  # those three are found by their shapes, not by position
+        token = self._host_token(name) if kind in ("host", "ip", "device") \
+            else self._tokenize(kind, name)
         if len(name) >= 3:
             named.append((name.lower(), token))
         return word.replace(name, token, 1)
@@ -281,7 +367,9 @@ class TextScanner:
     def _is_safe(self, name: str) -> bool:
         safe = self._safe.get(name)
         if safe is None:
-            safe = self._safe[name] = name.lower() in NOT_NAMES or readable_shape(name)
+            safe = self._safe[name] = all(
+                part.lower() in NOT_NAMES or readable_shape(part) or self._own(part)
+                for part in (name.split("/") if "/" in name.strip("/") else [name]))
         return safe
 
     def _learn(self, word: str) -> _Word:
@@ -300,23 +388,27 @@ class TextScanner:
             out = self._find(out)
         elif len(word) >= 12:  # a MAC of hex letters only: "FFFFFFFFFFFA"
             out = _BARE_MAC.sub(lambda m: self._tokenize("mac", m.group(0)), out)
-        if self._single:
-            if core.isalnum():
-                if core.lower() in self._single:
-                    out = _PIECE.sub(self._known_piece, out)
-            elif any(p.lower() in self._single for p in _PIECE.findall(out)):
-                out = _PIECE.sub(self._known_piece, out)
+        if self._single_in is not None and (core.lower() in self._single or not core.isalnum()):
+            lowered = _lower(out)
+            out = _splice(out, lowered, [
+                (m.start(), m.end(), self._tokenize("name", out[m.start():m.end()]))
+                for m in self._single_in.finditer(lowered) if not _inside_token(out, m.start())])[0]
+        if "(" in out or "[" in out:  # "host(web02)", "user[jdoe]"
+            out = _INWORD_MARKER.sub(self._inword_marker, out)
         lower = core.lower()
         marks = _marker(lower, word)
         named = tuple(self._named)
         plain = out == word and marks is None and not named and word not in ("=", ":")
         return _Word(word if out == word else out, marks, core, named, lower, plain)
 
-    def _known_piece(self, m: re.Match[str]) -> str:
-        piece = m.group(0)
-        if piece.lower() in self._single and not is_token(piece):
-            return self._tokenize("name", piece)
-        return piece
+    def _inword_marker(self, m: re.Match[str]) -> str:
+        name = m.group("name")
+        if self._is_safe(name) or self._find(name) != name:
+            return m.group(0)
+        kind = _marker(m.group("marker").lower(), m.group("marker")) or "host"
+        token = self._host_token(name) if kind == "host" else self._tokenize(kind, name)
+        self._named.append((name.lower(), token))
+        return m.group(0)[:m.start("name") - m.start(0)] + token + m.group(0)[m.end("name") - m.start(0):]
 
     def _key_value(self, m: re.Match[str]) -> str:
         key, value = m.group("key"), m.group("value")
@@ -324,10 +416,12 @@ class TextScanner:
             return m.group(0)
         kind = None if is_token(key) else key_kind(key)
         bare = value.strip("\"'")
-        if kind is None or not any(c.isalnum() for c in bare) or readable_shape(bare) \
-                or bare.lower() in NOT_NAMES or self._find(bare) != bare:
+        if kind is None or not any(c.isalnum() for c in bare) or self._find(bare) != bare \
+                or kind not in STRICT_KINDS and bare.lower() in NOT_NAMES:
             return m.group(0)  # an address or the like in it is found by the next pass
         token = self.value(kind, bare)
+        if token == bare:
+            return m.group(0)
         if len(bare) >= 3:
             self._named.append((bare.lower(), token))
         return m.group(0)[:m.start("value") - m.start(0)] + value.replace(bare, token, 1)
@@ -353,7 +447,9 @@ class TextScanner:
     def _email(self, m: re.Match[str]) -> str:
         found = m.group(0)
         local = found.split("@", 1)[0]
-        return found if is_token(local) else self._tokenize("email", found)
+        if is_token(local) or _IPV4.fullmatch(local):
+            return found  # "E4:38:..@wlan1" was a MAC; "10.1.2.3@pts/0" is an address
+        return self._tokenize("email", found)
 
     def _link(self, m: re.Match[str]) -> str:
         found = m.group(0)
@@ -364,6 +460,8 @@ class TextScanner:
         found = m.group(0)
         if m.lastgroup == "mac":
             return self._tokenize("mac", found)
+        if self._own_address(m):
+            return found
         if is_ipv6(found) or ("::" in found or found.count(":") >= 4) \
                 and not DURATION.fullmatch(found):
             return self._tokenize("ip", found)
@@ -372,13 +470,30 @@ class TextScanner:
     def _dotted(self, m: re.Match[str]) -> str:
         found = m.group(0)
         if m.lastgroup == "ipv4":
-            return self._tokenize("ip", found)
+            if self._own_address(m):
+                return found
+            port = m.group("port")
+            if port is None:
+                return self._tokenize("ip", found)
+            address = found[:len(found) - len(port)]
+            if address.startswith(("1.3.6.", "1.0.", "2.16.")):
+                return found  # the start of an OID, not an address with a port
+            return self._tokenize("ip", address) + port
         if m.lastgroup == "mac":
             return self._tokenize("mac", found)
         last = found.rsplit(".", 1)[-1].lower()
-        if last in _FILE_TYPES or last.endswith(("exception", "error")):
+        if any(is_token(label) for label in found.split(".")):
+            return found  # "failed.ip-c2416598": one of ours after a full stop
+        if last in _FILE_TYPES or last.endswith(("exception", "error")) \
+                or _CLASS_NAME.fullmatch(found):
             return found
         return self._tokenize("host", found)
+
+    def _own_address(self, m: re.Match[str]) -> bool:
+        """Whether the match is a prefix-preserving pseudonym this engine made ("ip-10.9.8.7")."""
+        start = m.start()
+        return start >= 3 and m.string[start - 3:start] == "ip-" \
+            and self._own("ip-" + m.group(0))
 
     def _host_token(self, value: str) -> str:
         from custody.addresses import is_ip
@@ -408,12 +523,17 @@ def _marker(lower: str, word: str) -> str | None:
     return None
 
 
+def _inside_token(text: str, at: int) -> bool:
+    """Whether position ``at`` of ``text`` lies within one of our pseudonyms."""
+    return _TOKEN_START.search(text, max(0, at - 14), at) is not None
+
+
 def _lower(value: str) -> str:
     """``value`` lower-cased character by character, so positions stay the same."""
     lower = value.lower()
     if len(lower) != len(value):  # "İ" lower-cases to two characters
         lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in value)
-    return lower
+    return lower.replace("\u2019", "'")  # O’Brien is O'Brien
 
 
 def _splice(value: str, lower: str, spans: list[tuple[int, int, str]]) -> tuple[str, str]:
@@ -435,10 +555,25 @@ def _spaced(name: str) -> str:
     return r"\s+".join(re.escape(part) for part in name.split())
 
 
-def replace_values(text: str, learned: list[tuple[str, str]]) -> str:
-    """Replace whole-word, case-insensitive occurrences of learned values (no regex to build)."""
-    lower = text.lower()
+def replace_values(text: str, learned: list[tuple[str, str]], within_words: bool = True) -> str:
+    """Replace case-insensitive occurrences of learned values wherever they are not part of
+    a longer word or number: "sql03" also in "HostDown_sql03" and "sql03-backup"; a value
+    of several words also when spaced or joined differently ("Halle  7", "HALLE-7").
+
+    ``within_words=False`` (for names known only from where they stood) replaces whole
+    words only, so a guess never eats into a code like %DHCP_SNOOPING_UNTRUSTED_PORT.
+    """
+    lower = _lower(text)
     for value, token in learned:
+        if " " in value:
+            words = value.split()
+            if words[0] not in lower or words[-1] not in lower:
+                continue
+            pattern = _spread(tuple(words))
+            text, count = _sub_on(pattern, text, lower, token)
+            if count:
+                lower = _lower(text)
+            continue
         start = lower.find(value)
         if start < 0:
             continue
@@ -447,7 +582,8 @@ def replace_values(text: str, learned: list[tuple[str, str]]) -> str:
             end = start + len(value)
             before = lower[start - 1] if start else " "
             after = lower[end] if end < len(lower) else " "
-            if not (before.isalnum() or before in "_.-") and not (after.isalnum() or after in "_-"):
+            if not (before.isalnum() or after.isalnum()) and (
+                    within_words or not (before in "_-" or after in "_-")):
                 parts.append(text[last:start])
                 parts.append(token)
                 last = end
@@ -455,5 +591,18 @@ def replace_values(text: str, learned: list[tuple[str, str]]) -> str:
         if parts:
             parts.append(text[last:])
             text = "".join(parts)
-            lower = text.lower()
+            lower = _lower(text)
     return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _spread(words: tuple[str, ...]) -> re.Pattern[str]:
+    """A pattern for words joined by any spaces, '-' or '_', not inside a longer word."""
+    return re.compile(r"(?<![^\W_])" + r"[\s_-]+".join(map(re.escape, words)) + r"(?![^\W_])")
+
+
+def _sub_on(pattern: re.Pattern[str], text: str, lower: str, token: str) -> tuple[str, int]:
+    """Replace what ``pattern`` finds in the lower-cased ``lower`` at the same places in
+    ``text``."""
+    spans = [(m.start(), m.end(), token) for m in pattern.finditer(lower)]
+    return _splice(text, lower, spans)[0], len(spans)

@@ -104,19 +104,35 @@ prometheus alertmanager grafana zabbix nagios icinga librenms prtg observium che
 node_exporter blackbox_exporter snmp_exporter kubernetes docker openssh sshd systemd cron kernel
 apache nginx iis postgres postgresql mysql mariadb redis microsoft google amazon azure aws
 """
+_MORE = """
+untrusted trusted unauthorized authorized unknown invalid valid upstream downstream toner
+ink paper lockout design standalone ha s3 cloud backup backups
+nightly daily weekly monthly hourly local remote primary secondary peer bgp ospf neighbor
+internet uplink downlink trunk access core edge distribution spine leaf wan lan dmz guest
+battery mains utility generator ups inverter charger fan fans psu supply chassis slot
+fabric cluster quorum witness standby active passive failover failback sync async
+replica replicas master slave leader follower vip pool pools member members backend frontend
+loadbalancer proxy firewall router switch gateway controller appliance sensor probe collector
+disk memory swap cpu load queue mailbox domain tenant forest site zone region
+console serial aux vty line telnet ssh http https api web portal dashboard grafana
+expected unexpected normal abnormal high low medium ok critical warning degraded
+design default custom manual automatic auto scheduled unscheduled planned unplanned
+itself themselves yourself ourselves something nothing anything everything someone nobody
+"""
 _MARKER_WORDS = """
 host hostname server node computer workstation device from to on by user username login account
 """
 
 NOT_NAMES: frozenset[str] = frozenset(
-    " ".join((_FUNCTION, _STATES, _NOUNS, _VERBS, _TIME, _PRODUCTS, _MARKER_WORDS)).split())
+    " ".join((_FUNCTION, _STATES, _NOUNS, _VERBS, _TIME, _PRODUCTS, _MORE, _MARKER_WORDS)).split())
 
 # The word after one of these is a host name unless it is a word above or has a safe shape.
-HOST_MARKERS = frozenset({"host", "hostname", "server", "node", "computer", "workstation",
-                          "device", "from", "to", "on", "machine", "system", "nas", "printer"})
+HOST_MARKERS = frozenset({"host", "hosts", "hostname", "server", "servers", "node", "nodes",
+                          "computer", "workstation", "device", "from", "to", "on",
+                          "machine"})
 # ... and after one of these, a user name.
-USER_MARKERS = frozenset({"user", "username", "login", "account", "by", "logon", "owner",
-                          "uid", "operator", "administrator", "admin-user"})
+USER_MARKERS = frozenset({"user", "users", "username", "login", "account", "accounts", "by",
+                          "logon", "owner", "uid", "administrator"})
 # After these, a dotted number is a version, not an address.
 VERSION_MARKERS = frozenset({"version", "ver", "release", "firmware", "fw", "build", "software",
                              "image", "os", "v", "rev", "revision", "bios", "kernel"})

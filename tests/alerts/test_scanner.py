@@ -93,6 +93,40 @@ MISSED_BEFORE = [
     ('devname="FGT60E" user="ftpuser" msg="Administrator ftpuser login failed"', "ftpuser", "user"),
     ("stock low in Lager Nord", "Lager Nord", "name"),
     ("ESX-LAB-9 rebooted", "ESX-LAB-9", "name"),
+    # found by an attacker's review: structure inside text
+    ('{"hostname":"sql03","user":"kyilmaz"}', "sql03", "host"),
+    ('{"hostname":"sql03","user":"kyilmaz"}', "kyilmaz", "user"),
+    ("<p>Host: <b>sql03</b></p>", "sql03", "host"),
+    ("<td>Host</td><td>sql03</td>", "sql03", "host"),
+    ("Host:&nbsp;sql03", "sql03", "host"),
+    ("| host | sql03 |", "sql03", "host"),
+    ("hostname => sql03", "sql03", "host"),
+    ("Hostname . . . . : sql03", "sql03", "host"),
+    ("host(web02) and user[jdoe9]", "web02", "host"),
+    ("on web02, web03 and web04", "web04", "host"),
+    ('user "Kemal Yilmaz" locked', "Yilmaz", "user"),
+    ("User ID: kyilmaz", "kyilmaz", "user"),
+    ("usr=kyilmaz", "kyilmaz", "user"),
+    ("profile C:\\Users\\kyilmaz\\AppData", "kyilmaz", "user"),
+    ("Failed password for invalid user admin9 from 10.0.0.1 port 22 ssh2", "admin9", "user"),
+    ("Failed password for kyilmaz from 10.0.0.1 port 22 ssh2", "kyilmaz", "user"),
+    ("Jan  1 10:00:00 fs02 sshd[1]: session opened", "fs02", "host"),
+    ("Seriennummer: FOC1234X5YZ", "FOC1234X5YZ", "serial"),
+    ("MAC address 001122334455 moved", "001122334455", "mac"),
+    ("mac 00.11.22.33.44.55", "00.11.22.33.44.55", "mac"),
+    # addresses glued to other text, tcpdump ports, look-alikes of our own tokens
+    ("IP 10.1.2.3.443 > 10.1.2.4.51234: Flags [S]", "10.1.2.4", "ip"),
+    ("ip-10.1.2.3 and ip_10.1.2.4", "10.1.2.3", "ip"),
+    ("10.1.2.3_eth0 and host10.1.2.5", "10.1.2.5", "ip"),
+    ("Ping failed.10.1.2.3 unreachable", "10.1.2.3", "ip"),
+    ("range 10.1.2.3...10.1.2.9", "10.1.2.9", "ip"),
+    ("logs in /var/log/remote/fs02.muster.de/syslog", "fs02.muster.de", "host"),
+    ("web01.muster.de_backup failed", "web01.muster.de", "host"),
+    # phones in more national shapes
+    ("call (030) 1234567", "(030) 1234567", "phone"),
+    ("call 030 / 123 45 67", "030 / 123 45 67", "phone"),
+    ("tel +49\u00a030\u00a01234567", "+49\u00a030\u00a01234567", "phone"),
+    ("call 1-800-555-0199", "800-555-0199", "phone"),
 ]
 
 
@@ -119,6 +153,12 @@ MUST_SURVIVE = [
     "HighCPU firing critical resolved warning",
     "failed to connect to the server from the console",
     "down since 01-12-2026 at 09:15:00.123",
+    "Packet loss 35% to upstream gateway",
+    "Account lockout threshold is 5, by design",
+    "WARN java.lang.OutOfMemoryError in com.example.App",
+    "Backup to S3 failed; Sensor on PSU1 failed",
+    "%DHCP_SNOOPING-5-DHCP_SNOOPING_UNTRUSTED_PORT: drop message on untrusted port",
+    "Devices up/down",
 ]
 
 
