@@ -310,15 +310,17 @@ def document() -> dict[str, Any]:
             "get": _op("Everything held about the client, as JSON (no secrets)", out="Export")},
         "/api/v1/contacts/{contact_id}": {
             "parameters": [_id("contact_id")],
-            "patch": _op("Correct a contact (re-verified) or change its consented purposes", 200,
-                         "ContactPatch", "Contact")},
+            "patch": _op("Correct a contact (re-verified) or change its consented purposes; "
+                         "the client's decision (an admin acting for it is audited as such)",
+                         200, "ContactPatch", "Contact", roles="admin, client")},
         "/api/v1/clients/{client_id}/restriction": {
             "parameters": [_id("client_id")],
             "post": _op("Restrict or object to processing (stops alert mail)", 200,
-                        "RestrictionIn", "Client")},
+                        "RestrictionIn", "Client", roles="admin, client")},
         "/api/v1/clients/{client_id}/erasure-request": {
             "parameters": [_id("client_id")],
-            "post": _op("Ask for erasure; an admin confirms it", 202, out="Client")},
+            "post": _op("Ask for erasure; an admin confirms it", 202, out="Client",
+                        roles="admin, client")},
         "/api/v1/clients/{client_id}/erasure/confirm": {
             "parameters": [_id("client_id")],
             "post": _op("Confirm erasure: the client purge becomes due at once", out="Client",

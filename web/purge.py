@@ -91,7 +91,7 @@ def export(client_id: int) -> ResponseReturnValue:
 
 
 @bp.patch("/contacts/<int:contact_id>")
-@roles_required(*ANYONE)
+@roles_required("admin", "client")
 def update_contact(contact_id: int) -> ResponseReturnValue:
     body = parse_body(ContactPatch)
     if body.value is None and body.purposes is None:
@@ -106,7 +106,7 @@ def update_contact(contact_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/clients/<int:client_id>/restriction")
-@roles_required(*ANYONE)
+@roles_required("admin", "client")
 def restriction(client_id: int) -> ResponseReturnValue:
     body = parse_body(RestrictionIn)
     client = services().rights.set_restriction(db(), principal(), client_id, body.restricted)
@@ -116,7 +116,7 @@ def restriction(client_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/clients/<int:client_id>/erasure-request")
-@roles_required(*ANYONE)
+@roles_required("admin", "client")
 def erasure_request(client_id: int) -> ResponseReturnValue:
     client = services().rights.request_erasure(db(), principal(), client_id)
     db().commit()

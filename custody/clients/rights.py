@@ -17,7 +17,7 @@ from custody.clients.models import Client, Contact, Engagement
 from custody.clients.service import PURPOSES, ClientService
 from custody.clock import Clock
 from custody.devices.models import AccessSession, ClientPolicy, Device
-from custody.errors import Conflict, InvalidInput
+from custody.errors import Conflict, Forbidden, InvalidInput
 from custody.tenancy import get_owned, require_role
 
 
@@ -80,8 +80,11 @@ class RightsService:
                        value: str | None, purposes: Sequence[str] | None) -> tuple[Contact, bool]:
         """Correct a contact's value (it must be verified again) or change its consents.
 
-        Returns the contact and whether a new verification message is needed.
+        Returns the contact and whether a new verification message is needed. Only the
+        client decides these, or an admin acting for it (audited as such): never a
+        technician.
         """
+        _client_or_admin(who, "change a contact's address or consents")
         contact = get_owned(db, Contact, contact_id, who, "contact")
         reverify = False
         if purposes is not None:
@@ -91,7 +94,8 @@ class RightsService:
             withdrawn = sorted(set(contact.purposes) - set(purposes))
             contact.purposes = sorted(set(purposes))
             self._audit.record(db, who.actor, "contact.consent", f"contact:{contact.id}",
-                               purposes=contact.purposes, withdrawn=withdrawn)
+                               purposes=contact.purposes, withdrawn=withdrawn,
+                               **_acting_for(who))
         if value is not None:
             probe = self._clients.normalize_contact(contact.kind, value)
             if probe != contact.value:
@@ -103,23 +107,28 @@ class RightsService:
                 contact.value = probe
                 contact.verified_at = None
                 reverify = True
-                self._audit.record(db, who.actor, "contact.rectify", f"contact:{contact.id}")
+                self._audit.record(db, who.actor, "contact.rectify", f"contact:{contact.id}",
+                                   **_acting_for(who))
         return contact, reverify
 
     def set_restriction(self, db: Session, who: Principal, client_id: int,
                         restricted: bool) -> Client:
         """Restrict (or object to) processing: no alert mail goes out while it holds."""
+        _client_or_admin(who, "restrict processing")
         client = self._clients.get_client(db, who, client_id)
         client.processing_restricted_at = self._clock() if restricted else None
         self._audit.record(db, who.actor, "client.restriction", f"client:{client_id}",
-                           restricted=restricted)
+                           restricted=restricted, **_acting_for(who))
         return client
 
     def request_erasure(self, db: Session, who: Principal, client_id: int) -> Client:
+        """Record the client's request to be erased (an admin confirms it later)."""
+        _client_or_admin(who, "ask for erasure")
         client = self._clients.get_client(db, who, client_id)
         if client.erasure_requested_at is None:
             client.erasure_requested_at = self._clock()
-            self._audit.record(db, who.actor, "client.erasure_request", f"client:{client_id}")
+            self._audit.record(db, who.actor, "client.erasure_request", f"client:{client_id}",
+                               **_acting_for(who))
         return client
 
     def confirm_erasure(self, db: Session, who: Principal, client_id: int) -> Client:
@@ -147,3 +156,14 @@ class RightsService:
 
     def user_ids(self, db: Session, client_id: int) -> list[int]:
         return list(db.scalars(select(User.id).where(User.client_id == client_id)))
+
+
+def _client_or_admin(who: Principal, what: str) -> None:
+    """A client's own rights are exercised by the client, or an admin acting for it."""
+    if who.role not in ("client", "admin"):
+        raise Forbidden(f"only the client, or an admin acting for it, may {what}")
+
+
+def _acting_for(who: Principal) -> dict[str, bool]:
+    """What the audit row says when an admin acts for the client."""
+    return {"acting_for_client": True} if who.role == "admin" else {}

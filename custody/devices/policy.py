@@ -2,8 +2,9 @@
 
 Cisco-like CLIs accept abbreviations ("wr er" is "write erase", "rel" is
 "reload") and config mode's "do" prefix, so rules match word by word on
-prefixes. Shell-like devices match whole words in every part of a command line
-(split at ;, &&, || and |).
+prefixes. On shell-like devices the line is read with a real shell grammar
+(custody.devices.shellwords): every command it would run, in any position and
+behind any wrapper, is checked; a line that cannot be read is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from custody.devices.shellwords import commands, denied
 from custody.errors import CommandRefused, InvalidInput
 
 CISCO_LIKE = frozenset({"cisco_ios", "cisco_xe", "cisco_xr", "cisco_nxos", "cisco_asa",
@@ -28,7 +30,6 @@ DEFAULT_DENY: dict[str, tuple[str, ...]] = {
 }
 MAX_COMMAND_BYTES = 4096
 _ALLOWED = re.compile(r"^[\x20-\x7e\t]*$")  # printable ASCII: no control characters
-_SPLIT = re.compile(r";|&&|\|\||\|")
 
 
 def family(device_type: str) -> str:
@@ -59,30 +60,32 @@ class CommandPolicy:
                                  "on this device")
 
     def blocked_by(self, command: str) -> str | None:
+        """The rule that refuses ``command``, or None. On shell-like devices a line that
+        cannot be read for certain raises CommandRefused saying why."""
         fam = family(self.device_type)
-        parts = _SPLIT.split(command) if fam == "shell" else [command]
-        for part in parts:
-            tokens = part.lower().split()
-            if fam == "cisco" and tokens[:1] == ["do"]:
-                tokens = tokens[1:]
-            if fam == "shell":
-                tokens = [t for t in tokens if t not in ("sudo", "doas", "exec", "nohup")]
-            for rule in self.rules:
-                if _matches(tokens, rule, abbreviations=fam != "shell"):
-                    return " ".join(rule)
+        if fam == "shell":
+            for words in commands(command):
+                found = denied(words, self.rules)
+                if found is not None:
+                    return found
+            return None
+        tokens = command.lower().split()
+        if fam == "cisco" and tokens[:1] == ["do"]:
+            tokens = tokens[1:]
+        for rule in self.rules:
+            if _matches(tokens, rule):
+                return " ".join(rule)
         return None
 
 
-def _matches(tokens: Sequence[str], rule: Sequence[str], abbreviations: bool) -> bool:
+def _matches(tokens: Sequence[str], rule: Sequence[str]) -> bool:
+    """Whether a Cisco-like line starts with an abbreviation of every word of ``rule``."""
     if len(tokens) < len(rule):
         return False
     for i, (token, word) in enumerate(zip(tokens, rule, strict=False)):
-        if abbreviations:
-            # A lone first word needs 3 letters ("rel"); in a phrase 2 do ("wr er").
-            shortest = 3 if i == 0 and len(rule) == 1 else 2
-            if not (word.startswith(token) and len(token) >= min(shortest, len(word))):
-                return False
-        elif token != word and not (word == "/" and token.rstrip("/") == ""):
+        # A lone first word needs 3 letters ("rel"); in a phrase 2 do ("wr er").
+        shortest = 3 if i == 0 and len(rule) == 1 else 2
+        if not (word.startswith(token) and len(token) >= min(shortest, len(word))):
             return False
     return True
 

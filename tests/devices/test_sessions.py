@@ -137,6 +137,24 @@ def test_policy_blocks_and_audits(lab: Lab, sshd: SshDevice) -> None:
     assert audit_actions(lab).count("session.command_refused") == 4
 
 
+def test_the_reviews_evasions_never_reach_the_device(lab: Lab, sshd: SshDevice) -> None:
+    """The fifteen lines that ran a denied whoami on a real sshd: each is refused and
+    audited as it was checked; whoami never runs."""
+    from tests.devices.test_shell_policy import REVIEW
+
+    device_id = lab.enrol(sshd.port)
+    put = lab.client.put(f"/api/v1/clients/{lab.client_id}/policy", headers=lab.admin,
+                         json={"deny_commands": ["whoami"]})
+    assert put.status_code == 200
+    session = lab.open(device_id)
+    for line in REVIEW:
+        status, body = lab.run(session, line)
+        assert status == 403, (line, body)
+        assert DEVICE_USER not in str(body)
+    assert lab.run(session, "id -un")[1]["output"].strip().endswith(DEVICE_USER)  # type: ignore[index]
+    assert audit_actions(lab).count("session.command_refused") == len(REVIEW)
+
+
 def test_who_may_open_and_use_sessions(lab: Lab, sshd: SshDevice) -> None:
     device_id = lab.enrol(sshd.port)
     denied = lab.client.post(f"/api/v1/devices/{device_id}/sessions", headers=lab.client_user,

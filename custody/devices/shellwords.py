@@ -1,0 +1,237 @@
+"""Every command a shell line would run, read with a real shell grammar (bashlex).
+
+A deny list is only as good as the reading of the line it checks. ``/usr/bin/whoami``,
+``echo x & whoami``, ``$(whoami)``, backticks, ``command``/``env``/``sh -c`` wrappers,
+``\\whoami``, ``who''ami``, ``if``/``while``/``for``/``case`` bodies, groups, subshells,
+function bodies and assignments in front all run ``whoami``. This module parses the
+line as bash would, visits every simple command in every position, strips the wrappers
+that only run another command, and resolves paths to the program's name. What it cannot
+read for certain (a syntax error, a command name built from a variable, ``eval``) it
+refuses: the broker never guesses in the technician's favour.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import bashlex
+
+from custody.errors import CommandRefused
+
+MAX_DEPTH = 8
+# Programs that run the rest of their arguments as a command, with their options that
+# take a value (so the word after such an option is not the command).
+_WRAPPERS: dict[str, frozenset[str]] = {
+    # options that take a value, so their next word is not the command
+    "sudo": frozenset({"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U"}),
+    "doas": frozenset({"-u", "-C"}),
+    "env": frozenset({"-u", "-C", "-S", "--unset", "--chdir", "--split-string"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "ionice": frozenset({"-c", "-n", "-p", "-P", "-u"}),
+    "timeout": frozenset({"-s", "-k", "--signal", "--kill-after"}),
+    "stdbuf": frozenset({"-i", "-o", "-e"}),
+    "chrt": frozenset(),
+    "taskset": frozenset(),
+    "setsid": frozenset(),
+    "nohup": frozenset(),
+    "exec": frozenset({"-a"}),
+    "command": frozenset(),
+    "builtin": frozenset(),
+    "time": frozenset({"-f", "-o"}),
+    "xargs": frozenset({"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s"}),
+    "watch": frozenset({"-n", "-d"}),
+    "busybox": frozenset(),
+    "unbuffer": frozenset(),
+    "flock": frozenset({"-w", "-E", "-c"}),
+    "runuser": frozenset({"-u", "-g", "-l"}),
+    "su": frozenset({"-s", "-g", "-G"}),
+    "script": frozenset({"-c", "-E", "-I", "-O", "-T", "-B", "-t"}),
+}
+# Wrappers whose first argument after options is a number or a time, not the command.
+_COUNT_FIRST = frozenset({"timeout", "chrt", "taskset"})
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "rbash", "fish",
+                     "su", "script", "flock"})
+# These take a string and run it as a shell line.
+_EVALUATORS = frozenset({"eval", "source", "."})
+
+
+def commands(line: str) -> list[list[str]]:
+    """Every simple command ``line`` would run, wrappers stripped, programs by name.
+
+    Raises CommandRefused when the line cannot be read for certain.
+    """
+    found: list[list[str]] = []
+    _collect(line, found, 0)
+    return found
+
+
+def _collect(line: str, found: list[list[str]], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise CommandRefused("command refused: it nests shells too deeply to be checked")
+    try:
+        trees = bashlex.parse(line)
+    except Exception:  # bashlex raises its own errors and, on odd input, others
+        raise CommandRefused("command refused: the line could not be parsed as a shell "
+                             "command, so it cannot be checked") from None
+    for tree in trees:
+        _visit(tree, found, depth)
+
+
+def _visit(node: Any, found: list[list[str]], depth: int) -> None:
+    kind = node.kind
+    if kind == "command":
+        words: list[str] = []
+        for part in node.parts:
+            if part.kind == "word":
+                words.append(part.word)
+                _visit_inner(part, found, depth)
+            elif part.kind == "redirect" and hasattr(part.output, "kind"):
+                _visit_inner(part.output, found, depth)
+        _simple(words, found, depth)
+        return
+    if kind == "function":
+        raise CommandRefused("command refused: defining shell functions is not allowed "
+                             "(a function can stand in for any command)")
+    for child in _children(node):
+        _visit(child, found, depth)
+
+
+def _visit_inner(word: Any, found: list[list[str]], depth: int) -> None:
+    """Command substitutions and process substitutions inside a word."""
+    for part in getattr(word, "parts", []) or []:
+        if part.kind in ("commandsubstitution", "processsubstitution"):
+            _visit(part.command, found, depth)
+        else:
+            _visit_inner(part, found, depth)
+
+
+def _children(node: Any) -> list[Any]:
+    out: list[Any] = []
+    for name in ("parts", "list", "command"):
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            out += [v for v in value if hasattr(v, "kind")]
+        elif value is not None and hasattr(value, "kind"):
+            out.append(value)
+    return out
+
+
+def _simple(words: list[str], found: list[list[str]], depth: int) -> None:
+    """One simple command: strip assignments and wrappers, then record or recurse."""
+    while words and "=" in words[0] and not words[0].startswith("=") \
+            and words[0].split("=", 1)[0].replace("_", "").isalnum():
+        words = words[1:]  # X=1 whoami
+    if not words:
+        return
+    name = words[0]
+    if any(c in name for c in "$`*?[{"):
+        raise CommandRefused("command refused: the program's name is built at run time "
+                             f"({name!r}), so it cannot be checked")
+    program = posixpath.basename(name) if "/" in name else name
+    args = words[1:]
+    if program == "eval":
+        found.append([program])
+        _collect(" ".join(args), found, depth + 1)
+        return
+    if program in _EVALUATORS:
+        raise CommandRefused(f"command refused: {program} runs a file whose content "
+                             "cannot be checked")
+    if program in _SHELLS and program not in _WRAPPERS or program in ("bash", "sh"):
+        script = _dash_c(args)
+        if script is not None:
+            found.append([program])
+            _collect(script, found, depth + 1)
+            return
+    if program in _WRAPPERS:
+        rest = _after_options(program, args)
+        found.append([program, *args])
+        if program == "busybox" and rest:
+            _simple(rest, found, depth)
+        elif program in ("su", "script", "flock"):
+            script = _dash_c(args)
+            if script is not None:
+                _collect(script, found, depth + 1)
+        elif rest:
+            _simple(rest, found, depth)
+        return
+    found.append([program, *args])
+
+
+def _dash_c(args: list[str]) -> str | None:
+    """The script of ``sh -c SCRIPT`` (also -xc, -ec and the like)."""
+    for i, arg in enumerate(args):
+        if arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:]:
+            return args[i + 1] if i + 1 < len(args) else ""
+        if arg in ("--command",):
+            return args[i + 1] if i + 1 < len(args) else ""
+    return None
+
+
+def _after_options(program: str, args: list[str]) -> list[str]:
+    """The command a wrapper runs: its arguments after its own options."""
+    takes_value = _WRAPPERS[program]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return args[i + 1:]
+        if program == "env" and "=" in arg and not arg.startswith("-"):
+            i += 1
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            i += 2 if arg in takes_value else 1
+            continue
+        break
+    rest = args[i:]
+    if program in _COUNT_FIRST and rest:
+        rest = rest[1:]
+    return rest
+
+
+# What shell-like devices refuse by default: each entry is a program and, optionally,
+# words one of which must be among its arguments.
+SHELL_DENY: tuple[tuple[str, frozenset[str]], ...] = (
+    ("reboot", frozenset()), ("shutdown", frozenset()), ("halt", frozenset()),
+    ("poweroff", frozenset()), ("kexec", frozenset()),
+    ("init", frozenset({"0", "6", "1", "s", "S"})), ("telinit", frozenset({"0", "6", "1"})),
+    ("systemctl", frozenset({"reboot", "poweroff", "halt", "kexec", "emergency", "rescue",
+                             "soft-reboot", "isolate"})),
+    ("mkfs", frozenset()), ("mke2fs", frozenset()), ("mkswap", frozenset()),
+    ("wipefs", frozenset()), ("shred", frozenset()), ("dd", frozenset()),
+    ("fdisk", frozenset()), ("sfdisk", frozenset()), ("parted", frozenset()),
+    ("blkdiscard", frozenset()), ("reset-to-defaults", frozenset()),
+)
+
+
+def denied(words: list[str], rules: tuple[tuple[str, ...], ...] = ()) -> str | None:
+    """The rule that refuses this one simple command, or None: the built-in list above,
+    then ``rules`` (program, then words that must all be among its arguments)."""
+    if not words:
+        return None
+    program, args = words[0], words[1:]
+    for name, any_of in SHELL_DENY:
+        if program == name or program.startswith(name + "."):
+            hit = next((a for a in args if a in any_of), None)
+            if not any_of or hit is not None:
+                return f"{name} {hit}" if hit else name
+    if program == "rm" and _recursive(args) and any(_is_root(a) for a in args
+                                                    if not a.startswith("-")):
+        return "rm -r /"
+    lowered = [a.lower() for a in args]
+    for rule in rules:
+        if rule and posixpath.basename(rule[0]) == program.lower() \
+                and all(w in lowered for w in rule[1:]):
+            return " ".join(rule)
+    return None
+
+
+def _recursive(args: list[str]) -> bool:
+    return any(a in ("--recursive", "-r", "-R") or (a.startswith("-") and not a.startswith("--")
+                                                      and ("r" in a or "R" in a)) for a in args)
+
+
+def _is_root(path: str) -> bool:
+    """"/", "/*", "/.", "//", "/./" and the like: the whole file system."""
+    stripped = path.replace("/./", "/").rstrip("*").rstrip(".").replace("//", "/")
+    return stripped in ("/", "") and path.startswith("/")
