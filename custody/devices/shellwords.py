@@ -70,12 +70,45 @@ def _collect(line: str, found: list[list[str]], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise CommandRefused("command refused: it nests shells too deeply to be checked")
     try:
-        trees = bashlex.parse(line)
+        trees = bashlex.parse(_readable(line))
     except Exception:  # bashlex raises its own errors and, on odd input, others
         raise CommandRefused("command refused: the line could not be parsed as a shell "
                              "command, so it cannot be checked") from None
     for tree in trees:
         _visit(tree, found, depth)
+
+
+def _readable(line: str) -> str:
+    """The line with what the grammar does not cover, but which runs nothing, rewritten:
+    arithmetic ``$((...))`` becomes a number and ``((...))`` ``true``, ``[[ ]]`` becomes
+    ``[ ]``. Arithmetic holding a command substitution is left alone (and so refused)."""
+    out, i = [], 0
+    while i < len(line):
+        start = line.find("((", i)
+        if start < 0:
+            break
+        dollar = start > 0 and line[start - 1] == "$"
+        end, depth, j = -1, 0, start
+        while j < len(line):
+            if line[j] == "(":
+                depth += 1
+            elif line[j] == ")":
+                depth -= 1
+                if depth == 0:
+                    end = j
+                    break
+            j += 1
+        inner = line[start + 2:end - 1] if end > 0 else ""
+        if end < 0 or not line[end - 1] == ")" or "$(" in inner or "`" in inner:
+            out.append(line[i:start + 2])
+            i = start + 2
+            continue
+        out.append(line[i:start - 1] if dollar else line[i:start])
+        out.append("0" if dollar else "true")
+        i = end + 1
+    out.append(line[i:])
+    text = "".join(out)
+    return text.replace("[[ ", "[ ").replace(" ]]", " ]")
 
 
 def _visit(node: Any, found: list[list[str]], depth: int) -> None:
@@ -125,7 +158,7 @@ def _simple(words: list[str], found: list[list[str]], depth: int) -> None:
     if not words:
         return
     name = words[0]
-    if any(c in name for c in "$`*?[{"):
+    if name != "[" and any(c in name for c in "$`*?[{"):
         raise CommandRefused("command refused: the program's name is built at run time "
                              f"({name!r}), so it cannot be checked")
     program = posixpath.basename(name) if "/" in name else name

@@ -70,6 +70,7 @@ def test_every_evasion_of_the_defaults_is_refused(line: str) -> None:
     "$CMD", "${X}boot", "r$(echo e)boot",  # a name built at run time
     ". ./script.sh", "source /tmp/x",  # a file's content cannot be checked
     "ls 'unterminated", "echo $(", "if true; then",  # not a complete line
+    "echo $(( $(reboot) + 1 ))",  # a command inside arithmetic
 ])
 def test_what_cannot_be_read_for_certain_is_refused(line: str) -> None:
     with pytest.raises(CommandRefused, match="refused"):
@@ -85,7 +86,8 @@ ORDINARY = [
     "dmesg | tail", "uname -a && hostname", "find /etc -name '*.conf' | head",
     "sudo systemctl status cron", "timeout 5 ping -c 1 192.0.2.1", "env | sort",
     "for i in 1 2 3; do echo $i; done", "X=1 printenv X", "du -sh /var/* 2>/dev/null",
-    "lsblk", "mount | grep ' / '",
+    "lsblk", "mount | grep ' / '", "echo $((40+2))", "[[ -f /etc/hosts ]] && echo yes",
+    "(( 1 + 1 ))",
 ]
 
 
