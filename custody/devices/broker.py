@@ -304,7 +304,9 @@ class TerminalStream:
     def _check_line(self) -> str | None:
         candidates = [self._typed]
         echoed = re.split(r"[#>$]\s?", self._screen_line)[-1] if self._screen_line else ""
-        if echoed and echoed != self._typed:
+        # The device's echo may lag behind what was typed: a prefix of the typed line adds
+        # nothing to check (and, cut short, would not parse).
+        if echoed and echoed != self._typed and not self._typed.startswith(echoed):
             candidates.append(echoed)
         for line in candidates:
             if not line.strip():
