@@ -40,3 +40,26 @@ def served(tmp_path: Path, smtp: SmtpSink) -> Iterator[Served]:
                          {"Authorization": f"Bearer {token}"})
     finally:
         svc.engine.dispose()
+
+
+def client_with_source(served: Served, client: str, address: str, source: str,
+                       kind: str) -> tuple[int, str]:
+    """A client with a verified alert contact and a source bound to it, through the running
+    service's API; returns the client's id and the source's token."""
+    import requests
+
+    from custody.clients.models import Contact
+
+    base, h = served.base, served.admin
+    client_id = requests.post(f"{base}/api/v1/clients", json={"name": client}, headers=h,
+                              timeout=10).json()["id"]
+    contact = requests.post(f"{base}/api/v1/clients/{client_id}/contacts", headers=h, timeout=10,
+                            json={"kind": "email", "value": address,
+                                  "purposes": ["alerts"]}).json()
+    with transaction(served.services.db) as db:
+        row = db.get(Contact, contact["id"])
+        assert row is not None
+        row.verified_at = served.services.clock()
+    token = requests.post(f"{base}/api/v1/alert-sources", headers=h, timeout=10, json={
+        "name": source, "kind": kind, "client_id": client_id}).json()["token"]
+    return client_id, str(token)

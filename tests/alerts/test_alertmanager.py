@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from custody.db import transaction
-from tests.alerts.conftest import Served
+from tests.alerts.conftest import Served, client_with_source
 from tests.peers import SmtpSink, free_port, text_of, wait_for_port
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -25,19 +24,8 @@ def database_url() -> str:
 def test_alertmanager_webhook_end_to_end(served: Served, tmp_path: Path,
                                          mailbox: SmtpSink) -> None:
     base, svc, h = served.base, served.services, served.admin
-    client_id = requests.post(f"{base}/api/v1/clients", json={"name": "Kunde Eins"}, headers=h,
-                              timeout=10).json()["id"]
-    contact = requests.post(f"{base}/api/v1/clients/{client_id}/contacts", headers=h, timeout=10,
-                            json={"kind": "email", "value": "noc@kunde-eins.test",
-                                  "purposes": ["alerts"]}).json()
-    from custody.clients.models import Contact
-
-    with transaction(svc.db) as db:
-        row = db.get(Contact, contact["id"])
-        assert row is not None
-        row.verified_at = svc.clock()
-    token = requests.post(f"{base}/api/v1/alert-sources", headers=h, timeout=10, json={
-        "name": "am", "kind": "alertmanager", "client_id": client_id}).json()["token"]
+    client_id, token = client_with_source(served, "Kunde Eins", "noc@kunde-eins.test", "am",
+                                          "alertmanager")
 
     am_port = free_port()
     (tmp_path / "am.yml").write_text(json.dumps({

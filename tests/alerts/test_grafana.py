@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import requests
 
-from custody.clients.models import Contact
-from custody.db import transaction
-from tests.alerts.conftest import Served
+from tests.alerts.conftest import Served, client_with_source
 from tests.alerts.realworld import grafana_webhook, leaks
 from tests.peers import SmtpSink, text_of
 
@@ -19,19 +17,10 @@ from tests.peers import SmtpSink, text_of
 def test_grafana_webhook_reaches_the_mailbox_with_no_identifier(served: Served,
                                                                 mailbox: SmtpSink) -> None:
     base, svc, h = served.base, served.services, served.admin
-    client_id = requests.post(f"{base}/api/v1/clients", json={"name": "Muster GmbH"},
-                              headers=h, timeout=10).json()["id"]
+    client_id, token = client_with_source(served, "Muster GmbH", "noc@muster-kunde.test",
+                                          "grafana", "grafana")
     requests.put(f"{base}/api/v1/clients/{client_id}/policy", headers=h, timeout=10,
                  json={"alert_names": ["Lager Nord", "Anna Schmidt"]}).raise_for_status()
-    contact = requests.post(f"{base}/api/v1/clients/{client_id}/contacts", headers=h, timeout=10,
-                            json={"kind": "email", "value": "noc@muster-kunde.test",
-                                  "purposes": ["alerts"]}).json()
-    with transaction(svc.db) as db:
-        row = db.get(Contact, contact["id"])
-        assert row is not None
-        row.verified_at = svc.clock()
-    token = requests.post(f"{base}/api/v1/alert-sources", headers=h, timeout=10, json={
-        "name": "grafana", "kind": "grafana", "client_id": client_id}).json()["token"]
     sample = grafana_webhook()
     resp = requests.post(f"{base}/ingest/grafana/grafana", json=sample.payload, timeout=10,
                          headers={"Authorization": f"Bearer {token}"})
