@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 from custody.addresses import is_ip
 from custody.alerts.cryptopan import CryptoPAn
-from custody.alerts.scanner import TextScanner, replace_values
+from custody.alerts.scanner import TextScanner
 from custody.alerts.shapes import STRICT_KINDS, TIMESTAMP, field_name, key_kind
+from custody.alerts.textops import replace_values
 from custody.alerts.vocabulary import NOT_NAMES
 
 Learned = list[tuple[str, str]]  # (lower-cased value, its replacement), longest first

@@ -13,7 +13,6 @@ Punctuation around an identifier never hides it.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from custody.alerts.shapes import (
     key_kind,
     readable_shape,
 )
+from custody.alerts.textops import inside_token, lower_same, replace_values, spaced, splice
 from custody.alerts.vocabulary import (
     HOST_MARKERS,
     MAC_MARKERS,
@@ -77,8 +77,6 @@ _KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)[\"']?(?P<sep>=|:)(?P<value>\
                         r"|[^\s,;{}()\[\]\"'|]+)")
 _INWORD_MARKER = re.compile(r"(?i)(?<![^\W_])(?P<marker>hosts?|hostname|server|node|device|user"
                             r"|username|login|account)[(\[](?P<name>[^()\[\]{}\s,;:]+)[)\]]")
-_TOKEN_START = re.compile(r"(?:ip|host|mac|email|phone|serial|user|name|site|device|url|group)-"
-                          r"[0-9a-f]{0,8}$")
 _PORT = re.compile(r":\d{1,5}$")
 _FILE_TYPES = frozenset(
     "txt log conf cfg bin exe dll json xml yaml yml ini pem crt cer key csr tgz gz zip iso img pdf "
@@ -159,7 +157,7 @@ class TextScanner:
         several = sorted((n for n in names if any(c.isspace() for c in n)), key=len, reverse=True)
         # Over the lower-cased text, like _SERIAL: many times faster than IGNORECASE.
         self._known = re.compile("|".join(
-            f"{re.escape(n[0])}(?<![\\w.-]{re.escape(n[0])}){_spaced(n)[len(re.escape(n[0])):]}"
+            f"{re.escape(n[0])}(?<![\\w.-]{re.escape(n[0])}){spaced(n)[len(re.escape(n[0])):]}"
             r"(?![\w-])" for n in several)) if several else None
         self._words: dict[str, _Word] = {}
         self._texts: dict[str, str] = {}
@@ -208,22 +206,22 @@ class TextScanner:
 
     # -- across words
     def _phrases(self, value: str) -> str:
-        lower = _lower(value)
+        lower = lower_same(value)
         if self._known is not None:
-            value, lower = _splice(value, lower, [
+            value, lower = splice(value, lower, [
                 (m.start(), m.end(), self._tokenize("name", value[m.start():m.end()]))
                 for m in self._known.finditer(lower)])
         if _DIGIT.search(value):
             value = _PHONE.sub(self._phone, value)
-            lower = _lower(value)
+            lower = lower_same(value)
             if "tel" in lower or "phone" in lower or "call" in lower or "mob" in lower \
                     or "fax" in lower or "cell" in lower or "sms" in lower or "hotline" in lower:
-                value, lower = _splice(value, lower, [
+                value, lower = splice(value, lower, [
                     (m.start("phone"), m.end("phone"), self._tokenize("phone", m.group("phone")))
                     for m in _PHONE_MARKED.finditer(lower)])
         if "sn" in lower or "s/n" in lower or "seri" in lower or "ser." in lower \
                 or "ser no" in lower:
-            value, lower = _splice(value, lower, [
+            value, lower = splice(value, lower, [
                 (m.start("serial"), m.end("serial"),
                  self._tokenize("serial", value[m.start("serial"):m.end("serial")]))
                 for m in _SERIAL.finditer(lower)
@@ -389,10 +387,10 @@ class TextScanner:
         elif len(word) >= 12:  # a MAC of hex letters only: "FFFFFFFFFFFA"
             out = _BARE_MAC.sub(lambda m: self._tokenize("mac", m.group(0)), out)
         if self._single_in is not None and (core.lower() in self._single or not core.isalnum()):
-            lowered = _lower(out)
-            out = _splice(out, lowered, [
+            lowered = lower_same(out)
+            out = splice(out, lowered, [
                 (m.start(), m.end(), self._tokenize("name", out[m.start():m.end()]))
-                for m in self._single_in.finditer(lowered) if not _inside_token(out, m.start())])[0]
+                for m in self._single_in.finditer(lowered) if not inside_token(out, m.start())])[0]
         if "(" in out or "[" in out:  # "host(web02)", "user[jdoe]"
             out = _INWORD_MARKER.sub(self._inword_marker, out)
         lower = core.lower()
@@ -521,88 +519,3 @@ def _marker(lower: str, word: str) -> str | None:
         key = _SEGMENTS.split(stripped.rstrip("=:").lstrip(_LEAD))[-1]
         return key_kind(key) if key and not is_token(key) else None
     return None
-
-
-def _inside_token(text: str, at: int) -> bool:
-    """Whether position ``at`` of ``text`` lies within one of our pseudonyms."""
-    return _TOKEN_START.search(text, max(0, at - 14), at) is not None
-
-
-def _lower(value: str) -> str:
-    """``value`` lower-cased character by character, so positions stay the same."""
-    lower = value.lower()
-    if len(lower) != len(value):  # "İ" lower-cases to two characters
-        lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in value)
-    return lower.replace("\u2019", "'")  # O’Brien is O'Brien
-
-
-def _splice(value: str, lower: str, spans: list[tuple[int, int, str]]) -> tuple[str, str]:
-    """Put each replacement over its (start, end) of ``value``; returns the new text and
-    its lower-cased form."""
-    if not spans:
-        return value, lower
-    parts, last = [], 0
-    for start, end, replacement in spans:
-        parts += [value[last:start], replacement]
-        last = end
-    parts.append(value[last:])
-    value = "".join(parts)
-    return value, _lower(value)
-
-
-def _spaced(name: str) -> str:
-    """A pattern for a multi-word name that matches any run of whitespace between words."""
-    return r"\s+".join(re.escape(part) for part in name.split())
-
-
-def replace_values(text: str, learned: list[tuple[str, str]], within_words: bool = True) -> str:
-    """Replace case-insensitive occurrences of learned values wherever they are not part of
-    a longer word or number: "sql03" also in "HostDown_sql03" and "sql03-backup"; a value
-    of several words also when spaced or joined differently ("Halle  7", "HALLE-7").
-
-    ``within_words=False`` (for names known only from where they stood) replaces whole
-    words only, so a guess never eats into a code like %DHCP_SNOOPING_UNTRUSTED_PORT.
-    """
-    lower = _lower(text)
-    for value, token in learned:
-        if " " in value:
-            words = value.split()
-            if words[0] not in lower or words[-1] not in lower:
-                continue
-            pattern = _spread(tuple(words))
-            text, count = _sub_on(pattern, text, lower, token)
-            if count:
-                lower = _lower(text)
-            continue
-        start = lower.find(value)
-        if start < 0:
-            continue
-        parts, last = [], 0
-        while start >= 0:
-            end = start + len(value)
-            before = lower[start - 1] if start else " "
-            after = lower[end] if end < len(lower) else " "
-            if not (before.isalnum() or after.isalnum()) and (
-                    within_words or not (before in "_-" or after in "_-")):
-                parts.append(text[last:start])
-                parts.append(token)
-                last = end
-            start = lower.find(value, end)
-        if parts:
-            parts.append(text[last:])
-            text = "".join(parts)
-            lower = _lower(text)
-    return text
-
-
-@functools.lru_cache(maxsize=4096)
-def _spread(words: tuple[str, ...]) -> re.Pattern[str]:
-    """A pattern for words joined by any spaces, '-' or '_', not inside a longer word."""
-    return re.compile(r"(?<![^\W_])" + r"[\s_-]+".join(map(re.escape, words)) + r"(?![^\W_])")
-
-
-def _sub_on(pattern: re.Pattern[str], text: str, lower: str, token: str) -> tuple[str, int]:
-    """Replace what ``pattern`` finds in the lower-cased ``lower`` at the same places in
-    ``text``."""
-    spans = [(m.start(), m.end(), token) for m in pattern.finditer(lower)]
-    return _splice(text, lower, spans)[0], len(spans)

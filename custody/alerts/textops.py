@@ -1,0 +1,95 @@
+"""Text operations the scanner shares: same-length lower-casing, splicing replacements in
+by position, and replacing learned values wherever they stand."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+_TOKEN_START = re.compile(r"(?:ip|host|mac|email|phone|serial|user|name|site|device|url|group)-"
+                          r"[0-9a-f]{0,8}$")
+
+
+def inside_token(text: str, at: int) -> bool:
+    """Whether position ``at`` of ``text`` lies within one of our pseudonyms."""
+    return _TOKEN_START.search(text, max(0, at - 14), at) is not None
+
+
+def lower_same(value: str) -> str:
+    """``value`` lower-cased character by character, so positions stay the same."""
+    lower = value.lower()
+    if len(lower) != len(value):  # "İ" lower-cases to two characters
+        lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in value)
+    return lower.replace("\u2019", "'")  # O’Brien is O'Brien
+
+
+def splice(value: str, lower: str, spans: list[tuple[int, int, str]]) -> tuple[str, str]:
+    """Put each replacement over its (start, end) of ``value``; returns the new text and
+    its lower-cased form."""
+    if not spans:
+        return value, lower
+    parts, last = [], 0
+    for start, end, replacement in spans:
+        parts += [value[last:start], replacement]
+        last = end
+    parts.append(value[last:])
+    value = "".join(parts)
+    return value, lower_same(value)
+
+
+def spaced(name: str) -> str:
+    """A pattern for a multi-word name that matches any run of whitespace between words."""
+    return r"\s+".join(re.escape(part) for part in name.split())
+
+
+def replace_values(text: str, learned: list[tuple[str, str]], within_words: bool = True) -> str:
+    """Replace case-insensitive occurrences of learned values wherever they are not part of
+    a longer word or number: "sql03" also in "HostDown_sql03" and "sql03-backup"; a value
+    of several words also when spaced or joined differently ("Halle  7", "HALLE-7").
+
+    ``within_words=False`` (for names known only from where they stood) replaces whole
+    words only, so a guess never eats into a code like %DHCP_SNOOPING_UNTRUSTED_PORT.
+    """
+    lower = lower_same(text)
+    for value, token in learned:
+        if " " in value:
+            words = value.split()
+            if words[0] not in lower or words[-1] not in lower:
+                continue
+            pattern = _spread(tuple(words))
+            text, count = _sub_on(pattern, text, lower, token)
+            if count:
+                lower = lower_same(text)
+            continue
+        start = lower.find(value)
+        if start < 0:
+            continue
+        parts, last = [], 0
+        while start >= 0:
+            end = start + len(value)
+            before = lower[start - 1] if start else " "
+            after = lower[end] if end < len(lower) else " "
+            if not (before.isalnum() or after.isalnum()) and (
+                    within_words or not (before in "_-" or after in "_-")):
+                parts.append(text[last:start])
+                parts.append(token)
+                last = end
+            start = lower.find(value, end)
+        if parts:
+            parts.append(text[last:])
+            text = "".join(parts)
+            lower = lower_same(text)
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _spread(words: tuple[str, ...]) -> re.Pattern[str]:
+    """A pattern for words joined by any spaces, '-' or '_', not inside a longer word."""
+    return re.compile(r"(?<![^\W_])" + r"[\s_-]+".join(map(re.escape, words)) + r"(?![^\W_])")
+
+
+def _sub_on(pattern: re.Pattern[str], text: str, lower: str, token: str) -> tuple[str, int]:
+    """Replace what ``pattern`` finds in the lower-cased ``lower`` at the same places in
+    ``text``."""
+    spans = [(m.start(), m.end(), token) for m in pattern.finditer(lower)]
+    return splice(text, lower, spans)[0], len(spans)
