@@ -22,7 +22,7 @@ from custody.addresses import is_ip
 from custody.alerts.cryptopan import CryptoPAn
 from custody.alerts.scanner import TextScanner
 from custody.alerts.shapes import STRICT_KINDS, TIMESTAMP, field_name, key_kind
-from custody.alerts.textops import replace_values
+from custody.alerts.textops import CACHE_LIMIT, remember, replace_values
 from custody.alerts.vocabulary import NOT_NAMES
 
 Learned = list[tuple[str, str]]  # (lower-cased value, its replacement), longest first
@@ -31,7 +31,6 @@ STATUSES = frozenset({"firing", "resolved", "ok", "problem", "alerting", "normal
                       "nodata", "error", "up", "down", "warning", "critical", "unknown"})
 _URL_KEY = re.compile(r"(?i)(?:url|uri|link|href|runbook)s?$|^(?:url|link|href)")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,15}://")
-_CACHE_LIMIT = 100_000
 
 
 class KeyedDigest:
@@ -78,14 +77,12 @@ class Pseudonymizer:
         if cached is None:
             if kind == "ip" and self._pan is not None:
                 cached = "ip-" + self._pan.anonymize(value)
-                if len(self._addresses) > _CACHE_LIMIT:
+                if len(self._addresses) > CACHE_LIMIT:
                     self._addresses.clear()
                 self._addresses.add(cached)
             else:
                 cached = f"{kind}-{self._digest.hex(f'{kind}:{value.lower()}'.encode())[:8]}"
-            if len(self._cache) > _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[(kind, value)] = cached
+            remember(self._cache, (kind, value), cached)
         return cached
 
     def text(self, value: str, learned: Learned | None = None) -> str:
@@ -99,9 +96,7 @@ class Pseudonymizer:
         """A JSON key: scanned like text, unless it reads as a dotted field name."""
         done = self._keys.get(key)
         if done is None:
-            if len(self._keys) > _CACHE_LIMIT:
-                self._keys.clear()
-            done = self._keys[key] = key if field_name(key) else self._scanner.text(key)
+            done = remember(self._keys, key, key if field_name(key) else self._scanner.text(key))
         return done
 
     def opaque(self, value: str) -> str:
@@ -112,9 +107,7 @@ class Pseudonymizer:
         """A link into someone's systems keeps only its scheme and a pseudonymized host."""
         cached = self._urls.get(value)
         if cached is None:
-            if len(self._urls) > _CACHE_LIMIT:
-                self._urls.clear()
-            cached = self._urls[value] = self._url(value)
+            cached = remember(self._urls, value, self._url(value))
         return cached
 
     def _url(self, value: str) -> str:
@@ -192,20 +185,9 @@ class Pseudonymizer:
         return out
 
     def _labels_of(self, labels: dict[str, Any], learned: Learned) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, value in labels.items():
-            if not isinstance(value, str):
-                out[self._key(name)] = self._walk(value, name, learned)
-                continue
-            kind = key_kind(name, self._extra)
-            if kind is not None:
-                done = self._scanner.value(kind, value)
-            elif _URL_KEY.search(name) or _SCHEME.match(value):
-                done = self.url(value)
-            else:
-                done = self.text(value, learned)
-            out[self._key(name)] = done
-        return out
+        """A label set: each value as its name says (labels are never read as tags)."""
+        return {self._key(name): self._walk(value, name, learned)
+                for name, value in labels.items()}
 
     def generic(self, payload: Any) -> Any:
         """Any JSON (Zabbix events too): identifying fields by name, and their values learned
@@ -245,9 +227,10 @@ class Pseudonymizer:
             if (key is not None and _URL_KEY.search(key)) or _SCHEME.match(value):
                 return self.url(value)
             return self.text(value, learned)
-        if isinstance(value, int | float) and not isinstance(value, bool) and key is not None \
-                and key_kind(key, self._extra) in STRICT_KINDS:
-            return self._scanner.value(str(key_kind(key, self._extra)), str(value))
+        if isinstance(value, int | float) and not isinstance(value, bool) and key is not None:
+            kind = key_kind(key, self._extra)
+            if kind in STRICT_KINDS:  # a number where a phone, serial or user should be
+                return self._scanner.value(str(kind), str(value))
         return value
 
 

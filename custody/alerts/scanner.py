@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from custody.addresses import is_ipv6
+from custody.addresses import is_ip, is_ipv6
 from custody.alerts.shapes import (
     DISK,
     DURATION,
@@ -30,7 +30,14 @@ from custody.alerts.shapes import (
     key_kind,
     readable_shape,
 )
-from custody.alerts.textops import inside_token, lower_same, replace_values, spaced, splice
+from custody.alerts.textops import (
+    inside_token,
+    lower_same,
+    remember,
+    replace_values,
+    spaced,
+    splice,
+)
 from custody.alerts.vocabulary import (
     HOST_MARKERS,
     MAC_MARKERS,
@@ -43,7 +50,6 @@ Tokenize = Callable[[str, str], str]  # (kind, value) -> pseudonym
 
 _LEAD = "\"'([{<`*"
 _TRAIL = "\"',;:.!?)]}>`*"
-_CACHE_LIMIT = 100_000
 
 # Within one word, each tried only when the word has its telltale character. Each
 # pattern starts with a character class and checks what precedes it afterwards, so the
@@ -170,19 +176,13 @@ class TextScanner:
         cached = self._texts.get(value)
         if cached is not None:
             return cached
-        result = self._words_of(self._phrases(value))
-        if len(self._texts) > _CACHE_LIMIT:
-            self._texts.clear()
-        self._texts[value] = result
-        return result
+        return remember(self._texts, value, self._words_of(self._phrases(value)))
 
     def value(self, kind: str, value: str) -> str:
         """A field's whole value, named by its key as ``kind``: replaced unless readable."""
         cached = self._values.get((kind, value))
         if cached is None:
-            if len(self._values) > _CACHE_LIMIT:
-                self._values.clear()
-            cached = self._values[(kind, value)] = self._value(kind, value)
+            cached = remember(self._values, (kind, value), self._value(kind, value))
         return cached
 
     def _value(self, kind: str, value: str) -> str:
@@ -365,16 +365,13 @@ class TextScanner:
     def _is_safe(self, name: str) -> bool:
         safe = self._safe.get(name)
         if safe is None:
-            safe = self._safe[name] = all(
+            safe = remember(self._safe, name, all(
                 part.lower() in NOT_NAMES or readable_shape(part) or self._own(part)
-                for part in (name.split("/") if "/" in name.strip("/") else [name]))
+                for part in (name.split("/") if "/" in name.strip("/") else [name])))
         return safe
 
     def _learn(self, word: str) -> _Word:
-        if len(self._words) > _CACHE_LIMIT:
-            self._words.clear()
-        info = self._words[word] = self._analyse(word)
-        return info
+        return remember(self._words, word, self._analyse(word))
 
     def _analyse(self, word: str) -> _Word:
         core = word.lstrip(_LEAD).rstrip(_TRAIL)
@@ -494,8 +491,6 @@ class TextScanner:
             and self._own("ip-" + m.group(0))
 
     def _host_token(self, value: str) -> str:
-        from custody.addresses import is_ip
-
         return self._tokenize("ip" if is_ip(value.strip("[]")) else "host", value)
 
 

@@ -44,8 +44,10 @@ CODE = re.compile(
     r"%[A-Z0-9_]+(?:-[A-Z0-9_]+)*-\d+-[A-Z0-9_]+"   # Cisco %FACILITY-SEVERITY-MNEMONIC
     r"|0[xX][0-9A-Fa-f]+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"  # 0xC000006A, SNMP_TRAP_LINK_DOWN
     r"|\d+(?:\.\d+){4,}|[A-Za-z][\w-]*::[\w.]+")     # OIDs, IF-MIB::ifOperStatus
-_TOKEN = re.compile(r"(?:ip|host|mac|email|phone|serial|user|name|site|device|url|group)-[0-9a-f]{8}"
-                    r"|(?:group|event)-[0-9a-f]{12,16}")
+# The kinds our pseudonyms carry as a prefix: ip-3fa9c21b, host-…, and group-/event- digests.
+TOKEN_KINDS = ("ip", "host", "mac", "email", "phone", "serial", "user", "name", "site", "device",
+               "url", "group")
+_TOKEN = re.compile(rf"(?:{'|'.join(TOKEN_KINDS)})-[0-9a-f]{{8}}|(?:group|event)-[0-9a-f]{{12,16}}")
 _SAFE = (INTERFACE, HARDWARE, DISK, NUMBER, DURATION, TIMESTAMP, VERSION, CODE)
 
 

@@ -5,9 +5,23 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TypeVar
 
-_TOKEN_START = re.compile(r"(?:ip|host|mac|email|phone|serial|user|name|site|device|url|group)-"
-                          r"[0-9a-f]{0,8}$")
+from custody.alerts.shapes import TOKEN_KINDS
+
+_TOKEN_START = re.compile(rf"(?:{'|'.join(TOKEN_KINDS)})-[0-9a-f]{{0,8}}$")
+CACHE_LIMIT = 100_000
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def remember(cache: dict[K, V], key: K, value: V) -> V:
+    """Keep ``value`` under ``key`` and return it; a cache past CACHE_LIMIT starts over, so
+    text an attacker chooses cannot grow an engine without bound."""
+    if len(cache) > CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def inside_token(text: str, at: int) -> bool:

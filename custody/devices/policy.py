@@ -23,8 +23,9 @@ SHELL_LIKE = frozenset({"linux", "vyos", "ubiquiti_edgerouter"})
 DEFAULT_DENY: dict[str, tuple[str, ...]] = {
     "cisco": ("reload", "erase", "write erase", "delete", "format", "crypto key zeroize",
               "squeeze", "configure replace", "boot system", "license clear"),
-    "shell": ("reboot", "shutdown", "halt", "poweroff", "mkfs", "rm -rf /", "dd",
-              "init 0", "init 6", "systemctl reboot", "systemctl poweroff"),
+    # Shell-like devices' defaults are custody.devices.shellwords.SHELL_DENY, which reads
+    # a command's arguments (rm's flags and target, systemctl's verb) and not only its words.
+    "shell": (),
     "other": ("reload", "reboot", "shutdown", "erase", "format", "delete", "request system reboot",
               "request system zeroize"),
 }

@@ -50,8 +50,9 @@ _WRAPPERS: dict[str, frozenset[str]] = {
 }
 # Wrappers whose first argument after options is a number or a time, not the command.
 _COUNT_FIRST = frozenset({"timeout", "chrt", "taskset"})
-_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "rbash", "fish",
-                     "su", "script", "flock"})
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "rbash", "fish"})
+# Wrappers that run a script given with -c, never their other arguments (su's is a user).
+_SCRIPT_WRAPPERS = frozenset({"su", "script", "flock"})
 # These take a string and run it as a shell line.
 _EVALUATORS = frozenset({"eval", "source", "."})
 
@@ -170,22 +171,21 @@ def _simple(words: list[str], found: list[list[str]], depth: int) -> None:
     if program in _EVALUATORS:
         raise CommandRefused(f"command refused: {program} runs a file whose content "
                              "cannot be checked")
-    if program in _SHELLS and program not in _WRAPPERS or program in ("bash", "sh"):
+    if program in _SHELLS:
         script = _dash_c(args)
         if script is not None:
             found.append([program])
             _collect(script, found, depth + 1)
             return
     if program in _WRAPPERS:
-        rest = _after_options(program, args)
         found.append([program, *args])
-        if program == "busybox" and rest:
-            _simple(rest, found, depth)
-        elif program in ("su", "script", "flock"):
+        if program in _SCRIPT_WRAPPERS:
             script = _dash_c(args)
             if script is not None:
                 _collect(script, found, depth + 1)
-        elif rest:
+            return
+        rest = _after_options(program, args)
+        if rest:
             _simple(rest, found, depth)
         return
     found.append([program, *args])
