@@ -20,7 +20,8 @@ from custody.clock import Clock
 from custody.config import BrokerSettings
 from custody.db import transaction
 from custody.devices.models import AccessSession, Device
-from custody.devices.policy import SHELL_LIKE, CommandPolicy
+from custody.devices.platforms import platform_for
+from custody.devices.policy import CommandPolicy
 from custody.devices.ssh import ENABLE_MODE_TYPES, ConnectTarget, DeviceConnection, NetmikoConnector
 from custody.devices.transcripts import Redactor, TranscriptStore
 from custody.errors import Conflict, CustodyError, DeviceError, NotFound
@@ -152,7 +153,7 @@ class LocalBroker:
         sent = command if isinstance(command, str) else "\n".join(command)
         self._note(session_id, live.client_id, "in", live.redact(sent))
         terminal_open = live.terminal is not None and not live.terminal.stopped
-        if terminal_open and (not isinstance(command, str) or live.device_type not in SHELL_LIKE):
+        if terminal_open and (not isinstance(command, str) or not platform_for(live.device_type).shell):
             raise Conflict("the terminal is using this session's device CLI: type the command "
                            "there, or close the terminal page first")
         try:

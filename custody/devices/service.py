@@ -17,16 +17,11 @@ from custody.clock import Clock
 from custody.devices.models import ClientPolicy, Device, EgressProfile
 from custody.devices.ssh import fingerprint, parse_public_key, scan_host_key
 from custody.errors import Conflict, InvalidInput, NotFound
+from custody.devices.platforms import DEVICE_TYPES
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
 from custody.tenancy import get_owned, require_role
 
-# netmiko device types the broker drives; SSH only (P7), so no *_telnet types.
-DEVICE_TYPES = frozenset({
-    "linux", "cisco_ios", "cisco_xe", "cisco_xr", "cisco_nxos", "cisco_asa", "arista_eos",
-    "juniper_junos", "mikrotik_routeros", "hp_procurve", "hp_comware", "fortinet",
-    "paloalto_panos", "ubiquiti_edgerouter", "vyos", "huawei",
-})
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
