@@ -103,6 +103,8 @@ class BrokerSettings(_Section):
     socket: Path = Path("var/broker.sock")
     approval_email: str | None = None
     deny_commands: list[str] = []
+    # How long a line held for approval (allow-list mode, "confirm") waits before it is refused.
+    confirm_timeout_seconds: int = Field(default=300, ge=10, le=3600)
 
 
 class PurgeSettings(_Section):

@@ -19,6 +19,7 @@ from custody.clients.service import ClientService
 from custody.clock import Clock, utcnow
 from custody.config import Settings
 from custody.db import make_engine, make_session_factory, migrate
+from custody.devices.approvals import CommandApprovals
 from custody.devices.broker import Broker, Connector, LocalBroker
 from custody.devices.broker_net import RemoteBroker
 from custody.devices.service import DeviceService
@@ -105,11 +106,13 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     sec = settings.security
     db = make_session_factory(engine)
     transcripts = TranscriptStore(store, clock)
+    approvals = CommandApprovals(db, audit, clock, settings.broker)
     broker: Broker
     if remote_broker:
         broker = RemoteBroker(settings.path(settings.broker.socket))
     else:
-        broker = LocalBroker(db, store, transcripts, settings.broker, clock, connector)
+        broker = LocalBroker(db, store, transcripts, settings.broker, clock, connector, audit,
+                             approvals)
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours)
     certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url,
@@ -126,7 +129,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         devices=DeviceService(store, audit, clock),
         transcripts=transcripts,
         broker=broker,
-        sessions=SessionService(broker, transcripts, audit, clock, settings.broker, mailer),
+        sessions=SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
+                                approvals),
         purge=PurgeService(db, store, broker, transcripts, audit, clock, settings.purge,
                            settings.path(Path("var/purge.lock")), certs=certs),
         certs=certs,

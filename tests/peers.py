@@ -121,12 +121,19 @@ DEVICE_USER = "custody-nettest"
 DEVICE_PASSWORD = "Dev1ce-Canary-Pw-7731"
 
 
+SUDOERS = Path("/etc/sudoers.d/custody-nettest")
+
+
 class SshDevice(_SshDevice):
-    """The test device: a fixed account whose password is a canary."""
+    """The test device: a fixed account whose password is a canary, and who may use sudo
+    with that password (the stored "secret" of a privileged Linux session)."""
 
     def __init__(self, allowed_source: str = "127.0.0.2", auth: str = "password",
                  max_startups: int = 10) -> None:
         super().__init__(DEVICE_USER, DEVICE_PASSWORD, allowed_source, auth, max_startups)
+        if not SUDOERS.exists():
+            SUDOERS.write_text(f"{DEVICE_USER} ALL=(ALL) ALL\nDefaults:{DEVICE_USER} lecture=never\n")
+            SUDOERS.chmod(0o440)
 
 
 def text_of(message: Message) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from custody.devices.models import AccessSession, ClientPolicy, EgressProfile
+from custody.devices.models import AccessSession, ClientPolicy, CommandApproval, EgressProfile
 from custody.devices.service import DeviceCredentials
 from custody.devices.sessions import egress_profiles
 from custody.devices.ssh import fingerprint
@@ -37,7 +37,14 @@ def session_json(s: AccessSession) -> dict[str, Any]:
             "requested_at": when(s.requested_at), "opened_at": when(s.opened_at),
             "expires_at": when(s.expires_at), "closed_at": when(s.closed_at),
             "close_reason": s.close_reason, "source_ip": s.source_ip,
-            "host_key_verified": s.host_key_verified}
+            "host_key_verified": s.host_key_verified, "privileged": s.privileged}
+
+
+def approval_json(a: CommandApproval) -> dict[str, Any]:
+    return {"id": a.id, "session_id": a.session_id, "client_id": a.client_id,
+            "user_id": a.user_id, "command": a.command, "state": a.state,
+            "requested_at": when(a.requested_at), "expires_at": when(a.expires_at),
+            "decided_by": a.decided_by, "decided_at": when(a.decided_at)}
 
 
 def egress_json(p: EgressProfile) -> dict[str, Any]:
@@ -70,7 +77,12 @@ def get_policy(client_id: int) -> ResponseReturnValue:
                     "deny_commands": policy.deny_commands if policy else [],
                     "cert_names": policy.cert_names if policy else [],
                     "prefix_preserving_ips": bool(policy and policy.prefix_preserving_ips),
-                    "alert_names": (policy.alert_names or []) if policy else []})
+                    "alert_names": (policy.alert_names or []) if policy else [],
+                    "privileged_role": policy.privileged_role if policy else "technician",
+                    "allow_commands": policy.allow_commands if policy else None,
+                    "unlisted_action": policy.unlisted_action if policy else "refuse",
+                    "rotate_after_privileged": bool(policy and policy.rotate_after_privileged),
+                    "rotate_every_days": policy.rotate_every_days if policy else None})
 
 
 @bp.put("/clients/<int:client_id>/policy")
@@ -79,7 +91,12 @@ def put_policy(client_id: int) -> ResponseReturnValue:
     body = parse_body(PolicyIn)
     services().devices.set_client_policy(db(), principal(), client_id, body.require_approval,
                                          body.approver_role, body.deny_commands, body.cert_names,
-                                         body.prefix_preserving_ips, body.alert_names)
+                                         body.prefix_preserving_ips, body.alert_names,
+                                         privileged_role=body.privileged_role,
+                                         allow_commands=body.allow_commands,
+                                         unlisted_action=body.unlisted_action,
+                                         rotate_after_privileged=body.rotate_after_privileged,
+                                         rotate_every_days=body.rotate_every_days)
     db().commit()
     return get_policy(client_id)
 
@@ -125,7 +142,8 @@ def open_session(device_id: int) -> ResponseReturnValue:
     body = parse_body(SessionIn)
     svc = services()
     who = principal()
-    session = svc.sessions.request(db(), who, device_id, body.reason, body.ttl_seconds)
+    session = svc.sessions.request(db(), who, device_id, body.reason, body.ttl_seconds,
+                                   body.privileged)
     db().commit()
     if session.state == "pending":
         try:
@@ -179,12 +197,39 @@ def run_command(session_id: int) -> ResponseReturnValue:
         raise InvalidInput("send either command (one line) or config (a list of lines)")
     command: str | list[str] = body.command if body.command is not None else list(body.config or [])
     try:
-        result = services().sessions.run(db(), principal(), session_id, command)
+        result = services().sessions.run(db(), principal(), session_id, command, body.approval_id)
     except CustodyError:
         db().commit()  # keep the refusal's audit event
         raise
     db().commit()
+    if result.approval is not None:
+        return jsonify({"output": None, "approval": approval_json(result.approval),
+                        "next": "send the same command again with approval_id once approved"}), 202
     return jsonify({"output": result.output})
+
+
+@bp.get("/command-approvals")
+@roles_required(*STAFF)
+def list_command_approvals() -> ResponseReturnValue:
+    items = services().sessions.approvals.pending(db(), principal())
+    db().commit()  # expired requests are marked as such
+    return jsonify({"items": [approval_json(a) for a in items]})
+
+
+@bp.get("/command-approvals/<int:approval_id>")
+@roles_required(*STAFF)
+def get_command_approval(approval_id: int) -> ResponseReturnValue:
+    return jsonify(approval_json(services().sessions.approvals.get_for(db(), principal(),
+                                                                       approval_id)))
+
+
+@bp.post("/command-approvals/<int:approval_id>/<any(approve, deny):decision>")
+@roles_required(*STAFF)
+def decide_command_approval(approval_id: int, decision: str) -> ResponseReturnValue:
+    approval = services().sessions.approvals.decide(db(), principal(), approval_id,
+                                                    decision == "approve")
+    db().commit()
+    return jsonify(approval_json(approval))
 
 
 @bp.delete("/sessions/<int:session_id>")

@@ -116,6 +116,11 @@ class PolicyIn(Body):
     cert_names: list[str] | None = Field(default=None, max_length=200)
     prefix_preserving_ips: bool | None = None
     alert_names: list[str] | None = Field(default=None, max_length=500)
+    privileged_role: str = "technician"
+    allow_commands: list[str] | None = Field(default=None, max_length=200)
+    unlisted_action: str = "refuse"
+    rotate_after_privileged: bool = False
+    rotate_every_days: int | None = None
 
 
 class HostKeyIn(Body):
@@ -126,11 +131,13 @@ class HostKeyIn(Body):
 class SessionIn(Body):
     reason: str = Field(min_length=1, max_length=200)
     ttl_seconds: int | None = None
+    privileged: bool = False
 
 
 class CommandIn(Body):
     command: str | None = Field(default=None, max_length=8192)
     config: list[str] | None = Field(default=None, max_length=500)
+    approval_id: int | None = None
 
 
 class PurgeRunIn(Body):

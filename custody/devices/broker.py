@@ -10,27 +10,36 @@ from __future__ import annotations
 import queue
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from custody.audit.service import AuditLog
 from custody.clock import Clock
 from custody.config import BrokerSettings
 from custody.db import transaction
+from custody.devices.approvals import ApprovalState, CommandApprovals
+from custody.devices.lineedit import EchoLine, LineEditor
 from custody.devices.models import AccessSession, Device
 from custody.devices.platforms import platform_for
-from custody.devices.policy import CommandPolicy
-from custody.devices.ssh import ENABLE_MODE_TYPES, ConnectTarget, DeviceConnection, NetmikoConnector
+from custody.devices.policy import CommandPolicy, Verdict
+from custody.devices.ssh import ConnectTarget, DeviceConnection, NetmikoConnector
 from custody.devices.transcripts import Redactor, TranscriptStore
 from custody.errors import Conflict, CustodyError, DeviceError, NotFound
 from custody.logs import register_secret, unregister_secret
 from custody.secrets import SecretStore
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
-PASSWORD_PROMPT = re.compile(r"(?i)password:\s*$")
-ENABLE_WORDS = {"en", "ena", "enab", "enabl", "enable"}
+# Any prompt for a secret: after hand-over, custody answers none of them.
+SECRET_PROMPT = re.compile(r"(?i)(pass(word|phrase)|secret)[^:\n]{0,60}:\s*$")
+NO_SECRETS_AFTER_START = (
+    "the device asks for a password: custody never types a stored secret into a session "
+    "after it has started. Open a privileged session instead; custody elevates it at login.")
+UNREADABLE_LINE = ("line refused: custody cannot tell what this line is (history recall or "
+                   "completion it could not follow); type it out in full")
 
 
 class Connector(Protocol):
@@ -49,8 +58,7 @@ class _Live:
     client_id: int
     device_type: str
     redact: Redactor
-    has_enable_secret: bool
-    secret: str | None
+    privileged: bool
     registered: tuple[str, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
     terminal: TerminalStream | None = None
@@ -64,8 +72,8 @@ class Terminal(Protocol):
         ...
 
     def next(self) -> dict[str, str] | None:
-        """Block for the next event: {"read": text}, {"refused": message} or {"end": reason};
-        None once the terminal is over."""
+        """Block for the next event: {"read": text}, {"refused": message}, {"notice": text},
+        {"waiting": message} or {"end": reason}; None once the terminal is over."""
         ...
 
     def close(self) -> None: ...
@@ -80,7 +88,7 @@ class Broker(Protocol):
 
     def close(self, session_id: int) -> None: ...
 
-    def attach(self, session_id: int, policy: CommandPolicy) -> Terminal: ...
+    def attach(self, session_id: int, policy: CommandPolicy, actor: str) -> Terminal: ...
 
     def is_live(self, session_id: int) -> bool: ...
 
@@ -93,8 +101,12 @@ class LocalBroker:
     """Broker holding connections in this process."""
 
     def __init__(self, db: sessionmaker[Session], secrets: SecretStore, transcripts: TranscriptStore,
-                 settings: BrokerSettings, clock: Clock, connector: Connector | None = None) -> None:
+                 settings: BrokerSettings, clock: Clock, connector: Connector | None = None,
+                 audit: AuditLog | None = None, approvals: CommandApprovals | None = None
+                 ) -> None:
         self._db = db
+        self.audit = audit or AuditLog(clock)
+        self.approvals = approvals or CommandApprovals(db, self.audit, clock, settings)
         self._secrets = secrets
         self._transcripts = transcripts
         self._settings = settings
@@ -114,7 +126,7 @@ class LocalBroker:
                 raise Conflict(f"device {device.id} is not ready for sessions")
             target = ConnectTarget(device.host, device.port, device.device_type, device.egress_ip,
                                    device.host_key, self._settings.connect_timeout,
-                                   self._settings.command_timeout)
+                                   self._settings.command_timeout, session.privileged)
             client_id, device_type, secret_path = device.client_id, device.device_type, device.secret_path
         creds = self._secrets.get(secret_path)
         clear = {k: v.reveal() for k, v in creds.items() if k != "username"}
@@ -128,13 +140,14 @@ class LocalBroker:
             for value in clear.values():
                 unregister_secret(value)
             raise
-        live = _Live(connection, client_id, device_type, redact, "secret" in creds,
-                     clear.get("secret"), tuple(clear.values()))
+        live = _Live(connection, client_id, device_type, redact, target.privileged,
+                     tuple(clear.values()))
         with self._lock:
             self._live[session_id] = live
         self._note(session_id, client_id, "note",
                    f"connected to {target.host}:{target.port} from {target.source_ip}; "
-                   "host key matched the pin")
+                   "host key matched the pin" + ("; elevated by custody before hand-over"
+                                                 if target.privileged else ""))
         return Opened(session_id, target.source_ip)
 
     def _get(self, session_id: int) -> _Live:
@@ -161,8 +174,11 @@ class LocalBroker:
                 output = live.connection.exec_command(str(command))
             else:
                 with live.lock:
+                    # A shell has no configuration mode: the lines run in the session's own
+                    # shell, never behind a sudo that custody would have to answer.
                     output = (live.connection.send_command(command) if isinstance(command, str)
-                              else live.connection.send_config_set(command))
+                              else live.connection.send_config_set(
+                                  command, config_mode=not platform_for(live.device_type).shell))
         except DeviceError as exc:
             self._note(session_id, live.client_id, "note", f"command failed: {exc}")
             raise
@@ -196,11 +212,11 @@ class LocalBroker:
         with self._lock:
             return sorted(self._live)
 
-    def attach(self, session_id: int, policy: CommandPolicy) -> LocalTerminal:
+    def attach(self, session_id: int, policy: CommandPolicy, actor: str) -> LocalTerminal:
         live = self._get(session_id)
         if live.terminal is not None and not live.terminal.stopped:
             raise Conflict(f"session {session_id} already has a terminal attached")
-        live.terminal = TerminalStream(self, session_id, live, policy)
+        live.terminal = TerminalStream(self, session_id, live, policy, actor)
         return LocalTerminal(live.terminal)
 
 
@@ -209,18 +225,15 @@ class LocalTerminal:
 
     def __init__(self, stream: TerminalStream) -> None:
         self._stream = stream
-        self._events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
         self._ended = False
 
     def write(self, data: str) -> None:
-        refused = self._stream.write(data)
-        if refused:
-            self._events.put({"refused": refused})
+        self._stream.write(data)
 
     def next(self) -> dict[str, str] | None:
         while True:
             try:
-                return self._events.get_nowait()
+                return self._stream.events.get_nowait()
             except queue.Empty:
                 pass
             if self._ended:
@@ -240,22 +253,29 @@ class LocalTerminal:
 class TerminalStream:
     """An interactive terminal on a live session, with the command policy applied per line.
 
-    Keystrokes pass through as typed (so completion and help keys work); at Enter the
-    line is checked, both as typed and as the device echoed it. A denied line is
-    wiped with Ctrl-U instead of being sent. After "enable", the device's password
-    prompt is answered with the stored secret; the technician never sees it.
+    Keystrokes pass through as typed (so completion and help keys work). At Enter, the
+    line the device will execute is checked: as the line editor model says it is, and as
+    the device's echo shows it on an emulated screen; when neither can say, the line is
+    refused. A refused line is wiped (Ctrl-E, Ctrl-U) instead of being entered; a line an
+    allow-list does not name may wait for approval. No stored secret is ever typed here:
+    elevation happened at login, before the technician's first byte.
     """
 
     def __init__(self, broker: LocalBroker, session_id: int, live: _Live,
-                 policy: CommandPolicy) -> None:
+                 policy: CommandPolicy, actor: str) -> None:
         self._broker = broker
         self._session_id = session_id
         self._live = live
         self._policy = policy
+        self._actor = actor
         self._channel = live.connection.channel()
-        self._typed = ""
-        self._screen_line = ""
-        self._await_enable_prompt = False
+        self._editor = LineEditor(policy.platform.help_key)
+        self._echo = EchoLine()
+        self._echo_lock = threading.Lock()
+        self._tail = ""  # device output since its last line break: the prompt
+        self._output_at = 0.0
+        self._asked = False  # the device's last line is a password prompt
+        self.events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
         self.stopped = False
         self.stop_reason = ""
         self.refusals: list[str] = []
@@ -266,60 +286,120 @@ class TerminalStream:
     def _note(self, direction: str, text: str) -> None:
         self._broker._note(self._session_id, self._live.client_id, direction, text)
 
-    def write(self, data: str) -> str | None:
-        """Send keystrokes; return a message for the user if a line was refused."""
-        if self.stopped:
-            return None
-        out = []
-        for ch in data:
-            if ch in "\r\n":
-                refused = self._check_line()
-                if refused:
-                    out.append("\x15")  # Ctrl-U: kill the typed line on the device
-                    self._flush(out)
-                    self._typed = ""
-                    return refused
-                self._note("in", self._live.redact(self._typed))
-                word = self._typed.strip().lower()
-                self._await_enable_prompt = (word in ENABLE_WORDS and self._live.has_enable_secret
-                                             and self._live.device_type in ENABLE_MODE_TYPES)
-                self._typed = ""
-                out.append("\r")
-            elif ch in "\x7f\x08":
-                self._typed = self._typed[:-1]
-                out.append(ch)
-            elif ch == "\x15" or ch == "\x03":
-                self._typed = ""
-                out.append(ch)
-            else:
-                if ch.isprintable():
-                    self._typed += ch
-                out.append(ch)
-        self._flush(out)
-        return None
+    def write(self, data: str) -> None:
+        """Send keystrokes; a line is checked (and maybe refused or held) at Enter."""
+        pending: list[str] = []
+        for piece in re.split(r"([\r\n])", data):
+            if self.stopped:
+                return
+            if piece in ("\r", "\n"):
+                self._flush(pending)
+                self._enter()
+            elif piece:
+                with self._echo_lock:
+                    if not self._echo.started:
+                        self._echo.begin(self._tail)
+                self._editor.feed(piece)
+                pending.append(piece)
+        self._flush(pending)
 
-    def _flush(self, out: list[str]) -> None:
-        with self._live.lock:
-            self._channel.send("".join(out).encode())
+    def _flush(self, pending: list[str]) -> None:
+        if pending:
+            with self._live.lock:
+                self._channel.send("".join(pending).encode())
+            pending.clear()
 
-    def _check_line(self) -> str | None:
-        candidates = [self._typed]
-        echoed = re.split(r"[#>$]\s?", self._screen_line)[-1] if self._screen_line else ""
-        # The device's echo may lag behind what was typed: a prefix of the typed line adds
-        # nothing to check (and, cut short, would not parse).
-        if echoed and echoed != self._typed and not self._typed.startswith(echoed):
-            candidates.append(echoed)
-        for line in candidates:
+    def _enter(self) -> None:
+        readings = self._readings()
+        refusal = self._judge(readings)
+        if refusal is None:
+            with self._live.lock:
+                self._channel.send(b"\r")
+            line = readings[0] if readings else ""
+            if line.strip():
+                self._note("in", self._live.redact(line))
+        else:
+            with self._live.lock:
+                self._channel.send(b"\x05\x15")  # end of line, then kill it: nothing runs
+            self.events.put({"refused": refusal})
+        self._editor.reset()
+        with self._echo_lock:
+            self._echo.end()
+
+    def _readings(self) -> list[str]:
+        """What the line is, by the editor model and by the device's echo."""
+        model = self._editor.text if self._editor.certain else None
+        echo = self._settled_echo(model)
+        readings = [] if model is None else [model]
+        # An echo that lags behind the keys is a prefix of the model: it adds nothing.
+        if echo is not None and echo != model and not (model and model.startswith(echo)):
+            readings.append(echo)
+        return readings
+
+    def _settled_echo(self, model: str | None, timeout: float = 1.0) -> str | None:
+        """The echoed line, once the device has caught up with the keys (or gone quiet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._echo_lock:
+                echo = self._echo.line() if self._echo.started else (model or "")
+            quiet = time.monotonic() - self._output_at > 0.15
+            if echo == model or (model is None and quiet) or time.monotonic() > deadline:
+                return echo
+            time.sleep(0.02)
+
+    def _judge(self, readings: list[str]) -> str | None:
+        """None if every reading may run; otherwise the message for the technician."""
+        if not readings:
+            return self._refuse("", UNREADABLE_LINE)
+        for line in readings:
             if not line.strip():
                 continue
             try:
-                self._policy.check(line)
+                decision = self._policy.decide(line)
             except CustodyError as exc:
-                message = str(exc)
-                self.refusals.append(line.strip())
-                self._note("note", self._live.redact(f"refused: {line.strip()!r} ({message})"))
-                return message
+                return self._refuse(line, str(exc))
+            if decision.verdict is Verdict.DENY:
+                return self._refuse(line, f"command refused by policy: {line.strip()!r} is not "
+                                          f"allowed on this device (rule: {decision.rule})")
+            if decision.verdict is Verdict.UNLISTED:
+                if not self._policy.confirm:
+                    return self._refuse(line, f"command refused by policy: {line.strip()!r} is "
+                                              "not on this client's list of allowed commands")
+                refusal = self._confirm(line)
+                if refusal is not None:
+                    return refusal
         return None
+
+    def _refuse(self, line: str, message: str) -> str:
+        shown = self._live.redact(line.strip())
+        self.refusals.append(line.strip())
+        self._note("note", self._live.redact(f"refused: {line.strip()!r} ({message})"))
+        with transaction(self._broker._db) as db:
+            self._broker.audit.record(db, self._actor, "session.command_refused",
+                                      f"session:{self._session_id}", command=shown,
+                                      via="terminal")
+        return message
+
+    def _confirm(self, line: str) -> str | None:
+        """Hold the line until an approver decides; None once approved."""
+        shown = self._live.redact(line.strip())
+        approvals = self._broker.approvals
+        with transaction(self._broker._db) as db:
+            session = db.get(AccessSession, self._session_id)
+            if session is None:
+                return self._refuse(line, "the session no longer exists")
+            approval_id = approvals.ask(db, session, self._actor, shown).id
+        self.events.put({"waiting": f"waiting for approval of {shown!r} (request {approval_id})"})
+        self._note("note", f"held for approval: {shown!r} (request {approval_id})")
+        state = approvals.wait(approval_id, stopped=lambda: self.stopped)
+        if state is ApprovalState.APPROVED:
+            with transaction(self._broker._db) as db:
+                approvals.mark_used(db, approval_id)
+            self.events.put({"notice": f"request {approval_id} approved: running {shown!r}"})
+            return None
+        message = f"command refused: request {approval_id} was {state}"
+        self._note("note", f"refused: {shown!r} ({message})")
+        return message
 
     def read(self, timeout: float = 0.2) -> str | None:
         """Return device output ('' if none yet), or None once the terminal has ended."""
@@ -335,27 +415,15 @@ class TerminalStream:
         if not chunk:
             self.stop("the device closed the connection")
             return None
-        text = chunk.decode(errors="replace")
-        clean = self._live.redact(text)
-        self._track_screen(clean)
-        if self._await_enable_prompt and PASSWORD_PROMPT.search(ANSI.sub("", clean)):
-            self._await_enable_prompt = False
-            assert self._live.secret is not None
-            with self._live.lock:
-                self._channel.send((self._live.secret + "\r").encode())
-            self._note("note", "[enable secret injected by custody]")
+        clean = self._live.redact(chunk.decode(errors="replace"))
+        with self._echo_lock:
+            self._echo.feed(clean)
+            self._output_at = time.monotonic()
+            self._tail = (self._tail + clean).rsplit("\n", 1)[-1][-2000:]
+        asking = bool(SECRET_PROMPT.search(ANSI.sub("", self._tail)))
+        if asking and not self._asked:
+            self.events.put({"notice": NO_SECRETS_AFTER_START})
+            self._note("note", "the device asked for a password; custody typed nothing")
+        self._asked = asking
         self._note("out", clean)
         return clean
-
-    def _track_screen(self, text: str) -> None:
-        plain = ANSI.sub("", text)
-        for ch in plain:
-            if ch == "\n":
-                self._screen_line = ""
-            elif ch == "\r":
-                continue
-            elif ch == "\b":
-                self._screen_line = self._screen_line[:-1]
-            elif ch.isprintable():
-                self._screen_line += ch
-

@@ -106,9 +106,8 @@ class BrokerServer:
             elif op == "is_live":
                 _send(sock, {"ok": True, "live": self.broker.is_live(sid)})
             elif op == "attach":
-                policy = CommandPolicy(request["device_type"],
-                                       tuple(tuple(r) for r in request["rules"]))
-                stream = self.broker.attach(sid, policy)
+                policy = CommandPolicy.from_json(request["policy"])
+                stream = self.broker.attach(sid, policy, str(request["actor"]))
                 _send(sock, {"ok": True})
                 self._pump(sock, lines, stream)
             else:
@@ -210,11 +209,11 @@ class RemoteBroker:
     def redact(self, session_id: int, text: str) -> str:
         return str(self._call({"op": "redact", "session_id": session_id, "text": text})["text"])
 
-    def attach(self, session_id: int, policy: CommandPolicy) -> RemoteStream:
+    def attach(self, session_id: int, policy: CommandPolicy, actor: str) -> RemoteStream:
         sock = self._connect()
         sock.settimeout(None)
-        _send(sock, {"op": "attach", "session_id": session_id, "device_type": policy.device_type,
-                     "rules": [list(r) for r in policy.rules]})
+        _send(sock, {"op": "attach", "session_id": session_id, "policy": policy.to_json(),
+                     "actor": actor})
         lines = _Lines(sock)
         reply = lines.next()
         if reply is None or not reply.get("ok"):

@@ -34,6 +34,7 @@ class Device(Base):
     access_state: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     engagements: Mapped[list[Engagement]] = relationship(
         secondary=engagement_devices, back_populates="devices"
@@ -69,6 +70,17 @@ class ClientPolicy(Base):
     # Names of the client's own that its alerts may mention (sites, people, brands): always
     # replaced, like its device and user names.
     alert_names: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=list)
+    # Who may open privileged (enable/sudo) sessions: "technician" (and admins), "admin", "none".
+    privileged_role: Mapped[str] = mapped_column(String(16), default="technician",
+                                                 server_default="technician")
+    # Allow-list mode: only these command patterns run. None: every command not denied.
+    allow_commands: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=None)
+    # What happens to a line the allow-list does not name: "refuse" or "confirm" (held for
+    # an approver of this client's sessions).
+    unlisted_action: Mapped[str] = mapped_column(String(16), default="refuse",
+                                                 server_default="refuse")
+    rotate_after_privileged: Mapped[bool] = mapped_column(default=False, server_default=false())
+    rotate_every_days: Mapped[int | None] = mapped_column(nullable=True, default=None)
 
 
 class AccessSession(Base):
@@ -93,8 +105,29 @@ class AccessSession(Base):
     close_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     host_key_verified: Mapped[bool] = mapped_column(default=False)
+    privileged: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     device: Mapped[Device] = relationship()
+
+
+class CommandApproval(Base):
+    """A line held in an allow-list session until a second person approves it."""
+
+    __tablename__ = "command_approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("access_sessions.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    command: Mapped[str] = mapped_column(Text)  # redacted
+    state: Mapped[str] = mapped_column(String(16), index=True)  # ApprovalState
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class TranscriptChunk(Base):

@@ -26,7 +26,7 @@ class Elevation:
     """How the broker raises a session's privilege, right after login."""
 
     command: str  # typed by the broker, never by the technician
-    password_prompt: str  # regex for the device's password prompt
+    password_prompt: str  # regex netmiko waits for before typing the secret
     elevated_prompt: str  # regex for the prompt once elevated
     label: str  # what people call it ("enable", "sudo")
 
@@ -52,8 +52,8 @@ class Platform:
     rotation: str | None = None  # name of the credential rotation driver, if any
 
 
-_ENABLE = Elevation("enable", r"(?i)password:\s*$", r"#\s*$", "enable")
-_SUDO = Elevation("/usr/bin/sudo -s", r"(?i)password( for [^:]*)?:\s*$", r"#\s*$", "sudo")
+_ENABLE = Elevation("enable", r"ssword", r"#\s*$", "enable")
+_SUDO = Elevation("/usr/bin/sudo -s", r"ssword", r"#\s*$", "sudo")
 # Config-mode "do" runs an exec command; several families accept it.
 _DO = (("do",),)
 

@@ -49,14 +49,29 @@ class CommandPolicy:
     device_type: str
     rules: tuple[Rule, ...]
     allow: tuple[Rule, ...] | None = None  # None: every line not denied may run
+    confirm: bool = False  # unlisted lines wait for approval instead of being refused
 
     @classmethod
     def for_device(cls, device_type: str, extra: Iterable[str] = (),
-                   allow: Iterable[str] | None = None) -> CommandPolicy:
+                   allow: Iterable[str] | None = None, confirm: bool = False) -> CommandPolicy:
         platform = platform_for(device_type)
         deny = () if platform.shell else platform.deny  # the shell's live in SHELL_DENY
         return cls(device_type, _rules(platform, (*deny, *extra)),
-                   None if allow is None else _rules(platform, allow))
+                   None if allow is None else _rules(platform, allow), confirm)
+
+    def to_json(self) -> dict[str, object]:
+        """The policy as plain data, for the broker process."""
+        return {"device_type": self.device_type, "rules": [list(r) for r in self.rules],
+                "allow": None if self.allow is None else [list(r) for r in self.allow],
+                "confirm": self.confirm}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> CommandPolicy:
+        rules, allow = data["rules"], data.get("allow")
+        assert isinstance(rules, list)
+        return cls(str(data["device_type"]), tuple(tuple(map(str, r)) for r in rules),
+                   None if not isinstance(allow, list) else tuple(tuple(map(str, r)) for r in allow),
+                   bool(data.get("confirm")))
 
     @property
     def platform(self) -> Platform:

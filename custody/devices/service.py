@@ -15,9 +15,9 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement
 from custody.clock import Clock
 from custody.devices.models import ClientPolicy, Device, EgressProfile
+from custody.devices.platforms import DEVICE_TYPES
 from custody.devices.ssh import fingerprint, parse_public_key, scan_host_key
 from custody.errors import Conflict, InvalidInput, NotFound
-from custody.devices.platforms import DEVICE_TYPES
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
 from custody.tenancy import get_owned, require_role
@@ -170,19 +170,41 @@ class DeviceService:
                           require_approval: bool, approver_role: str,
                           deny_commands: list[str], cert_names: list[str] | None = None,
                           prefix_preserving_ips: bool | None = None,
-                          alert_names: list[str] | None = None) -> ClientPolicy:
+                          alert_names: list[str] | None = None, *,
+                          privileged_role: str = "technician",
+                          allow_commands: list[str] | None = None,
+                          unlisted_action: str = "refuse",
+                          rotate_after_privileged: bool = False,
+                          rotate_every_days: int | None = None) -> ClientPolicy:
+        """Set how a client's device access is governed. ``allow_commands`` None keeps the
+        deny-list mode; a list turns on allow-list mode (unlisted lines are refused, or
+        with ``unlisted_action="confirm"`` held for an approver)."""
         require_role(who, "admin")
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
         if approver_role not in ("admin", "technician"):
             raise InvalidInput("approver_role must be admin or technician")
-        for rule in deny_commands:
+        for rule in [*deny_commands, *(allow_commands or ())]:
             if not rule.strip() or len(rule) > 200:
-                raise InvalidInput("deny_commands entries must be 1-200 characters")
+                raise InvalidInput("deny_commands and allow_commands entries must be "
+                                   "1-200 characters")
+        if privileged_role not in ("technician", "admin", "none"):
+            raise InvalidInput("privileged_role must be technician, admin or none")
+        if unlisted_action not in ("refuse", "confirm"):
+            raise InvalidInput("unlisted_action must be refuse or confirm")
+        if unlisted_action == "confirm" and allow_commands is None:
+            raise InvalidInput("unlisted_action confirm needs allow_commands (allow-list mode)")
+        if rotate_every_days is not None and not 1 <= rotate_every_days <= 3650:
+            raise InvalidInput("rotate_every_days must be between 1 and 3650")
         policy = db.get(ClientPolicy, client_id) or ClientPolicy(client_id=client_id)
         policy.require_approval = require_approval
         policy.approver_role = approver_role
         policy.deny_commands = [r.strip() for r in deny_commands]
+        policy.allow_commands = None if allow_commands is None else [r.strip() for r in allow_commands]
+        policy.privileged_role = privileged_role
+        policy.unlisted_action = unlisted_action
+        policy.rotate_after_privileged = rotate_after_privileged
+        policy.rotate_every_days = rotate_every_days
         if cert_names is not None:
             policy.cert_names = [n.strip().lower() for n in cert_names if n.strip()]
         if prefix_preserving_ips is not None:
@@ -196,7 +218,11 @@ class DeviceService:
                            require_approval=require_approval, approver_role=approver_role,
                            deny_commands=policy.deny_commands, cert_names=policy.cert_names,
                            prefix_preserving_ips=policy.prefix_preserving_ips,
-                           alert_names=len(policy.alert_names or ()))  # a count: names are personal
+                           alert_names=len(policy.alert_names or ()),  # a count: names are personal
+                           allow_commands=policy.allow_commands, unlisted_action=unlisted_action,
+                           privileged_role=privileged_role,
+                           rotate_after_privileged=rotate_after_privileged,
+                           rotate_every_days=rotate_every_days)
         return policy
 
     def forget_secret(self, device: Device) -> None:

@@ -14,9 +14,11 @@ from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clock import Clock
 from custody.config import BrokerSettings
+from custody.devices.approvals import CommandApprovals, may_approve
 from custody.devices.broker import Broker, Terminal
-from custody.devices.models import AccessSession, ClientPolicy, Device, EgressProfile
-from custody.devices.policy import CommandPolicy, check_shape
+from custody.devices.models import AccessSession, ClientPolicy, CommandApproval, Device, EgressProfile
+from custody.devices.platforms import platform_for
+from custody.devices.policy import CommandPolicy, Verdict, check_shape
 from custody.devices.transcripts import TranscriptLine, TranscriptStore
 from custody.errors import (
     CommandRefused,
@@ -38,14 +40,17 @@ MAX_CONFIG_LINES = 200
 @dataclass(frozen=True)
 class CommandResult:
     output: str
+    approval: CommandApproval | None = None  # set when the line waits for approval instead
 
 
 class SessionService:
     """Open, use and close sessions; every step is audited."""
 
     def __init__(self, broker: Broker, transcripts: TranscriptStore, audit: AuditLog,
-                 clock: Clock, settings: BrokerSettings, mailer: Mailer) -> None:
+                 clock: Clock, settings: BrokerSettings, mailer: Mailer,
+                 approvals: CommandApprovals) -> None:
         self._broker = broker
+        self.approvals = approvals
         self._transcripts = transcripts
         self._audit = audit
         self._clock = clock
@@ -54,8 +59,11 @@ class SessionService:
 
     # -- requesting and opening
     def request(self, db: Session, who: Principal, device_id: int, reason: str,
-                ttl_seconds: int | None) -> AccessSession:
-        """Create a session; it opens at once unless the client's policy wants approval."""
+                ttl_seconds: int | None, privileged: bool = False) -> AccessSession:
+        """Create a session; it opens at once unless the client's policy wants approval.
+
+        A privileged session is elevated (enable, sudo) by the broker at login with the
+        device's stored secret; the client's policy says who may ask for one."""
         require_role(who, "admin", "technician")
         reason = reason.strip()
         if not 3 <= len(reason) <= 200:
@@ -80,16 +88,18 @@ class SessionService:
             raise Conflict(f"device {device_id} already has {busy} sessions "
                            f"(limit {self._settings.max_sessions_per_device})")
         policy = db.get(ClientPolicy, device.client_id)
+        if privileged:
+            _may_elevate(policy, who, device)
         needs_approval = policy is not None and policy.require_approval
         session = AccessSession(device_id=device.id, client_id=device.client_id,
                                 user_id=who.user_id, reason=reason, ttl_seconds=ttl,
                                 state="pending" if needs_approval else "approved",
-                                requested_at=self._clock())
+                                requested_at=self._clock(), privileged=privileged)
         db.add(session)
         db.flush()
         self._audit.record(db, who.actor, "session.request", f"session:{session.id}",
                            device_id=device.id, client_id=device.client_id, reason=reason,
-                           ttl_seconds=ttl, needs_approval=needs_approval)
+                           ttl_seconds=ttl, needs_approval=needs_approval, privileged=privileged)
         return session
 
     def notify_approvers(self, session: AccessSession, requester: str) -> bool:
@@ -146,13 +156,7 @@ class SessionService:
         session = self._get(db, session_id)
         if session.state != "pending":
             raise Conflict(f"session {session_id} is {session.state}, not waiting for approval")
-        policy = db.get(ClientPolicy, session.client_id)
-        approver_role = policy.approver_role if policy else "admin"
-        allowed = who.role == "admin" or (approver_role == "technician" and who.role == "technician")
-        if not allowed:
-            raise Forbidden(f"this client's sessions are approved by: {approver_role}")
-        if who.user_id == session.user_id:
-            raise Forbidden("a session cannot be approved by the person who asked for it")
+        may_approve(db.get(ClientPolicy, session.client_id), who, session.user_id)
         session.approved_by = who.user_id
         if approve:
             session.state = "approved"
@@ -194,11 +198,17 @@ class SessionService:
     def policy_for(self, db: Session, device: Device) -> CommandPolicy:
         client_policy = db.get(ClientPolicy, device.client_id)
         extra = [*self._settings.deny_commands, *(client_policy.deny_commands if client_policy else [])]
-        return CommandPolicy.for_device(device.device_type, extra)
+        allow = client_policy.allow_commands if client_policy else None
+        confirm = bool(client_policy and client_policy.unlisted_action == "confirm")
+        return CommandPolicy.for_device(device.device_type, extra, allow, confirm)
 
     def run(self, db: Session, who: Principal, session_id: int,
-            command: str | Sequence[str]) -> CommandResult:
-        """Check the command against policy, then send it through the broker."""
+            command: str | Sequence[str], approval_id: int | None = None) -> CommandResult:
+        """Check the command against policy, then send it through the broker.
+
+        Under an allow-list with ``confirm``, an unlisted command is not run: the result
+        carries an approval request instead, and the same command sent again with that
+        request's id runs once it is approved."""
         session = self._usable(db, who, session_id)
         device = db.get(Device, session.device_id)
         assert device is not None
@@ -206,28 +216,39 @@ class SessionService:
         lines = [command] if isinstance(command, str) else list(command)
         if not lines or len(lines) > MAX_CONFIG_LINES:
             raise InvalidInput(f"config must hold 1-{MAX_CONFIG_LINES} lines")
+        shown = self._broker.redact(session_id, scrub(" ; ".join(lines)))
+        unlisted = False
         for line in lines:
             check_shape(line)
             try:
-                policy.check(line)
+                decision = policy.decide(line)
+                if decision.verdict is Verdict.UNLISTED and policy.confirm:
+                    unlisted = True
+                else:
+                    policy.check(line)
             except CommandRefused:
                 self._audit.record(db, who.actor, "session.command_refused",
                                    f"session:{session_id}",
                                    command=self._broker.redact(session_id, scrub(line)))
                 db.commit()
                 raise
+        if unlisted and approval_id is None:
+            approval = self.approvals.ask(db, session, who.actor, shown)
+            return CommandResult("", approval)
+        if unlisted:
+            assert approval_id is not None
+            self.approvals.use(db, who, session_id, approval_id, shown)
         db.commit()  # release the connection while the device works
         output = self._broker.run(session_id, command)
         self._audit.record(db, who.actor, "session.command" if isinstance(command, str)
-                           else "session.config", f"session:{session_id}",
-                           command=self._broker.redact(session_id, scrub(" ; ".join(lines))))
+                           else "session.config", f"session:{session_id}", command=shown)
         return CommandResult(output)
 
     def terminal(self, db: Session, who: Principal, session_id: int) -> Terminal:
         session = self._usable(db, who, session_id)
         device = db.get(Device, session.device_id)
         assert device is not None
-        stream = self._broker.attach(session_id, self.policy_for(db, device))
+        stream = self._broker.attach(session_id, self.policy_for(db, device), who.actor)
         self._audit.record(db, who.actor, "session.terminal", f"session:{session_id}")
         return stream
 
@@ -286,6 +307,17 @@ class SessionService:
         if state:
             stmt = stmt.where(AccessSession.state == state)
         return db.scalars(stmt).all()
+
+
+def _may_elevate(policy: ClientPolicy | None, who: Principal, device: Device) -> None:
+    """Raise unless ``who`` may open a privileged session on ``device``."""
+    allowed = policy.privileged_role if policy else "technician"
+    if allowed == "none" or (allowed == "admin" and who.role != "admin"):
+        raise Forbidden("this client's policy does not allow privileged sessions"
+                        + (" for technicians" if allowed == "admin" else ""))
+    if platform_for(device.device_type).elevation is None:
+        raise Conflict(f"custody cannot elevate {device.device_type} sessions (the family has "
+                       "no enable/sudo step); open a normal session")
 
 
 def egress_profiles(db: Session) -> Sequence[EgressProfile]:

@@ -22,7 +22,9 @@ import paramiko
 from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
 
+from custody.devices.platforms import platform_for
 from custody.errors import (
+    Conflict,
     DeviceAuthError,
     DeviceError,
     DeviceUnreachable,
@@ -31,10 +33,6 @@ from custody.errors import (
     InvalidInput,
 )
 from custody.sensitive import Secret
-
-# Device types whose CLI has a privileged (enable) mode.
-ENABLE_MODE_TYPES = frozenset({"cisco_ios", "cisco_xe", "cisco_nxos", "cisco_asa", "arista_eos",
-                               "hp_procurve", "huawei"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,7 @@ class ConnectTarget:
     host_key: str  # "ssh-ed25519 AAAA..." as pinned
     connect_timeout: float = 10.0
     command_timeout: float = 30.0
+    privileged: bool = False  # elevate (enable, sudo) with the stored secret before hand-over
 
 
 def check_source_address(source_ip: str) -> None:
@@ -124,7 +123,9 @@ class DeviceConnection(Protocol):
 
     def send_command(self, command: str) -> str: ...
 
-    def send_config_set(self, lines: Sequence[str]) -> str: ...
+    def send_config_set(self, lines: Sequence[str], config_mode: bool = True) -> str:
+        """Send lines in configuration mode (or, without it, one after another)."""
+        ...
 
     def exec_command(self, command: str) -> str:
         """Run one command on a channel of its own, beside a terminal on the interactive one."""
@@ -153,9 +154,11 @@ class NetmikoConnection:
         except Exception as exc:  # noqa: BLE001 - netmiko's read timeouts and pattern errors
             raise DeviceError(f"the device did not finish the command ({type(exc).__name__})") from None
 
-    def send_config_set(self, lines: Sequence[str]) -> str:
+    def send_config_set(self, lines: Sequence[str], config_mode: bool = True) -> str:
         try:
-            return str(self._h.send_config_set(list(lines), read_timeout=self._timeout))
+            return str(self._h.send_config_set(list(lines), read_timeout=self._timeout,
+                                               enter_config_mode=config_mode,
+                                               exit_config_mode=config_mode))
         except Exception as exc:  # noqa: BLE001
             raise DeviceError(f"the device rejected the configuration ({type(exc).__name__})") from None
 
@@ -213,8 +216,8 @@ class NetmikoConnector:
                 kwargs["password"] = credentials["password"].reveal()
             if "private_key" in credentials:
                 kwargs["pkey"] = load_private_key(credentials["private_key"].reveal())
-            if "secret" in credentials:
-                kwargs["secret"] = credentials["secret"].reveal()
+            # netmiko gets the enable/sudo secret only for the elevation below, and never keeps it.
+            kwargs["secret"] = ""
             try:
                 handler = ConnectHandler(**kwargs)
             except NetmikoAuthenticationException:
@@ -234,15 +237,35 @@ class NetmikoConnector:
                     f"({type(exc).__name__})") from None
         finally:
             os.unlink(known_hosts)
-        if "secret" in credentials and target.device_type in ENABLE_MODE_TYPES:
-            try:
-                if not handler.check_enable_mode():
-                    handler.enable()
-            except Exception:  # noqa: BLE001
-                handler.disconnect()
-                raise DeviceAuthError(
-                    f"{target.host}:{target.port} refused the stored enable secret") from None
+        if target.privileged:
+            _elevate(handler, target, credentials)
         return NetmikoConnection(handler, target.command_timeout)
+
+
+def _elevate(handler: Any, target: ConnectTarget, credentials: Mapping[str, Secret]) -> None:
+    """Raise the fresh login's privilege before any technician byte reaches the device.
+
+    The secret is typed once, here, in answer to the family's own password prompt, and
+    dropped from netmiko afterwards: nothing can make it typed into the stream again.
+    """
+    elevation = platform_for(target.device_type).elevation
+    if elevation is None or "secret" not in credentials:
+        handler.disconnect()
+        raise Conflict("this device cannot be elevated by custody (its family has no "
+                       "enable/sudo step, or no enable/sudo secret is stored for it)")
+    handler.secret = credentials["secret"].reveal()
+    try:
+        if not handler.check_enable_mode():
+            handler.enable(cmd=elevation.command, pattern=elevation.password_prompt)
+        elevated = handler.check_enable_mode()
+    except Exception:  # noqa: BLE001 - netmiko raises ValueError and read timeouts
+        elevated = False
+    finally:
+        handler.secret = ""
+    if not elevated:
+        handler.disconnect()
+        raise DeviceAuthError(f"{target.host}:{target.port} refused the stored "
+                              f"{elevation.label} secret")
 
 
 def _known_hosts_file(target: ConnectTarget) -> str:

@@ -25,7 +25,7 @@ def remote(lab: Lab) -> Iterator[Lab]:
     server = BrokerServer(local, svc.settings.path(svc.settings.broker.socket)).start()
     client = RemoteBroker(server.path)
     sessions = SessionService(client, svc.transcripts, svc.audit, svc.clock,
-                              svc.settings.broker, svc.mailer)
+                              svc.settings.broker, svc.mailer, svc.sessions.approvals)
     lab.client.application.extensions["custody"] = replace(svc, broker=client, sessions=sessions)
     yield lab
     server.stop()
@@ -58,7 +58,7 @@ def test_terminal_through_the_socket(remote: Lab, sshd: SshDevice) -> None:
     device_id = remote.enrol(sshd.port)
     session = remote.open(device_id)
     client = RemoteBroker(remote.services.settings.path(remote.services.settings.broker.socket))
-    terminal = client.attach(session, CommandPolicy.for_device("linux"))
+    terminal = client.attach(session, CommandPolicy.for_device("linux"), "user:test")
     try:
         terminal.write("echo term-$((40+2))\r")
         seen = ""

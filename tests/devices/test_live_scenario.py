@@ -79,9 +79,9 @@ def enrol(live: Live, port: int, name: str, device_type: str, creds: dict[str, s
     return int(device_id)
 
 
-def open_session(live: Live, device_id: int) -> int:
+def open_session(live: Live, device_id: int, privileged: bool = False) -> int:
     resp = live.call("POST", f"/api/v1/devices/{device_id}/sessions", live.tech,
-                     json={"reason": "TICKET-777", "ttl_seconds": 600})
+                     json={"reason": "TICKET-777", "ttl_seconds": 600, "privileged": privileged})
     assert resp.status_code == 201, resp.text
     return int(resp.json()["id"])
 
@@ -95,11 +95,12 @@ def read_until(ws: WsClient, pattern: str, seen: list[str], timeout: float = 15)
     text = ""
     while not re.search(pattern, text):
         raw = ws.receive(timeout=timeout)
-        assert raw is not None, f"no {pattern!r} in {text!r}"
+        assert raw is not None, f"no {pattern!r} in {text!r} {seen[-12:]}"
         event = json.loads(raw)
         seen.append(raw)
         assert "end" not in event, event
-        text += event.get("read", "") + ("\n!refused: " + event["refused"] if "refused" in event else "")
+        text += event.get("read", "") + "".join(f"\n!{kind}: {event[kind]}" for kind in
+                                                ("refused", "notice") if kind in event)
     return text
 
 
@@ -126,7 +127,7 @@ def test_full_scenario_leaks_no_credential(live: Live, sshd: SshDevice, ios: int
     ws.close()
 
     # Cisco IOS: enable secret used by the broker, show and configure, blocked reload.
-    s2 = open_session(live, router)
+    s2 = open_session(live, router, privileged=True)  # enabled by the broker at login
     version = live.call("POST", f"/api/v1/sessions/{s2}/commands", live.tech,
                         json={"command": "show version"})
     assert "Cisco IOS Software" in version.json()["output"]
@@ -143,8 +144,10 @@ def test_full_scenario_leaks_no_credential(live: Live, sshd: SshDevice, ios: int
     ws = terminal(live, s2)
     ws.send("disable\r")
     read_until(ws, r"fs-r1>", ws_seen)
-    ws.send("enable\r")  # the broker answers the password prompt with the stored secret
-    read_until(ws, r"fs-r1#\s*$", ws_seen)
+    ws.send("enable\r")  # after hand-over nobody answers the prompt, and the technician is told
+    assert "custody never types a stored secret" in read_until(ws, r"!notice", ws_seen)
+    ws.send("a-guess\r")  # (the simulator would take an empty answer: it has no real check)
+    assert "Access denied" in read_until(ws, r"fs-r1>", ws_seen)
     ws.send("rel\r")
     assert "refused by policy" in read_until(ws, r"!refused", ws_seen)
     ws.close()
@@ -157,7 +160,8 @@ def test_full_scenario_leaks_no_credential(live: Live, sshd: SshDevice, ios: int
     assert live.call("GET", f"/api/v1/sessions/{s1}/transcript", live.tech).status_code == 403
     transcripts = [live.call("GET", f"/api/v1/sessions/{sid}/transcript", live.admin).text
                    for sid in (s1, s2)]
-    assert "[enable secret injected by custody]" in transcripts[1]
+    assert "elevated by custody before hand-over" in transcripts[1]
+    assert "custody typed nothing" in transcripts[1]
     assert "pw=[redacted]" in transcripts[0]
 
     haystacks = {"http": "\n".join(live.bodies), "websocket": "\n".join(ws_seen)}

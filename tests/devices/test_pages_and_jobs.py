@@ -37,7 +37,7 @@ def test_approvers_are_notified(lab: Lab, sshd: SshDevice, mailbox: SmtpSink) ->
     svc = lab.services
     settings = svc.settings.broker.model_copy(update={"approval_email": "noc@provider.test"})
     sessions = SessionService(svc.broker, svc.transcripts, svc.audit, svc.clock, settings,
-                              svc.mailer)
+                              svc.mailer, svc.sessions.approvals)
     lab.client.application.extensions["custody"] = replace(svc, sessions=sessions)
     device_id = lab.enrol(sshd.port)
     lab.client.put(f"/api/v1/clients/{lab.client_id}/policy", headers=lab.admin,

@@ -29,14 +29,16 @@ EVASIONS: dict[str, list[str]] = {
     ],
     "cisco_nxos": [
         "reload", "relo", "reload module 1", "wr e", "write erase boot", "del bootflash:x",
-        "format bootflash:", "install all nxos bootflash:n9k.bin", "install reset", "rollback running-config checkpoint c1",
+        "format bootflash:", "install all nxos bootflash:n9k.bin", "install reset",
+        "rollback running-config checkpoint c1",
         "run bash", "run bash sudo su", "bash", "guestshell", "guestshell run id", "python",
         "pyth bootflash:x.py", "tclsh", "source bootflash:script", "cli alias name r reload",
         "alias r reload", "event manager applet X", "scheduler job name J", "feature bash-shell",
         "system mode maintenance", "debug all",
     ],
     "cisco_xr": [
-        "reload", "reload location all", "admin reload location all", "admin", "hw-module location all reload",
+        "reload", "reload location all", "admin reload location all", "admin",
+        "hw-module location all reload",
         "hw-module location 0/RP0/CPU0 reload", "hw-module location all shutdown", "format disk0:",
         "delete disk0:x", "commit replace", "run", "run ls /", "bash", "bash -c reboot",
         "alias r reload", "crypto key zeroize rsa", "install activate x", "process shutdown bgp",
@@ -66,7 +68,8 @@ EVASIONS: dict[str, list[str]] = {
     ],
     "huawei": [
         "reboot", "reb", "reboot fast", "reset saved-configuration", "res sa", "reset factory-configuration",
-        "delete flash:/vrpcfg.zip", "delete /unreserved flash:/x", "format flash:", "startup saved-configuration x.cfg",
+        "delete flash:/vrpcfg.zip", "delete /unreserved flash:/x", "format flash:",
+        "startup saved-configuration x.cfg",
         "schedule reboot delay 1", "sch reb at 23:00", "ops", "python", "pyth flash:/x.py",
         "undo mmi-mode enable", "super 15", "reboot save diagnostic-information", "format sd1:",
         "startup system-software x.cc", "schedule reboot at 02:00", "ops install file x.py",

@@ -191,7 +191,7 @@ def test_approval_policy(lab: Lab, sshd: SshDevice) -> None:
     pending = lab.client.get("/api/v1/sessions?state=pending", headers=lab.tech2).json["items"]
     assert [s["id"] for s in pending] == [sid]  # the other technician sees what to approve
     own = lab.client.post(f"/api/v1/sessions/{sid}/approve", headers=lab.tech)
-    assert own.status_code == 403 and "asked for it" in own.json["error"]["message"]
+    assert own.status_code == 403 and "person who made it" in own.json["error"]["message"]
     approved = lab.client.post(f"/api/v1/sessions/{sid}/approve", headers=lab.tech2)
     assert approved.status_code == 200 and approved.json["state"] == "open"
     assert lab.run(sid, "echo approved")[0] == 200

@@ -1,0 +1,146 @@
+"""What a line will be when Enter is pressed: a model of the device's line editor, and
+the device's own echo rendered by a terminal emulator.
+
+The command policy must check the line the device will execute, not the keys that
+were typed: ``xwhoami``, Ctrl-A, Ctrl-D is ``whoami``. Two independent readings:
+
+- ``LineEditor`` applies the editing keys that readline (bash) and Cisco-style CLIs
+  share: cursor moves (Ctrl-A/E/B/F, arrow keys, Home/End), deletions (backspace,
+  Ctrl-D, Delete, Ctrl-K/U/W), Ctrl-C. Keys whose effect depends on device state
+  (Tab completion, history recall, search, yank, transpose, Alt-motions) make the
+  line *uncertain*.
+- ``EchoLine`` feeds what the device echoes into pyte, a VT100 emulator, and reads
+  the line back off the emulated screen, after the prompt.
+
+The broker checks every reading it has; when neither is certain, it refuses the line.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyte
+
+_ESCAPES = re.compile(r"\x1b(\[[0-9;]*[A-Za-z~]|O[A-Za-z]|.)", re.S)
+# Escape sequences a terminal sends for editing keys, as the key they mean.
+_KEYS = {"\x1b[D": "left", "\x1bOD": "left", "\x1b[C": "right", "\x1bOC": "right",
+         "\x1b[H": "home", "\x1bOH": "home", "\x1b[1~": "home", "\x1b[F": "end",
+         "\x1bOF": "end", "\x1b[4~": "end", "\x1b[3~": "delete"}
+_CONTROL = {"\x01": "home", "\x05": "end", "\x02": "left", "\x06": "right", "\x04": "delete",
+            "\x7f": "backspace", "\x08": "backspace", "\x0b": "kill-end", "\x15": "kill-start",
+            "\x17": "kill-word", "\x03": "cancel"}
+
+
+class LineEditor:
+    """The line as the device's editor holds it, from the keys sent to it."""
+
+    def __init__(self, help_key: str = "") -> None:
+        self._help_key = help_key
+        self.reset()
+
+    def reset(self) -> None:
+        self.text = ""
+        self.cursor = 0
+        self.certain = True
+        self.keys = 0  # keys since the line began
+
+    def feed(self, data: str) -> None:
+        """Apply keystrokes (never Enter: the caller splits lines)."""
+        pos = 0
+        while pos < len(data):
+            self.keys += 1
+            if data[pos] == "\x1b":
+                match = _ESCAPES.match(data, pos)
+                seq = match.group(0) if match else data[pos:]
+                pos += len(seq)
+                action = _KEYS.get(seq)
+                if action is None:
+                    self.certain = False  # Alt-b, history, bracketed paste...
+                else:
+                    self._apply(action)
+                continue
+            ch = data[pos]
+            pos += 1
+            if ch in _CONTROL:
+                self._apply(_CONTROL[ch])
+            elif ch == self._help_key:
+                pass  # help is shown, the line is left as it was
+            elif ch.isprintable():
+                self.text = self.text[:self.cursor] + ch + self.text[self.cursor:]
+                self.cursor += 1
+            else:  # Tab, Ctrl-P/N/R/T/Y/V...: the result depends on the device
+                self.certain = False
+
+    def _apply(self, action: str) -> None:
+        t, c = self.text, self.cursor
+        if action == "home":
+            self.cursor = 0
+        elif action == "end":
+            self.cursor = len(t)
+        elif action == "left":
+            self.cursor = max(0, c - 1)
+        elif action == "right":
+            self.cursor = min(len(t), c + 1)
+        elif action == "delete":
+            self.text = t[:c] + t[c + 1:]
+        elif action == "backspace":
+            if c:
+                self.text, self.cursor = t[:c - 1] + t[c:], c - 1
+        elif action == "kill-end":
+            self.text = t[:c]
+        elif action == "kill-start":
+            self.text, self.cursor = t[c:], 0
+        elif action == "kill-word":
+            start = len(t[:c].rstrip())
+            start = len(t[:start]) - len(re.split(r"\s", t[:start])[-1])
+            self.text, self.cursor = t[:start] + t[c:], start
+        elif action == "cancel":
+            self.text, self.cursor = "", 0
+
+
+class EchoLine:
+    """The device's echo of the current line, read off an emulated terminal screen.
+
+    Started when the technician begins a line: ``begin(prompt_tail)`` replays the text
+    since the last line break (the prompt) so the screen's cursor sits where the device's
+    does; everything the device prints afterwards is fed in. ``line()`` is what is on the
+    screen after the prompt, or None when the screen cannot say (it scrolled, or the
+    cursor went above the prompt).
+    """
+
+    COLUMNS, ROWS = 511, 60  # netmiko asks the device for a 511-column terminal
+
+    def __init__(self) -> None:
+        self._screen: pyte.Screen | None = None
+        self._stream: pyte.Stream | None = None
+        self._prompt = 0
+        self._lost = False
+
+    def begin(self, prompt_tail: str) -> None:
+        self._screen = pyte.Screen(self.COLUMNS, self.ROWS)
+        self._stream = pyte.Stream(self._screen)
+        self._stream.feed(prompt_tail)
+        self._prompt = self._screen.cursor.x
+        self._lost = self._screen.cursor.y != 0
+
+    @property
+    def started(self) -> bool:
+        return self._screen is not None
+
+    def feed(self, text: str) -> None:
+        if self._stream is not None and self._screen is not None:
+            self._stream.feed(text)
+            if self._screen.cursor.y >= self.ROWS - 1:
+                self._lost = True  # the prompt may have scrolled away
+
+    def line(self) -> str | None:
+        screen = self._screen
+        if screen is None or self._lost:
+            return None
+        rows = [screen.buffer[y] for y in range(screen.cursor.y + 1)]
+        text = "".join("".join(row[x].data for x in range(self.COLUMNS)) for row in rows)
+        return text[self._prompt:].rstrip()
+
+    def end(self) -> None:
+        self._screen = self._stream = None
+        self._lost = False
