@@ -13,6 +13,7 @@ refuses: the broker never guesses in the technician's favour.
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import Any
 
 import bashlex
@@ -62,9 +63,21 @@ def commands(line: str) -> list[list[str]]:
 
     Raises CommandRefused when the line cannot be read for certain.
     """
+    if _HISTORY.search(_unquoted(line)) or line.lstrip().startswith("^"):
+        raise CommandRefused("command refused: history expansion (!, ^old^new) would run "
+                             "a line other than the one checked")
     found: list[list[str]] = []
     _collect(line, found, 0)
     return found
+
+
+# Interactive bash expands "!" (not before a blank, "=" or "(") from history before parsing.
+_HISTORY = re.compile(r"!(?![\s=(]|$)")
+
+
+def _unquoted(line: str) -> str:
+    """The line with single-quoted text blanked (history expansion does not reach it)."""
+    return re.sub(r"'[^']*'", "''", line)
 
 
 def _collect(line: str, found: list[list[str]], depth: int) -> None:
@@ -120,6 +133,9 @@ def _visit(node: Any, found: list[list[str]], depth: int) -> None:
             if part.kind == "word":
                 words.append(part.word)
                 _visit_inner(part, found, depth)
+            elif part.kind == "assignment":
+                _check_assignment(part.word)
+                _visit_inner(part, found, depth)
             elif part.kind == "redirect" and hasattr(part.output, "kind"):
                 _visit_inner(part.output, found, depth)
         _simple(words, found, depth)
@@ -155,10 +171,17 @@ def _simple(words: list[str], found: list[list[str]], depth: int) -> None:
     """One simple command: strip assignments and wrappers, then record or recurse."""
     while words and "=" in words[0] and not words[0].startswith("=") \
             and words[0].split("=", 1)[0].replace("_", "").isalnum():
+        _check_assignment(words[0])
         words = words[1:]  # X=1 whoami
     if not words:
         return
     name = words[0]
+    if name in _DEFERRED:
+        raise CommandRefused(f"command refused: {name} makes the shell run commands later "
+                             "(on a key, a signal or a name), where they cannot be checked")
+    if name in _DECLARERS:
+        for arg in words[1:]:
+            _check_assignment(arg)
     if name != "[" and any(c in name for c in "$`*?[{"):
         raise CommandRefused("command refused: the program's name is built at run time "
                              f"({name!r}), so it cannot be checked")
@@ -189,6 +212,22 @@ def _simple(words: list[str], found: list[list[str]], depth: int) -> None:
             _simple(rest, found, depth)
         return
     found.append([program, *args])
+
+
+# Builtins that store a command for later (an alias, a trap, a key binding, a completion,
+# a loaded builtin, a re-run from history): what they run would never be checked.
+_DEFERRED = frozenset({"alias", "trap", "bind", "complete", "compgen", "enable", "fc", "hash"})
+_DECLARERS = frozenset({"export", "declare", "typeset", "readonly", "local"})
+# Variables whose value the shell runs or expands as code before each prompt or command.
+_HOOKS = re.compile(r"^(PROMPT_COMMAND|PS[0-4]|BASH_ENV|ENV|BASH_FUNC_\w*|SHELLOPTS|"
+                    r"BASHOPTS|HISTCONTROL|HISTIGNORE|HISTFILE|IFS|PATH|LD_PRELOAD|"
+                    r"LD_LIBRARY_PATH)(\[[^]]*\])?\+?=")
+
+
+def _check_assignment(word: str) -> None:
+    if _HOOKS.match(word):
+        raise CommandRefused(f"command refused: setting {word.split('=', 1)[0]} changes what "
+                             "the shell runs or records, so later lines could not be checked")
 
 
 def _dash_c(args: list[str]) -> str | None:

@@ -120,7 +120,9 @@ EVASIONS: dict[str, list[str]] = {
         "( reboot )", "true && reboot", "false || reboot", "busybox reboot",
         "timeout 5 reboot", "exec reboot", "mkfs.ext4 /dev/sda1", "dd if=/dev/zero of=/dev/sda",
         "wipefs -a /dev/sda", "eval reboot", "f() { reboot; }; f", "for i in 1; do reboot; done",
-        "kexec -e",
+        "kexec -e", "alias r=reboot", "trap reboot DEBUG", "PS1='$(reboot)'",
+        "export PROMPT_COMMAND=reboot", "!!", "^ls^reboot", "fc -s ls=reboot",
+        "bind -x '\"\\C-a\":reboot'", "PATH=/tmp/evil:$PATH ls",
     ],
 }
 
