@@ -236,6 +236,8 @@ def typed(family: str, line: str) -> list[str]:
     """The ways a technician would type one line on this family's CLI."""
     platform = platform_for(family)
     if platform.shell:  # a shell is case-sensitive: blanks and company only
+        if line.startswith("^"):  # quick substitution works only at the start of a line
+            return [line, "  " + line]
         return [line, "  " + line + "  ", f"true; {line}", f"sudo {line}"]
     forms = [v(line) for v in VARIANTS]
     for prefix in platform.prefixes:
