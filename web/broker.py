@@ -223,11 +223,20 @@ def get_command_approval(approval_id: int) -> ResponseReturnValue:
                                                                        approval_id)))
 
 
-@bp.post("/command-approvals/<int:approval_id>/<any(approve, deny):decision>")
+@bp.post("/command-approvals/<int:approval_id>/approve")
 @roles_required(*STAFF)
-def decide_command_approval(approval_id: int, decision: str) -> ResponseReturnValue:
-    approval = services().sessions.approvals.decide(db(), principal(), approval_id,
-                                                    decision == "approve")
+def approve_command(approval_id: int) -> ResponseReturnValue:
+    return _decide_command(approval_id, True)
+
+
+@bp.post("/command-approvals/<int:approval_id>/deny")
+@roles_required(*STAFF)
+def deny_command(approval_id: int) -> ResponseReturnValue:
+    return _decide_command(approval_id, False)
+
+
+def _decide_command(approval_id: int, approve: bool) -> ResponseReturnValue:
+    approval = services().sessions.approvals.decide(db(), principal(), approval_id, approve)
     db().commit()
     return jsonify(approval_json(approval))
 

@@ -173,7 +173,16 @@ SCHEMAS: dict[str, Any] = {
         "alert_names": {"type": ["array", "null"], "maxItems": 500,
                         "items": {"type": "string", "minLength": 3, "maxLength": 200},
                         "description": "sites, people and brands of the client's that alerts "
-                                       "must never show (replaced like its device names)"}}},
+                                       "must never show (replaced like its device names)"},
+        "privileged_role": {"type": "string", "enum": ["technician", "admin", "none"],
+                            "description": "who may open privileged (enable/sudo) sessions"},
+        "allow_commands": {"type": ["array", "null"], "maxItems": 200,
+                           "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                           "description": "allow-list mode: only these command patterns run"},
+        "unlisted_action": {"type": "string", "enum": ["refuse", "confirm"], "description":
+                            "what happens to a line the allow-list does not name"},
+        "rotate_after_privileged": {"type": "boolean"},
+        "rotate_every_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}}},
     "HostKeyScan": {"type": "object", "properties": {"pending_fingerprint": {"type": "string"},
                                                      "key_type": {"type": "string"}}},
     "HostKeyIn": {"type": "object", "additionalProperties": False, "properties": {
@@ -187,16 +196,26 @@ SCHEMAS: dict[str, Any] = {
                         "secret": {"type": "string"}, "private_key": {"type": "string"}}},
     "SessionIn": {"type": "object", "additionalProperties": False, "required": ["reason"],
                   "properties": {"reason": {"type": "string", "description": "ticket reference"},
-                                 "ttl_seconds": {"type": "integer"}}},
+                                 "ttl_seconds": {"type": "integer"},
+                                 "privileged": {"type": "boolean", "description":
+                                                "elevated by custody at login (enable/sudo)"}}},
     "AccessSession": {"type": "object", "properties": {
         "id": {"type": "integer"}, "device_id": {"type": "integer"},
         "state": {"type": "string", "enum": ["pending", "approved", "open", "closed", "expired",
                                              "failed", "denied"]},
         "expires_at": DATE, "source_ip": {"type": ["string", "null"]},
-        "host_key_verified": {"type": "boolean"}, "close_reason": {"type": ["string", "null"]}}},
+        "host_key_verified": {"type": "boolean"}, "close_reason": {"type": ["string", "null"]},
+        "privileged": {"type": "boolean"}}},
     "CommandIn": {"type": "object", "additionalProperties": False, "properties": {
         "command": {"type": "string", "maxLength": 4096},
-        "config": {"type": "array", "items": {"type": "string"}}}},
+        "config": {"type": "array", "items": {"type": "string"}},
+        "approval_id": {"type": ["integer", "null"], "description":
+                        "send an approved line again with its request's id"}}},
+    "CommandApproval": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "session_id": {"type": "integer"},
+        "command": {"type": "string"},
+        "state": {"type": "string", "enum": ["pending", "approved", "denied", "expired", "used"]},
+        "requested_at": DATE, "expires_at": DATE}},
     "CommandOut": {"type": "object", "properties": {"output": {"type": "string"}}},
     "Transcript": {"type": "object", "properties": {"lines": {"type": "array", "items": {
         "type": "object", "properties": {"at": {"type": "string"}, "direction": {
@@ -285,8 +304,21 @@ def document() -> dict[str, Any]:
             "post": _op("Deny a pending session", out="AccessSession", roles=STAFF)},
         "/api/v1/sessions/{session_id}/commands": {
             "parameters": [_id("session_id")],
-            "post": _op("Run one command, or a configuration set, under the command policy",
+            "post": _op("Run one command, or a configuration set, under the command policy "
+                        "(202 with an approval request when an allow-list holds it)",
                         200, "CommandIn", "CommandOut", roles=STAFF)},
+        "/api/v1/command-approvals": {"get": _op(
+            "Command lines waiting for the caller's approval", out="List", roles=STAFF)},
+        "/api/v1/command-approvals/{approval_id}": {
+            "parameters": [_id("approval_id")],
+            "get": _op("Read a command approval request", out="CommandApproval", roles=STAFF)},
+        "/api/v1/command-approvals/{approval_id}/approve": {
+            "parameters": [_id("approval_id")],
+            "post": _op("Approve a held command line (not one's own)", out="CommandApproval",
+                        roles=STAFF)},
+        "/api/v1/command-approvals/{approval_id}/deny": {
+            "parameters": [_id("approval_id")],
+            "post": _op("Refuse a held command line", out="CommandApproval", roles=STAFF)},
         "/api/v1/sessions/{session_id}/transcript": {
             "parameters": [_id("session_id")],
             "get": _op("Read a transcript (transcript permission; audited)", out="Transcript",

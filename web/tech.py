@@ -113,24 +113,33 @@ def approvals() -> ResponseReturnValue:
     form = ActionForm()
     error = None
     if form.validate_on_submit():
-        session_id = request.form.get("session_id", type=int) or 0
         approve = request.form.get("decision") == "approve"
+        command_id = request.form.get("approval_id", type=int)
+        session_id = request.form.get("session_id", type=int) or 0
         try:
-            decided = svc.sessions.decide(db(), who, session_id, approve)
-            db().commit()
-            if decided.state == "approved":
-                svc.sessions.open(db(), decided.id)
+            if command_id is not None:
+                svc.sessions.approvals.decide(db(), who, command_id, approve)
                 db().commit()
+                done = f"Command request {command_id} {'approved' if approve else 'refused'}."
+            else:
+                decided = svc.sessions.decide(db(), who, session_id, approve)
+                db().commit()
+                if decided.state == "approved":
+                    svc.sessions.open(db(), decided.id)
+                    db().commit()
+                done = f"Session {session_id} {'approved' if approve else 'denied'}."
         except CustodyError as exc:
             db().rollback()
             error = str(exc)
         else:
-            flash(f"Session {session_id} {'approved' if approve else 'denied'}.")
+            flash(done)
             return redirect(url_for("tech.approvals"))
     pending = svc.sessions.list_sessions(db(), who, "pending")
+    commands = svc.sessions.approvals.pending(db(), who)
+    db().commit()  # requests past their time are marked expired
     names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
-    return render_template("tech_approvals.html", pending=pending, names=names, form=form,
-                           error=error), 400 if error else 200
+    return render_template("tech_approvals.html", pending=pending, commands=commands,
+                           names=names, form=form, error=error), 400 if error else 200
 
 
 @bp.route("/reidentify", methods=["GET", "POST"])

@@ -305,22 +305,26 @@ class TerminalStream:
 
     def _flush(self, pending: list[str]) -> None:
         if pending:
-            with self._live.lock:
-                self._channel.send("".join(pending).encode())
+            self._send("".join(pending).encode())
             pending.clear()
+
+    def _send(self, data: bytes) -> None:
+        try:
+            with self._live.lock:
+                self._channel.send(data)
+        except OSError:
+            self.stop("the device closed the connection")
 
     def _enter(self) -> None:
         readings = self._readings()
         refusal = self._judge(readings)
         if refusal is None:
-            with self._live.lock:
-                self._channel.send(b"\r")
+            self._send(b"\r")
             line = readings[0] if readings else ""
             if line.strip():
                 self._note("in", self._live.redact(line))
         else:
-            with self._live.lock:
-                self._channel.send(b"\x05\x15")  # end of line, then kill it: nothing runs
+            self._send(b"\x05\x15")  # end of line, then kill it: nothing runs
             self.events.put({"refused": refusal})
         self._editor.reset()
         with self._echo_lock:

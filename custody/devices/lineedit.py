@@ -114,6 +114,7 @@ class EchoLine:
         self._screen: pyte.Screen | None = None
         self._stream: pyte.Stream | None = None
         self._prompt = 0
+        self._prompt_text = ""
         self._lost = False
 
     def begin(self, prompt_tail: str) -> None:
@@ -121,6 +122,7 @@ class EchoLine:
         self._stream = pyte.Stream(self._screen)
         self._stream.feed(prompt_tail)
         self._prompt = self._screen.cursor.x
+        self._prompt_text = self._row(0)[:self._prompt]
         self._lost = self._screen.cursor.y != 0
 
     @property
@@ -133,12 +135,23 @@ class EchoLine:
             if self._screen.cursor.y >= self.ROWS - 1:
                 self._lost = True  # the prompt may have scrolled away
 
+    def _row(self, y: int) -> str:
+        assert self._screen is not None
+        row = self._screen.buffer[y]
+        return "".join(row[x].data for x in range(self.COLUMNS))
+
     def line(self) -> str | None:
         screen = self._screen
         if screen is None or self._lost:
             return None
-        rows = [screen.buffer[y] for y in range(screen.cursor.y + 1)]
-        text = "".join("".join(row[x].data for x in range(self.COLUMNS)) for row in rows)
+        # The prompt must still be where it was: a search prompt ("(reverse-i-search)"),
+        # help output or a message from the device means the screen no longer shows the line.
+        if not self._row(0).startswith(self._prompt_text):
+            return None
+        y = screen.cursor.y
+        if y and self._prompt_text and self._row(y).startswith(self._prompt_text):
+            return self._row(y)[self._prompt:].rstrip()  # the line shown again, after help
+        text = "".join(self._row(row) for row in range(y + 1))
         return text[self._prompt:].rstrip()
 
     def end(self) -> None:

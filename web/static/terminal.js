@@ -12,6 +12,8 @@
       const event = JSON.parse(ev.data);
       if (event.read !== undefined) { term.write(event.read); }
       if (event.refused) { message.textContent = "Blocked: " + event.refused; }
+      if (event.waiting) { message.textContent = "Waiting for approval: " + event.waiting; }
+      if (event.notice) { message.textContent = event.notice; }
       if (event.end !== undefined) {
         message.textContent = "Terminal ended: " + event.end;
         document.getElementById("state").textContent = "ended";
