@@ -136,9 +136,11 @@ class EchoLine:
                 self._lost = True  # the prompt may have scrolled away
 
     def _row(self, y: int) -> str:
+        """Row ``y`` as text, as wide as the screen (only written cells are visited)."""
         assert self._screen is not None
         row = self._screen.buffer[y]
-        return "".join(row[x].data for x in range(self.COLUMNS))
+        width = max(row.keys(), default=-1) + 1
+        return "".join(row[x].data for x in range(width)).ljust(self.COLUMNS)
 
     def line(self) -> str | None:
         screen = self._screen
