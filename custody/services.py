@@ -22,8 +22,10 @@ from custody.db import make_engine, make_session_factory, migrate
 from custody.devices.approvals import CommandApprovals
 from custody.devices.broker import Broker, Connector, LocalBroker
 from custody.devices.broker_net import RemoteBroker
+from custody.devices.rotation import CredentialRotation
 from custody.devices.service import DeviceService
 from custody.devices.sessions import SessionService
+from custody.devices.ssh import NetmikoConnector
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import ConfigError
 from custody.mail import Mailer
@@ -49,6 +51,7 @@ class Services:
     devices: DeviceService
     transcripts: TranscriptStore
     broker: Broker
+    rotation: CredentialRotation
     sessions: SessionService
     purge: PurgeService
     rights: RightsService
@@ -107,12 +110,13 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     db = make_session_factory(engine)
     transcripts = TranscriptStore(store, clock)
     approvals = CommandApprovals(db, audit, clock, settings.broker)
+    device_connector: Connector = connector or NetmikoConnector()
     broker: Broker
     if remote_broker:
         broker = RemoteBroker(settings.path(settings.broker.socket))
     else:
-        broker = LocalBroker(db, store, transcripts, settings.broker, clock, connector, audit,
-                             approvals)
+        broker = LocalBroker(db, store, transcripts, settings.broker, clock, device_connector,
+                             audit, approvals)
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours)
     certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url,
@@ -131,6 +135,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         broker=broker,
         sessions=SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
                                 approvals),
+        rotation=CredentialRotation(db, store, device_connector, audit, clock, settings.broker),
         purge=PurgeService(db, store, broker, transcripts, audit, clock, settings.purge,
                            settings.path(Path("var/purge.lock")), certs=certs),
         certs=certs,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 from custody.jobs.alerts import alert_retention, deliver_outbox
 from custody.jobs.certs import certificate_jobs
 from custody.jobs.purge import daily_digest, purge_notices, purge_sweep, retention_sweep
-from custody.jobs.sessions import expire_sessions
+from custody.jobs.sessions import expire_sessions, rotate_due
 from custody.services import Services
 
 log = logging.getLogger("custody.scheduler")
@@ -28,6 +28,8 @@ def add_session_jobs(scheduler: BackgroundScheduler, services: Services) -> None
     """Jobs that must run where the live device connections are (the broker process)."""
     scheduler.add_job(expire_sessions, "interval", seconds=15, args=[services],
                       id="sessions.expire", max_instances=1, coalesce=True)
+    scheduler.add_job(rotate_due, "interval", minutes=5, args=[services],
+                      id="devices.rotate", max_instances=1, coalesce=True)
 
 
 def add_purge_jobs(scheduler: BackgroundScheduler, services: Services) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from custody.db import transaction
+from custody.errors import CustodyError
 from custody.services import Services
 
 log = logging.getLogger("custody.jobs.sessions")
@@ -16,3 +17,14 @@ def expire_sessions(services: Services) -> None:
         expired = services.sessions.expire_due(db)
     if expired:
         log.info("expired %d sessions", len(expired))
+
+
+def rotate_due(services: Services) -> None:
+    """Rotate the credentials of every device whose client's policy says it is time."""
+    with transaction(services.db) as db:
+        due = services.rotation.due(db)
+    for device_id, reason in due:
+        try:
+            services.rotation.rotate(device_id, "scheduler", reason)
+        except CustodyError as exc:  # audited by the rotation; the others still run
+            log.warning("rotation of device %s failed: %s", device_id, exc)

@@ -136,6 +136,17 @@ def rotate_credentials(device_id: int) -> ResponseReturnValue:
     return jsonify({"device_id": device_id, "version": version})
 
 
+@bp.post("/devices/<int:device_id>/rotate")
+@roles_required("admin")
+def rotate_now(device_id: int) -> ResponseReturnValue:
+    """Have custody set new credentials on the device itself (see custody.devices.rotation)."""
+    svc, who = services(), principal()
+    svc.devices.get_device(db(), who, device_id)
+    db().commit()  # no transaction is held while the device works
+    rotated = svc.rotation.rotate(device_id, who.actor, "on demand")
+    return jsonify({"device_id": device_id, "version": rotated.version})
+
+
 @bp.post("/devices/<int:device_id>/sessions")
 @roles_required(*STAFF)
 def open_session(device_id: int) -> ResponseReturnValue:

@@ -124,6 +124,9 @@ class LocalBroker:
             assert device is not None
             if not (device.secret_path and device.host_key and device.egress_ip and device.host):
                 raise Conflict(f"device {device.id} is not ready for sessions")
+            if device.rotating_since is not None:
+                raise Conflict(f"device {device.id}'s credentials are being rotated; open the "
+                               "session again in a minute")
             target = ConnectTarget(device.host, device.port, device.device_type, device.egress_ip,
                                    device.host_key, self._settings.connect_timeout,
                                    self._settings.command_timeout, session.privileged)

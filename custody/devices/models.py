@@ -35,6 +35,8 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set while custody rotates the credentials: session opens wait (custody.devices.rotation).
+    rotating_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     engagements: Mapped[list[Engagement]] = relationship(
         secondary=engagement_devices, back_populates="devices"

@@ -82,6 +82,9 @@ class SessionService:
                            "confirm it first")
         if device.egress_ip is None:
             raise Conflict(f"device {device_id} names no egress address")
+        if device.rotating_since is not None:
+            raise Conflict(f"device {device_id}'s credentials are being rotated; try again "
+                           "in a minute")
         busy = db.scalar(select(func.count()).select_from(AccessSession).where(
             AccessSession.device_id == device_id, AccessSession.state.in_(LIVE_STATES)))
         if (busy or 0) >= self._settings.max_sessions_per_device:

@@ -36,6 +36,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("rotate_every_days", sa.Integer(), nullable=True))
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rotated_at", custody.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("rotating_since", custody.db.UTCDateTime(timezone=True),
+                                      nullable=True))
     op.create_table(
         "command_approvals",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -64,6 +66,7 @@ def downgrade() -> None:
     op.drop_index("ix_command_approvals_state", table_name="command_approvals")
     op.drop_table("command_approvals")
     with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.drop_column("rotating_since")
         batch_op.drop_column("rotated_at")
     with op.batch_alter_table("client_policies", schema=None) as batch_op:
         for name in ("rotate_every_days", "rotate_after_privileged", "unlisted_action",
