@@ -25,6 +25,7 @@ from custody.web import (
     purge,
     tech,
     terminal,
+    transcripts,
 )
 from custody.web.errors import register_error_handlers
 from custody.web.limits import api_limit, limiter
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(tech.bp)
+    app.register_blueprint(transcripts.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin_inventory.bp)
     app.register_blueprint(portal.bp)

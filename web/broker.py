@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from custody.devices.models import AccessSession, ClientPolicy, CommandApproval, EgressProfile
+from custody.devices.replay import asciicast, readable
 from custody.devices.service import DeviceCredentials
 from custody.devices.sessions import egress_profiles
 from custody.devices.ssh import fingerprint
-from custody.errors import BackendUnavailable, CustodyError, InvalidInput, NotFound
+from custody.errors import BackendUnavailable, CustodyError, InvalidInput
 from custody.web.api import secret_or_none
 from custody.web.auth import STAFF, roles_required
 from custody.web.context import db, principal, services
@@ -263,9 +264,33 @@ def close_session(session_id: int) -> ResponseReturnValue:
 @bp.get("/sessions/<int:session_id>/transcript")
 @roles_required(*STAFF)
 def transcript(session_id: int) -> ResponseReturnValue:
-    lines = services().sessions.read_transcript(db(), principal(), session_id)
+    """The transcript as screen lines with the time each began (audited)."""
+    events = services().sessions.read_transcript(db(), principal(), session_id)
     db().commit()
-    if not lines and db().get(AccessSession, session_id) is None:
-        raise NotFound(f"session {session_id} does not exist")
     return jsonify({"session_id": session_id, "lines": [
-        {"at": when(line.at), "direction": line.direction, "text": line.text} for line in lines]})
+        {"at": when(line.at), "direction": line.direction, "text": line.text}
+        for line in readable(events)]})
+
+
+@bp.get("/sessions/<int:session_id>/transcript.cast")
+@roles_required(*STAFF)
+def transcript_cast(session_id: int) -> ResponseReturnValue:
+    """The transcript as an asciicast v2 recording, for asciinema-player (audited)."""
+    events = services().sessions.read_transcript(db(), principal(), session_id,
+                                                 action="transcript.download")
+    db().commit()
+    body = asciicast(events, f"custody session {session_id}")
+    return Response(body, mimetype="application/x-asciicast", headers={
+        "Content-Disposition": f'attachment; filename="custody-session-{session_id}.cast"'})
+
+
+@bp.get("/clients/<int:client_id>/transcripts/search")
+@roles_required(*STAFF)
+def search_transcripts(client_id: int) -> ResponseReturnValue:
+    """Lines of a client's transcripts that hold ``q`` (one audit event per search)."""
+    found = services().sessions.search_transcripts(db(), principal(), client_id,
+                                                   request.args.get("q", ""))
+    db().commit()
+    return jsonify({"client_id": client_id, "items": [
+        {"session_id": sid, "at": when(line.at), "direction": line.direction,
+         "text": line.text} for sid, line in found]})

@@ -307,6 +307,24 @@ def document() -> dict[str, Any]:
             "post": _op("Run one command, or a configuration set, under the command policy "
                         "(202 with an approval request when an allow-list holds it)",
                         200, "CommandIn", "CommandOut", roles=STAFF)},
+        "/api/v1/devices/{device_id}/rotate": {
+            "parameters": [_id("device_id")],
+            "post": _op("Have custody set, prove and store new credentials on the device",
+                        roles="admin")},
+        "/api/v1/sessions/{session_id}/transcript.cast": {
+            "parameters": [_id("session_id")],
+            "get": {**_op("Download a transcript as an asciicast v2 recording (audited)",
+                          roles="admin, technicians with the transcript permission"),
+                    "responses": {**_op("")["responses"], "200": {
+                        "description": "asciicast v2",
+                        "content": {"application/x-asciicast": {"schema": {"type": "string"}}}}}}},
+        "/api/v1/clients/{client_id}/transcripts/search": {
+            "parameters": [_id("client_id"), {"name": "q", "in": "query", "required": True,
+                                               "schema": {"type": "string", "minLength": 2,
+                                                          "maxLength": 200}}],
+            "get": _op("Lines of a client's transcripts holding q (decrypted while searching; "
+                       "one audit event per search)", out="List",
+                       roles="admin, technicians with the transcript permission")},
         "/api/v1/command-approvals": {"get": _op(
             "Command lines waiting for the caller's approval", out="List", roles=STAFF)},
         "/api/v1/command-approvals/{approval_id}": {

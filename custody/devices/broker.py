@@ -167,7 +167,7 @@ class LocalBroker:
     def run(self, session_id: int, command: str | Sequence[str]) -> str:
         live = self._get(session_id)
         sent = command if isinstance(command, str) else "\n".join(command)
-        self._note(session_id, live.client_id, "in", live.redact(sent))
+        self._note(session_id, live.client_id, "cmd", live.redact(sent))
         terminal_open = live.terminal is not None and not live.terminal.stopped
         if terminal_open and (not isinstance(command, str) or not platform_for(live.device_type).shell):
             raise Conflict("the terminal is using this session's device CLI: type the command "
@@ -186,7 +186,7 @@ class LocalBroker:
             self._note(session_id, live.client_id, "note", f"command failed: {exc}")
             raise
         clean = live.redact(output)
-        self._note(session_id, live.client_id, "out", clean)
+        self._note(session_id, live.client_id, "res", clean)
         return clean
 
     def close(self, session_id: int) -> None:

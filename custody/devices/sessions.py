@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from custody.accounts.models import User
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
+from custody.clients.models import Client
 from custody.clock import Clock
 from custody.config import BrokerSettings
 from custody.devices.approvals import CommandApprovals, may_approve
@@ -19,6 +20,7 @@ from custody.devices.broker import Broker, Terminal
 from custody.devices.models import AccessSession, ClientPolicy, CommandApproval, Device, EgressProfile
 from custody.devices.platforms import platform_for
 from custody.devices.policy import CommandPolicy, Verdict, check_shape
+from custody.devices.replay import Line, matches, readable
 from custody.devices.transcripts import TranscriptLine, TranscriptStore
 from custody.errors import (
     CommandRefused,
@@ -286,16 +288,53 @@ class SessionService:
         return [s.id for s in due]
 
     # -- transcripts
-    def read_transcript(self, db: Session, who: Principal, session_id: int
-                        ) -> Sequence[TranscriptLine]:
-        """Decrypt a transcript for a reader holding the transcript permission (audited)."""
+    def _may_read_transcripts(self, db: Session, who: Principal) -> None:
         user = db.get(User, who.user_id)
         if user is None or not (who.role == "admin" or (who.role == "technician"
                                                          and user.can_read_transcripts)):
             raise Forbidden("reading transcripts needs the transcript permission")
+
+    def read_transcript(self, db: Session, who: Principal, session_id: int,
+                        action: str = "transcript.read") -> Sequence[TranscriptLine]:
+        """Decrypt a transcript for a reader holding the transcript permission (audited)."""
+        self._may_read_transcripts(db, who)
         session = self._get(db, session_id)
-        self._audit.record(db, who.actor, "transcript.read", f"session:{session_id}")
+        self._audit.record(db, who.actor, action, f"session:{session_id}")
         return self._transcripts.read(db, session_id, session.client_id)
+
+    def search_transcripts(self, db: Session, who: Principal, client_id: int, query: str,
+                           limit: int = 200) -> list[tuple[int, Line]]:
+        """Lines of a client's transcripts holding ``query``: decrypted while searching (no
+        index at rest), newest sessions first; one audit event per search."""
+        self._may_read_transcripts(db, who)
+        query = query.strip()
+        if not 2 <= len(query) <= 200:
+            raise InvalidInput("q must be 2-200 characters")
+        if db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        sessions = db.scalars(select(AccessSession.id).where(
+            AccessSession.client_id == client_id).order_by(AccessSession.id.desc())).all()
+        found: list[tuple[int, Line]] = []
+        for session_id in sessions:
+            lines = readable(self._transcripts.read(db, session_id, client_id))
+            found += [(session_id, line) for line in matches(lines, query)]
+            if len(found) >= limit:
+                break
+        self._audit.record(db, who.actor, "transcript.search", f"client:{client_id}",
+                           query=scrub(query), sessions=len(sessions), hits=len(found))
+        return found[:limit]
+
+    def watch(self, db: Session, who: Principal, session_id: int) -> AccessSession:
+        """Start watching a live session (admins): audited once per viewing."""
+        require_role(who, "admin")
+        session = self._get(db, session_id)
+        self._audit.record(db, who.actor, "session.watch", f"session:{session_id}")
+        return session
+
+    def events_since(self, db: Session, session: AccessSession, after: int
+                     ) -> Sequence[TranscriptLine]:
+        """A watched session's new events (the viewing was audited by ``watch``)."""
+        return self._transcripts.read(db, session.id, session.client_id, after)
 
     def list_sessions(self, db: Session, who: Principal, state: str | None = None
                       ) -> Sequence[AccessSession]:

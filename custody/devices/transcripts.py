@@ -47,8 +47,9 @@ class Redactor:
 @dataclass(frozen=True)
 class TranscriptLine:
     at: datetime
-    direction: str
+    direction: str  # Direction
     text: str
+    seq: int = 0
 
 
 class TranscriptStore:
@@ -93,9 +94,12 @@ class TranscriptStore:
         db.add(TranscriptChunk(session_id=session_id, seq=seq, at=self._clock(),
                                direction=direction, nonce=nonce, ciphertext=blob))
 
-    def read(self, db: Session, session_id: int, client_id: int) -> Sequence[TranscriptLine]:
+    def read(self, db: Session, session_id: int, client_id: int, after: int = 0
+             ) -> Sequence[TranscriptLine]:
+        """The session's events in order (those after sequence number ``after``)."""
         key = self._key(client_id, create=False)
-        chunks = db.scalars(select(TranscriptChunk).where(TranscriptChunk.session_id == session_id)
+        chunks = db.scalars(select(TranscriptChunk).where(TranscriptChunk.session_id == session_id,
+                                                          TranscriptChunk.seq > after)
                             .order_by(TranscriptChunk.seq)).all()
         lines = []
         for c in chunks:
@@ -107,5 +111,5 @@ class TranscriptStore:
                                        f"{session_id}:{c.seq}:{c.direction}".encode()).decode()
                 except InvalidTag:
                     text = "[unreadable: integrity check failed]"
-            lines.append(TranscriptLine(c.at, c.direction, text))
+            lines.append(TranscriptLine(c.at, c.direction, text, c.seq))
         return lines

@@ -184,7 +184,8 @@ def skip_browser_checks(page: Any) -> None:
 
 PAGES = {
     "boss": ["/admin/", "/admin/clients", "/admin/purge", "/admin/audit", "/tech/devices",
-             "/tech/sessions", "/tech/approvals", "/tech/reidentify", "/admin/devices/new",
+             "/tech/sessions", "/tech/approvals", "/tech/transcripts", "/tech/reidentify",
+             "/admin/devices/new",
              "/admin/egress", "/admin/alert-sources", "/admin/alerts/held", "/admin/certificates",
              "/admin/users"],
     "tina": ["/admin/", "/tech/devices", "/tech/sessions", "/tech/approvals",
@@ -257,6 +258,14 @@ def test_technician_opens_a_session_and_sees_output_in_the_terminal(
     page.wait_for_load_state("networkidle")
     assert page.locator("#state").inner_text() == "closed"
     assert DEVICE_PASSWORD not in page.content()
+
+    # An admin replays it in the page and reads it as lines with their times.
+    replay = open_as("boss").page
+    replay.goto(page.url + "/transcript")
+    replay.wait_for_selector("#player .ap-wrapper", timeout=30_000)
+    lines = replay.locator("table.transcript").inner_text()
+    assert "custody-42" in lines and "\x1b" not in lines
+    assert replay.locator("a[download]").get_attribute("href").endswith("/transcript.cast")
 
 
 def test_client_downloads_their_data_and_sees_only_their_devices(

@@ -1,16 +1,22 @@
-// Admins watching a session: poll its (redacted) transcript while it is live.
+// Admins watching a live session: its transcript streamed as server-sent events.
+// The server writes one audit event per viewing and ends the stream with the session.
 (function () {
   "use strict";
   const box = document.getElementById("watch");
-  if (!box) { return; }
-  async function refresh() {
-    const resp = await fetch(box.dataset.url, { headers: { Accept: "application/json" } });
-    if (!resp.ok) { box.textContent = "Transcript unavailable (" + resp.status + ")"; return; }
-    const body = await resp.json();
-    box.textContent = body.lines.map(function (l) {
-      return (l.direction === "in" ? "> " : l.direction === "note" ? "# " : "") + l.text;
-    }).join("\n");
-  }
-  refresh();
-  setInterval(refresh, 3000);
+  if (!box || !window.EventSource) { return; }
+  const source = new EventSource(box.dataset.url);
+  let text = "";
+  source.onmessage = function (ev) {
+    const line = JSON.parse(ev.data);
+    if (line.direction === "out" || line.direction === "res") {
+      text += line.text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, "").replace(/\r/g, "");
+    } else {
+      text += "\n" + (line.direction === "note" ? "# " : "> ") + line.text + "\n";
+    }
+    box.textContent = text;
+  };
+  source.addEventListener("end", function (ev) {
+    box.textContent = text + "\n# session " + JSON.parse(ev.data).state;
+    source.close();
+  });
 })();
