@@ -38,8 +38,10 @@ SECRET_PROMPT = re.compile(r"(?i)(pass(word|phrase)|secret)[^:\n]{0,60}:\s*$")
 NO_SECRETS_AFTER_START = (
     "the device asks for a password: custody never types a stored secret into a session "
     "after it has started. Open a privileged session instead; custody elevates it at login.")
-UNREADABLE_LINE = ("line refused: custody cannot tell what this line is (history recall or "
-                   "completion it could not follow); type it out in full")
+UNREADABLE_LINE = ("line refused: custody cannot tell what this line is (the device's screen "
+                   "does not show it); type it out in full")
+PENDING_KEY = ("line refused: it ends in a key that starts a key sequence (Esc, Ctrl-X, "
+               "Ctrl-V), which Enter would complete")
 
 
 class Connector(Protocol):
@@ -277,6 +279,7 @@ class TerminalStream:
         self._echo_lock = threading.Lock()
         self._tail = ""  # device output since its last line break: the prompt
         self._output_at = 0.0
+        self._keys_at = 0.0
         self._asked = False  # the device's last line is a password prompt
         self.events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
         self.stopped = False
@@ -312,6 +315,7 @@ class TerminalStream:
             pending.clear()
 
     def _send(self, data: bytes) -> None:
+        self._keys_at = time.monotonic()
         try:
             with self._live.lock:
                 self._channel.send(data)
@@ -319,45 +323,83 @@ class TerminalStream:
             self.stop("the device closed the connection")
 
     def _enter(self) -> None:
-        readings = self._readings()
-        refusal = self._judge(readings)
+        if self._editor.pending:
+            refusal: str | None = self._refuse(self._editor.text, PENDING_KEY)
+            readings: list[str] | None = []
+        else:
+            readings = self._readings()
+            refusal = self._judge(readings)
         if refusal is None:
             self._send(b"\r")
             line = readings[0] if readings else ""
             if line.strip():
                 self._note("in", self._live.redact(line))
         else:
-            self._send(b"\x05\x15")  # end of line, then kill it: nothing runs
+            self._wipe([self._editor.text, *(readings or [])])
             self.events.put({"refused": refusal})
         self._editor.reset()
         with self._echo_lock:
             self._echo.end()
 
-    def _readings(self) -> list[str]:
-        """What the line is, by the editor model and by the device's echo."""
-        model = self._editor.text if self._editor.certain else None
-        echo = self._settled_echo(model)
-        readings = [] if model is None else [model]
-        # An echo that lags behind the keys is a prefix of the model: it adds nothing.
-        if echo is not None and echo != model and not (model and model.startswith(echo)):
-            readings.append(echo)
-        return readings
+    def _wipe(self, refused: list[str]) -> None:
+        """Clear a refused line on the device, and make sure it is gone: a line left there
+        would run with the next Enter, so a terminal that cannot clear it is closed."""
+        texts = [t.strip() for t in refused if t.strip()]
+        # The family's keys; then, for a CLI without them, a backspace per character.
+        backspaces = "\x7f" * min(4096, max((len(t) for t in refused), default=0) + 8)
+        for keys in (self._policy.platform.wipe, backspaces):
+            self._send(keys.encode())
+            if self._cleared(texts):
+                return
+        self._note("note", "a refused line could not be cleared; the connection was closed")
+        self.stop("a refused line could not be cleared from the device, so custody closed "
+                  "the connection")
+        self._broker.close(self._session_id)
 
-    def _settled_echo(self, model: str | None, timeout: float = 1.0) -> str | None:
-        """The echoed line, once the device has caught up with the keys (or gone quiet)."""
+    def _cleared(self, texts: list[str], timeout: float = 2.0) -> bool:
+        """Whether the device's last line, once it is quiet, no longer ends in the line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            with self._echo_lock:
+                answered = self._output_at > self._keys_at
+                quiet = time.monotonic() - self._output_at > 0.15
+                shown = EchoLine.last_line(self._tail)
+            if answered and quiet:
+                return not any(shown.endswith(text) for text in texts)
+        return False
+
+    def _readings(self) -> list[str] | None:
+        """What the line is, by the editor model and by the device's echo; None when the
+        screen cannot say (the echo is needed: the model alone can be wrong)."""
+        model = self._editor.text if self._editor.certain else None
+        if not self._editor.keys:
+            return [""]  # Enter alone
+        echo = self._settled_echo(model)
+        if echo is None:
+            return None
+        return [r for r in dict.fromkeys((model, echo)) if r is not None]
+
+    def _settled_echo(self, model: str | None, timeout: float = 1.5) -> str | None:
+        """The echoed line once the device has caught up with the keys: it shows the model's
+        line, or (when the model cannot know the line: completion, history) it has answered
+        the last key and gone quiet. None when the screen cannot say in time."""
         deadline = time.monotonic() + timeout
         while True:
             with self._echo_lock:
                 echo = self._echo.line() if self._echo.started else (model or "")
-            quiet = time.monotonic() - self._output_at > 0.15
-            if echo == model or (model is None and quiet) or time.monotonic() > deadline:
+                answered = self._output_at > self._keys_at
+                quiet = time.monotonic() - self._output_at > 0.15
+            if echo == model or (model is None and answered and quiet):
                 return echo
+            if time.monotonic() > deadline:
+                return echo if model is not None else None
             time.sleep(0.02)
 
-    def _judge(self, readings: list[str]) -> str | None:
+    def _judge(self, readings: list[str] | None) -> str | None:
         """None if every reading may run; otherwise the message for the technician."""
         if not readings:
-            return self._refuse("", UNREADABLE_LINE)
+            return self._refuse(self._editor.text, UNREADABLE_LINE)
         for line in readings:
             if not line.strip():
                 continue

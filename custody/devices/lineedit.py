@@ -26,6 +26,7 @@ _ESCAPES = re.compile(r"\x1b(\[[0-9;]*[A-Za-z~]|O[A-Za-z]|.)", re.S)
 _KEYS = {"\x1b[D": "left", "\x1bOD": "left", "\x1b[C": "right", "\x1bOC": "right",
          "\x1b[H": "home", "\x1bOH": "home", "\x1b[1~": "home", "\x1b[F": "end",
          "\x1bOF": "end", "\x1b[4~": "end", "\x1b[3~": "delete"}
+_PREFIX_KEYS = "\x1b\x18\x16"  # ESC (meta), Ctrl-X, Ctrl-V (quoted insert)
 _CONTROL = {"\x01": "home", "\x05": "end", "\x02": "left", "\x06": "right", "\x04": "delete",
             "\x7f": "backspace", "\x08": "backspace", "\x0b": "kill-end", "\x15": "kill-start",
             "\x17": "kill-word", "\x03": "cancel"}
@@ -43,9 +44,13 @@ class LineEditor:
         self.cursor = 0
         self.certain = True
         self.keys = 0  # keys since the line began
+        self.pending = False  # the last key starts a sequence (ESC, Ctrl-X, Ctrl-V)
 
     def feed(self, data: str) -> None:
         """Apply keystrokes (never Enter: the caller splits lines)."""
+        if data:
+            # Whatever comes next (Enter, or the broker's own keys) would complete it.
+            self.pending = data[-1] in _PREFIX_KEYS
         pos = 0
         while pos < len(data):
             self.keys += 1
@@ -65,10 +70,10 @@ class LineEditor:
                 self._apply(_CONTROL[ch])
             elif ch == self._help_key:
                 pass  # help is shown, the line is left as it was
-            elif ch.isprintable():
+            elif ch.isprintable() and ch.isascii():
                 self.text = self.text[:self.cursor] + ch + self.text[self.cursor:]
                 self.cursor += 1
-            else:  # Tab, Ctrl-P/N/R/T/Y/V...: the result depends on the device
+            else:  # Tab, Ctrl-P/N/R/T/Y/V, non-ASCII...: the result depends on the device
                 self.certain = False
 
     def _apply(self, action: str) -> None:
@@ -108,7 +113,7 @@ class EchoLine:
     cursor went above the prompt).
     """
 
-    COLUMNS, ROWS = 511, 60  # netmiko asks the device for a 511-column terminal
+    COLUMNS, ROWS = 511, 200  # netmiko asks the device for a 511-column terminal
 
     def __init__(self) -> None:
         self._screen: pyte.Screen | None = None
@@ -129,9 +134,25 @@ class EchoLine:
     def started(self) -> bool:
         return self._screen is not None
 
+    @classmethod
+    def last_line(cls, text: str) -> str:
+        """What the cursor's row shows after ``text`` (a line of device output) is drawn."""
+        screen = pyte.Screen(cls.COLUMNS, cls.ROWS)
+        try:
+            pyte.Stream(screen).feed(text)
+        except Exception:  # noqa: BLE001 - pyte trips on some private sequences
+            return text
+        row = screen.buffer[screen.cursor.y]
+        width = max(row.keys(), default=-1) + 1
+        return "".join(row[x].data for x in range(width)).rstrip()
+
     def feed(self, text: str) -> None:
         if self._stream is not None and self._screen is not None:
-            self._stream.feed(text)
+            try:
+                self._stream.feed(text)
+            except Exception:  # noqa: BLE001 - pyte trips on some private sequences
+                self._lost = True
+                return
             if self._screen.cursor.y >= self.ROWS - 1:
                 self._lost = True  # the prompt may have scrolled away
 

@@ -45,8 +45,13 @@ class Platform:
     prefixes: tuple[tuple[str, ...], ...] = ()
     # Commands live in menus ("/system" then "reboot"): a rule's tail is refused alone.
     menus: bool = False
-    # Characters that separate commands on one line (MikroTik scripting).
+    # Characters that separate commands on one line (MikroTik scripting, NX-OS " ; ").
     separators: str = ""
+    # Properties whose value is a command run later ("name=value" anywhere on the line),
+    # refused under any abbreviation of the name (RouterOS accepts them abbreviated).
+    deny_properties: tuple[str, ...] = ()
+    # Keys that wipe a refused line on the device: go to its end, then delete to its start.
+    wipe: str = "\x05\x15"
     help_key: str = ""  # typing it shows help and is not part of the line
     elevation: Elevation | None = None
     rotation: str | None = None  # name of the credential rotation driver, if any
@@ -56,6 +61,9 @@ _ENABLE = Elevation("enable", r"ssword", r"#\s*$", "enable")
 _SUDO = Elevation("/usr/bin/sudo -s", r"ssword", r"#\s*$", "sudo")
 # Config-mode "do" runs an exec command; several families accept it.
 _DO = (("do",),)
+# VRP and Comware: Ctrl-E to the end, Ctrl-X deletes everything left of the cursor.
+_VRP_WIPE = "\x05\x18"
+# Rules starting with "..." match at any word of the line (properties that store a command).
 
 CISCO_IOS = Platform(
     name="cisco_ios", label="Cisco IOS / IOS XE / ASA",
@@ -72,24 +80,25 @@ CISCO_IOS = Platform(
     deny=("reload", "write erase", "erase", "delete", "format", "crypto key zeroize", "squeeze",
           "configure replace", "configure factory-default", "boot",
           "license clear", "tclsh", "alias", "event manager", "kron", "debug all", "test crash",
-          "archive config", "archive download-sw"),
-    prefixes=_DO, help_key="?", elevation=_ENABLE, rotation="cisco")
+          "archive config", "archive download-sw", "... autocommand", "guestshell",
+          "request platform software system shell", "redundancy reload", "install"),
+    prefixes=(("do",), ("do-exec",)), help_key="?", elevation=_ENABLE, rotation="cisco")
 
 CISCO_NXOS = Platform(
     name="cisco_nxos", label="Cisco NX-OS", device_types=frozenset({"cisco_nxos"}),
     words=frozenset("""
-        attach bash callhome cd checkpoint clear cli clock configure copy debug delete
+        attach bash boot callhome cd checkpoint clear cli clock configure copy debug delete
         diff-clean dir echo end ethanalyzer event exit find format guestshell gunzip gzip
         install ip ipv6 load locator-led mkdir move no ntp ping ping6 python reload restart
-        rmdir rollback routing-context run send setup show sleep slot source ssh system
+        rmdir rollback routing-context run run-script send setup show sleep slot source ssh system
         tac-pac tail tar tclsh telnet terminal test traceroute undebug where write xml zip
         scheduler feature username hostname interface
         """.split()),
     deny=("reload", "write erase", "delete", "format", "install all", "install reset",
-          "rollback", "run bash", "bash", "guestshell", "python", "tclsh", "source",
-          "cli alias", "alias", "event manager", "scheduler", "feature bash-shell",
-          "system mode maintenance", "debug all"),
-    prefixes=_DO, help_key="?", elevation=_ENABLE, rotation="cisco")
+          "rollback", "run", "run-script", "bash", "guestshell", "python", "python3", "tclsh",
+          "source", "cli alias", "terminal alias", "alias", "event manager", "scheduler",
+          "feature bash-shell", "system mode maintenance", "debug all", "boot"),
+    prefixes=_DO, separators=";", help_key="?", elevation=_ENABLE, rotation="cisco")
 
 CISCO_XR = Platform(
     name="cisco_xr", label="Cisco IOS XR", device_types=frozenset({"cisco_xr"}),
@@ -136,8 +145,9 @@ JUNIPER_JUNOS = Platform(
     deny=("request system reboot", "request system halt", "request system power-off",
           "request system zeroize", "request vmhost reboot", "request vmhost halt",
           "request vmhost power-off", "request vmhost zeroize", "request system software",
-          "request system snapshot", "request chassis", "start shell", "op", "load factory-default",
-          "file delete", "restart", "set system scripts", "set event-options"),
+          "request system snapshot", "request system power-cycle", "request chassis",
+          "start shell", "op", "load", "file delete", "restart", "... scripts",
+          "... event-options", "... execute-commands"),
     prefixes=(("run",),), help_key="?")
 
 HUAWEI_VRP = Platform(
@@ -149,10 +159,10 @@ HUAWEI_VRP = Platform(
         system-view telnet terminal test-aaa tftp tracert undelete undo unzip upgrade zip
         user-interface local-user aaa interface sysname
         """.split()),
-    deny=("reboot", "reset saved-configuration", "reset factory-configuration", "delete",
-          "format", "startup", "schedule reboot", "schedule", "ops", "python",
-          "undo mmi-mode", "super"),
-    help_key="?")
+    deny=("reboot", "reset saved-configuration", "reset factory-configuration", "reset slot",
+          "delete", "format", "startup", "schedule reboot", "schedule", "ops", "python",
+          "undo mmi-mode", "super", "... auto-execute"),
+    help_key="?", wipe=_VRP_WIPE)
 
 HP_COMWARE = Platform(
     name="hp_comware", label="HPE Comware", device_types=frozenset({"hp_comware"}),
@@ -161,13 +171,14 @@ HP_COMWARE = Platform(
         fdisk fixdisk format free ftp gunzip gzip install lock logfile md5sum mkdir more move
         mount password-recovery ping ping6 pwd python quit reboot rename reset restore rmdir
         save scheduler screen-length sftp ssh2 startup system-view tar tclsh telnet terminal
-        tftp tracert undelete undo umount xtd-cli-mode _cmdline-mode alias return sysname
+        tftp tracert undelete undo umount xtd-cli-mode _cmdline-mode alias return sysname rtm
         interface local-user
         """.split()),
     deny=("reboot", "reset saved-configuration", "restore factory-default", "delete", "format",
           "fdisk", "boot-loader", "startup saved-configuration", "scheduler", "python", "tclsh",
-          "alias", "_cmdline-mode", "xtd-cli-mode", "install", "password-recovery"),
-    help_key="?")
+          "alias", "_cmdline-mode", "xtd-cli-mode", "install", "password-recovery", "rtm",
+          "... auto-execute"),
+    help_key="?", wipe=_VRP_WIPE)
 
 MIKROTIK_ROUTEROS = Platform(
     name="mikrotik_routeros", label="MikroTik RouterOS",
@@ -181,7 +192,11 @@ MIKROTIK_ROUTEROS = Platform(
         """.split()),
     deny=("system reboot", "system shutdown", "system reset-configuration", "system script",
           "system scheduler", "system package downgrade", "system package uninstall",
-          "system backup load", "disk format-drive", ":execute", ":parse", "import"),
+          "system backup load", "system package update install", "disk format-drive",
+          ":execute", ":parse", "import"),
+    # Properties whose value is a script run later (netwatch, scheduler, DHCP, PPP...).
+    deny_properties=("script", "down-script", "up-script", "lease-script", "on-event",
+                     "on-up", "on-down", "on-error", "source"),
     menus=True, separators=";[]{}", help_key="?", rotation="mikrotik")
 
 FORTINET = Platform(
@@ -211,7 +226,9 @@ PALOALTO_PANOS = Platform(
 LINUX = Platform(
     name="linux", label="Linux / VyOS / EdgeOS (bash)",
     device_types=frozenset({"linux", "vyos", "ubiquiti_edgerouter"}),
-    shell=True, elevation=_SUDO, rotation="linux")
+    # Ctrl-G ends any key sequence in progress (after ESC or Ctrl-X), Ctrl-C drops the line
+    # in every readline mode (vi's too).
+    shell=True, elevation=_SUDO, rotation="linux", wipe="\x07\x03")
 
 PLATFORMS: tuple[Platform, ...] = (CISCO_IOS, CISCO_NXOS, CISCO_XR, ARISTA_EOS, HP_PROCURVE,
                                    JUNIPER_JUNOS, HUAWEI_VRP, HP_COMWARE, MIKROTIK_ROUTEROS,

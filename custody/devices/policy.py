@@ -26,7 +26,8 @@ from custody.devices.shellwords import commands, denied
 from custody.errors import CommandRefused, InvalidInput
 
 MAX_COMMAND_BYTES = 4096
-_ALLOWED = re.compile(r"^[\x20-\x7e\t]*$")  # printable ASCII: no control characters
+ANYWHERE = "..."
+_ALLOWED = re.compile(r"^[\x20-\x7e\t]*$")  # printable ASCII (tabs: refused below, by name)
 Rule = tuple[str, ...]
 
 
@@ -107,6 +108,10 @@ class CommandPolicy:
                 if found is not None:
                     return found
             return None
+        for name in _property_names(command) if platform.deny_properties else ():
+            found = next((p for p in platform.deny_properties if p.startswith(name)), None)
+            if found is not None:
+                return f"{found}="
         for tokens in _readings(platform, command):
             for rule in self.rules:
                 if _matches(platform, tokens, rule, deny=True):
@@ -127,6 +132,12 @@ def _rules(platform: Platform, lines: Iterable[str]) -> tuple[Rule, ...]:
     words = (tuple((line.replace("/", " ") if platform.menus else line).lower().split())
              for line in lines)
     return tuple(w for w in words if w)
+
+
+def _property_names(line: str) -> Iterator[str]:
+    """The names of every ``name=value`` on the line, lower-cased."""
+    for match in re.finditer(r"([A-Za-z][\w-]*)=", line):
+        yield match.group(1).lower()
 
 
 def _parts(platform: Platform, line: str) -> Iterator[list[str]]:
@@ -177,6 +188,9 @@ def _matches(platform: Platform, tokens: Sequence[str], rule: Rule, *, deny: boo
     of it that is not itself another complete keyword. Allowing, only a prefix that no
     other keyword of the family shares counts, so an ambiguous token is never let through.
     """
+    if rule[0] == ANYWHERE:  # "... autocommand": at any word of the line
+        return any(_matches(platform, tokens[start:], rule[1:], deny=deny)
+                   for start in range(len(tokens)))
     tails = [rule[i:] for i in range(len(rule))] if deny and platform.menus else [rule]
     for words in tails:
         if len(tokens) < len(words):
@@ -190,7 +204,9 @@ def _matches(platform: Platform, tokens: Sequence[str], rule: Rule, *, deny: boo
 def _word(platform: Platform, token: str, word: str, *, first: bool, deny: bool) -> bool:
     if word == "*":
         return True
-    token = token.rstrip(platform.help_key) if platform.help_key else token
+    # The help key shows help and leaves the rest of the word to be typed ("rel?oad" runs
+    # reload); quotes around a keyword are read as the keyword.
+    token = (token.replace(platform.help_key, "") if platform.help_key else token).strip("\"'")
     if not token or not word.startswith(token):
         return False
     if token == word:
@@ -220,3 +236,6 @@ def check_shape(command: str) -> None:
         raise InvalidInput("command must be one line; send configuration lines as a list")
     if not _ALLOWED.match(command):
         raise InvalidInput("command contains unsupported characters (only printable ASCII)")
+    if "\t" in command:
+        raise InvalidInput("command contains a tab, which the device would complete into "
+                           "another word; type the words in full")

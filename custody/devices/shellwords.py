@@ -12,6 +12,7 @@ refuses: the broker never guesses in the technician's favour.
 
 from __future__ import annotations
 
+import contextvars
 import posixpath
 import re
 from typing import Any
@@ -53,7 +54,7 @@ _WRAPPERS: dict[str, frozenset[str]] = {
 _COUNT_FIRST = frozenset({"timeout", "chrt", "taskset"})
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "rbash", "fish"})
 # Wrappers that run a script given with -c, never their other arguments (su's is a user).
-_SCRIPT_WRAPPERS = frozenset({"su", "script", "flock"})
+_SCRIPT_WRAPPERS = frozenset({"su", "script", "flock", "runuser"})
 # These take a string and run it as a shell line.
 _EVALUATORS = frozenset({"eval", "source", "."})
 
@@ -67,8 +68,20 @@ def commands(line: str) -> list[list[str]]:
         raise CommandRefused("command refused: history expansion (!, ^old^new) would run "
                              "a line other than the one checked")
     found: list[list[str]] = []
-    _collect(line, found, 0)
+    token = _BARE_SHELL.set(False)
+    try:
+        _collect(line, found, 0)
+        # A shell with no -c is an interactive shell (whose lines the broker checks one by
+        # one) only when nothing feeds it: not in a pipeline, a list or behind a redirect.
+        if _BARE_SHELL.get() and (len(found) > 1 or any(c in line for c in "<|&;`$(")):
+            raise CommandRefused("command refused: a shell fed from a pipe, a file or another "
+                                 "command runs lines that cannot be checked")
+    finally:
+        _BARE_SHELL.reset(token)
     return found
+
+
+_BARE_SHELL: contextvars.ContextVar[bool] = contextvars.ContextVar("bare_shell", default=False)
 
 
 # Interactive bash expands "!" (not before a blank, "=" or "(") from history before parsing.
@@ -138,6 +151,10 @@ def _visit(node: Any, found: list[list[str]], depth: int) -> None:
                 _visit_inner(part, found, depth)
             elif part.kind == "redirect" and hasattr(part.output, "kind"):
                 _visit_inner(part.output, found, depth)
+                target = getattr(part.output, "word", "")
+                if part.type in (">", ">>", ">|", "&>", "<>") and _DEVICE_FILES.match(target):
+                    raise CommandRefused(f"command refused: writing to {target} can stop or "
+                                         "wipe the device")
         _simple(words, found, depth)
         return
     if kind == "function":
@@ -200,19 +217,49 @@ def _simple(words: list[str], found: list[list[str]], depth: int) -> None:
             found.append([program])
             _collect(script, found, depth + 1)
             return
+    if program in _SHELLS:  # no -c: reads commands from a file or its standard input
+        if any(not a.startswith("-") and not a.startswith("+") for a in args):
+            raise CommandRefused(f"command refused: {program} would run a script file whose "
+                                 "content cannot be checked")
+        found.append([program, *args])
+        _BARE_SHELL.set(True)
+        return
+    if program == "env":
+        for i, arg in enumerate(args):
+            script = (arg.split("=", 1)[1] if arg.startswith("--split-string=") else
+                      arg[2:] if arg.startswith("-S") and len(arg) > 2 else
+                      args[i + 1] if arg in ("-S", "--split-string") and i + 1 < len(args)
+                      else None)
+            if script is not None:
+                found.append([program])
+                _collect(script, found, depth + 1)
+                return
+    if program == "exec" and "-a" in args[:-1]:  # argv[0] chooses what some programs do
+        name = args[args.index("-a") + 1]
+        rest = _after_options(program, args)
+        found.append([posixpath.basename(name), *rest[1:]])
+    if program == "set" and any(a in ("vi", "emacs") for a in args):
+        raise CommandRefused("command refused: changing the shell's line editing mode would "
+                             "make the broker's reading of typed lines wrong")
     if program in _WRAPPERS:
         found.append([program, *args])
         if program in _SCRIPT_WRAPPERS:
             script = _dash_c(args)
             if script is not None:
                 _collect(script, found, depth + 1)
-            return
+                return
+            if program in ("su", "script"):  # su USER, script FILE: no command follows
+                return
         rest = _after_options(program, args)
         if rest:
             _simple(rest, found, depth)
         return
     found.append([program, *args])
 
+
+# Writing to these stops the machine or overwrites a disk.
+_DEVICE_FILES = re.compile(r"^/(proc/sysrq-trigger|dev/(sd|hd|vd|xvd|nvme|mmcblk|md|dm-|mapper/|"
+                           r"disk/|mem|port|kmsg))")
 
 # Builtins that store a command for later (an alias, a trap, a key binding, a completion,
 # a loaded builtin, a re-run from history): what they run would never be checked.
@@ -231,12 +278,17 @@ def _check_assignment(word: str) -> None:
 
 
 def _dash_c(args: list[str]) -> str | None:
-    """The script of ``sh -c SCRIPT`` (also -xc, -ec and the like)."""
+    """The script of ``sh -c SCRIPT`` (also -xc, -ec, ``-c -- SCRIPT``, ``--command=S``)."""
     for i, arg in enumerate(args):
-        if arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:]:
-            return args[i + 1] if i + 1 < len(args) else ""
-        if arg in ("--command",):
-            return args[i + 1] if i + 1 < len(args) else ""
+        for long in ("--command=", "--session-command="):
+            if arg.startswith(long):
+                return arg[len(long):]
+        if (arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:]) or \
+                arg in ("--command", "--session-command"):
+            rest = args[i + 1:]
+            if rest[:1] == ["--"]:
+                rest = rest[1:]
+            return rest[0] if rest else ""
     return None
 
 
@@ -252,13 +304,36 @@ def _after_options(program: str, args: list[str]) -> list[str]:
             i += 1
             continue
         if arg.startswith("-") and len(arg) > 1:
-            i += 2 if arg in takes_value else 1
+            name = arg.split("=", 1)[0]
+            # A value follows: "-u root", "--user root", and a cluster ending in one ("-nu").
+            needs_value = "=" not in arg and (
+                name in takes_value or name in _LONG_VALUES.get(program, ()) or (
+                    not arg.startswith("--") and len(arg) > 2 and f"-{arg[-1]}" in takes_value))
+            i += 2 if needs_value else 1
             continue
         break
     rest = args[i:]
     if program in _COUNT_FIRST and rest:
         rest = rest[1:]
+    if program == "flock" and rest:  # flock FILE COMMAND
+        rest = rest[1:]
     return rest
+
+
+# Long options that take their value as the next word.
+_LONG_VALUES: dict[str, frozenset[str]] = {
+    "sudo": frozenset({"--user", "--group", "--chdir", "--host", "--prompt", "--role",
+                       "--type", "--close-from", "--other-user", "--command-timeout"}),
+    "xargs": frozenset({"--max-args", "--arg-file", "--delimiter", "--eof", "--replace",
+                        "--max-lines", "--max-procs", "--max-chars", "--process-slot-var"}),
+    "stdbuf": frozenset({"--input", "--output", "--error"}),
+    "watch": frozenset({"--interval", "--differences"}),
+    "nice": frozenset({"--adjustment"}),
+    "timeout": frozenset({"--signal", "--kill-after"}),
+    "runuser": frozenset({"--user", "--group", "--supp-group"}),
+    "su": frozenset({"--shell", "--group", "--supp-group"}),
+    "env": frozenset({"--unset", "--chdir"}),
+}
 
 
 # What shell-like devices refuse by default: each entry is a program and, optionally,
@@ -268,7 +343,12 @@ SHELL_DENY: tuple[tuple[str, frozenset[str]], ...] = (
     ("poweroff", frozenset()), ("kexec", frozenset()),
     ("init", frozenset({"0", "6", "1", "s", "S"})), ("telinit", frozenset({"0", "6", "1"})),
     ("systemctl", frozenset({"reboot", "poweroff", "halt", "kexec", "emergency", "rescue",
-                             "soft-reboot", "isolate"})),
+                             "soft-reboot", "isolate", "reboot.target", "poweroff.target",
+                             "halt.target", "kexec.target", "emergency.target",
+                             "rescue.target", "soft-reboot.target", "ctrl-alt-del.target"})),
+    ("loginctl", frozenset({"reboot", "poweroff", "halt", "kexec", "suspend", "hibernate"})),
+    ("busctl", frozenset({"Reboot", "PowerOff", "Halt", "KExec", "SoftReboot"})),
+    ("kill", frozenset({"1"})), ("pkill", frozenset({"init", "systemd"})),
     ("mkfs", frozenset()), ("mke2fs", frozenset()), ("mkswap", frozenset()),
     ("wipefs", frozenset()), ("shred", frozenset()), ("dd", frozenset()),
     ("fdisk", frozenset()), ("sfdisk", frozenset()), ("parted", frozenset()),

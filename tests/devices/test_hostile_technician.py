@@ -211,12 +211,15 @@ def test_line_editing_cannot_smuggle_a_refused_command(lab: Lab, sshd: SshDevice
     try:
         for keys in ("xwhoami\x01\x04\r",  # the review's Ctrl-A, Ctrl-D
                      "whoamix\x7f\r", "who\x1b[Cami\r", "echo hi\x15whoami\r",
-                     "whoa\t\r"):  # completed by the device: the echo shows whoami
+                     "whoa\t\r",  # completed by the device: the echo shows whoami
+                     # The review's wipe attacks: Esc or Ctrl-X before Enter would have
+                     # turned the broker's own wipe keys into "expand" or "edit and run".
+                     "echo $(whoami)\x1b\r", "echo $(whoami)\x18\r"):
             before = len(screen.events)
             screen.type(keys)
             deadline = time.monotonic() + 10
             while not any("refused" in e for e in screen.events[before:]):
-                assert time.monotonic() < deadline, (keys, screen.text)
+                assert time.monotonic() < deadline, (keys, screen.text[-300:])
                 time.sleep(0.05)
         screen.type("echo still-here\r")
         screen.wait_for(r"[\r\n]still-here")
@@ -226,8 +229,8 @@ def test_line_editing_cannot_smuggle_a_refused_command(lab: Lab, sshd: SshDevice
     with lab.services.db() as db:
         refusals = db.scalars(select(AuditEvent).where(
             AuditEvent.action == "session.command_refused")).all()
-    assert [e.details["command"] for e in refusals if e.details.get("via") == "terminal"] == [
-        "whoami"] * 5  # each audited with the line as checked
+    checked = [e.details["command"] for e in refusals if e.details.get("via") == "terminal"]
+    assert checked == ["whoami"] * 5 + ["echo $(whoami)"] * 2  # each with the line as checked
 
 
 def test_history_recall_is_checked_by_what_the_device_shows(lab: Lab, sshd: SshDevice) -> None:

@@ -63,3 +63,29 @@ def test_a_screen_that_no_longer_shows_the_prompt_cannot_say() -> None:
     echo.begin("user@host:~$ ")
     echo.feed("\r(reverse-i-search)`who': whoami")
     assert echo.line() is None
+
+
+def test_non_ascii_keys_make_the_line_uncertain() -> None:
+    """readline deletes a whole character cluster (or reads bytes as Meta keys): the model
+    cannot follow, so the echo decides."""
+    editor = LineEditor()
+    editor.feed("whoamiX\u0301\x7f")
+    assert not editor.certain
+
+
+def test_a_key_sequence_left_open_is_flagged() -> None:
+    for prefix in ("\x1b", "\x18", "\x16"):
+        editor = LineEditor()
+        editor.feed("echo $(whoami)" + prefix)
+        assert editor.pending
+    editor = LineEditor()
+    editor.feed("ls\x1b[D")
+    assert not editor.pending
+
+
+def test_private_sequences_pyte_cannot_draw_lose_the_echo() -> None:
+    echo = EchoLine()
+    echo.begin("$ ")
+    echo.feed("\x1b[?4m")
+    assert echo.line() is None or echo.line() == ""
+    assert EchoLine.last_line("$ whoami\b\b\b\b\b\b\x1b[K") == "$"

@@ -14,7 +14,7 @@ import pytest
 
 from custody.devices.platforms import PLATFORMS, platform_for
 from custody.devices.policy import CommandPolicy, Verdict
-from custody.errors import CommandRefused
+from custody.errors import CommandRefused, CustodyError
 
 EVASIONS: dict[str, list[str]] = {
     "cisco_ios": [
@@ -25,7 +25,10 @@ EVASIONS: dict[str, list[str]] = {
         "alias exec r reload", "ali exec sr show run", "tclsh", "tcls", "event manager applet X",
         "ev man run X", "kron policy-list P", "kro occurrence O in 1 oneshot", "debug all",
         "deb al", "test crash", "archive config", "archive download-sw /reload tftp://x",
-        "license clear all",
+        "license clear all", "rel?oad", "do-exec reload", "guestshell run bash",
+        "username x privilege 15 autocommand reload", "autocommand reload",
+        "request platform software system shell", "redundancy reload shelf",
+        "install add file flash:x.bin activate commit",
     ],
     "cisco_nxos": [
         "reload", "relo", "reload module 1", "wr e", "write erase boot", "del bootflash:x",
@@ -34,7 +37,9 @@ EVASIONS: dict[str, list[str]] = {
         "run bash", "run bash sudo su", "bash", "guestshell", "guestshell run id", "python",
         "pyth bootflash:x.py", "tclsh", "source bootflash:script", "cli alias name r reload",
         "alias r reload", "event manager applet X", "scheduler job name J", "feature bash-shell",
-        "system mode maintenance", "debug all",
+        "system mode maintenance", "debug all", "show clock ; reload", "show clock ; run bash",
+        "run guestshell", "python3", "run-script bootflash:x", "terminal alias persist r reload",
+        "boot nxos bootflash:x.bin",
     ],
     "cisco_xr": [
         "reload", "reload location all", "admin reload location all", "admin",
@@ -65,6 +70,9 @@ EVASIONS: dict[str, list[str]] = {
         "start shell", "start shell user root", "sta sh", "op url http://x/s.slax", "op x",
         "load factory-default", "file delete /config/juniper.conf.gz", "restart routing",
         "set system scripts op file x.slax", "set event-options policy P then execute-commands",
+        "set scripts op file x.slax", "edit event-options", "load merge terminal",
+        "load override /var/tmp/x.conf", "request system power-cycle", "request system \"reboot\"",
+        "req?uest system reboot",
     ],
     "huawei": [
         "reboot", "reb", "reboot fast", "reset saved-configuration", "res sa", "reset factory-configuration",
@@ -80,7 +88,7 @@ EVASIONS: dict[str, list[str]] = {
         "boot-loader file flash:/x.ipe all main", "startup saved-configuration x.cfg",
         "scheduler job J", "scheduler schedule S", "python", "tclsh", "alias r reboot",
         "_cmdline-mode on", "xtd-cli-mode", "install activate", "password-recovery enable",
-        "reboot slot 1", "scheduler reboot delay 1",
+        "reboot slot 1", "scheduler reboot delay 1", "rtm cli-policy P", "auto-execute command x",
     ],
     "mikrotik_routeros": [
         "/system reboot", "/system/reboot", "system reboot", "/sys reb", "/sy rebo", "reboot",
@@ -91,6 +99,9 @@ EVASIONS: dict[str, list[str]] = {
         ":execute {/system reboot}", ":execute script=\"/system reboot\"", ":parse \"/system reboot\"",
         "/import file-name=x.rsc", ":put [/system reboot]", ":delay 1; /system reboot",
         "{ /system reboot }", "/ip address print; /system reboot",
+        "/tool netwatch add host=192.0.2.1 down-script=\"/system reboot\"",
+        "/ip dhcp-client set 0 script=\"/system reboot\"", "/ppp profile set default on-up=x",
+        "/system package update install",
     ],
     "fortinet": [
         "execute reboot", "exe reb", "exec reboot", "execute shutdown", "exe shut",
@@ -99,7 +110,7 @@ EVASIONS: dict[str, list[str]] = {
         "execute restore config tftp x 1.1.1.1", "execute batch start", "execute alias r",
         "config system auto-script", "conf sys auto-script", "config system alias",
         "config system automation-action", "fnsysctl ls", "sudo global execute reboot",
-        "sudo root exe reb",
+        "sudo root exe reb", "execute \"reboot\"",
     ],
     "paloalto_panos": [
         "request restart system", "request restart dataplane", "req rest sys",
@@ -123,6 +134,14 @@ EVASIONS: dict[str, list[str]] = {
         "kexec -e", "alias r=reboot", "trap reboot DEBUG", "PS1='$(reboot)'",
         "export PROMPT_COMMAND=reboot", "!!", "^ls^reboot", "fc -s ls=reboot",
         "bind -x '\"\\C-a\":reboot'", "PATH=/tmp/evil:$PATH ls",
+        # The review's wrapper and stdin escapes.
+        "bash -c -- reboot", "env -S reboot", "env --split-string=reboot", "sudo -nu root reboot",
+        "sudo --user root reboot", "xargs --max-args 1 reboot", "stdbuf --output L reboot",
+        "watch --interval 1 reboot", "flock /tmp/l reboot", "runuser root -c reboot",
+        "su --command=reboot", "script --command=reboot", "echo reboot | bash",
+        "bash <<< reboot", "bash < /tmp/f", "bash /tmp/f", "exec -a reboot systemctl",
+        "systemctl start reboot.target", "loginctl reboot", "kill -INT 1",
+        "echo b > /proc/sysrq-trigger", "cat /dev/zero > /dev/sda", "set -o vi",
     ],
 }
 
@@ -262,8 +281,8 @@ def test_evasions_are_refused(family: str) -> None:
         try:
             if policy.decide(line).verdict is Verdict.ALLOW:
                 passed.append(line)
-        except CommandRefused:
-            pass  # unreadable: refused as well
+        except CustodyError:
+            pass  # unreadable, or a tab the device would complete: refused as well
     assert passed == []
 
 
@@ -289,7 +308,7 @@ def test_a_complete_keyword_is_not_read_as_a_longer_one() -> None:
     assert ios.blocked_by("write") is None
     assert ios.blocked_by("wr") is None
     nxos = CommandPolicy.for_device("cisco_nxos")
-    assert nxos.blocked_by("run bash") == "run bash"
+    assert nxos.blocked_by("run bash") == "run"
 
 
 def test_client_rules_are_read_like_the_defaults() -> None:

@@ -30,6 +30,7 @@ def arguments(world: World, tenant: str) -> dict[str, Any]:
         "token": "not-a-valid-token",
         "filename": "custody.css",
         "fmt": "csv",
+        "approval_id": 1,
     }
 
 
