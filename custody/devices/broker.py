@@ -60,7 +60,6 @@ class _Live:
     client_id: int
     device_type: str
     redact: Redactor
-    privileged: bool
     registered: tuple[str, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
     terminal: TerminalStream | None = None
@@ -145,8 +144,7 @@ class LocalBroker:
             for value in clear.values():
                 unregister_secret(value)
             raise
-        live = _Live(connection, client_id, device_type, redact, target.privileged,
-                     tuple(clear.values()))
+        live = _Live(connection, client_id, device_type, redact, tuple(clear.values()))
         with self._lock:
             self._live[session_id] = live
         self._note(session_id, client_id, "note",
