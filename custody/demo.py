@@ -71,16 +71,16 @@ def _demo_device(settings: Settings) -> str:
 
     from sqlalchemy import select
 
-    from custody.devices import labdevice
+    from custody import demo_device
     from custody.devices.models import Device, EgressProfile
     from custody.devices.service import DeviceCredentials, DeviceSpec
     from custody.devices.ssh import scan_host_key
     from custody.sensitive import Secret
 
-    if not labdevice.available():
+    if not demo_device.available():
         return "no demo device: it needs OpenSSH (openssh-server) and root to run sshd"
     password = secrets.token_urlsafe(18)  # nobody sees it: custody logs in for you
-    device = labdevice.SshDevice("custody-demo", password, allowed_source="127.0.0.2")
+    device = demo_device.SshDevice("custody-demo", password, allowed_source="127.0.0.2")
     owner = os.getpid()
     # Forked web workers inherit exit hooks: only this process may stop the device.
     atexit.register(lambda: device.cleanup() if os.getpid() == owner else None)
@@ -100,7 +100,8 @@ def _demo_device(settings: Settings) -> str:
         elif row.access_state == "active":
             row.port = device.port  # a new sshd each run: new port, new key, new password
             services.devices.rotate_credentials(db, admin, row.id, creds)
-        row.host_key = key
+        db.flush()
+        services.devices.pin_host_key(db, admin, row.id, None, key)  # audited like an admin's
     services.engine.dispose()
     return (f"demo device {DEMO_DEVICE}: sshd on 127.0.0.1:{device.port}, reachable only from "
             "127.0.0.2; open a session on it under /tech/devices")

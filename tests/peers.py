@@ -16,8 +16,8 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-from custody.devices.labdevice import SshDevice as _SshDevice
-from custody.devices.labdevice import free_port, wait_for_port
+from custody.demo_device import SshDevice as _SshDevice
+from custody.demo_device import free_port, wait_for_port
 
 __all__ = ["DEVICE_PASSWORD", "DEVICE_USER", "PostgresCluster", "SmtpSink", "SshDevice",
            "free_port", "wait_for_port"]

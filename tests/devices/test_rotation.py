@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from custody.audit.models import AuditEvent
 from custody.db import transaction
-from custody.devices.labdevice import ensure_account
+from custody.demo_device import ensure_account
 from custody.devices.models import AccessSession, Device
 from custody.devices.rotation import CredentialRotation
 from custody.devices.ssh import ConnectTarget, DeviceConnection
