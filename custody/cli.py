@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from custody.accounts.roles import Role
 from custody.config import Settings, find_config_path, load_settings
 from custody.db import transaction
 from custody.errors import ConfigError, CustodyError
@@ -200,7 +201,7 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "technician", "client"]), required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--client", "client_id", type=int, help="Client id (for --role client).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.pass_context

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from custody.accounts.roles import STAFF
 from custody.audit.models import AuditEvent
 from custody.audit.service import verify_chain
 from custody.clients.models import Engagement
@@ -23,7 +24,7 @@ from custody.devices.models import Device
 from custody.errors import CustodyError
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
-from custody.web.auth import STAFF, roles_required
+from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error, problems
 from custody.web.purge import plan_json

@@ -19,7 +19,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from custody.accounts.models import ROLES, User
+from custody.accounts.models import User
+from custody.accounts.roles import ROLES
 from custody.alerts.formats import SOURCE_KINDS
 from custody.alerts.models import AlertSource
 from custody.certs.models import Certificate, CertificateAuthority

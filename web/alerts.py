@@ -8,10 +8,11 @@ from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from custody.accounts.roles import STAFF
 from custody.alerts.formats import SOURCE_KINDS, parse_json
 from custody.alerts.models import AlertSource, Notification
 from custody.errors import CustodyError, InvalidInput
-from custody.web.auth import bearer_token, roles_required
+from custody.web.auth import ANYONE, bearer_token, roles_required
 from custody.web.context import db, principal, services
 from custody.web.schemas import AlertSourceIn, ReidentifyIn, SourceAssignIn, parse_body
 from custody.web.serialize import when
@@ -68,7 +69,7 @@ def held() -> ResponseReturnValue:
 
 
 @bp.get("/api/v1/clients/<int:client_id>/notifications")
-@roles_required("admin", "technician", "client")
+@roles_required(*ANYONE)
 def notifications(client_id: int) -> ResponseReturnValue:
     services().clients.get_client(db(), principal(), client_id)
     rows = services().alerts.notifications(db(), principal(), client_id)
@@ -76,7 +77,7 @@ def notifications(client_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/api/v1/alerts/reidentify")
-@roles_required("admin", "technician")
+@roles_required(*STAFF)
 def reidentify() -> ResponseReturnValue:
     """What a pseudonym stands for (current period, the client's inventory); audited."""
     body = parse_body(ReidentifyIn)

@@ -24,6 +24,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from custody.accounts.models import User
+from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
 from custody.errors import CustodyError, Forbidden
 from custody.web.context import db, principal, services
@@ -71,8 +72,7 @@ def load_principal() -> None:
 
 
 # Who may call what: provider staff, or every role (clients then see only their own).
-STAFF = ("admin", "technician")
-ANYONE = ("admin", "technician", "client")
+ANYONE = ROLES
 
 
 def roles_required(*roles: str) -> Callable[[F], F]:
@@ -138,7 +138,7 @@ def logout() -> Response:
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-@roles_required("admin", "technician", "client")
+@roles_required(*ANYONE)
 def change_password() -> Any:
     form = PasswordForm()
     error = None

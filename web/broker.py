@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from custody.accounts.roles import STAFF
 from custody.devices.models import AccessSession, ClientPolicy, CommandApproval, EgressProfile
 from custody.devices.replay import asciicast, readable
 from custody.devices.service import DeviceCredentials
@@ -15,7 +16,7 @@ from custody.devices.sessions import egress_profiles
 from custody.devices.ssh import fingerprint
 from custody.errors import BackendUnavailable, CustodyError, InvalidInput
 from custody.web.api import secret_or_none
-from custody.web.auth import STAFF, roles_required
+from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
 from custody.web.schemas import (
     CommandIn,

@@ -8,6 +8,9 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 import custody
+from custody.accounts.roles import STAFF as STAFF_ROLES
+from custody.devices.approvals import ApprovalState
+from custody.devices.models import SessionState
 
 bp = Blueprint("openapi", __name__)
 
@@ -164,7 +167,7 @@ SCHEMAS: dict[str, Any] = {
                                                 "source_ip": {"type": "string"}}},
     "Policy": {"type": "object", "properties": {
         "require_approval": {"type": "boolean"},
-        "approver_role": {"type": "string", "enum": ["admin", "technician"]},
+        "approver_role": {"type": "string", "enum": [str(r) for r in STAFF_ROLES]},
         "deny_commands": {"type": "array", "items": {"type": "string"}},
         "cert_names": {"type": "array", "items": {"type": "string"}, "description":
                        "DNS suffixes, IP addresses and e-mail domains its certificates may name"},
@@ -201,8 +204,7 @@ SCHEMAS: dict[str, Any] = {
                                                 "elevated by custody at login (enable/sudo)"}}},
     "AccessSession": {"type": "object", "properties": {
         "id": {"type": "integer"}, "device_id": {"type": "integer"},
-        "state": {"type": "string", "enum": ["pending", "approved", "open", "closed", "expired",
-                                             "failed", "denied"]},
+        "state": {"type": "string", "enum": [str(s) for s in SessionState]},
         "expires_at": DATE, "source_ip": {"type": ["string", "null"]},
         "host_key_verified": {"type": "boolean"}, "close_reason": {"type": ["string", "null"]},
         "privileged": {"type": "boolean"}}},
@@ -214,7 +216,7 @@ SCHEMAS: dict[str, Any] = {
     "CommandApproval": {"type": "object", "properties": {
         "id": {"type": "integer"}, "session_id": {"type": "integer"},
         "command": {"type": "string"},
-        "state": {"type": "string", "enum": ["pending", "approved", "denied", "expired", "used"]},
+        "state": {"type": "string", "enum": [str(s) for s in ApprovalState]},
         "requested_at": DATE, "expires_at": DATE}},
     "CommandOut": {"type": "object", "properties": {"output": {"type": "string"}}},
     "Transcript": {"type": "object", "properties": {"lines": {"type": "array", "items": {

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from custody.accounts.roles import STAFF
 from custody.errors import CustodyError
 from custody.web.auth import home_for, roles_required
 from custody.web.context import db, principal, services
@@ -36,7 +37,7 @@ def verify_contact(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/admin/clients", methods=["GET", "POST"])
-@roles_required("admin", "technician")
+@roles_required(*STAFF)
 def admin_clients() -> ResponseReturnValue:
     form = ClientForm()
     error = None

@@ -8,10 +8,11 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
+from custody.accounts.roles import STAFF
 from custody.devices.models import ClientPolicy
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
-from custody.web.auth import STAFF, roles_required
+from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error
 

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, render_template, request
 from flask.typing import ResponseReturnValue
 
+from custody.accounts.roles import STAFF
 from custody.db import transaction
 from custody.devices.models import AccessSession
 from custody.devices.replay import clean, readable
 from custody.errors import CustodyError
-from custody.web.auth import STAFF, roles_required
+from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
 
 bp = Blueprint("transcripts", __name__, url_prefix="/tech")

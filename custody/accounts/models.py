@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from custody.accounts.roles import is_staff
 from custody.db import Base, UTCDateTime
-
-ROLES = ("admin", "technician", "client")
 
 
 class User(Base):
@@ -35,7 +34,7 @@ class User(Base):
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("admin", "technician")
+        return is_staff(self.role)
 
 
 class ApiToken(Base):

@@ -12,13 +12,14 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from custody.accounts.models import ROLES, ApiToken, User
+from custody.accounts.models import ApiToken, User
 from custody.accounts.passwords import (
     generate_password,
     hash_password,
     needs_rehash,
     verify_password,
 )
+from custody.accounts.roles import ROLES, is_staff
 from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock
@@ -41,7 +42,7 @@ class Principal:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("admin", "technician")
+        return is_staff(self.role)
 
     @property
     def actor(self) -> str:

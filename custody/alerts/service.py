@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal, token_digest
 from custody.alerts.formats import SOURCE_KINDS, alerts_of, status_of
 from custody.alerts.keys import known_names, period_key, period_of
@@ -389,7 +390,7 @@ class AlertService:
 
         Provider staff only, and audited: this is the one way back from a pseudonym.
         """
-        require_role(who, "admin", "technician")
+        require_role(who, *STAFF)
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
         kind = token.split("-", 1)[0]

@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clock import Clock
@@ -109,7 +110,7 @@ class CommandApprovals:
 
     def get_for(self, db: Session, who: Principal, approval_id: int) -> CommandApproval:
         """An approval its requester or one of its approvers may see."""
-        require_role(who, "admin", "technician")
+        require_role(who, *STAFF)
         approval = db.get(CommandApproval, approval_id)
         if approval is None or not self._visible(db, who, approval):
             raise NotFound(f"approval request {approval_id} does not exist")
@@ -123,7 +124,7 @@ class CommandApprovals:
 
     def pending(self, db: Session, who: Principal) -> Sequence[CommandApproval]:
         """Requests ``who`` may decide, oldest first (expired ones are marked as such)."""
-        require_role(who, "admin", "technician")
+        require_role(who, *STAFF)
         rows = db.scalars(select(CommandApproval).where(
             CommandApproval.state == ApprovalState.PENDING).order_by(CommandApproval.id)).all()
         now = self._clock()

@@ -6,6 +6,7 @@ Credentials live in the SecretStore, never here.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -85,6 +86,21 @@ class ClientPolicy(Base):
     rotate_every_days: Mapped[int | None] = mapped_column(nullable=True, default=None)
 
 
+class SessionState(StrEnum):
+    PENDING = "pending"  # waits for approval
+    APPROVED = "approved"  # approved, not connected yet
+    OPEN = "open"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+    FAILED = "failed"  # the connection was refused
+    DENIED = "denied"
+
+
+# States in which a session counts against the device's limit and keeps it from rotation.
+LIVE_STATES: tuple[SessionState, ...] = (SessionState.PENDING, SessionState.APPROVED,
+                                         SessionState.OPEN)
+
+
 class AccessSession(Base):
     """A technician's time-limited, reasoned access to one device."""
 
@@ -97,7 +113,7 @@ class AccessSession(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     reason: Mapped[str] = mapped_column(String(200))
     ttl_seconds: Mapped[int]
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # SessionState
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     approved_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True)

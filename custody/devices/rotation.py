@@ -33,7 +33,7 @@ from custody.audit.service import AuditLog
 from custody.clock import Clock
 from custody.config import BrokerSettings
 from custody.db import transaction
-from custody.devices.models import AccessSession, ClientPolicy, Device
+from custody.devices.models import LIVE_STATES, AccessSession, ClientPolicy, Device
 from custody.devices.platforms import platform_for
 from custody.devices.ssh import ConnectTarget, DeviceConnection
 from custody.errors import Conflict, CustodyError, DeviceError, NotFound
@@ -249,7 +249,7 @@ class CredentialRotation:
             since = device.rotated_at or device.created_at
             live = db.scalar(select(AccessSession.id).where(
                 AccessSession.device_id == device.id,
-                AccessSession.state.in_(("pending", "approved", "open"))).limit(1))
+                AccessSession.state.in_(LIVE_STATES)).limit(1))
             if live is not None:
                 continue  # never under a technician's feet
             if policy.rotate_after_privileged and db.scalar(select(AccessSession.id).where(

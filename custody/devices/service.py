@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
 from custody.addresses import is_ip
 from custody.audit.service import AuditLog
@@ -182,7 +183,7 @@ class DeviceService:
         require_role(who, "admin")
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
-        if approver_role not in ("admin", "technician"):
+        if approver_role not in STAFF:
             raise InvalidInput("approver_role must be admin or technician")
         for rule in [*deny_commands, *(allow_commands or ())]:
             if not rule.strip() or len(rule) > 200:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import User
+from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clients.models import Client
@@ -17,7 +18,15 @@ from custody.clock import Clock
 from custody.config import BrokerSettings
 from custody.devices.approvals import CommandApprovals, may_approve
 from custody.devices.broker import Broker, Terminal
-from custody.devices.models import AccessSession, ClientPolicy, CommandApproval, Device, EgressProfile
+from custody.devices.models import (
+    LIVE_STATES,
+    AccessSession,
+    ClientPolicy,
+    CommandApproval,
+    Device,
+    EgressProfile,
+    SessionState,
+)
 from custody.devices.platforms import platform_for
 from custody.devices.policy import CommandPolicy, Verdict, check_shape
 from custody.devices.replay import Line, matches, readable
@@ -35,7 +44,6 @@ from custody.logs import scrub
 from custody.mail import Mailer, Message
 from custody.tenancy import require_role
 
-LIVE_STATES = ("pending", "approved", "open")
 MAX_CONFIG_LINES = 200
 
 
@@ -66,7 +74,7 @@ class SessionService:
 
         A privileged session is elevated (enable, sudo) by the broker at login with the
         device's stored secret; the client's policy says who may ask for one."""
-        require_role(who, "admin", "technician")
+        require_role(who, *STAFF)
         reason = reason.strip()
         if not 3 <= len(reason) <= 200:
             raise InvalidInput("reason must be 3-200 characters (a ticket reference)")
@@ -98,7 +106,7 @@ class SessionService:
         needs_approval = policy is not None and policy.require_approval
         session = AccessSession(device_id=device.id, client_id=device.client_id,
                                 user_id=who.user_id, reason=reason, ttl_seconds=ttl,
-                                state="pending" if needs_approval else "approved",
+                                state=SessionState.PENDING if needs_approval else SessionState.APPROVED,
                                 requested_at=self._clock(), privileged=privileged)
         db.add(session)
         db.flush()
@@ -122,7 +130,7 @@ class SessionService:
     def open(self, db: Session, session_id: int) -> AccessSession:
         """Connect an approved session; on failure it ends as 'failed', never left open."""
         session = self._get(db, session_id)
-        if session.state != "approved":
+        if session.state != SessionState.APPROVED:
             raise Conflict(f"session {session_id} is {session.state}, not approved")
         device = db.get(Device, session.device_id)
         assert device is not None
@@ -134,7 +142,7 @@ class SessionService:
             session = self._get(db, session_id)
             device = db.get(Device, device_id)
             assert device is not None
-            session.state = "failed"
+            session.state = SessionState.FAILED
             session.closed_at = self._clock()
             session.close_reason = str(exc)[:200]
             if isinstance(exc, HostKeyMismatch):
@@ -147,7 +155,7 @@ class SessionService:
             raise
         session = self._get(db, session_id)
         now = self._clock()
-        session.state = "open"
+        session.state = SessionState.OPEN
         session.opened_at = now
         session.expires_at = now + timedelta(seconds=session.ttl_seconds)
         session.source_ip = opened.source_ip
@@ -159,14 +167,14 @@ class SessionService:
     def decide(self, db: Session, who: Principal, session_id: int, approve: bool) -> AccessSession:
         """Approve or deny a pending session, as the client's policy says who may."""
         session = self._get(db, session_id)
-        if session.state != "pending":
+        if session.state != SessionState.PENDING:
             raise Conflict(f"session {session_id} is {session.state}, not waiting for approval")
         may_approve(db.get(ClientPolicy, session.client_id), who, session.user_id)
         session.approved_by = who.user_id
         if approve:
-            session.state = "approved"
+            session.state = SessionState.APPROVED
         else:
-            session.state = "denied"
+            session.state = SessionState.DENIED
             session.closed_at = self._clock()
         self._audit.record(db, who.actor, "session.approve" if approve else "session.deny",
                            f"session:{session_id}")
@@ -181,11 +189,12 @@ class SessionService:
 
     def get_for(self, db: Session, who: Principal, session_id: int) -> AccessSession:
         """A session the caller may see: admins all, technicians their own."""
-        require_role(who, "admin", "technician")
+        require_role(who, *STAFF)
         session = self._get(db, session_id)
         if who.role != "admin" and session.user_id != who.user_id:
             policy = db.get(ClientPolicy, session.client_id)
-            if not (policy and policy.approver_role == "technician" and session.state == "pending"):
+            if not (policy and policy.approver_role == "technician"
+                    and session.state == SessionState.PENDING):
                 raise NotFound(f"session {session_id} does not exist")
         return session
 
@@ -193,10 +202,10 @@ class SessionService:
         session = self.get_for(db, who, session_id)
         if who.role != "admin" and session.user_id != who.user_id:
             raise Forbidden("only the technician who opened the session can use it")
-        if session.state == "open" and session.expires_at and session.expires_at <= self._clock():
-            self._end(db, session, "expired", "time limit reached")
+        if session.state == SessionState.OPEN and session.expires_at and session.expires_at <= self._clock():
+            self._end(db, session, SessionState.EXPIRED, "time limit reached")
             db.commit()
-        if session.state != "open":
+        if session.state != SessionState.OPEN:
             raise Conflict(f"session {session_id} is {session.state}; open a new one")
         return session
 
@@ -266,12 +275,13 @@ class SessionService:
         if session.state in LIVE_STATES:
             reason = "closed by technician" if session.user_id == who.user_id else \
                 f"terminated by {who.username}"
-            self._end(db, session, "closed", reason)
+            self._end(db, session, SessionState.CLOSED, reason)
             self._audit.record(db, who.actor, "session.close", f"session:{session_id}",
                                reason=reason)
         return session
 
-    def _end(self, db: Session, session: AccessSession, state: str, reason: str) -> None:
+    def _end(self, db: Session, session: AccessSession, state: SessionState, reason: str
+             ) -> None:
         self._broker.close(session.id)
         session.state = state
         session.closed_at = self._clock()
@@ -280,10 +290,10 @@ class SessionService:
     def expire_due(self, db: Session) -> list[int]:
         """Close every open session past its time limit (the scheduled job calls this)."""
         now = self._clock()
-        due = db.scalars(select(AccessSession).where(AccessSession.state == "open",
+        due = db.scalars(select(AccessSession).where(AccessSession.state == SessionState.OPEN,
                                                      AccessSession.expires_at <= now)).all()
         for session in due:
-            self._end(db, session, "expired", "time limit reached")
+            self._end(db, session, SessionState.EXPIRED, "time limit reached")
             self._audit.record(db, "scheduler", "session.expire", f"session:{session.id}")
         return [s.id for s in due]
 
@@ -338,14 +348,14 @@ class SessionService:
 
     def list_sessions(self, db: Session, who: Principal, state: str | None = None
                       ) -> Sequence[AccessSession]:
-        require_role(who, "admin", "technician")
+        require_role(who, *STAFF)
         stmt = select(AccessSession).order_by(AccessSession.id.desc()).limit(500)
         if who.role != "admin":
             # Their own sessions, and requests they may approve (clients approved by technicians).
             approvable = select(ClientPolicy.client_id).where(
                 ClientPolicy.approver_role == "technician")
             stmt = stmt.where((AccessSession.user_id == who.user_id) | (
-                (AccessSession.state == "pending") & AccessSession.client_id.in_(approvable)))
+                (AccessSession.state == SessionState.PENDING) & AccessSession.client_id.in_(approvable)))
         if state:
             stmt = stmt.where(AccessSession.state == state)
         return db.scalars(stmt).all()

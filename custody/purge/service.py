@@ -29,7 +29,7 @@ from custody.clock import Clock
 from custody.config import PurgeSettings
 from custody.db import transaction
 from custody.devices.broker import Broker
-from custody.devices.models import AccessSession, ClientPolicy, Device, TranscriptChunk
+from custody.devices.models import LIVE_STATES, AccessSession, ClientPolicy, Device, TranscriptChunk
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.purge.models import Hold, PurgeReceipt, PurgeRun
@@ -213,7 +213,7 @@ class PurgeService:
     def _close_sessions(self, db: Session, device_ids: list[int], reason: str) -> int:
         live = db.scalars(select(AccessSession).where(
             AccessSession.device_id.in_(device_ids),
-            AccessSession.state.in_(("pending", "approved", "open")))).all()
+            AccessSession.state.in_(LIVE_STATES))).all()
         for s in live:
             self._broker.close(s.id)
             s.state, s.closed_at, s.close_reason = "closed", self._clock(), reason
