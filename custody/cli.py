@@ -4,20 +4,42 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from custody.accounts.roles import Role
-from custody.config import Settings, find_config_path, load_settings
-from custody.db import transaction
 from custody.errors import ConfigError, CustodyError
 
+if TYPE_CHECKING:  # the rest is imported by the commands that use it: `custody --help` stays fast
+    from rich.console import Console
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from custody.config import Settings
+
 F = TypeVar("F", bound=Callable[..., Any])
-err = Console(stderr=True)
+
+
+def stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def transaction(factory: sessionmaker[Session]) -> AbstractContextManager[Session]:
+    """custody.db.transaction, imported when a command needs the database."""
+    from custody.db import transaction as database_transaction
+
+    return database_transaction(factory)
+
+
+def load_settings(path: Path | None) -> Settings:
+    from custody.config import load_settings as load
+
+    return load(path)
 
 CONFIG_TEMPLATE = """\
 # custody configuration. Every key is documented in config.example.toml;
@@ -69,6 +91,8 @@ def handle_errors(fn: F) -> F:
 def settings_from(ctx: click.Context) -> Settings:
     obj = ctx.ensure_object(dict)
     if "settings" not in obj:
+        from custody.config import find_config_path
+
         obj["settings"] = load_settings(find_config_path(obj.get("config")))
         from custody.logs import configure_logging
 
@@ -255,7 +279,7 @@ def audit_verify(ctx: click.Context) -> None:
     from custody.services import build_services
 
     services = build_services(settings_from(ctx))
-    with err.status("verifying audit chain…") as status, transaction(services.db) as db:
+    with stderr().status("verifying audit chain…") as status, transaction(services.db) as db:
         result = verify_chain(db, lambda n: status.update(f"verified {n} events…"))
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} events")
@@ -294,6 +318,8 @@ def purge_plan(ctx: click.Context, as_json: bool) -> None:
     for i in sorted(items, key=lambda i: (i.due_at is None, i.due_at)):
         table.add_row(f"{i.due_at:%Y-%m-%d}" if i.due_at else "-", i.state, i.target, i.name,
                       i.reason)
+    from rich.console import Console
+
     Console().print(table)
 
 
@@ -308,7 +334,7 @@ def purge_run(ctx: click.Context, dry_run: bool) -> None:
     from custody.services import build_services
 
     services = build_services(settings_from(ctx))
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=stderr(), transient=True) as progress:
         task = progress.add_task("purging", total=None)
         result = services.purge.run("cli", dry_run=dry_run, trigger="cli",
                                     progress=lambda n, total: progress.update(
@@ -420,14 +446,15 @@ def alerts_pseudonymize(ctx: click.Context, client_name: str, kind: str | None) 
     from custody.alerts.formats import parse_json, pseudonymize
     from custody.clients.models import Client
     from custody.errors import NotFound
-    from custody.services import build_services
+    from custody.services import build_alert_tools
 
     payload = parse_json(sys.stdin.buffer.read())
-    services = build_services(settings_from(ctx))
-    with transaction(services.db) as db:
+    tools = build_alert_tools(settings_from(ctx))
+    with transaction(tools.db) as db:
         client = db.scalar(select(Client).where(Client.name == client_name))
         if client is None:
             raise NotFound(f"no client named {client_name!r}")
-        engine = services.alerts.engine(db, client.id)
+        engine = tools.alerts.engine(db, client.id)
+    tools.engine.dispose()
     _, result = pseudonymize(engine, payload, kind)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))

@@ -5,34 +5,31 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from custody.accounts.service import AccountService
-from custody.alerts.service import AlertService
-from custody.audit.service import AuditLog
-from custody.certs.authorities import BuiltinCa, CaBackend, VaultPki
-from custody.certs.service import CertService
-from custody.clients.rights import RightsService
-from custody.clients.service import ClientService
 from custody.clock import Clock, utcnow
-from custody.config import Settings
-from custody.db import make_engine, make_session_factory, migrate
-from custody.devices.approvals import CommandApprovals
-from custody.devices.broker import Broker, Connector, LocalBroker
-from custody.devices.broker_net import RemoteBroker
-from custody.devices.rotation import CredentialRotation
-from custody.devices.service import DeviceService
-from custody.devices.sessions import SessionService
-from custody.devices.ssh import NetmikoConnector
-from custody.devices.transcripts import TranscriptStore
 from custody.errors import ConfigError
-from custody.mail import Mailer
-from custody.mail.smtp import SmtpMailer
-from custody.purge.service import PurgeService
-from custody.secrets import SecretStore
-from custody.secrets.factory import build_secret_store
+
+if TYPE_CHECKING:  # imported by build_services: importing this module stays cheap
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from custody.accounts.service import AccountService
+    from custody.alerts.service import AlertService
+    from custody.audit.service import AuditLog
+    from custody.certs.authorities import CaBackend
+    from custody.certs.service import CertService
+    from custody.clients.rights import RightsService
+    from custody.clients.service import ClientService
+    from custody.config import Settings
+    from custody.devices.broker import Broker, Connector
+    from custody.devices.rotation import CredentialRotation
+    from custody.devices.service import DeviceService
+    from custody.devices.sessions import SessionService
+    from custody.devices.transcripts import TranscriptStore
+    from custody.mail import Mailer
+    from custody.purge.service import PurgeService
+    from custody.secrets import SecretStore
 
 SIGNING_KEY_BYTES = 32
 
@@ -84,6 +81,8 @@ def load_signing_key(path: Path) -> bytes:
 
 def certificate_authority(settings: Settings, store: SecretStore) -> CaBackend:
     """The CA backend ``certs.backend`` names: built in, or Vault's PKI engine."""
+    from custody.certs.authorities import BuiltinCa, VaultPki
+
     if settings.certs.backend == "vault":
         from custody.secrets.vault import VaultSecretStore
 
@@ -100,6 +99,25 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     With ``remote_broker`` the device connections live in the broker process
     (`custody serve`); otherwise in this process (CLI, tests, the broker itself).
     """
+    from custody.accounts.service import AccountService
+    from custody.alerts.service import AlertService
+    from custody.audit.service import AuditLog
+    from custody.certs.service import CertService
+    from custody.clients.rights import RightsService
+    from custody.clients.service import ClientService
+    from custody.db import make_engine, make_session_factory, migrate
+    from custody.devices.approvals import CommandApprovals
+    from custody.devices.broker import LocalBroker
+    from custody.devices.broker_net import RemoteBroker
+    from custody.devices.rotation import CredentialRotation
+    from custody.devices.service import DeviceService
+    from custody.devices.sessions import SessionService
+    from custody.devices.ssh import NetmikoConnector
+    from custody.devices.transcripts import TranscriptStore
+    from custody.mail.smtp import SmtpMailer
+    from custody.purge.service import PurgeService
+    from custody.secrets.factory import build_secret_store
+
     engine = make_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
@@ -146,3 +164,32 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         clock=clock,
         signing_key=signing_key,
     )
+
+
+@dataclass(frozen=True)
+class AlertTools:
+    """Just what pseudonymizing needs (the CLI's `alerts pseudonymize` starts fast with it)."""
+
+    engine: Engine
+    db: sessionmaker[Session]
+    alerts: AlertService
+
+
+class _NoMail:
+    def send(self, message: object) -> None:
+        raise ConfigError("this command sends no mail")
+
+
+def build_alert_tools(settings: Settings, clock: Clock = utcnow) -> AlertTools:
+    """The database, the secret store and AlertService, without the rest of the domain.
+    The schema must exist already (`custody init` or `serve` created it)."""
+    from custody.alerts.service import AlertService
+    from custody.audit.service import AuditLog
+    from custody.db import make_engine, make_session_factory
+    from custody.secrets.factory import build_secret_store
+
+    engine = make_engine(settings.database_url)
+    alerts = AlertService(build_secret_store(settings), AuditLog(clock), clock, settings.alerts,
+                          _NoMail(), load_signing_key(settings.path(settings.server.session_key_file)),
+                          settings.public_url)
+    return AlertTools(engine, make_session_factory(engine), alerts)
