@@ -28,6 +28,7 @@ from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.alerts.pseudonym import Pseudonymizer
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Contact
+from custody.clients.service import mail_recipients
 from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.devices.models import ClientPolicy, Device
@@ -234,9 +235,7 @@ class AlertService:
             client = db.get(Client, client_id)
             if client is None or client.processing_restricted_at is not None:
                 continue
-            contacts = db.scalars(select(Contact).where(
-                Contact.client_id == client_id, Contact.kind == "email",
-                Contact.verified_at.is_not(None), Contact.unsubscribed_at.is_(None))).all()
+            contacts = mail_recipients(db, client_id)
             since = now - timedelta(minutes=self._settings.flap_window_minutes)
             states = [*db.scalars(select(Notification.status).where(
                 Notification.client_id == client_id, Notification.group_id == group_id,

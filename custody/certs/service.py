@@ -23,6 +23,7 @@ from custody.certs import x509ops
 from custody.certs.authorities import CaBackend
 from custody.certs.models import Certificate, CertificateAuthority, CrlEntry
 from custody.clients.models import Client, Contact
+from custody.clients.service import mail_recipients
 from custody.clock import Clock
 from custody.config import CertSettings
 from custody.devices.models import ClientPolicy
@@ -347,12 +348,7 @@ class CertService:
             due = [d for d in self._settings.notice_days if left <= d and d not in row.notices_sent]
             if not due:
                 continue
-            contacts = db.scalars(select(Contact).where(
-                Contact.client_id == row.client_id, Contact.kind == "email",
-                Contact.verified_at.is_not(None), Contact.unsubscribed_at.is_(None))).all()
-            for contact in contacts:
-                if "technical" not in contact.purposes:
-                    continue
+            for contact in mail_recipients(db, row.client_id, "technical"):
                 self._mailer.send(Message(
                     to=contact.value, subject="A certificate expires soon",
                     text=(f"Hello,\n\nthe certificate {row.subject} (serial {row.serial}) "

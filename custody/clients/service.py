@@ -192,3 +192,14 @@ def check_order(paid_at: datetime | None, warranty_until: datetime | None, where
 
 def _fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def mail_recipients(db: Session, client_id: int, purpose: str | None = None
+                    ) -> Sequence[Contact]:
+    """A client's e-mail contacts that may be written to: verified (double opt-in), not
+    unsubscribed, and (when ``purpose`` is given) consenting to it."""
+    contacts = db.scalars(select(Contact).where(
+        Contact.client_id == client_id, Contact.kind == "email",
+        Contact.verified_at.is_not(None), Contact.unsubscribed_at.is_(None))
+        .order_by(Contact.id)).all()
+    return [c for c in contacts if purpose is None or purpose in c.purposes]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custody.audit.service import AuditLog
-from custody.clients.models import Client, Contact
+from custody.clients.models import Client
+from custody.clients.service import mail_recipients
 from custody.mail import Mailer, Message
 from custody.purge.plan import SCHEDULED, PlanItem
 
@@ -25,9 +25,7 @@ def client_notices(db: Session, plan: list[PlanItem], mailer: Mailer, audit: Aud
         client = db.get(Client, item.target_id)
         if client is None or client.purge_notice_sent_at is not None:
             continue
-        contacts = db.scalars(select(Contact).where(
-            Contact.client_id == client.id, Contact.kind == "email",
-            Contact.verified_at.is_not(None), Contact.unsubscribed_at.is_(None))).all()
+        contacts = mail_recipients(db, client.id)
         for contact in contacts:
             mailer.send(Message(
                 to=contact.value,
