@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # imported by build_services: importing this module stays che
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from custody.accounts.passwords import Passwords
     from custody.accounts.service import AccountService
     from custody.alerts.service import AlertService
     from custody.audit.service import AuditLog
@@ -93,7 +94,8 @@ def certificate_authority(settings: Settings, store: SecretStore) -> CaBackend:
 
 def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer | None = None,
                    secrets: SecretStore | None = None, run_migrations: bool = True,
-                   remote_broker: bool = False, connector: Connector | None = None) -> Services:
+                   remote_broker: bool = False, connector: Connector | None = None,
+                   passwords: Passwords | None = None) -> Services:
     """Connect to the database and secret store and build every service.
 
     With ``remote_broker`` the device connections live in the broker process
@@ -145,7 +147,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         db=db,
         secrets=store,
         audit=audit,
-        accounts=AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes),
+        accounts=AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes,
+                                passwords),
         clients=clients,
         rights=RightsService(clients, audit, clock),
         devices=DeviceService(store, audit, clock),

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from custody.accounts.passwords import Passwords
 from custody.config import Settings, load_settings
 from custody.db import transaction
 from custody.secrets.local import generate_kek_file
@@ -104,7 +105,9 @@ def settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:
 
 @pytest.fixture
 def services(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
-    svc = build_services(settings, clock=clock)
+    # argon2id with a thousandth of the work: these tests are not about hashing cost
+    # (tests/accounts checks the hashes; the default is what production uses).
+    svc = build_services(settings, clock=clock, passwords=Passwords.cheap())
     yield svc
     svc.engine.dispose()
 

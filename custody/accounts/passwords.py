@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from functools import cache
+from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -11,31 +11,42 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from custody.errors import InvalidInput
 
 MIN_LENGTH = 12
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
-@cache
-def _dummy_hash() -> str:
-    """Verified against when the username is unknown, so both paths take the same time
-    (made on first use: importing this module hashes nothing)."""
-    return _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+class Passwords:
+    """Hash and check passwords with argon2id.
 
+    The default uses the library's current recommended parameters. Tests that do not test
+    hashing inject ``Passwords.cheap()``: the same algorithm, a thousandth of the work.
+    """
 
-def hash_password(password: str) -> str:
-    check_strength(password)
-    return _hasher.hash(password)
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
 
+    @classmethod
+    def cheap(cls) -> Passwords:
+        return cls(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
-def verify_password(stored_hash: str | None, password: str) -> bool:
-    """Return True if ``password`` matches; a None hash still costs one verification."""
-    try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """Verified against when the username is unknown, so both paths take the same time
+        (made on first use: importing this module hashes nothing)."""
+        return self._hasher.hash("not-a-real-password-" + secrets.token_hex(8))
 
+    def hash(self, password: str) -> str:
+        check_strength(password)
+        return self._hasher.hash(password)
 
-def needs_rehash(stored_hash: str) -> bool:
-    return _hasher.check_needs_rehash(stored_hash)
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        """Return True if ``password`` matches; a None hash still costs one verification."""
+        try:
+            return (self._hasher.verify(stored_hash or self._dummy_hash, password)
+                    and stored_hash is not None)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(stored_hash)
 
 
 def generate_password() -> str:

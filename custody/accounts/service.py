@@ -13,12 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import ApiToken, User
-from custody.accounts.passwords import (
-    generate_password,
-    hash_password,
-    needs_rehash,
-    verify_password,
-)
+from custody.accounts.passwords import Passwords, generate_password
 from custody.accounts.roles import ROLES, is_staff
 from custody.audit.service import AuditLog
 from custody.clients.models import Client
@@ -62,8 +57,10 @@ class AccountService:
     """Create users and tokens; authenticate passwords, codes and bearer tokens."""
 
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
-                 lockout_threshold: int, lockout_minutes: int) -> None:
+                 lockout_threshold: int, lockout_minutes: int,
+                 passwords: Passwords | None = None) -> None:
         self._secrets = secrets_store
+        self._passwords = passwords or Passwords()
         self._audit = audit
         self._clock = clock
         self._threshold = lockout_threshold
@@ -90,7 +87,7 @@ class AccountService:
         generated = None
         if password is None:
             generated = password = generate_password()
-        user = User(username=username, password_hash=hash_password(password), role=role,
+        user = User(username=username, password_hash=self._passwords.hash(password), role=role,
                     client_id=client_id, must_change_password=generated is not None,
                     created_at=self._clock())
         db.add(user)
@@ -104,7 +101,7 @@ class AccountService:
         """Check a password (and TOTP code when enrolled); count failures and lock out."""
         now = self._clock()
         user = db.scalar(select(User).where(User.username == username.strip().lower()))
-        ok = verify_password(user.password_hash if user else None, password)
+        ok = self._passwords.verify(user.password_hash if user else None, password)
         if user is None:
             raise Unauthorized(LOGIN_FAILED)
         if user.locked_until is not None and user.locked_until > now:
@@ -122,17 +119,17 @@ class AccountService:
             raise Unauthorized(LOGIN_FAILED)
         user.failed_logins = 0
         user.locked_until = None
-        if needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+        if self._passwords.needs_rehash(user.password_hash):
+            user.password_hash = self._passwords.hash(password)
         self._audit.record(db, f"user:{user.id}", "login", f"user:{user.id}")
         return user
 
     def change_password(self, db: Session, user: User, current: str, new: str) -> None:
-        if not verify_password(user.password_hash, current):
+        if not self._passwords.verify(user.password_hash, current):
             raise InvalidInput("the current password is wrong")
         if current == new:
             raise InvalidInput("the new password must differ from the current one")
-        user.password_hash = hash_password(new)
+        user.password_hash = self._passwords.hash(new)
         user.must_change_password = False
         self._audit.record(db, f"user:{user.id}", "user.password_change", f"user:{user.id}")
 

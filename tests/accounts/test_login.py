@@ -186,3 +186,14 @@ def _user_id(services: Services, username: str) -> int:
         uid = db.scalar(select(User.id).where(User.username == username))
     assert uid is not None
     return uid
+
+
+def test_the_default_hasher_uses_the_recommended_cost() -> None:
+    """Production hashes with argon2's recommended parameters; only tests inject cheap ones."""
+    from custody.accounts.passwords import Passwords
+
+    default, cheap = Passwords().hash("a-long-password-1"), Passwords.cheap().hash("a-long-password-1")
+    assert default.startswith("$argon2id$") and "m=65536" in default
+    assert cheap.startswith("$argon2id$") and "m=1024" in cheap
+    assert Passwords().needs_rehash(cheap) and not Passwords().needs_rehash(default)
+    assert Passwords().verify(cheap, "a-long-password-1")
