@@ -11,6 +11,7 @@ import custody
 from custody.accounts.roles import STAFF as STAFF_ROLES
 from custody.devices.approvals import ApprovalState
 from custody.devices.models import SessionState
+from custody.purge.plan import PurgeKind
 
 bp = Blueprint("openapi", __name__)
 
@@ -105,7 +106,7 @@ SCHEMAS: dict[str, Any] = {
     "List": {"type": "object", "properties": {"items": {"type": "array"}}},
     "Schedule": {"type": "object", "properties": {"items": {"type": "array", "items": {
         "type": "object", "required": ["kind", "target", "due_at", "state", "reason"],
-        "properties": {"kind": {"type": "string", "enum": ["device_access", "client"]},
+        "properties": {"kind": {"type": "string", "enum": [str(k) for k in PurgeKind]},
                        "target": {"type": "string"}, "due_at": DATE,
                        "state": {"type": "string", "enum": [
                            "due", "scheduled", "waiting_for_payment", "on_hold",

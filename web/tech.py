@@ -12,6 +12,7 @@ from custody.accounts.roles import STAFF
 from custody.devices.models import ClientPolicy
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
+from custody.purge.plan import PurgeKind
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error
@@ -64,7 +65,7 @@ def device(device_id: int) -> ResponseReturnValue:
     pin = fingerprint(dev.host_key) if dev.host_key else None
     policy = db().get(ClientPolicy, dev.client_id)
     planned = next((i for i in svc.purge.plan(db(), dev.client_id)
-                    if i.kind == "device_access" and i.target_id == device_id), None)
+                    if i.kind == PurgeKind.DEVICE_ACCESS and i.target_id == device_id), None)
     purge_note = "not in the purge plan" if planned is None else (
         f"{planned.state.replace('_', ' ')}: {planned.reason}"
         + (f" (due {planned.due_at:%Y-%m-%d})" if planned.due_at else ""))

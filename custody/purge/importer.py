@@ -22,7 +22,7 @@ from custody.clients.service import check_order
 from custody.clock import Clock, parse_when
 from custody.devices.models import Device
 from custody.errors import InvalidInput
-from custody.purge.plan import PlanItem, compute_plan
+from custody.purge.plan import PlanItem, PurgeKind, compute_plan
 from custody.tenancy import require_role
 
 COLUMNS = ["client", "device", "engagement", "paid_at", "warranty_until"]
@@ -150,4 +150,4 @@ class DatesImporter:
 
 def _states(plan: list[PlanItem]) -> dict[str, str]:
     return {f"{i.target} {i.name}": i.state + (f" {i.due_at:%Y-%m-%d}" if i.due_at else "")
-            for i in plan if i.kind == "device_access"}
+            for i in plan if i.kind == PurgeKind.DEVICE_ACCESS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
@@ -17,26 +18,36 @@ from custody.clients.models import Client, Engagement, engagement_devices
 from custody.devices.models import Device
 from custody.purge.models import Hold
 
-DUE = "due"
-SCHEDULED = "scheduled"
-WAITING = "waiting_for_payment"
-ON_HOLD = "on_hold"
-NO_ENGAGEMENT = "no_engagement"
+
+class PlanState(StrEnum):
+    DUE = "due"
+    SCHEDULED = "scheduled"
+    WAITING = "waiting_for_payment"
+    ON_HOLD = "on_hold"
+    NO_ENGAGEMENT = "no_engagement"
+
+
+class PurgeKind(StrEnum):
+    DEVICE_ACCESS = "device_access"  # a device's credentials, addresses, keys, transcripts
+    CLIENT = "client"  # everything about a client
+
+
+DUE, SCHEDULED, WAITING, ON_HOLD, NO_ENGAGEMENT = PlanState
 
 
 @dataclass(frozen=True)
 class PlanItem:
-    kind: str  # device_access | client
+    kind: PurgeKind
     target_id: int
     client_id: int
     name: str
-    state: str
+    state: PlanState
     due_at: datetime | None
     reason: str
 
     @property
     def target(self) -> str:
-        return f"{'device' if self.kind == 'device_access' else 'client'}:{self.target_id}"
+        return f"{'device' if self.kind == PurgeKind.DEVICE_ACCESS else 'client'}:{self.target_id}"
 
 
 @dataclass(frozen=True)
@@ -108,7 +119,7 @@ def compute_plan(db: Session, now: datetime, grace_days: int,
 
 
 def _state(due_at: datetime, hold: Hold | None, now: datetime, reason: str
-           ) -> tuple[str, datetime, str]:
+           ) -> tuple[PlanState, datetime, str]:
     # A hold matters only if it ends after the data would otherwise be destroyed.
     if hold is not None and hold.until > now and hold.until > due_at:
         return ON_HOLD, max(due_at, hold.until), f"on hold until {hold.until:%Y-%m-%d}: {hold.reason}"
@@ -118,10 +129,10 @@ def _state(due_at: datetime, hold: Hold | None, now: datetime, reason: str
 def _device_item(device_id: int, client_id: int, name: str, terms: _Terms | None,
                  hold: Hold | None, now: datetime, grace: timedelta) -> PlanItem:
     if terms is None:
-        return PlanItem("device_access", device_id, client_id, name, NO_ENGAGEMENT, None,
+        return PlanItem(PurgeKind.DEVICE_ACCESS, device_id, client_id, name, NO_ENGAGEMENT, None,
                         "no engagement covers this device: nothing to wait for, nothing due")
     if terms.unpaid:
-        return PlanItem("device_access", device_id, client_id, name, WAITING, None,
+        return PlanItem(PurgeKind.DEVICE_ACCESS, device_id, client_id, name, WAITING, None,
                         f"waiting for payment of {terms.unpaid} of {terms.engagements} engagements")
     end = _end_of_service(terms)
     assert end is not None
@@ -129,7 +140,7 @@ def _device_item(device_id: int, client_id: int, name: str, terms: _Terms | None
     if grace:
         why += f", plus {grace.days} days' grace"
     state, due, reason = _state(end + grace, hold, now, why)
-    return PlanItem("device_access", device_id, client_id, name, state, due, reason)
+    return PlanItem(PurgeKind.DEVICE_ACCESS, device_id, client_id, name, state, due, reason)
 
 
 def _client_item(client: Client, terms: _Terms | None, holds: dict[tuple[str, int], Hold],
@@ -138,9 +149,9 @@ def _client_item(client: Client, terms: _Terms | None, holds: dict[tuple[str, in
     if client.erasure_confirmed_at is not None:
         state, due, reason = _state(_aware(client.erasure_confirmed_at) or now, hold, now,
                                     "erasure requested by the client and confirmed")
-        return PlanItem("client", client.id, client.id, client.name, state, due, reason)
+        return PlanItem(PurgeKind.CLIENT, client.id, client.id, client.name, state, due, reason)
     if terms is not None and terms.unpaid:
-        return PlanItem("client", client.id, client.id, client.name, WAITING, None,
+        return PlanItem(PurgeKind.CLIENT, client.id, client.id, client.name, WAITING, None,
                         f"closed; waiting for payment of {terms.unpaid} engagements")
     closed = _aware(client.closed_at)
     assert closed is not None
@@ -148,13 +159,13 @@ def _client_item(client: Client, terms: _Terms | None, holds: dict[tuple[str, in
     why = "closed and paid" + (f", warranty until {terms.last_warranty:%Y-%m-%d}"
                                if terms and terms.last_warranty else "")
     state, due, reason = _state(max(ends) + grace, hold, now, why)
-    return PlanItem("client", client.id, client.id, client.name, state, due, reason)
+    return PlanItem(PurgeKind.CLIENT, client.id, client.id, client.name, state, due, reason)
 
 
 def due_items(items: Sequence[PlanItem]) -> list[PlanItem]:
     """What a run destroys now: clients first, then devices of clients not being purged."""
-    clients = [i for i in items if i.kind == "client" and i.state == DUE]
+    clients = [i for i in items if i.kind == PurgeKind.CLIENT and i.state == DUE]
     gone = {i.target_id for i in clients}
-    devices = [i for i in items if i.kind == "device_access" and i.state == DUE
+    devices = [i for i in items if i.kind == PurgeKind.DEVICE_ACCESS and i.state == DUE
                and i.client_id not in gone]
     return clients + devices

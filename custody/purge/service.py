@@ -33,7 +33,7 @@ from custody.devices.models import LIVE_STATES, AccessSession, ClientPolicy, Dev
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.purge.models import Hold, PurgeReceipt, PurgeRun
-from custody.purge.plan import PlanItem, compute_plan, due_items
+from custody.purge.plan import PlanItem, PurgeKind, compute_plan, due_items
 from custody.secrets import SecretStore, tenant_of_client
 from custody.tenancy import require_role
 
@@ -153,7 +153,7 @@ class PurgeService:
             items = due_items(self.plan(db))
             pending = db.scalars(select(PurgeReceipt).where(
                 PurgeReceipt.state != "done").order_by(PurgeReceipt.id)).all()
-            resumed = [(r.kind, r.target_id) for r in pending]
+            resumed = [(PurgeKind(r.kind), r.target_id) for r in pending]
         if dry_run:
             return RunResult(None, True, [
                 {"kind": i.kind, "target_id": i.target_id, "target": i.target,
@@ -173,7 +173,7 @@ class PurgeService:
             receipt_ids = []
             for n, (kind, target_id) in enumerate(work, 1):
                 reason = reasons.get((kind, target_id), "resumed after an interrupted run")
-                if kind == "client":
+                if kind == PurgeKind.CLIENT:
                     receipt_ids.append(self._purge_client(run_id, target_id, reason))
                 else:
                     receipt_ids.append(self._purge_device(run_id, target_id, reason))
@@ -223,7 +223,7 @@ class PurgeService:
         with transaction(self._db) as db:
             device = db.get(Device, device_id)
             path = device.secret_path if device else None
-        receipt_id = self._receipt(run_id, "device_access", device_id, reason,
+        receipt_id = self._receipt(run_id, PurgeKind.DEVICE_ACCESS, device_id, reason,
                                    [path] if path else [])
         self._checkpoint("device:receipt")
         if path:
