@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from custody.accounts.roles import Role
+from custody.alerts.kinds import SourceKind
 from custody.errors import ConfigError, CustodyError
 
 if TYPE_CHECKING:  # the rest is imported by the commands that use it: `custody --help` stays fast
@@ -432,7 +433,7 @@ def alerts() -> None:
 
 @alerts.command("pseudonymize")
 @click.option("--client", "client_name", required=True, help="The client's name.")
-@click.option("--kind", type=click.Choice(["alertmanager", "grafana", "zabbix", "generic"]),
+@click.option("--kind", type=click.Choice([k.value for k in SourceKind]),
               default=None, help="The payload's format (default: recognised from the payload).")
 @click.pass_context
 @handle_errors

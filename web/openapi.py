@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 import custody
 from custody.accounts.roles import STAFF as STAFF_ROLES
+from custody.alerts.kinds import SourceKind
 from custody.devices.approvals import ApprovalState
 from custody.devices.models import SessionState
 from custody.purge.plan import PurgeKind
@@ -153,7 +154,7 @@ SCHEMAS: dict[str, Any] = {
                       "required": ["name", "kind"], "properties": {
                           "name": {"type": "string"},
                           "kind": {"type": "string",
-                                   "enum": ["alertmanager", "grafana", "zabbix", "generic"]},
+                                   "enum": [str(k) for k in SourceKind]},
                           "client_id": {"type": ["integer", "null"]}}},
     "SourceAssignIn": {"type": "object", "additionalProperties": False, "required": ["client_id"],
                        "properties": {"client_id": {"type": ["integer", "null"]}}},

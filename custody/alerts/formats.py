@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from custody.alerts.kinds import SourceKind
 from custody.alerts.pseudonym import Pseudonymizer
 from custody.errors import InvalidInput
 
-SOURCE_KINDS = ("alertmanager", "grafana", "zabbix", "generic")
+SOURCE_KINDS: tuple[SourceKind, ...] = tuple(SourceKind)
 MAX_LABELS = 200
 MAX_DEPTH = 32
 _WEBHOOK_VERSIONS = {"alertmanager": "4", "grafana": "1"}
