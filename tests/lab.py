@@ -14,12 +14,20 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from custody.audit.models import AuditEvent
 from custody.db import transaction
 from custody.services import Services
 from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port, wait_for_port
 
 IOS_USER, IOS_PASSWORD, IOS_SECRET = "admin", "Ios-Canary-Pw-5521", "En-Canary-Secret-88"
+
+
+def audit_actions(lab: Lab) -> list[str]:
+    """Every audit event's action, oldest first."""
+    with lab.services.db() as db:
+        return list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
 def auth(token: str) -> dict[str, str]:

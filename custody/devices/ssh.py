@@ -131,7 +131,7 @@ class DeviceConnection(Protocol):
         """Run one command on a channel of its own, beside a terminal on the interactive one."""
         ...
 
-    def exec_with_input(self, command: str, stdin: str) -> tuple[int, str]:
+    def exec_with_input(self, command: str, stdin: str | None) -> tuple[int, str]:
         """Run one command on a channel of its own with ``stdin``; its exit status and output."""
         ...
 
@@ -167,32 +167,18 @@ class NetmikoConnection:
             raise DeviceError(f"the device rejected the configuration ({type(exc).__name__})") from None
 
     def exec_command(self, command: str) -> str:
-        try:
-            chan = self._h.remote_conn.get_transport().open_session(timeout=self._timeout)
-            try:
-                chan.settimeout(self._timeout)
-                chan.set_combine_stderr(True)
-                chan.exec_command(command)
-                chunks = []
-                while data := chan.recv(65536):
-                    chunks.append(data)
-                return b"".join(chunks).decode("utf-8", errors="replace")
-            finally:
-                chan.close()
-        except TimeoutError:
-            raise DeviceError("the device did not finish the command (timeout)") from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise DeviceError(f"the device connection failed ({type(exc).__name__})") from None
+        return self.exec_with_input(command, None)[1]
 
-    def exec_with_input(self, command: str, stdin: str) -> tuple[int, str]:
+    def exec_with_input(self, command: str, stdin: str | None) -> tuple[int, str]:
         try:
             chan = self._h.remote_conn.get_transport().open_session(timeout=self._timeout)
             try:
                 chan.settimeout(self._timeout)
                 chan.set_combine_stderr(True)
                 chan.exec_command(command)
-                chan.sendall(stdin.encode())
-                chan.shutdown_write()
+                if stdin is not None:
+                    chan.sendall(stdin.encode())
+                    chan.shutdown_write()
                 chunks = []
                 while data := chan.recv(65536):
                     chunks.append(data)

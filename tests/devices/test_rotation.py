@@ -28,7 +28,7 @@ from custody.errors import Conflict, DeviceAuthError, DeviceError
 from custody.jobs.sessions import rotate_due
 from custody.sensitive import Secret
 from tests.conftest import FrozenClock
-from tests.lab import Lab
+from tests.lab import Lab, audit_actions
 from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice
 
 LINUX_CREDS = {"username": DEVICE_USER, "password": DEVICE_PASSWORD, "secret": DEVICE_PASSWORD}
@@ -64,11 +64,6 @@ def stored(lab: Lab, device_id: int) -> tuple[dict[str, str], list[int]]:
     return {k: v.reveal() for k, v in store.get(path).items()}, store.versions(path)
 
 
-def actions(lab: Lab) -> list[str]:
-    with lab.services.db() as db:
-        return list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
-
-
 def test_linux_rotation_sets_proves_and_stores(lab: Lab, restored: SshDevice) -> None:
     device_id = lab.enrol(restored.port, credentials=LINUX_CREDS)
     resp = lab.client.post(f"/api/v1/devices/{device_id}/rotate", headers=lab.admin)
@@ -84,7 +79,7 @@ def test_linux_rotation_sets_proves_and_stores(lab: Lab, restored: SshDevice) ->
     root = lab.client.post(f"/api/v1/devices/{device_id}/sessions", headers=lab.tech, json={
         "reason": "TICKET-9", "ttl_seconds": 300, "privileged": True}).json["id"]
     assert lab.run(root, "id -u") == (200, {"output": "0"})  # sudo takes the new secret too
-    assert "device.rotate" in actions(lab)
+    assert "device.rotate" in audit_actions(lab)
     with lab.services.db() as db:
         events = "".join(str(e.details) for e in db.scalars(select(AuditEvent)))
     assert new not in events and new not in resp.get_data(as_text=True)
@@ -122,7 +117,7 @@ def test_a_failed_rotation_leaves_a_working_credential(lab: Lab, restored: SshDe
     creds, versions = stored(lab, device_id)
     assert creds["password"] == DEVICE_PASSWORD and versions == [1]
     assert can_log_in(restored, DEVICE_PASSWORD)  # put back on the device
-    assert "device.rotation_failed" in actions(lab)
+    assert "device.rotation_failed" in audit_actions(lab)
     assert lab.run(lab.open(device_id), "echo works") == (200, {"output": "works"})
 
 
@@ -157,7 +152,7 @@ def test_a_purge_always_wins(lab: Lab, restored: SshDevice) -> None:
     with pytest.raises(Conflict, match="purged during the rotation"):
         rotation_with(lab, PurgedMeanwhile(lab, device_id)).rotate(device_id, "scheduler", "x")
     assert lab.services.secrets.versions(path) == []  # nothing stored
-    assert "device.rotation_aborted" in actions(lab)
+    assert "device.rotation_aborted" in audit_actions(lab)
 
 
 def test_a_rotation_locks_session_opens(lab: Lab, sshd: SshDevice, clock: FrozenClock) -> None:
@@ -213,7 +208,7 @@ class _ScriptedSession:
     def exec_command(self, command: str) -> str:
         raise NotImplementedError
 
-    def exec_with_input(self, command: str, stdin: str) -> tuple[int, str]:
+    def exec_with_input(self, command: str, stdin: str | None) -> tuple[int, str]:
         raise NotImplementedError
 
     def channel(self) -> Any:

@@ -6,16 +6,10 @@ import subprocess
 
 from sqlalchemy import select
 
-from custody.audit.models import AuditEvent
 from custody.devices.models import AccessSession, Device
 from tests.conftest import FrozenClock
-from tests.lab import Lab
+from tests.lab import Lab, audit_actions
 from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port
-
-
-def audit_actions(lab: Lab) -> list[str]:
-    with lab.services.db() as db:
-        return list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
 def test_pinned_fingerprint_is_the_devices_own(lab: Lab, sshd: SshDevice) -> None:
