@@ -122,7 +122,8 @@ class LocalBroker:
             if session is None:
                 raise NotFound(f"session {session_id} does not exist")
             device = db.get(Device, session.device_id)
-            assert device is not None
+            if device is None:
+                raise NotFound(f"device {session.device_id} of session {session_id} does not exist")
             if not (device.secret_path and device.host_key and device.egress_ip and device.host):
                 raise Conflict(f"device {device.id} is not ready for sessions")
             if device.rotating_since is not None:

@@ -132,16 +132,13 @@ class SessionService:
         session = self._get(db, session_id)
         if session.state != SessionState.APPROVED:
             raise Conflict(f"session {session_id} is {session.state}, not approved")
-        device = db.get(Device, session.device_id)
-        assert device is not None
-        device_id = device.id
+        _device_of(db, session)  # refuse before connecting when the device is gone
         db.commit()  # no database connection is held while the device takes its time
         try:
             opened = self._broker.open(session_id)
         except CustodyError as exc:
             session = self._get(db, session_id)
-            device = db.get(Device, device_id)
-            assert device is not None
+            device = _device_of(db, session)
             session.state = SessionState.FAILED
             session.closed_at = self._clock()
             session.close_reason = str(exc)[:200]
@@ -224,9 +221,7 @@ class SessionService:
         carries an approval request instead, and the same command sent again with that
         request's id runs once it is approved."""
         session = self._usable(db, who, session_id)
-        device = db.get(Device, session.device_id)
-        assert device is not None
-        policy = self.policy_for(db, device)
+        policy = self.policy_for(db, _device_of(db, session))
         lines = [command] if isinstance(command, str) else list(command)
         if not lines or len(lines) > MAX_CONFIG_LINES:
             raise InvalidInput(f"config must hold 1-{MAX_CONFIG_LINES} lines")
@@ -246,11 +241,9 @@ class SessionService:
                                    command=self._broker.redact(session_id, scrub(line)))
                 db.commit()
                 raise
-        if unlisted and approval_id is None:
-            approval = self.approvals.ask(db, session, who.actor, shown)
-            return CommandResult("", approval)
         if unlisted:
-            assert approval_id is not None
+            if approval_id is None:
+                return CommandResult("", self.approvals.ask(db, session, who.actor, shown))
             self.approvals.use(db, who, session_id, approval_id, shown)
         db.commit()  # release the connection while the device works
         output = self._broker.run(session_id, command)
@@ -260,9 +253,8 @@ class SessionService:
 
     def terminal(self, db: Session, who: Principal, session_id: int) -> Terminal:
         session = self._usable(db, who, session_id)
-        device = db.get(Device, session.device_id)
-        assert device is not None
-        stream = self._broker.attach(session_id, self.policy_for(db, device), who.actor)
+        stream = self._broker.attach(session_id, self.policy_for(db, _device_of(db, session)),
+                                     who.actor)
         self._audit.record(db, who.actor, "session.terminal", f"session:{session_id}")
         return stream
 
@@ -359,6 +351,14 @@ class SessionService:
         if state:
             stmt = stmt.where(AccessSession.state == state)
         return db.scalars(stmt).all()
+
+
+def _device_of(db: Session, session: AccessSession) -> Device:
+    """The session's device (its row goes only with the session's, by cascade)."""
+    device = db.get(Device, session.device_id)
+    if device is None:
+        raise NotFound(f"device {session.device_id} of session {session.id} does not exist")
+    return device
 
 
 def _may_elevate(policy: ClientPolicy | None, who: Principal, device: Device) -> None:

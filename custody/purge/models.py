@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String
@@ -11,13 +12,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 from custody.db import Base, UTCDateTime
 
 
+class HoldTarget(StrEnum):
+    DEVICE = "device"
+    CLIENT = "client"
+
+
 class Hold(Base):
     """An admin's stop on destroying a device's or client's data, with reason and end."""
 
     __tablename__ = "holds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    target_kind: Mapped[str] = mapped_column(String(16))  # device | client
+    target_kind: Mapped[str] = mapped_column(String(16))  # HoldTarget
     target_id: Mapped[int] = mapped_column(index=True)
     reason: Mapped[str] = mapped_column(String(500))
     until: Mapped[datetime] = mapped_column(UTCDateTime())

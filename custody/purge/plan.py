@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from custody.clients.models import Client, Engagement, engagement_devices
 from custody.devices.models import Device
-from custody.purge.models import Hold
+from custody.purge.models import Hold, HoldTarget
 
 
 class PlanState(StrEnum):
@@ -113,7 +113,7 @@ def compute_plan(db: Session, now: datetime, grace_days: int,
                                  Device.client_id == client_id if client_id is not None
                                  else true()).order_by(Device.id)):
         terms = device_terms.get(row.id)
-        hold = holds.get(("device", row.id)) or holds.get(("client", row.client_id))
+        hold = holds.get((HoldTarget.DEVICE, row.id)) or holds.get((HoldTarget.CLIENT, row.client_id))
         items.append(_device_item(row.id, row.client_id, row.name, terms, hold, now, grace))
     return items
 
@@ -145,7 +145,7 @@ def _device_item(device_id: int, client_id: int, name: str, terms: _Terms | None
 
 def _client_item(client: Client, terms: _Terms | None, holds: dict[tuple[str, int], Hold],
                  now: datetime, grace: timedelta) -> PlanItem:
-    hold = holds.get(("client", client.id))
+    hold = holds.get((HoldTarget.CLIENT, client.id))
     if client.erasure_confirmed_at is not None:
         state, due, reason = _state(_aware(client.erasure_confirmed_at) or now, hold, now,
                                     "erasure requested by the client and confirmed")

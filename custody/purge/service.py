@@ -32,7 +32,7 @@ from custody.devices.broker import Broker
 from custody.devices.models import LIVE_STATES, AccessSession, ClientPolicy, Device, TranscriptChunk
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import Conflict, InvalidInput, NotFound
-from custody.purge.models import Hold, PurgeReceipt, PurgeRun
+from custody.purge.models import Hold, HoldTarget, PurgeReceipt, PurgeRun
 from custody.purge.plan import PlanItem, PurgeKind, compute_plan, due_items
 from custody.secrets import SecretStore, tenant_of_client
 from custody.tenancy import require_role
@@ -83,14 +83,14 @@ class PurgeService:
     def add_hold(self, db: Session, who: Principal, target_kind: str, target_id: int,
                  reason: str, until: datetime) -> Hold:
         require_role(who, "admin")
-        if target_kind not in ("device", "client"):
+        if target_kind not in tuple(HoldTarget):
             raise InvalidInput("target_kind must be device or client")
         reason = reason.strip()
         if not 3 <= len(reason) <= 500:
             raise InvalidInput("reason must be 3-500 characters: say why the data must stay")
         if until <= self._clock():
             raise InvalidInput("until must be in the future")
-        model = Device if target_kind == "device" else Client
+        model = Device if target_kind == HoldTarget.DEVICE else Client
         if db.get(model, target_id) is None:
             raise NotFound(f"{target_kind} {target_id} does not exist")
         hold = Hold(target_kind=target_kind, target_id=target_id, reason=reason, until=until,
@@ -317,8 +317,8 @@ class PurgeService:
         counts["users"] = gone(delete(User).where(User.client_id == client_id))
         counts["policies"] = gone(delete(ClientPolicy).where(ClientPolicy.client_id == client_id))
         counts["holds"] = gone(delete(Hold).where(
-            ((Hold.target_kind == "client") & (Hold.target_id == client_id))
-            | ((Hold.target_kind == "device") & Hold.target_id.in_(device_ids))))
+            ((Hold.target_kind == HoldTarget.CLIENT) & (Hold.target_id == client_id))
+            | ((Hold.target_kind == HoldTarget.DEVICE) & Hold.target_id.in_(device_ids))))
         counts["clients"] = gone(delete(Client).where(Client.id == client_id))
         return counts
 
