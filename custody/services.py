@@ -135,8 +135,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     if remote_broker:
         broker = RemoteBroker(settings.path(settings.broker.socket))
     else:
-        broker = LocalBroker(db, store, transcripts, settings.broker, clock, device_connector,
-                             audit, approvals)
+        broker = LocalBroker(db, store, transcripts, settings.broker, clock, audit, approvals,
+                             device_connector)
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours)
     certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url,

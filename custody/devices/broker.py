@@ -102,12 +102,11 @@ class LocalBroker:
     """Broker holding connections in this process."""
 
     def __init__(self, db: sessionmaker[Session], secrets: SecretStore, transcripts: TranscriptStore,
-                 settings: BrokerSettings, clock: Clock, connector: Connector | None = None,
-                 audit: AuditLog | None = None, approvals: CommandApprovals | None = None
-                 ) -> None:
+                 settings: BrokerSettings, clock: Clock, audit: AuditLog,
+                 approvals: CommandApprovals, connector: Connector | None = None) -> None:
         self._db = db
-        self.audit = audit or AuditLog(clock)
-        self.approvals = approvals or CommandApprovals(db, self.audit, clock, settings)
+        self.audit = audit
+        self.approvals = approvals
         self._secrets = secrets
         self._transcripts = transcripts
         self._settings = settings
@@ -283,7 +282,6 @@ class TerminalStream:
         self.events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
         self.stopped = False
         self.stop_reason = ""
-        self.refusals: list[str] = []
 
     def stop(self, reason: str) -> None:
         self.stopped, self.stop_reason = True, reason
@@ -361,12 +359,16 @@ class TerminalStream:
         while time.monotonic() < deadline:
             time.sleep(0.05)
             with self._echo_lock:
-                answered = self._output_at > self._keys_at
-                quiet = time.monotonic() - self._output_at > 0.15
+                if not self._answered():
+                    continue
                 shown = EchoLine.last_line(self._tail)
-            if answered and quiet:
-                return not any(shown.endswith(text) for text in texts)
+            return not any(shown.endswith(text) for text in texts)
         return False
+
+    def _answered(self) -> bool:
+        """Whether the device has answered the last keys sent and gone quiet since
+        (called under the echo lock)."""
+        return self._output_at > self._keys_at and time.monotonic() - self._output_at > 0.15
 
     def _readings(self) -> list[str] | None:
         """What the line is, by the editor model and by the device's echo; None when the
@@ -387,9 +389,8 @@ class TerminalStream:
         while True:
             with self._echo_lock:
                 echo = self._echo.line() if self._echo.started else (model or "")
-                answered = self._output_at > self._keys_at
-                quiet = time.monotonic() - self._output_at > 0.15
-            if echo == model or (model is None and answered and quiet):
+                answered = self._answered()
+            if echo == model or (model is None and answered):
                 return echo
             if time.monotonic() > deadline:
                 return echo if model is not None else None
@@ -406,21 +407,16 @@ class TerminalStream:
                 decision = self._policy.decide(line)
             except CustodyError as exc:
                 return self._refuse(line, str(exc))
-            if decision.verdict is Verdict.DENY:
-                return self._refuse(line, f"command refused by policy: {line.strip()!r} is not "
-                                          f"allowed on this device (rule: {decision.rule})")
-            if decision.verdict is Verdict.UNLISTED:
-                if not self._policy.confirm:
-                    return self._refuse(line, f"command refused by policy: {line.strip()!r} is "
-                                              "not on this client's list of allowed commands")
+            if decision.verdict is Verdict.UNLISTED and self._policy.confirm:
                 refusal = self._confirm(line)
                 if refusal is not None:
                     return refusal
+            elif (message := decision.refusal(line)) is not None:
+                return self._refuse(line, message)
         return None
 
     def _refuse(self, line: str, message: str) -> str:
         shown = self._live.redact(line.strip())
-        self.refusals.append(line.strip())
         self._note("note", self._live.redact(f"refused: {line.strip()!r} ({message})"))
         with transaction(self._broker._db) as db:
             self._broker.audit.record(db, self._actor, "session.command_refused",

@@ -42,6 +42,16 @@ class Decision:
     verdict: Verdict
     rule: str = ""  # the deny rule that matched, for the refusal message
 
+    def refusal(self, command: str) -> str | None:
+        """What the technician is told when ``command`` is not run; None if it may run."""
+        if self.verdict is Verdict.DENY:
+            return (f"command refused by policy: {command.strip()!r} is not allowed on this "
+                    f"device (rule: {self.rule})")
+        if self.verdict is Verdict.UNLISTED:
+            return (f"command refused by policy: {command.strip()!r} is not on this client's "
+                    "list of allowed commands")
+        return None
+
 
 @dataclass(frozen=True)
 class CommandPolicy:
@@ -80,13 +90,9 @@ class CommandPolicy:
 
     def check(self, command: str) -> None:
         """Raise InvalidInput for malformed lines and CommandRefused for any not allowed."""
-        decision = self.decide(command)
-        if decision.verdict is Verdict.DENY:
-            raise CommandRefused(f"command refused by policy: {command.strip()!r} is not allowed "
-                                 f"on this device (rule: {decision.rule})")
-        if decision.verdict is Verdict.UNLISTED:
-            raise CommandRefused(f"command refused by policy: {command.strip()!r} is not on this "
-                                 "client's list of allowed commands")
+        message = self.decide(command).refusal(command)
+        if message is not None:
+            raise CommandRefused(message)
 
     def decide(self, command: str) -> Decision:
         """Allow, deny (naming the rule) or unlisted. A line that cannot be read for certain

@@ -230,11 +230,11 @@ class SessionService:
         for line in lines:
             check_shape(line)
             try:
-                decision = policy.decide(line)
+                decision = policy.decide(line)  # read once: bashlex is the costly part
                 if decision.verdict is Verdict.UNLISTED and policy.confirm:
                     unlisted = True
-                else:
-                    policy.check(line)
+                elif (message := decision.refusal(line)) is not None:
+                    raise CommandRefused(message)
             except CommandRefused:
                 self._audit.record(db, who.actor, "session.command_refused",
                                    f"session:{session_id}",
