@@ -364,21 +364,16 @@ def import_devices(ctx: click.Context, file: Any, dry_run: bool) -> None:
     """Set devices' engagements, payment and warranty dates from CSV
     (columns: client,device,engagement,paid_at,warranty_until)."""
     from custody.accounts.service import Principal
+    from custody.db import finish
     from custody.purge.importer import DatesImporter, parse
     from custody.services import build_services
 
     rows = parse(file.read())
     services = build_services(settings_from(ctx))
     importer = DatesImporter(services.audit, services.clock, services.settings.purge.grace_days)
-    db = services.db()
-    try:
+    with services.db() as db:
         result = importer.apply(db, Principal(0, "cli", "admin", None), rows, dry_run)
-        if dry_run:
-            db.rollback()
-        else:
-            db.commit()
-    finally:
-        db.close()
+        finish(db, ok=not dry_run)  # a dry run rolls back whatever it tried
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {result.rows} rows ({result.engagements_created} new engagements)")
     for change in result.changes:

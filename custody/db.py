@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
@@ -72,16 +72,74 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+KEPT_ON_FAILURE = "custody.kept_on_failure"
+UNDO_ON_FAILURE = "custody.undo_on_failure"
+T = TypeVar("T")
+
+
+def write_kept(db: Session, write: Callable[[Session], T]) -> T:
+    """Make ``write`` in ``db`` now, and again in its own transaction should this unit roll back.
+
+    For the few records that must outlive a failed request: a refused command's audit
+    event, a failed login's count, a session marked failed after its device refused it."""
+    db.info.setdefault(KEPT_ON_FAILURE, []).append(write)
+    return write(db)
+
+
+def after_rollback(db: Session, undo: Callable[[], object]) -> None:
+    """Have ``undo`` run if this unit of work rolls back: for what was written outside the
+    database, such as credentials put into the secret store for a row that never lands."""
+    db.info.setdefault(UNDO_ON_FAILURE, []).append(undo)
+
+
+def finish(db: Session, *, ok: bool) -> None:
+    """End a unit of work: commit it, or roll it back and then write what must survive.
+
+    The kept writes run only after the rollback, so they never wait on the failed
+    transaction's locks. The one place that commits: requests, job items and CLI
+    commands all end here."""
+    if ok:
+        try:
+            db.commit()
+        except BaseException:
+            _roll_back(db)
+            raise
+        db.info.pop(KEPT_ON_FAILURE, None)
+        db.info.pop(UNDO_ON_FAILURE, None)
+    else:
+        _roll_back(db)
+
+
+def _roll_back(db: Session) -> None:
+    db.rollback()
+    for undo in db.info.pop(UNDO_ON_FAILURE, []):
+        undo()
+    kept = db.info.pop(KEPT_ON_FAILURE, [])
+    if kept:
+        with Session(db.get_bind(), expire_on_commit=False) as fresh, fresh.begin():
+            for write in kept:
+                write(fresh)
+
+
+def before_io(db: Session) -> None:
+    """End the unit of work so far: I/O with a device or a mail server never runs inside
+    a transaction, where it would hold locks for as long as the peer takes.
+
+    The session stays usable; what follows the peer's answer is the next unit."""
+    finish(db, ok=True)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield a session that commits on success and rolls back on any error."""
+    """One unit of work: a session that commits on success and rolls back on any error."""
     session = factory()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        finish(session, ok=False)
         raise
+    else:
+        finish(session, ok=True)
     finally:
         session.close()
 

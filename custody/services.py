@@ -138,7 +138,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         broker = LocalBroker(db, store, transcripts, settings.broker, clock, audit, approvals,
                              device_connector)
     mailer = mailer or SmtpMailer(settings.mail)
-    clients = ClientService(audit, clock, signing_key, sec.verification_link_hours)
+    clients = ClientService(audit, clock, signing_key, sec.verification_link_hours, mailer)
     certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url,
                         certificate_authority(settings, store))
     return Services(

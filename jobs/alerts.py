@@ -8,9 +8,7 @@ from custody.services import Services
 
 def deliver_outbox(services: Services) -> None:
     """Send due e-mails; each is marked sent right after the server accepts it."""
-    with services.db() as db:
-        services.alerts.deliver(db)
-        db.commit()
+    services.alerts.deliver(services.db)
 
 
 def alert_retention(services: Services) -> None:

@@ -52,3 +52,17 @@ def test_the_adapters_never_import_their_composers() -> None:
 def test_the_check_sees_an_import() -> None:
     sample = ROOT / "custody" / "cli.py"  # a composer: it imports the adapters
     assert offending([sample], ADAPTERS)
+
+
+def test_only_the_unit_of_work_commits_or_rolls_back() -> None:
+    """Views, jobs, services and the CLI end their work through custody.db.finish (by way of
+    ``transaction()`` or the request hook); a stray ``commit()`` would split a request."""
+    sources = [p for folder in ("custody", "web", "jobs") for p in (ROOT / folder).rglob("*.py")
+               if "migrations" not in p.parts and p != ROOT / "custody" / "db.py"]
+    calls = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("commit", "rollback"):
+                calls.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert calls == []

@@ -27,6 +27,7 @@ from custody.web import (
     terminal,
     transcripts,
 )
+from custody.web.context import end_unit_of_work
 from custody.web.errors import register_error_handlers
 from custody.web.limits import api_limit, limiter
 from custody.web.sessions import DbSessionInterface
@@ -85,11 +86,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     limiter.limit(api_limit)(certs.bp)
     register_error_handlers(app)
 
+    @app.after_request
+    def _end_unit_of_work(response: Response) -> Response:
+        end_unit_of_work(ok=response.status_code < 400)
+        return response
+
     @app.teardown_appcontext
     def _close_db(_exc: BaseException | None) -> None:
-        session = g.pop("db", None)
-        if session is not None:
-            session.close()
+        end_unit_of_work(ok=False)  # only reached with a session still open after a failure
 
     @app.after_request
     def _headers(response: Response) -> Response:

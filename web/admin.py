@@ -88,10 +88,8 @@ def client(client_id: int) -> ResponseReturnValue:
             try:
                 svc.clients.add_engagement(db(), who, client_id, new.title.data or "", None, None)
             except CustodyError as exc:
-                db().rollback()
                 errors["new"] = place_error(new, str(exc)) or ""
             else:
-                db().commit()
                 flash("Service added.")
                 return redirect(url_for("admin.client", client_id=client_id))
     engagements = svc.clients.list_engagements(db(), who, client_id)
@@ -116,10 +114,8 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
                 warranty_until=_day_end(form.warranty_until.data),
                 fields=frozenset({"paid_at", "warranty_until"})))
         except CustodyError as exc:
-            db().rollback()
             error = place_error(form, str(exc))
         else:
-            db().commit()
             flash(f"Saved “{eng.title}”.")
             return redirect(url_for("admin.client", client_id=eng.client_id))
     else:
@@ -158,10 +154,8 @@ def purge() -> ResponseReturnValue:
             svc.purge.add_hold(db(), who, kind, int(target_id), hold.reason.data or "",
                                _day_end(hold.until.data) or svc.clock())
         except CustodyError as exc:
-            db().rollback()
             error = place_error(hold, str(exc))
         else:
-            db().commit()
             flash("Hold added: nothing of it is destroyed until the hold ends or is released.")
             return redirect(url_for("admin.purge", days=days))
     elif request.method == "POST":
@@ -198,7 +192,6 @@ def _purge_page(days: int, hold: HoldForm, error: str | None,
 def release_hold(hold_id: int) -> ResponseReturnValue:
     if ActionForm().validate_on_submit():
         services().purge.release_hold(db(), principal(), hold_id)
-        db().commit()
         flash("Hold released: the data follows the schedule again.")
     return redirect(url_for("admin.purge"))
 

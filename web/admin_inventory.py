@@ -125,14 +125,8 @@ def new_device() -> ResponseReturnValue:
         try:
             device = svc.devices.create_device(db(), who, spec, _credentials(form))
         except CustodyError as exc:
-            db().rollback()
             error = place_error(form, str(exc))
         else:
-            try:
-                db().commit()
-            except BaseException:
-                svc.devices.forget_secret(device)
-                raise
             flash(f"Device {device.name} enrolled. Pin its host key next.")
             return redirect(url_for("tech.device", device_id=device.id))
     elif request.method == "POST":
@@ -154,10 +148,8 @@ def credentials(device_id: int) -> ResponseReturnValue:
         try:
             version = svc.devices.rotate_credentials(db(), who, device_id, _credentials(form))
         except CustodyError as exc:
-            db().rollback()
             error = place_error(form, str(exc))
         else:
-            db().commit()
             flash(f"New credentials stored (version {version}); the old ones are destroyed.")
             return redirect(url_for("tech.device", device_id=device_id))
     elif request.method == "POST":
@@ -177,10 +169,8 @@ def egress() -> ResponseReturnValue:
             services().devices.create_egress_profile(db(), principal(), form.name.data or "",
                                                      form.source_ip.data or "")
         except CustodyError as exc:
-            db().rollback()
             error = place_error(form, str(exc))
         else:
-            db().commit()
             flash("Egress profile added.")
             return redirect(url_for("inventory.egress"))
     elif request.method == "POST":
@@ -203,10 +193,8 @@ def alert_sources() -> ResponseReturnValue:
                 db(), principal(), (form.name.data or "").strip(), form.kind.data or "",
                 form.client_id.data or None)
         except CustodyError as exc:
-            db().rollback()
             error = place_error(form, str(exc))
         else:
-            db().commit()
             created = {"name": source.name, "token": token,
                        "url": f"/ingest/{source.kind}/{source.name}"}
             form = SourceForm(formdata=None)
@@ -239,14 +227,11 @@ def held_alerts() -> ResponseReturnValue:
                 services().alerts.assign_source(db(), principal(), source_id,
                                                 form.client_id.data or None)
             except CustodyError as exc:
-                db().rollback()
                 error = str(exc)
             else:
-                db().commit()
                 flash("Saved: the source's next alerts go to the chosen client.")
                 return redirect(url_for("inventory.held_alerts"))
     rows = services().alerts.held(db(), principal())
-    db().commit()  # the view is audited
     sources = {s.id: s for s in db().scalars(select(AlertSource))}
     return render_template("admin_held_alerts.html", rows=rows, sources=sources, form=form,
                            error=error, clients=dict(_clients()),
@@ -273,10 +258,8 @@ def revoke(cert_id: int) -> ResponseReturnValue:
         try:
             services().certs.revoke(db(), principal(), cert_id, form.reason.data or "")
         except CustodyError as exc:
-            db().rollback()
             flash(f"Not revoked: {exc}")
         else:
-            db().commit()
             flash(f"Certificate {cert_id} revoked; the CRL is published again.")
     return redirect(url_for("inventory.certificates"))
 
@@ -298,10 +281,8 @@ def users() -> ResponseReturnValue:
                     db(), principal().actor, form.username.data or "", form.role.data or "",
                     client_id)
             except CustodyError as exc:
-                db().rollback()
                 error = place_error(form, str(exc))
             else:
-                db().commit()
                 created = {"username": user.username, "password": password or ""}
                 form = UserForm(formdata=None)
                 form.client_id.choices = [(0, "(staff)")] + _clients()

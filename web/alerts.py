@@ -36,7 +36,6 @@ def create_source() -> ResponseReturnValue:
     body = parse_body(AlertSourceIn)
     source, token = services().alerts.create_source(db(), principal(), body.name, body.kind,
                                                     body.client_id)
-    db().commit()
     return jsonify(source_json(source) | {"token": token,
                                           "note": "the token is shown once"}), 201
 
@@ -54,7 +53,6 @@ def assign_source(source_id: int) -> ResponseReturnValue:
     """Bind a source to a client: its later alerts go to that client."""
     body = parse_body(SourceAssignIn)
     source = services().alerts.assign_source(db(), principal(), source_id, body.client_id)
-    db().commit()
     return jsonify(source_json(source))
 
 
@@ -63,7 +61,6 @@ def assign_source(source_id: int) -> ResponseReturnValue:
 def held() -> ResponseReturnValue:
     """Alerts that map to no client (or to several): pseudonymized, never mailed; audited."""
     rows = services().alerts.held(db(), principal())
-    db().commit()
     return jsonify({"items": [notification_json(n) | {"source_id": n.source_id} for n in rows],
                     "note": "this view was written to the audit log"})
 
@@ -82,7 +79,6 @@ def reidentify() -> ResponseReturnValue:
     """What a pseudonym stands for (current period, the client's inventory); audited."""
     body = parse_body(ReidentifyIn)
     matches = services().alerts.reidentify(db(), principal(), body.client_id, body.token)
-    db().commit()
     return jsonify({"token": body.token, "matches": matches,
                     "note": "this lookup was written to the audit log"})
 
@@ -96,7 +92,6 @@ def ingest(kind: str, source: str) -> ResponseReturnValue:
     row = svc.alerts.authenticate(db(), source, kind, bearer_token())
     payload = parse_json(request.get_data(cache=False))
     result = svc.alerts.ingest(db(), row, payload)
-    db().commit()
     return jsonify({"accepted": result.accepted, "new": result.new, "queued": result.queued}), 202
 
 
@@ -109,5 +104,4 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         services().alerts.unsubscribe(db(), token)
     except CustodyError as exc:
         return render_template("unsubscribe.html", token=token, done=False, error=str(exc)), 400
-    db().commit()
     return render_template("unsubscribe.html", token=token, done=True, error=None)

@@ -116,10 +116,8 @@ def login() -> Any:
             user = services().accounts.authenticate(
                 db(), form.username.data or "", form.password.data or "", form.code.data or None)
         except CustodyError as exc:
-            db().commit()  # keep the failure count and the audit event
             error = str(exc)
         else:
-            db().commit()
             assert isinstance(session, ServerSession)
             session.clear()
             session.regenerate()
@@ -151,10 +149,9 @@ def change_password() -> Any:
         except CustodyError as exc:
             error = str(exc)
         else:
-            db().commit()
             flash("Password changed.")
             return redirect(home_for(user.role))
-    return render_template("password.html", form=form, error=error)
+    return render_template("password.html", form=form, error=error), 400 if error else 200
 
 
 def init_app(app: Flask) -> None:

@@ -14,10 +14,10 @@ from custody.devices.replay import asciicast, readable
 from custody.devices.service import DeviceCredentials
 from custody.devices.sessions import egress_profiles
 from custody.devices.ssh import fingerprint
-from custody.errors import BackendUnavailable, CustodyError, InvalidInput
+from custody.errors import BackendUnavailable, InvalidInput
 from custody.web.api import secret_or_none
 from custody.web.auth import roles_required
-from custody.web.context import db, principal, services
+from custody.web.context import db, end_unit_of_work, principal, services
 from custody.web.schemas import (
     CommandIn,
     CredentialsIn,
@@ -64,7 +64,6 @@ def list_egress() -> ResponseReturnValue:
 def create_egress() -> ResponseReturnValue:
     body = parse_body(EgressIn)
     profile = services().devices.create_egress_profile(db(), principal(), body.name, body.source_ip)
-    db().commit()
     return jsonify(egress_json(profile)), 201
 
 
@@ -99,7 +98,6 @@ def put_policy(client_id: int) -> ResponseReturnValue:
                                          unlisted_action=body.unlisted_action,
                                          rotate_after_privileged=body.rotate_after_privileged,
                                          rotate_every_days=body.rotate_every_days)
-    db().commit()
     return get_policy(client_id)
 
 
@@ -109,7 +107,6 @@ def scan_host_key(device_id: int) -> ResponseReturnValue:
     svc = services()
     key = svc.devices.scan_host_key(db(), principal(), device_id,
                                     svc.settings.broker.connect_timeout)
-    db().commit()
     return jsonify({"device_id": device_id, "pending_fingerprint": fingerprint(key),
                     "key_type": key.split()[0],
                     "next": "confirm with POST /api/v1/devices/{id}/host-key {fingerprint}"})
@@ -121,7 +118,6 @@ def pin_host_key(device_id: int) -> ResponseReturnValue:
     body = parse_body(HostKeyIn)
     key = services().devices.pin_host_key(db(), principal(), device_id, body.fingerprint,
                                           body.public_key)
-    db().commit()
     return jsonify({"device_id": device_id, "fingerprint": fingerprint(key),
                     "key_type": key.split()[0]})
 
@@ -134,7 +130,6 @@ def rotate_credentials(device_id: int) -> ResponseReturnValue:
                               secret=secret_or_none(body.secret),
                               private_key=secret_or_none(body.private_key))
     version = services().devices.rotate_credentials(db(), principal(), device_id, creds)
-    db().commit()
     return jsonify({"device_id": device_id, "version": version})
 
 
@@ -143,8 +138,8 @@ def rotate_credentials(device_id: int) -> ResponseReturnValue:
 def rotate_now(device_id: int) -> ResponseReturnValue:
     """Have custody set new credentials on the device itself (see custody.devices.rotation)."""
     svc, who = services(), principal()
-    svc.devices.get_device(db(), who, device_id)
-    db().commit()  # no transaction is held while the device works
+    svc.devices.get_device(db(), who, device_id)  # the caller may see the device
+    end_unit_of_work(ok=True)  # the rotation runs its own units, none held while the device works
     rotated = svc.rotation.rotate(device_id, who.actor, "on demand")
     return jsonify({"device_id": device_id, "version": rotated.version})
 
@@ -157,15 +152,13 @@ def open_session(device_id: int) -> ResponseReturnValue:
     who = principal()
     session = svc.sessions.request(db(), who, device_id, body.reason, body.ttl_seconds,
                                    body.privileged)
-    db().commit()
     if session.state == "pending":
         try:
-            svc.sessions.notify_approvers(session, who.username)
+            svc.sessions.notify_approvers(db(), session, who.username)
         except BackendUnavailable as exc:
             log.warning("approval request for session %s not mailed: %s", session.id, exc)
         return jsonify(session_json(session)), 202
     session = svc.sessions.open(db(), session.id)
-    db().commit()
     return jsonify(session_json(session)), 201
 
 
@@ -188,9 +181,7 @@ def get_session(session_id: int) -> ResponseReturnValue:
 def approve_session(session_id: int) -> ResponseReturnValue:
     svc = services()
     svc.sessions.decide(db(), principal(), session_id, approve=True)
-    db().commit()
     session = svc.sessions.open(db(), session_id)
-    db().commit()
     return jsonify(session_json(session))
 
 
@@ -198,7 +189,6 @@ def approve_session(session_id: int) -> ResponseReturnValue:
 @roles_required(*STAFF)
 def deny_session(session_id: int) -> ResponseReturnValue:
     session = services().sessions.decide(db(), principal(), session_id, approve=False)
-    db().commit()
     return jsonify(session_json(session))
 
 
@@ -209,12 +199,7 @@ def run_command(session_id: int) -> ResponseReturnValue:
     if (body.command is None) == (body.config is None):
         raise InvalidInput("send either command (one line) or config (a list of lines)")
     command: str | list[str] = body.command if body.command is not None else list(body.config or [])
-    try:
-        result = services().sessions.run(db(), principal(), session_id, command, body.approval_id)
-    except CustodyError:
-        db().commit()  # keep the refusal's audit event
-        raise
-    db().commit()
+    result = services().sessions.run(db(), principal(), session_id, command, body.approval_id)
     if result.approval is not None:
         return jsonify({"output": None, "approval": approval_json(result.approval),
                         "next": "send the same command again with approval_id once approved"}), 202
@@ -225,7 +210,6 @@ def run_command(session_id: int) -> ResponseReturnValue:
 @roles_required(*STAFF)
 def list_command_approvals() -> ResponseReturnValue:
     items = services().sessions.approvals.pending(db(), principal())
-    db().commit()  # expired requests are marked as such
     return jsonify({"items": [approval_json(a) for a in items]})
 
 
@@ -250,7 +234,6 @@ def deny_command(approval_id: int) -> ResponseReturnValue:
 
 def _decide_command(approval_id: int, approve: bool) -> ResponseReturnValue:
     approval = services().sessions.approvals.decide(db(), principal(), approval_id, approve)
-    db().commit()
     return jsonify(approval_json(approval))
 
 
@@ -258,7 +241,6 @@ def _decide_command(approval_id: int, approve: bool) -> ResponseReturnValue:
 @roles_required(*STAFF)
 def close_session(session_id: int) -> ResponseReturnValue:
     services().sessions.close(db(), principal(), session_id)
-    db().commit()
     return "", 204
 
 
@@ -267,7 +249,6 @@ def close_session(session_id: int) -> ResponseReturnValue:
 def transcript(session_id: int) -> ResponseReturnValue:
     """The transcript as screen lines with the time each began (audited)."""
     events = services().sessions.read_transcript(db(), principal(), session_id)
-    db().commit()
     return jsonify({"session_id": session_id, "lines": [
         {"at": when(line.at), "direction": line.direction, "text": line.text}
         for line in readable(events)]})
@@ -279,7 +260,6 @@ def transcript_cast(session_id: int) -> ResponseReturnValue:
     """The transcript as an asciicast v2 recording, for asciinema-player (audited)."""
     events = services().sessions.read_transcript(db(), principal(), session_id,
                                                  action="transcript.download")
-    db().commit()
     body = asciicast(events, f"custody session {session_id}")
     return Response(body, mimetype="application/x-asciicast", headers={
         "Content-Disposition": f'attachment; filename="custody-session-{session_id}.cast"'})
@@ -291,7 +271,6 @@ def search_transcripts(client_id: int) -> ResponseReturnValue:
     """Lines of a client's transcripts that hold ``q`` (one audit event per search)."""
     found = services().sessions.search_transcripts(db(), principal(), client_id,
                                                    request.args.get("q", ""))
-    db().commit()
     return jsonify({"client_id": client_id, "items": [
         {"session_id": sid, "at": when(line.at), "direction": line.direction,
          "text": line.text} for sid, line in found]})

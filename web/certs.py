@@ -58,7 +58,6 @@ def issue(client_id: int) -> ResponseReturnValue:
         issued = svc.certs.issue_generated(db(), principal(), client_id,
                                            body.generate.common_name, body.generate.sans,
                                            body.contact_id)
-    db().commit()
     return jsonify(issued_json(issued)), 201
 
 
@@ -84,7 +83,6 @@ def import_cert(client_id: int) -> ResponseReturnValue:
         except binascii.Error:
             raise InvalidInput("der_base64: not base64") from None
     row = services().certs.import_certificate(db(), principal(), client_id, data)
-    db().commit()
     return jsonify(cert_json(row)), 201
 
 
@@ -112,7 +110,6 @@ def cert_pem(cert_id: int) -> ResponseReturnValue:
 @roles_required("admin", "client")
 def download(cert_id: int) -> ResponseReturnValue:
     bundle = services().certs.download_bundle(db(), principal(), cert_id)
-    db().commit()
     return Response(bundle, mimetype="application/x-pkcs12", headers={
         "Content-Disposition": f'attachment; filename="certificate-{cert_id}.p12"',
         "Cache-Control": "no-store"})
@@ -123,7 +120,6 @@ def download(cert_id: int) -> ResponseReturnValue:
 def revoke(cert_id: int) -> ResponseReturnValue:
     body = parse_body(RevokeIn)
     row = services().certs.revoke(db(), principal(), cert_id, body.reason)
-    db().commit()
     return jsonify(cert_json(row))
 
 
@@ -132,20 +128,17 @@ def revoke(cert_id: int) -> ResponseReturnValue:
 def renew(cert_id: int) -> ResponseReturnValue:
     body = parse_body(RenewIn)
     issued = services().certs.renew(db(), principal(), cert_id, body.csr)
-    db().commit()
     return jsonify(issued_json(issued)), 201
 
 
 @bp.get("/crl/<int:ca_id>.crl")
 def crl_der(ca_id: int) -> ResponseReturnValue:
     der = services().certs.crl(db(), ca_id)
-    db().commit()
     return Response(der, mimetype="application/pkix-crl")
 
 
 @bp.get("/crl/<int:ca_id>.pem")
 def crl_pem(ca_id: int) -> ResponseReturnValue:
     der = services().certs.crl(db(), ca_id)
-    db().commit()
     crl = x509.load_der_x509_crl(der)
     return Response(crl.public_bytes(serialization.Encoding.PEM), mimetype="application/x-pem-file")

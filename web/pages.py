@@ -32,7 +32,6 @@ def verify_contact(token: str) -> ResponseReturnValue:
         services().clients.verify_contact(db(), token)
     except CustodyError as exc:
         return render_template("verified.html", ok=False, message=str(exc)), 400
-    db().commit()
     return render_template("verified.html", ok=True, message="Thank you: your address is confirmed.")
 
 
@@ -50,7 +49,6 @@ def admin_clients() -> ResponseReturnValue:
             except CustodyError as exc:
                 error = str(exc)
             else:
-                db().commit()
                 flash("Client added.")
                 return redirect(url_for("pages.admin_clients"))
     clients = services().clients.list_clients(db(), principal())

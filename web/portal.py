@@ -61,7 +61,6 @@ def home() -> ResponseReturnValue:
 def export() -> ResponseReturnValue:
     """"Download my data": everything held about the client, as JSON."""
     data = services().rights.export(db(), principal(), _client_id())
-    db().commit()
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
                     headers={"Content-Disposition": 'attachment; filename="my-data.json"'})
 
@@ -75,9 +74,7 @@ def consent(contact_id: int) -> ResponseReturnValue:
     try:
         services().rights.update_contact(db(), principal(), contact_id, None, chosen)
     except CustodyError as exc:
-        db().rollback()
         return _page({contact_id: str(exc)})
-    db().commit()
     flash("Your choices are saved.")
     return redirect(url_for("portal.home") + "#contacts")
 
@@ -93,9 +90,7 @@ def correct(contact_id: int) -> ResponseReturnValue:
         contact, reverify = services().rights.update_contact(db(), principal(), contact_id,
                                                              form.value.data, None)
     except CustodyError as exc:
-        db().rollback()
         return _page({contact_id: str(exc)}, {contact_id: form})
-    db().commit()
     if reverify:
         send_verification(contact)
         flash("Corrected. We sent a confirmation link to the new address.")
@@ -108,7 +103,6 @@ def restriction() -> ResponseReturnValue:
     if ActionForm().validate_on_submit():
         restrict = request.form.get("restricted") == "1"
         services().rights.set_restriction(db(), principal(), _client_id(), restrict)
-        db().commit()
         flash("Processing is restricted: no alert e-mails go out." if restrict
               else "Processing is no longer restricted.")
     return redirect(url_for("portal.home") + "#rights")
@@ -119,6 +113,5 @@ def restriction() -> ResponseReturnValue:
 def erasure() -> ResponseReturnValue:
     if ActionForm().validate_on_submit():
         services().rights.request_erasure(db(), principal(), _client_id())
-        db().commit()
         flash("Your erasure request is recorded. We confirm it and then destroy your data.")
     return redirect(url_for("portal.home") + "#rights")

@@ -68,7 +68,6 @@ def add_hold() -> ResponseReturnValue:
         raise InvalidInput("until: required")
     hold = services().purge.add_hold(db(), principal(), body.target_kind, body.target_id,
                                      body.reason, body.until)
-    db().commit()
     return jsonify(hold_json(hold)), 201
 
 
@@ -76,7 +75,6 @@ def add_hold() -> ResponseReturnValue:
 @roles_required("admin")
 def release_hold(hold_id: int) -> ResponseReturnValue:
     services().purge.release_hold(db(), principal(), hold_id)
-    db().commit()
     return "", 204
 
 
@@ -84,7 +82,6 @@ def release_hold(hold_id: int) -> ResponseReturnValue:
 @roles_required(*ANYONE)
 def export(client_id: int) -> ResponseReturnValue:
     data = services().rights.export(db(), principal(), client_id)
-    db().commit()
     resp = jsonify(data)
     resp.headers["Content-Disposition"] = f'attachment; filename="custody-export-{client_id}.json"'
     return resp
@@ -98,7 +95,6 @@ def update_contact(contact_id: int) -> ResponseReturnValue:
         raise InvalidInput("body: send value (to correct it) or purposes (to change consent)")
     contact, reverify = services().rights.update_contact(db(), principal(), contact_id,
                                                          body.value, body.purposes)
-    db().commit()
     out = contact_json(contact)
     if reverify:
         out["verification_sent"] = send_verification(contact)
@@ -110,7 +106,6 @@ def update_contact(contact_id: int) -> ResponseReturnValue:
 def restriction(client_id: int) -> ResponseReturnValue:
     body = parse_body(RestrictionIn)
     client = services().rights.set_restriction(db(), principal(), client_id, body.restricted)
-    db().commit()
     return jsonify(client_json(client) | {
         "processing_restricted": client.processing_restricted_at is not None})
 
@@ -119,7 +114,6 @@ def restriction(client_id: int) -> ResponseReturnValue:
 @roles_required("admin", "client")
 def erasure_request(client_id: int) -> ResponseReturnValue:
     client = services().rights.request_erasure(db(), principal(), client_id)
-    db().commit()
     return jsonify(client_json(client) | {"erasure_requested_at": when(client.erasure_requested_at)}), 202
 
 
@@ -127,7 +121,6 @@ def erasure_request(client_id: int) -> ResponseReturnValue:
 @roles_required("admin")
 def erasure_confirm(client_id: int) -> ResponseReturnValue:
     client = services().rights.confirm_erasure(db(), principal(), client_id)
-    db().commit()
     return jsonify(client_json(client))
 
 
@@ -135,5 +128,4 @@ def erasure_confirm(client_id: int) -> ResponseReturnValue:
 @roles_required("admin")
 def close_client(client_id: int) -> ResponseReturnValue:
     client = services().rights.close_client(db(), principal(), client_id)
-    db().commit()
     return jsonify(client_json(client))

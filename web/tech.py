@@ -53,13 +53,10 @@ def device(device_id: int) -> ResponseReturnValue:
         try:
             session = svc.sessions.request(db(), who, device_id, form.reason.data or "",
                                            (form.minutes.data or 60) * 60)
-            db().commit()
             if session.state == "approved":
                 svc.sessions.open(db(), session.id)
-                db().commit()
             return redirect(url_for("tech.session_page", session_id=session.id))
         except CustodyError as exc:
-            db().rollback()
             error = place_error(form, str(exc))
     recent = [s for s in svc.sessions.list_sessions(db(), who) if s.device_id == device_id][:10]
     pin = fingerprint(dev.host_key) if dev.host_key else None
@@ -90,7 +87,6 @@ def session_page(session_id: int) -> ResponseReturnValue:
 @roles_required(*STAFF)
 def close_session(session_id: int) -> ResponseReturnValue:
     services().sessions.close(db(), principal(), session_id)
-    db().commit()
     return redirect(url_for("tech.session_page", session_id=session_id))
 
 
@@ -121,24 +117,19 @@ def approvals() -> ResponseReturnValue:
         try:
             if command_id is not None:
                 svc.sessions.approvals.decide(db(), who, command_id, approve)
-                db().commit()
                 done = f"Command request {command_id} {'approved' if approve else 'refused'}."
             else:
                 decided = svc.sessions.decide(db(), who, session_id, approve)
-                db().commit()
                 if decided.state == "approved":
                     svc.sessions.open(db(), decided.id)
-                    db().commit()
                 done = f"Session {session_id} {'approved' if approve else 'denied'}."
         except CustodyError as exc:
-            db().rollback()
             error = str(exc)
         else:
             flash(done)
             return redirect(url_for("tech.approvals"))
     pending = svc.sessions.list_sessions(db(), who, "pending")
     commands = svc.sessions.approvals.pending(db(), who)
-    db().commit()  # requests past their time are marked expired
     names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
     return render_template("tech_approvals.html", pending=pending, commands=commands,
                            names=names, form=form, error=error), 400 if error else 200
@@ -157,9 +148,7 @@ def reidentify() -> ResponseReturnValue:
         try:
             matches = svc.alerts.reidentify(db(), who, form.client_id.data,
                                             (form.token.data or "").strip())
-            db().commit()
         except CustodyError as exc:
-            db().rollback()
             error = place_error(form, str(exc))
     return render_template("tech_reidentify.html", form=form, matches=matches, error=error), (
         400 if error or (request.method == "POST" and form.errors) else 200)

@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from flask_sock import Sock
 
 from custody.errors import CustodyError, Forbidden, Unauthorized
-from custody.web.context import db, services
+from custody.web.context import db, end_unit_of_work, services
 
 sock = Sock()
 
@@ -27,12 +27,12 @@ def terminal_ws(ws: Any, session_id: int) -> None:
     who = g.principal
     try:
         terminal = services().sessions.terminal(db(), who, session_id)
-        db().commit()
     except CustodyError as exc:
-        db().rollback()
+        end_unit_of_work(ok=False)
         ws.send(json.dumps({"end": str(exc)}))
         ws.close()
         return
+    end_unit_of_work(ok=True)  # the relay below lasts as long as the session: no transaction
 
     def keystrokes() -> None:
         try:

@@ -28,7 +28,6 @@ def transcript_page(session_id: int) -> ResponseReturnValue:
     svc, who = services(), principal()
     session = svc.sessions.get_for(db(), who, session_id)
     events = svc.sessions.read_transcript(db(), who, session_id)
-    db().commit()
     device = svc.devices.get_device(db(), who, session.device_id)
     return render_template("tech_transcript.html", session=session, device=device,
                            lines=readable(events))
@@ -45,9 +44,7 @@ def search_page() -> ResponseReturnValue:
     if client_id and query:
         try:
             found = svc.sessions.search_transcripts(db(), who, client_id, query)
-            db().commit()
         except CustodyError as exc:
-            db().rollback()
             error = str(exc)
     return render_template("tech_transcript_search.html", clients=clients, client_id=client_id,
                            q=query, found=found, error=error), 400 if error else 200
@@ -62,7 +59,6 @@ def watch(session_id: int) -> ResponseReturnValue:
     the session is no longer open."""
     svc, who = services(), principal()
     session = svc.sessions.watch(db(), who, session_id)
-    db().commit()
     session_key = session.id
 
     def events() -> Iterator[str]:

@@ -6,7 +6,8 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 import pyotp
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from custody.accounts.roles import ROLES, is_staff
 from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock
+from custody.db import write_kept
 from custody.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
 
@@ -109,13 +111,7 @@ class AccountService:
         if ok and user.totp_secret_path is not None:
             ok = totp_code is not None and self._totp(user).verify(totp_code, valid_window=1)
         if not ok:
-            user.failed_logins += 1
-            if user.failed_logins >= self._threshold:
-                user.locked_until = now + self._lockout
-                user.failed_logins = 0
-                self._audit.record(db, f"user:{user.id}", "login.locked", f"user:{user.id}")
-            else:
-                self._audit.record(db, f"user:{user.id}", "login.failed", f"user:{user.id}")
+            write_kept(db, partial(self._count_failure, user_id=user.id, now=now))
             raise Unauthorized(LOGIN_FAILED)
         user.failed_logins = 0
         user.locked_until = None
@@ -123,6 +119,19 @@ class AccountService:
             user.password_hash = self._passwords.hash(password)
         self._audit.record(db, f"user:{user.id}", "login", f"user:{user.id}")
         return user
+
+    def _count_failure(self, db: Session, user_id: int, now: datetime) -> None:
+        """One more failed login; enough of them lock the account for a while."""
+        user = db.get(User, user_id)
+        if user is None:
+            return
+        user.failed_logins += 1
+        if user.failed_logins >= self._threshold:
+            user.locked_until = now + self._lockout
+            user.failed_logins = 0
+            self._audit.record(db, f"user:{user.id}", "login.locked", f"user:{user.id}")
+        else:
+            self._audit.record(db, f"user:{user.id}", "login.failed", f"user:{user.id}")
 
     def change_password(self, db: Session, user: User, current: str, new: str) -> None:
         if not self._passwords.verify(user.password_hash, current):

@@ -18,7 +18,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal, token_digest
@@ -31,6 +31,7 @@ from custody.clients.models import Client, Contact
 from custody.clients.service import mail_recipients
 from custody.clock import Clock
 from custody.config import AlertSettings
+from custody.db import transaction
 from custody.devices.models import ClientPolicy, Device
 from custody.errors import BackendUnavailable, Conflict, InvalidInput, NotFound, Unauthorized
 from custody.mail import Mailer, Message
@@ -299,52 +300,57 @@ class AlertService:
             self._audit.record(db, "contact", "contact.unsubscribe", f"contact:{contact.id}")
         return contact
 
-    def deliver(self, db: Session, limit: int = 200) -> int:
-        """Send what is due; failures wait 2^attempts minutes (at most 6 h) before a retry."""
-        due = db.scalars(select(OutboxMessage).where(
-            OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= self._clock())
-            .order_by(OutboxMessage.id).limit(limit)).all()
+    def deliver(self, units: sessionmaker[Session], limit: int = 200) -> int:
+        """Send what is due, each message in its own unit of work: a crash re-sends at most
+        the one in flight. Failures wait 2^attempts minutes (at most 6 h) before a retry."""
+        with transaction(units) as db:
+            due = db.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= self._clock())
+                .order_by(OutboxMessage.id).limit(limit)).all()
         sent = 0
-        for msg in due:
-            contact = db.get(Contact, msg.contact_id)
-            if contact is None or contact.unsubscribed_at is not None or contact.verified_at is None:
-                msg.state, msg.last_error = "failed", "recipient withdrew"
-                continue
-            url = self.unsubscribe_url(contact)
-            # The same Message-ID on every attempt: a resend after a crash between the
-            # server's acceptance and our commit is recognisable as the same e-mail.
-            message_id = self.message_id(msg)
-            try:
-                self._mailer.send(Message(
-                    to=contact.value, subject=header_safe(msg.subject),
-                    text=f"{msg.body}\n\nStop these e-mails: {url}\n",
-                    html=(f"<pre>{escape(msg.body)}</pre>"  # no images, no tracking
-                          f'<p><a href="{escape(url)}">Stop these e-mails</a></p>'),
-                    headers={"List-Unsubscribe": f"<{url}>",
-                             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                             "X-Custody-Message": str(msg.id), "Message-ID": message_id}))
-            except BackendUnavailable as exc:
-                msg.attempts += 1
-                msg.last_error = str(exc)[:300]
-                if msg.attempts >= self._settings.max_attempts:
-                    msg.state = "failed"
-                else:
-                    msg.next_attempt_at = self._clock() + timedelta(
-                        minutes=min(2 ** msg.attempts, 360))
-                db.commit()
-                continue
-            except (ValueError, TypeError, UnicodeError, MessageError) as exc:
-                # This one message cannot be built or sent as it is: it fails alone and
-                # the rest of the outbox goes on.
-                msg.attempts += 1
-                msg.state = "failed"
-                msg.last_error = f"the message could not be built: {type(exc).__name__}"
-                db.commit()
-                continue
-            msg.state, msg.sent_at = "sent", self._clock()
-            db.commit()  # one message at a time: a crash re-sends at most the one in flight
-            sent += 1
+        for message_id in due:
+            with transaction(units) as db:
+                sent += self._deliver_one(db, message_id)
         return sent
+
+    def _deliver_one(self, db: Session, message_id: int) -> bool:
+        msg = db.get(OutboxMessage, message_id)
+        if msg is None or msg.state != "pending":
+            return False  # purged or sent since we looked
+        contact = db.get(Contact, msg.contact_id)
+        if contact is None or contact.unsubscribed_at is not None or contact.verified_at is None:
+            msg.state, msg.last_error = "failed", "recipient withdrew"
+            return False
+        url = self.unsubscribe_url(contact)
+        # The same Message-ID on every attempt: a resend after a crash between the
+        # server's acceptance and our commit is recognisable as the same e-mail.
+        message_id_header = self.message_id(msg)
+        try:
+            self._mailer.send(Message(
+                to=contact.value, subject=header_safe(msg.subject),
+                text=f"{msg.body}\n\nStop these e-mails: {url}\n",
+                html=(f"<pre>{escape(msg.body)}</pre>"  # no images, no tracking
+                      f'<p><a href="{escape(url)}">Stop these e-mails</a></p>'),
+                headers={"List-Unsubscribe": f"<{url}>",
+                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                         "X-Custody-Message": str(msg.id), "Message-ID": message_id_header}))
+        except BackendUnavailable as exc:
+            msg.attempts += 1
+            msg.last_error = str(exc)[:300]
+            if msg.attempts >= self._settings.max_attempts:
+                msg.state = "failed"
+            else:
+                msg.next_attempt_at = self._clock() + timedelta(minutes=min(2 ** msg.attempts, 360))
+            return False
+        except (ValueError, TypeError, UnicodeError, MessageError) as exc:
+            # This one message cannot be built or sent as it is: it fails alone and
+            # the rest of the outbox goes on.
+            msg.attempts += 1
+            msg.state = "failed"
+            msg.last_error = f"the message could not be built: {type(exc).__name__}"
+            return False
+        msg.state, msg.sent_at = "sent", self._clock()
+        return True
 
     def retention_sweep(self, db: Session) -> int:
         """Delete notifications past retention; held ones (no client) go sooner."""

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from custody.audit.models import AuditEvent, AuditHead
+from custody.db import write_kept
 
 GENESIS = "0" * 64
 
@@ -55,6 +56,11 @@ class AuditLog:
         head.last_hash = event.hash
         db.flush()
         return event
+
+    def record_kept(self, db: Session, actor: str, action: str, target: str = "",
+                    **details: Any) -> AuditEvent:
+        """Append one event that is kept even if the unit of work fails (a refusal, say)."""
+        return write_kept(db, lambda tx: self.record(tx, actor, action, target, **details))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,12 @@ from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Contact, Engagement
 from custody.clock import Clock
-from custody.errors import Conflict, InvalidInput, NotFound
-from custody.mail import Message
+from custody.db import before_io
+from custody.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from custody.mail import Mailer, Message
 from custody.tenancy import get_owned, require_client_access
+
+log = logging.getLogger("custody.clients")
 
 PURPOSES = ("alerts", "billing", "technical")
 CONTACT_KINDS = ("email", "phone")
@@ -42,9 +46,10 @@ class ClientService:
     """Create and read tenants and what belongs to them, scoped to the caller."""
 
     def __init__(self, audit: AuditLog, clock: Clock, signing_key: bytes,
-                 verification_hours: int) -> None:
+                 verification_hours: int, mailer: Mailer) -> None:
         self._audit = audit
         self._clock = clock
+        self._mailer = mailer
         self._signer = URLSafeTimedSerializer(signing_key, salt="contact-verify")
         self._verification_ttl = timedelta(hours=verification_hours)
 
@@ -117,7 +122,22 @@ class ClientService:
     def verification_token(self, contact: Contact) -> str:
         return self._signer.dumps([contact.id, _fingerprint(contact.value)])
 
-    def verification_message(self, contact: Contact, link: str) -> Message:
+    def send_verification(self, db: Session, contact: Contact, link: str) -> bool:
+        """Mail the double opt-in link to an e-mail contact; return whether it went out.
+
+        A mail failure leaves the contact unverified, not lost: the admin can resend."""
+        if contact.kind != "email":
+            return False
+        message = self._verification_message(contact, link)
+        before_io(db)
+        try:
+            self._mailer.send(message)
+        except BackendUnavailable as exc:
+            log.warning("verification mail for contact %s not sent: %s", contact.id, exc)
+            return False
+        return True
+
+    def _verification_message(self, contact: Contact, link: str) -> Message:
         hours = int(self._verification_ttl.total_seconds() // 3600)
         text = (
             "Hello,\n\nthis address was added as a contact for your managed IT service.\n"

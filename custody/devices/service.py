@@ -15,6 +15,7 @@ from custody.addresses import is_ip
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement
 from custody.clock import Clock
+from custody.db import after_rollback, before_io
 from custody.devices.models import ClientPolicy, Device, EgressProfile
 from custody.devices.platforms import DEVICE_TYPES
 from custody.devices.ssh import fingerprint, parse_public_key, scan_host_key
@@ -66,7 +67,8 @@ class DeviceService:
 
     def create_device(self, db: Session, who: Principal, spec: DeviceSpec,
                       credentials: DeviceCredentials) -> Device:
-        """Validate, store the device row and its credentials; undo the secret if commit fails."""
+        """Validate, store the device row and its credentials; the secret goes again if the
+        unit of work does not commit."""
         require_role(who, "admin")
         _check_spec(spec)
         _check_credentials(credentials)
@@ -93,6 +95,7 @@ class DeviceService:
         db.flush()
         device.secret_path = client_path(spec.client_id, "devices", str(device.id))
         self._secrets.put(device.secret_path, credentials.as_fields())
+        after_rollback(db, lambda: self.forget_secret(device))
         self._audit.record(db, who.actor, "device.create", f"device:{device.id}",
                            client_id=spec.client_id, secret_path=device.secret_path)
         return device
@@ -118,6 +121,7 @@ class DeviceService:
         device = self.get_device(db, who, device_id)
         if not device.egress_ip or not device.host:
             raise Conflict(f"device {device_id} needs a host and an egress_ip to be scanned")
+        before_io(db)
         key = scan_host_key(device.host, device.port, device.egress_ip, timeout)
         device.host_key_pending = key
         self._audit.record(db, who.actor, "device.host_key_scan", f"device:{device.id}",
@@ -227,7 +231,7 @@ class DeviceService:
         return policy
 
     def forget_secret(self, device: Device) -> None:
-        """Destroy a device's credentials: used when the enclosing transaction fails."""
+        """Destroy a device's credentials (the row that pointed at them never landed)."""
         if device.secret_path:
             self._secrets.destroy(device.secret_path)
 

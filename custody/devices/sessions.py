@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock
 from custody.config import BrokerSettings
+from custody.db import before_io, write_kept
 from custody.devices.approvals import CommandApprovals, may_approve
 from custody.devices.broker import Broker, Terminal
 from custody.devices.models import (
@@ -115,10 +117,11 @@ class SessionService:
                            ttl_seconds=ttl, needs_approval=needs_approval, privileged=privileged)
         return session
 
-    def notify_approvers(self, session: AccessSession, requester: str) -> bool:
+    def notify_approvers(self, db: Session, session: AccessSession, requester: str) -> bool:
         """Mail the approval request, if an address is configured; return whether sent."""
         if not self._settings.approval_email:
             return False
+        before_io(db)
         self._mailer.send(Message(
             to=self._settings.approval_email,
             subject=f"Approval needed: session {session.id}",
@@ -133,22 +136,11 @@ class SessionService:
         if session.state != SessionState.APPROVED:
             raise Conflict(f"session {session_id} is {session.state}, not approved")
         _device_of(db, session)  # refuse before connecting when the device is gone
-        db.commit()  # no database connection is held while the device takes its time
+        before_io(db)
         try:
             opened = self._broker.open(session_id)
         except CustodyError as exc:
-            session = self._get(db, session_id)
-            device = _device_of(db, session)
-            session.state = SessionState.FAILED
-            session.closed_at = self._clock()
-            session.close_reason = str(exc)[:200]
-            if isinstance(exc, HostKeyMismatch):
-                device.host_key_mismatch_at = self._clock()
-                self._audit.record(db, "broker", "device.host_key_mismatch", f"device:{device.id}",
-                                   session_id=session_id)
-            self._audit.record(db, "broker", "session.refused", f"session:{session_id}",
-                               error=exc.code)
-            db.commit()
+            write_kept(db, partial(self._record_open_failure, session_id=session_id, exc=exc))
             raise
         session = self._get(db, session_id)
         now = self._clock()
@@ -160,6 +152,17 @@ class SessionService:
         self._audit.record(db, "broker", "session.open", f"session:{session_id}",
                            source_ip=opened.source_ip)
         return session
+
+    def _record_open_failure(self, db: Session, session_id: int, exc: CustodyError) -> None:
+        session = self._get(db, session_id)
+        device = _device_of(db, session)
+        self._mark_closed(session, SessionState.FAILED, str(exc)[:200])
+        if isinstance(exc, HostKeyMismatch):
+            device.host_key_mismatch_at = self._clock()
+            self._audit.record(db, "broker", "device.host_key_mismatch", f"device:{device.id}",
+                               session_id=session_id)
+        self._audit.record(db, "broker", "session.refused", f"session:{session_id}",
+                           error=exc.code)
 
     def decide(self, db: Session, who: Principal, session_id: int, approve: bool) -> AccessSession:
         """Approve or deny a pending session, as the client's policy says who may."""
@@ -200,8 +203,9 @@ class SessionService:
         if who.role != "admin" and session.user_id != who.user_id:
             raise Forbidden("only the technician who opened the session can use it")
         if session.state == SessionState.OPEN and session.expires_at and session.expires_at <= self._clock():
-            self._end(db, session, SessionState.EXPIRED, "time limit reached")
-            db.commit()
+            self._broker.close(session.id)
+            write_kept(db, lambda tx: self._mark_closed(self._get(tx, session_id),
+                                                        SessionState.EXPIRED, "time limit reached"))
         if session.state != SessionState.OPEN:
             raise Conflict(f"session {session_id} is {session.state}; open a new one")
         return session
@@ -236,16 +240,15 @@ class SessionService:
                 elif (message := decision.refusal(line)) is not None:
                     raise CommandRefused(message)
             except CommandRefused:
-                self._audit.record(db, who.actor, "session.command_refused",
-                                   f"session:{session_id}",
-                                   command=self._broker.redact(session_id, scrub(line)))
-                db.commit()
+                self._audit.record_kept(db, who.actor, "session.command_refused",
+                                        f"session:{session_id}",
+                                        command=self._broker.redact(session_id, scrub(line)))
                 raise
         if unlisted:
             if approval_id is None:
                 return CommandResult("", self.approvals.ask(db, session, who.actor, shown))
             self.approvals.use(db, who, session_id, approval_id, shown)
-        db.commit()  # release the connection while the device works
+        before_io(db)
         output = self._broker.run(session_id, command)
         self._audit.record(db, who.actor, "session.command" if isinstance(command, str)
                            else "session.config", f"session:{session_id}", command=shown)
@@ -275,6 +278,9 @@ class SessionService:
     def _end(self, db: Session, session: AccessSession, state: SessionState, reason: str
              ) -> None:
         self._broker.close(session.id)
+        self._mark_closed(session, state, reason)
+
+    def _mark_closed(self, session: AccessSession, state: SessionState, reason: str) -> None:
         session.state = state
         session.closed_at = self._clock()
         session.close_reason = reason

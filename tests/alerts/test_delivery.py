@@ -80,18 +80,18 @@ def test_mail_server_outage_then_every_mail_arrives_exactly_once(
         resp = client.post("/ingest/alertmanager/prom", headers=auth(token),
                            json=group_payload(f"sw-{n}", "firing", "2026-11-01T11:00:00Z"))
         assert resp.json["queued"] == 1
+    assert alerts.deliver(services.db) == 0
     with services.db() as db:
-        assert alerts.deliver(db) == 0
         pending = db.scalars(select(OutboxMessage)).all()
         assert [m.attempts for m in pending] == [1, 1, 1, 1]
         assert all(m.state == "pending" and m.next_attempt_at > clock() for m in pending)
     own_sink.start()  # back, on the same port
     with services.db() as db:
-        assert alerts.deliver(db) == 0  # backing off: not due yet
+        assert alerts.deliver(services.db) == 0  # backing off: not due yet
         clock.advance(minutes=3)
-        assert alerts.deliver(db) == 4
+        assert alerts.deliver(services.db) == 4
         clock.advance(hours=2)
-        assert alerts.deliver(db) == 0
+        assert alerts.deliver(services.db) == 0
     mails = own_sink.wait_for(4)
     time.sleep(0.3)
     assert len(own_sink.messages) == 4
@@ -113,16 +113,14 @@ def test_news_for_an_unsent_group_is_folded_in_and_resolved_follows_firing(
 
     assert post("firing", "2026-11-01T11:00:00Z")["queued"] == 1
     assert post("resolved", "2026-11-01T11:00:00Z")["queued"] == 0  # folded into the first
-    with services.db() as db:
-        assert alerts.deliver(db) == 1
+    assert alerts.deliver(services.db) == 1
     [mail] = own_sink.wait_for(1)
     assert mail["Subject"] == "[resolved] LinkDown (+1)"
     body = text_of(mail)
     assert body.index("- firing: LinkDown") < body.index("- resolved: LinkDown")
     clock.advance(minutes=10)
     assert post("firing", "2026-11-01T12:05:00Z")["queued"] == 1  # the last one went out
-    with services.db() as db:
-        assert alerts.deliver(db) == 1
+    assert alerts.deliver(services.db) == 1
     assert own_sink.wait_for(2)[1]["Subject"] == "[firing] LinkDown"
 
 
@@ -137,7 +135,7 @@ def test_a_flapping_group_is_collapsed_into_one_held_email(
         client.post("/ingest/alertmanager/prom", headers=auth(token),
                     json=group_payload("sw-7", status, f"2026-11-01T12:{n // 2:02d}:00Z"))
         with services.db() as db:
-            sent += alerts.deliver(db)
+            sent += alerts.deliver(services.db)
         clock.advance(minutes=1)
     # Until the group counts as flapping every change goes out; after that, nothing yet.
     assert sent == settings.flap_changes
@@ -145,8 +143,7 @@ def test_a_flapping_group_is_collapsed_into_one_held_email(
         [held] = db.scalars(select(OutboxMessage).where(OutboxMessage.state == "pending")).all()
         assert held.subject.startswith("[flapping] LinkDown")
     clock.advance(minutes=settings.flap_hold_minutes)
-    with services.db() as db:
-        assert alerts.deliver(db) == 1
+    assert alerts.deliver(services.db) == 1
     mails = own_sink.wait_for(sent + 1)
     assert mails[-1]["Subject"] == "[flapping] LinkDown (+7)"  # the 8 changes since
     last = text_of(mails[-1])
@@ -223,8 +220,7 @@ def test_an_alert_cannot_add_a_mail_header(
     injected["alerts"][0]["labels"]["alertname"] = "Down\r\nBcc: spy@evil.test\r\nX-Evil: 1"
     assert client.post("/ingest/alertmanager/prom", headers=auth(token),
                        json=injected).json["queued"] == 1
-    with services.db() as db:
-        assert alerts.deliver(db) == 1
+    assert alerts.deliver(services.db) == 1
     [mail] = own_sink.wait_for(1)
     assert mail["Bcc"] is None and mail["X-Evil"] is None
     assert "\n" not in mail["Subject"] and "spy@evil.test" not in mail["X-Envelope-To"]
@@ -251,8 +247,8 @@ def test_a_message_that_cannot_be_built_is_failed_and_the_rest_go_out(
                           _Unbuildable(MailSettings(host="127.0.0.1", port=own_sink.port,
                                                     timeout=2)),
                           services.signing_key, "http://localhost", "msp.example")
+    assert alerts.deliver(services.db) == 1
     with services.db() as db:
-        assert alerts.deliver(db) == 1
         failed = db.scalars(select(OutboxMessage).where(OutboxMessage.state == "failed")).all()
         assert [m.last_error for m in failed] == ["the message could not be built: ValueError"]
     assert len(own_sink.wait_for(1)) == 1

@@ -61,8 +61,8 @@ def test_alert_is_pseudonymized_stored_and_mailed_once(client: FlaskClient, worl
         assert all(n.client_id == world.client_a for n in db.scalars(select(Notification)))
     mailbox.messages.clear()
     with services.db() as db:
-        assert services.alerts.deliver(db) == 1
-        assert services.alerts.deliver(db) == 0
+        assert services.alerts.deliver(services.db) == 1
+        assert services.alerts.deliver(services.db) == 0
     [mail] = mailbox.wait_for(1)
     assert mail["To"] == address
     text = text_of(mail)
@@ -127,15 +127,15 @@ def test_delivery_retries_with_backoff_and_sends_once(client: FlaskClient, world
                         SmtpMailer(MailSettings(host="127.0.0.1", port=free_port(), timeout=2)),
                         services.signing_key, "http://localhost")  # the mail server is down
     with services.db() as db:
-        assert down.deliver(db) == 0
+        assert down.deliver(services.db) == 0
         [msg] = db.scalars(select(OutboxMessage)).all()
         assert msg.state == "pending" and msg.attempts == 1
         assert msg.next_attempt_at > clock() and "did not accept" in (msg.last_error or "")
-        assert services.alerts.deliver(db) == 0  # not due yet
+        assert services.alerts.deliver(services.db) == 0  # not due yet
     mailbox.messages.clear()
     clock.advance(minutes=3)
     with services.db() as db:
-        assert services.alerts.deliver(db) == 1
+        assert services.alerts.deliver(services.db) == 1
     assert len(mailbox.wait_for(1)) == 1
 
 
