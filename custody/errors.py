@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class CustodyError(Exception):
     """Base of every error the domain raises on purpose; its message is safe to show."""
@@ -9,10 +11,26 @@ class CustodyError(Exception):
     code = "error"
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one input field; ``field`` is the API's name for it (dotted when nested)."""
+
+    field: str
+    message: str
+
+
 class InvalidInput(CustodyError):
-    """The caller sent something malformed or outside policy."""
+    """The caller sent something malformed or outside policy.
+
+    ``field`` (or ``fields``, for several) says which input the problem is with, so a form
+    can put it next to that field and the API can name it without parsing the message."""
 
     code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None,
+                 fields: tuple[FieldError, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields or ((FieldError(field, message),) if field else ())
 
 
 class NotFound(CustodyError):

@@ -30,6 +30,7 @@ from custody.web import (
 from custody.web.context import end_unit_of_work
 from custody.web.errors import register_error_handlers
 from custody.web.limits import api_limit, limiter
+from custody.web.sessions import COOKIE as SESSION_COOKIE
 from custody.web.sessions import DbSessionInterface
 
 access_log = logging.getLogger("custody.access")
@@ -61,9 +62,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def _csrf_for_cookie_sessions() -> None:
         # Bearer-token calls carry no ambient credential, so CSRF cannot reach them.
         # The unsubscribe link is its own credential (RFC 8058 one-click posts carry no token).
-        if request.method not in ("GET", "HEAD", "OPTIONS") and auth.bearer_token() is None \
-                and not request.path.startswith(("/ingest/", "/unsubscribe/")):
-            csrf.protect()
+        # An API call with neither a token nor a session cookie carries no credential at
+        # all: it gets the 401 its missing credential earns. Pages keep the check (login CSRF).
+        if request.method in ("GET", "HEAD", "OPTIONS") or auth.bearer_token() is not None \
+                or request.path.startswith(("/ingest/", "/unsubscribe/")):
+            return
+        if request.path.startswith("/api/") and SESSION_COOKIE not in request.cookies:
+            return
+        csrf.protect()
 
     auth.init_app(app)
     health.init_app(app)

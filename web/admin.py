@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -27,7 +26,8 @@ from custody.purge.service import receipt_json
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error, problems
-from custody.web.purge import plan_json
+from custody.web.purge import plan_out
+from custody.web.schemas import items
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -88,7 +88,7 @@ def client(client_id: int) -> ResponseReturnValue:
             try:
                 svc.clients.add_engagement(db(), who, client_id, new.title.data or "", None, None)
             except CustodyError as exc:
-                errors["new"] = place_error(new, str(exc)) or ""
+                errors["new"] = place_error(new, exc) or ""
             else:
                 flash("Service added.")
                 return redirect(url_for("admin.client", client_id=client_id))
@@ -114,7 +114,7 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
                 warranty_until=_day_end(form.warranty_until.data),
                 fields=frozenset({"paid_at", "warranty_until"})))
         except CustodyError as exc:
-            error = place_error(form, str(exc))
+            error = place_error(form, exc)
         else:
             flash(f"Saved “{eng.title}”.")
             return redirect(url_for("admin.client", client_id=eng.client_id))
@@ -154,7 +154,7 @@ def purge() -> ResponseReturnValue:
             svc.purge.add_hold(db(), who, kind, int(target_id), hold.reason.data or "",
                                _day_end(hold.until.data) or svc.clock())
         except CustodyError as exc:
-            error = place_error(hold, str(exc))
+            error = place_error(hold, exc)
         else:
             flash("Hold added: nothing of it is destroyed until the hold ends or is released.")
             return redirect(url_for("admin.purge", days=days))
@@ -205,7 +205,7 @@ def export_schedule(fmt: str) -> ResponseReturnValue:
         return Response(schedule_csv(plan, _client_names()), mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="purge-schedule-{stamp}.csv"'})
     if fmt == "json":
-        return Response(json.dumps({"items": [plan_json(i) for i in plan]}, indent=2),
+        return Response(items([plan_out(i) for i in plan]).model_dump_json(indent=2),
                         mimetype="application/json", headers={
             "Content-Disposition": f'attachment; filename="purge-schedule-{stamp}.json"'})
     return render_template("error.html", status=404,

@@ -27,7 +27,7 @@ from custody.certs.models import Certificate, CertificateAuthority
 from custody.certs.x509ops import REASONS
 from custody.devices.models import EgressProfile
 from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
-from custody.errors import CustodyError
+from custody.errors import CustodyError, InvalidInput
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.context import db, principal, services
@@ -125,7 +125,7 @@ def new_device() -> ResponseReturnValue:
         try:
             device = svc.devices.create_device(db(), who, spec, _credentials(form))
         except CustodyError as exc:
-            error = place_error(form, str(exc))
+            error = place_error(form, exc)
         else:
             flash(f"Device {device.name} enrolled. Pin its host key next.")
             return redirect(url_for("tech.device", device_id=device.id))
@@ -148,7 +148,7 @@ def credentials(device_id: int) -> ResponseReturnValue:
         try:
             version = svc.devices.rotate_credentials(db(), who, device_id, _credentials(form))
         except CustodyError as exc:
-            error = place_error(form, str(exc))
+            error = place_error(form, exc)
         else:
             flash(f"New credentials stored (version {version}); the old ones are destroyed.")
             return redirect(url_for("tech.device", device_id=device_id))
@@ -169,7 +169,7 @@ def egress() -> ResponseReturnValue:
             services().devices.create_egress_profile(db(), principal(), form.name.data or "",
                                                      form.source_ip.data or "")
         except CustodyError as exc:
-            error = place_error(form, str(exc))
+            error = place_error(form, exc)
         else:
             flash("Egress profile added.")
             return redirect(url_for("inventory.egress"))
@@ -193,7 +193,7 @@ def alert_sources() -> ResponseReturnValue:
                 db(), principal(), (form.name.data or "").strip(), form.kind.data or "",
                 form.client_id.data or None)
         except CustodyError as exc:
-            error = place_error(form, str(exc))
+            error = place_error(form, exc)
         else:
             created = {"name": source.name, "token": token,
                        "url": f"/ingest/{source.kind}/{source.name}"}
@@ -274,14 +274,15 @@ def users() -> ResponseReturnValue:
     if form.validate_on_submit():
         client_id = form.client_id.data or None
         if (form.role.data == "client") != (client_id is not None):
-            error = place_error(form, "client_id: a client user needs a client; staff need none")
+            error = place_error(form, InvalidInput(
+                "a client user needs a client; staff need none", field="client_id"))
         else:
             try:
                 user, password = services().accounts.create_user(
                     db(), principal().actor, form.username.data or "", form.role.data or "",
                     client_id)
             except CustodyError as exc:
-                error = place_error(form, str(exc))
+                error = place_error(form, exc)
             else:
                 created = {"username": user.username, "password": password or ""}
                 form = UserForm(formdata=None)

@@ -14,73 +14,95 @@ from custody.alerts.models import AlertSource, Notification
 from custody.errors import CustodyError, InvalidInput
 from custody.web.auth import ANYONE, bearer_token, roles_required
 from custody.web.context import db, principal, services
-from custody.web.schemas import AlertSourceIn, ReidentifyIn, SourceAssignIn, parse_body
-from custody.web.serialize import when
+from custody.web.openapi import operation
+from custody.web.schemas import (
+    AlertSourceIn,
+    AlertSourceOut,
+    HeldOut,
+    Items,
+    NotificationOut,
+    ReidentifyIn,
+    ReidentifyOut,
+    SourceAssignIn,
+    items,
+    parse_body,
+)
 
 bp = Blueprint("alerts_api", __name__)
 
 
-def source_json(s: AlertSource) -> dict[str, Any]:
-    return {"id": s.id, "name": s.name, "kind": s.kind, "client_id": s.client_id,
-            "ingest_url": f"/ingest/{s.kind}/{s.name}"}
+def source_out(s: AlertSource, **once: str) -> AlertSourceOut:
+    return AlertSourceOut(id=s.id, name=s.name, kind=s.kind, client_id=s.client_id,
+                          ingest_url=f"/ingest/{s.kind}/{s.name}", **once)
 
 
-def notification_json(n: Notification) -> dict[str, Any]:
-    return {"id": n.id, "client_id": n.client_id, "group_id": n.group_id, "status": n.status,
-            "alertname": n.alertname, "received_at": when(n.received_at), "alert": n.payload}
+def notification_out(n: Notification, **extra: Any) -> NotificationOut:
+    return NotificationOut(id=n.id, client_id=n.client_id, group_id=n.group_id, status=n.status,
+                           alertname=n.alertname, received_at=n.received_at, alert=n.payload,
+                           **extra)
 
 
+@operation("Register a source; its bearer token is shown once", body=AlertSourceIn,
+           out=AlertSourceOut, status=201)
 @bp.post("/api/v1/alert-sources")
 @roles_required("admin")
 def create_source() -> ResponseReturnValue:
     body = parse_body(AlertSourceIn)
     source, token = services().alerts.create_source(db(), principal(), body.name, body.kind,
                                                     body.client_id)
-    return jsonify(source_json(source) | {"token": token,
-                                          "note": "the token is shown once"}), 201
+    return source_out(source, token=token, note="the token is shown once").reply(201)
 
 
+@operation("Alert sources", out=Items[AlertSourceOut])
 @bp.get("/api/v1/alert-sources")
 @roles_required("admin")
 def list_sources() -> ResponseReturnValue:
     rows = db().scalars(select(AlertSource).order_by(AlertSource.name)).all()
-    return jsonify({"items": [source_json(s) for s in rows]})
+    return items([source_out(s) for s in rows]).reply()
 
 
+@operation("Bind a source to a client (or unbind it with null); audited", body=SourceAssignIn,
+           out=AlertSourceOut)
 @bp.patch("/api/v1/alert-sources/<int:source_id>")
 @roles_required("admin")
 def assign_source(source_id: int) -> ResponseReturnValue:
     """Bind a source to a client: its later alerts go to that client."""
     body = parse_body(SourceAssignIn)
     source = services().alerts.assign_source(db(), principal(), source_id, body.client_id)
-    return jsonify(source_json(source))
+    return source_out(source).reply()
 
 
+@operation("Alerts that map to no client or to several: pseudonymized under the provider's "
+           "key, never mailed, kept alerts.held_retention_days; each view is audited",
+           out=HeldOut)
 @bp.get("/api/v1/alerts/held")
 @roles_required("admin")
 def held() -> ResponseReturnValue:
     """Alerts that map to no client (or to several): pseudonymized, never mailed; audited."""
     rows = services().alerts.held(db(), principal())
-    return jsonify({"items": [notification_json(n) | {"source_id": n.source_id} for n in rows],
-                    "note": "this view was written to the audit log"})
+    return HeldOut(items=[notification_out(n, source_id=n.source_id) for n in rows],
+                   note="this view was written to the audit log").reply()
 
 
+@operation("The client's alert history (pseudonymized)", out=Items[NotificationOut])
 @bp.get("/api/v1/clients/<int:client_id>/notifications")
 @roles_required(*ANYONE)
 def notifications(client_id: int) -> ResponseReturnValue:
     services().clients.get_client(db(), principal(), client_id)
     rows = services().alerts.notifications(db(), principal(), client_id)
-    return jsonify({"items": [notification_json(n) for n in rows]})
+    return items([notification_out(n) for n in rows]).reply()
 
 
+@operation("What a pseudonym stands for in the client's inventory (current period; audited)",
+           body=ReidentifyIn, out=ReidentifyOut)
 @bp.post("/api/v1/alerts/reidentify")
 @roles_required(*STAFF)
 def reidentify() -> ResponseReturnValue:
     """What a pseudonym stands for (current period, the client's inventory); audited."""
     body = parse_body(ReidentifyIn)
     matches = services().alerts.reidentify(db(), principal(), body.client_id, body.token)
-    return jsonify({"token": body.token, "matches": matches,
-                    "note": "this lookup was written to the audit log"})
+    return ReidentifyOut(token=body.token, matches=matches,
+                         note="this lookup was written to the audit log").reply()
 
 
 @bp.post("/ingest/<kind>/<source>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 
 from custody.accounts.models import User
@@ -16,44 +16,60 @@ from custody.errors import InvalidInput, NotFound
 from custody.sensitive import Secret
 from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
+from custody.web.openapi import operation, query
 from custody.web.schemas import (
     ClientIn,
+    ClientOut,
     ContactIn,
+    ContactOut,
     DeviceIn,
+    DeviceOut,
     EngagementIn,
+    EngagementOut,
     EngagementPatch,
+    Items,
+    MeOut,
     TotpConfirmIn,
+    TotpConfirmOut,
+    TotpStartOut,
+    VerificationOut,
+    items,
     parse_body,
 )
-from custody.web.serialize import client_json, contact_json, device_json, engagement_json
+from custody.web.serialize import client_out, contact_out, device_out, engagement_out
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger("custody.web.api")
 
 
+@operation("Who am I", out=MeOut)
 @bp.get("/me")
 @roles_required(*ANYONE)
 def me() -> ResponseReturnValue:
     who = principal()
-    return jsonify({"id": who.user_id, "username": who.username, "role": who.role,
-                    "client_id": who.client_id})
+    return MeOut(id=who.user_id, username=who.username, role=who.role,
+                 client_id=who.client_id).reply()
 
 
+@operation("Start TOTP enrolment; returns an otpauth:// provisioning URI", out=TotpStartOut,
+           status=201)
 @bp.post("/me/totp")
 @roles_required(*ANYONE)
 def start_totp() -> ResponseReturnValue:
     """Begin TOTP enrolment: the URI goes into an authenticator app, then confirm a code."""
     user = _me()
     uri = services().accounts.start_totp(user)
-    return jsonify({"provisioning_uri": uri, "enabled": False}), 201
+    return TotpStartOut(provisioning_uri=uri, enabled=False).reply(201)
 
 
+@operation("Activate TOTP with a current code; logins then need a code", body=TotpConfirmIn,
+           out=TotpConfirmOut)
 @bp.post("/me/totp/confirm")
 @roles_required(*ANYONE)
 def confirm_totp() -> ResponseReturnValue:
     body = parse_body(TotpConfirmIn)
     services().accounts.confirm_totp(db(), _me(), body.code)
-    return jsonify({"enabled": True})
+    return TotpConfirmOut(enabled=True).reply()
 
 
 def _me() -> User:
@@ -63,45 +79,52 @@ def _me() -> User:
     return user
 
 
+@operation("List clients visible to the caller", out=Items[ClientOut])
 @bp.get("/clients")
 @roles_required(*ANYONE)
 def list_clients() -> ResponseReturnValue:
-    items = services().clients.list_clients(db(), principal())
-    return jsonify({"items": [client_json(c) for c in items]})
+    return items([client_out(c) for c in services().clients.list_clients(db(), principal())]
+                 ).reply()
 
 
+@operation("Create a client", body=ClientIn, out=ClientOut, status=201)
 @bp.post("/clients")
 @roles_required("admin")
 def create_client() -> ResponseReturnValue:
     body = parse_body(ClientIn)
     client = services().clients.create_client(db(), principal().actor, body.name)
-    return jsonify(client_json(client)), 201
+    return client_out(client).reply(201)
 
 
+@operation("Read a client", out=ClientOut)
 @bp.get("/clients/<int:client_id>")
 @roles_required(*ANYONE)
 def get_client(client_id: int) -> ResponseReturnValue:
-    return jsonify(client_json(services().clients.get_client(db(), principal(), client_id)))
+    return client_out(services().clients.get_client(db(), principal(), client_id)).reply()
 
 
+@operation("List a client's contacts", out=Items[ContactOut])
 @bp.get("/clients/<int:client_id>/contacts")
 @roles_required(*ANYONE)
 def list_contacts(client_id: int) -> ResponseReturnValue:
-    items = services().clients.list_contacts(db(), principal(), client_id)
-    return jsonify({"items": [contact_json(c) for c in items]})
+    rows = services().clients.list_contacts(db(), principal(), client_id)
+    return items([contact_out(c) for c in rows]).reply()
 
 
+@operation("Add a contact; a verification e-mail goes out (double opt-in)", body=ContactIn,
+           out=ContactOut, status=201)
 @bp.post("/clients/<int:client_id>/contacts")
 @roles_required("admin")
 def create_contact(client_id: int) -> ResponseReturnValue:
     body = parse_body(ContactIn)
     contact = services().clients.add_contact(db(), principal(), client_id, body.kind,
                                              body.value, body.purposes)
-    out = contact_json(contact)
-    out["verification_sent"] = send_verification(contact)
-    return jsonify(out), 201
+    out = contact_out(contact)
+    out.verification_sent = send_verification(contact)
+    return out.reply(201)
 
 
+@operation("Send the verification e-mail again", out=VerificationOut, status=202)
 @bp.post("/contacts/<int:contact_id>/verification")
 @roles_required("admin")
 def resend_verification(contact_id: int) -> ResponseReturnValue:
@@ -110,7 +133,7 @@ def resend_verification(contact_id: int) -> ResponseReturnValue:
         raise NotFound(f"contact {contact_id} does not exist")
     if contact.verified_at is not None:
         raise InvalidInput("this contact is verified already")
-    return jsonify({"id": contact.id, "verification_sent": send_verification(contact)}), 202
+    return VerificationOut(id=contact.id, verification_sent=send_verification(contact)).reply(202)
 
 
 def send_verification(contact: Contact) -> bool:
@@ -122,29 +145,33 @@ def send_verification(contact: Contact) -> bool:
     return svc.clients.send_verification(db(), contact, link)
 
 
+@operation("List a client's engagements", out=Items[EngagementOut])
 @bp.get("/clients/<int:client_id>/engagements")
 @roles_required(*ANYONE)
 def list_engagements(client_id: int) -> ResponseReturnValue:
-    items = services().clients.list_engagements(db(), principal(), client_id)
-    return jsonify({"items": [engagement_json(e) for e in items]})
+    rows = services().clients.list_engagements(db(), principal(), client_id)
+    return items([engagement_out(e) for e in rows]).reply()
 
 
+@operation("Create an engagement", body=EngagementIn, out=EngagementOut, status=201)
 @bp.post("/clients/<int:client_id>/engagements")
 @roles_required("admin")
 def create_engagement(client_id: int) -> ResponseReturnValue:
     body = parse_body(EngagementIn)
     eng = services().clients.add_engagement(db(), principal(), client_id, body.title,
                                             body.paid_at, body.warranty_until)
-    return jsonify(engagement_json(eng)), 201
+    return engagement_out(eng).reply(201)
 
 
+@operation("Read an engagement", out=EngagementOut)
 @bp.get("/engagements/<int:engagement_id>")
 @roles_required(*ANYONE)
 def get_engagement(engagement_id: int) -> ResponseReturnValue:
-    eng = services().clients.get_engagement(db(), principal(), engagement_id)
-    return jsonify(engagement_json(eng))
+    return engagement_out(services().clients.get_engagement(db(), principal(), engagement_id)
+                          ).reply()
 
 
+@operation("Change paid, warranty or closed dates", body=EngagementPatch, out=EngagementOut)
 @bp.patch("/engagements/<int:engagement_id>")
 @roles_required("admin")
 def update_engagement(engagement_id: int) -> ResponseReturnValue:
@@ -155,18 +182,22 @@ def update_engagement(engagement_id: int) -> ResponseReturnValue:
                                 warranty_until=body.warranty_until, closed_at=body.closed_at,
                                 fields=frozenset(body.model_fields_set))
     eng = services().clients.update_engagement(db(), principal(), engagement_id, changes)
-    return jsonify(engagement_json(eng))
+    return engagement_out(eng).reply()
 
 
+@operation("List devices", out=Items[DeviceOut],
+           query=(query("client_id", "only this client's devices", type="integer"),))
 @bp.get("/devices")
 @roles_required(*ANYONE)
 def list_devices() -> ResponseReturnValue:
     client_id = request.args.get("client_id", type=int)
     who = principal()
-    items = services().devices.list_devices(db(), who, client_id)
-    return jsonify({"items": [device_json(d, who) for d in items]})
+    rows = services().devices.list_devices(db(), who, client_id)
+    return items([device_out(d, who) for d in rows]).reply()
 
 
+@operation("Enrol a device; credentials are write-only", body=DeviceIn, out=DeviceOut,
+           status=201)
 @bp.post("/devices")
 @roles_required("admin")
 def create_device() -> ResponseReturnValue:
@@ -181,14 +212,15 @@ def create_device() -> ResponseReturnValue:
         private_key=secret_or_none(creds.private_key),
     )
     device = services().devices.create_device(db(), principal(), spec, credentials)
-    return jsonify(device_json(device, principal())), 201
+    return device_out(device, principal()).reply(201)
 
 
+@operation("Read a device", out=DeviceOut)
 @bp.get("/devices/<int:device_id>")
 @roles_required(*ANYONE)
 def get_device(device_id: int) -> ResponseReturnValue:
     who = principal()
-    return jsonify(device_json(services().devices.get_device(db(), who, device_id), who))
+    return device_out(services().devices.get_device(db(), who, device_id), who).reply()
 
 
 def secret_or_none(value: Any) -> Secret | None:

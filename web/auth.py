@@ -88,6 +88,7 @@ def roles_required(*roles: str) -> Callable[[F], F]:
                 raise Forbidden(f"this needs the {' or '.join(roles)} role")
             return view(*args, **kwargs)
 
+        wrapper.roles = roles  # type: ignore[attr-defined]  # for the OpenAPI document
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -8,7 +8,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, url_for
 from flask.typing import ResponseReturnValue
 
 from custody.certs.models import Certificate, CertificateAuthority
@@ -16,41 +16,57 @@ from custody.certs.service import Issued
 from custody.errors import InvalidInput
 from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
-from custody.web.schemas import CertificateIn, ImportIn, RenewIn, RevokeIn, parse_body
-from custody.web.serialize import when
+from custody.web.openapi import operation
+from custody.web.schemas import (
+    CertificateIn,
+    CertificateOut,
+    ImportIn,
+    IssuedOut,
+    Items,
+    RenewIn,
+    RevokeIn,
+    items,
+    parse_body,
+)
 
 bp = Blueprint("certs_api", __name__)
 
 
-def cert_json(c: Certificate) -> dict[str, Any]:
+def cert_fields(c: Certificate) -> dict[str, Any]:
     return {"id": c.id, "client_id": c.client_id, "ca_id": c.ca_id, "serial": c.serial,
             "fingerprint_sha256": c.fingerprint, "subject": c.subject, "sans": c.sans,
-            "not_before": when(c.not_before), "not_after": when(c.not_after),
-            "key_origin": c.key_origin, "issued_at": when(c.issued_at),
-            "handed_over_at": when(c.handed_over_at), "handed_over_to": c.handed_over_to,
-            "handover_method": c.handover_method, "revoked_at": when(c.revoked_at),
+            "not_before": c.not_before, "not_after": c.not_after,
+            "key_origin": c.key_origin, "issued_at": c.issued_at,
+            "handed_over_at": c.handed_over_at, "handed_over_to": c.handed_over_to,
+            "handover_method": c.handover_method, "revoked_at": c.revoked_at,
             "revocation_reason": c.revocation_reason, "replaces_id": c.replaces_id,
             "download_pending": c.bundle_path is not None,
-            "download_expires_at": when(c.download_expires_at) if c.bundle_path else None,
+            "download_expires_at": c.download_expires_at if c.bundle_path else None,
             "certificate": c.cert_pem}
 
 
-def issued_json(issued: Issued) -> dict[str, Any]:
-    out = cert_json(issued.certificate) | {"chain": issued.chain}
-    if issued.passphrase:
-        out |= {"passphrase": issued.passphrase,
-                "download_url": url_for("certs_api.download", cert_id=issued.certificate.id),
-                "note": "the passphrase is shown once; the bundle can be downloaded once"}
-    return out
+def cert_out(c: Certificate) -> CertificateOut:
+    return CertificateOut(**cert_fields(c))
 
 
+def issued_out(issued: Issued) -> IssuedOut:
+    once = {"passphrase": issued.passphrase,
+            "download_url": url_for("certs_api.download", cert_id=issued.certificate.id),
+            "note": "the passphrase is shown once; the bundle can be downloaded once"
+            } if issued.passphrase else {}
+    return IssuedOut(**cert_fields(issued.certificate), chain=issued.chain, **once)
+
+
+@operation("Issue from the client's CSR, or generate a key handed over once as PKCS#12 "
+           "(passphrase shown once)", body=CertificateIn, out=IssuedOut, status=201)
 @bp.post("/api/v1/clients/<int:client_id>/certificates")
 @roles_required("admin")
 def issue(client_id: int) -> ResponseReturnValue:
     body = parse_body(CertificateIn)
     svc = services()
     if (body.csr is None) == (body.generate is None):
-        raise InvalidInput("send either csr (preferred) or generate {common_name, sans}")
+        raise InvalidInput("send either csr (preferred) or generate {common_name, sans}",
+                           field="csr")
     if body.csr is not None:
         issued = svc.certs.issue_from_csr(db(), principal(), client_id, body.csr, body.contact_id)
     else:
@@ -58,17 +74,20 @@ def issue(client_id: int) -> ResponseReturnValue:
         issued = svc.certs.issue_generated(db(), principal(), client_id,
                                            body.generate.common_name, body.generate.sans,
                                            body.contact_id)
-    return jsonify(issued_json(issued)), 201
+    return issued_out(issued).reply(201)
 
 
+@operation("The client's certificate ledger (public parts only)", out=Items[CertificateOut])
 @bp.get("/api/v1/clients/<int:client_id>/certificates")
 @roles_required(*ANYONE)
 def list_for_client(client_id: int) -> ResponseReturnValue:
     services().clients.get_client(db(), principal(), client_id)
-    items = services().certs.list_for_client(db(), principal(), client_id)
-    return jsonify({"items": [cert_json(c) for c in items]})
+    rows = services().certs.list_for_client(db(), principal(), client_id)
+    return items([cert_out(c) for c in rows]).reply()
 
 
+@operation("Track an existing certificate (PEM, DER, PKCS#12 without key)", body=ImportIn,
+           out=CertificateOut, status=201)
 @bp.post("/api/v1/clients/<int:client_id>/certificates/import")
 @roles_required("admin")
 def import_cert(client_id: int) -> ResponseReturnValue:
@@ -80,18 +99,20 @@ def import_cert(client_id: int) -> ResponseReturnValue:
     else:
         try:
             data = base64.b64decode(body.der_base64 or "", validate=True)
-        except binascii.Error:
-            raise InvalidInput("der_base64: not base64") from None
+        except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
+            raise InvalidInput("der_base64: not base64", field="der_base64") from None
     row = services().certs.import_certificate(db(), principal(), client_id, data)
-    return jsonify(cert_json(row)), 201
+    return cert_out(row).reply(201)
 
 
+@operation("A ledger entry", out=CertificateOut)
 @bp.get("/api/v1/certificates/<int:cert_id>")
 @roles_required(*ANYONE)
 def get_cert(cert_id: int) -> ResponseReturnValue:
-    return jsonify(cert_json(services().certs.get(db(), principal(), cert_id)))
+    return cert_out(services().certs.get(db(), principal(), cert_id)).reply()
 
 
+@operation("Certificate and chain, PEM", media="application/x-pem-file")
 @bp.get("/api/v1/certificates/<int:cert_id>/pem")
 @roles_required(*ANYONE)
 def cert_pem(cert_id: int) -> ResponseReturnValue:
@@ -106,6 +127,8 @@ def cert_pem(cert_id: int) -> ResponseReturnValue:
                     headers={"Content-Disposition": f'attachment; filename="cert-{row.serial}.pem"'})
 
 
+@operation("The generated PKCS#12, once; then the key is destroyed",
+           media="application/x-pkcs12")
 @bp.get("/api/v1/certificates/<int:cert_id>/bundle")
 @roles_required("admin", "client")
 def download(cert_id: int) -> ResponseReturnValue:
@@ -115,20 +138,24 @@ def download(cert_id: int) -> ResponseReturnValue:
         "Cache-Control": "no-store"})
 
 
+@operation("Revoke with an RFC 5280 reason; the CRL is re-signed", body=RevokeIn,
+           out=CertificateOut)
 @bp.post("/api/v1/certificates/<int:cert_id>/revoke")
 @roles_required("admin")
 def revoke(cert_id: int) -> ResponseReturnValue:
     body = parse_body(RevokeIn)
     row = services().certs.revoke(db(), principal(), cert_id, body.reason)
-    return jsonify(cert_json(row))
+    return cert_out(row).reply()
 
 
+@operation("Issue a successor for the same subject from a new CSR", body=RenewIn,
+           out=IssuedOut, status=201)
 @bp.post("/api/v1/certificates/<int:cert_id>/renew")
 @roles_required("admin")
 def renew(cert_id: int) -> ResponseReturnValue:
     body = parse_body(RenewIn)
     issued = services().certs.renew(db(), principal(), cert_id, body.csr)
-    return jsonify(issued_json(issued)), 201
+    return issued_out(issued).reply(201)
 
 
 @bp.get("/crl/<int:ca_id>.crl")

@@ -16,6 +16,7 @@ from custody.errors import (
     CustodyError,
     DeviceError,
     EgressUnavailable,
+    FieldError,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -40,9 +41,13 @@ def wants_json() -> bool:
     return request.path.startswith(("/api/", "/ingest/")) or request.is_json
 
 
-def error_response(status: int, code: str, message: str) -> tuple[Response, int] | tuple[str, int]:
+def error_response(status: int, code: str, message: str, fields: tuple[FieldError, ...] = ()
+                   ) -> tuple[Response, int] | tuple[str, int]:
     if wants_json():
-        resp = jsonify({"error": {"code": code, "message": message}})
+        error: dict[str, object] = {"code": code, "message": message}
+        if fields:
+            error["fields"] = [{"field": f.field, "message": f.message} for f in fields]
+        resp = jsonify({"error": error})
         if status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="custody"'
         return resp, status
@@ -55,7 +60,8 @@ def register_error_handlers(app: Flask) -> None:
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
         if status >= 500:
             log.warning("backend problem on %s %s: %s", request.method, request.path, exc)
-        return error_response(status, exc.code, str(exc))
+        fields = exc.fields if isinstance(exc, InvalidInput) else ()
+        return error_response(status, exc.code, str(exc), fields)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]

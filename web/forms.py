@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import re
-
 from flask_wtf import FlaskForm
+
+from custody.errors import CustodyError, InvalidInput
 
 
 class ActionForm(FlaskForm):
     """A button that changes something: only its CSRF token."""
 
 
-_NAMED = re.compile(r"(\w+)\b")
-
-
-def place_error(form: FlaskForm, message: str) -> str | None:
-    """Show a service's message by the field it starts with ("egress_ip: ...", "reason must
-    be ..."); return it when it names no field of the form, for the form's own line."""
-    named = _NAMED.match(message)
-    name = named.group(1) if named else ""
-    if name in form._fields and name != "csrf_token":
-        form[name].errors = [*form[name].errors, message]
-        return None
-    return message
+def place_error(form: FlaskForm, exc: CustodyError) -> str | None:
+    """Put a service's complaint next to the form field it names (``InvalidInput.fields``);
+    return what names no field of this form, for the line above the form."""
+    loose = []
+    for problem in exc.fields if isinstance(exc, InvalidInput) else ():
+        name = next((n for n in (problem.field, problem.field.rpartition(".")[2])
+                     if n in form._fields and n != "csrf_token"), None)
+        if name is None:
+            loose.append(problem.message)
+        else:
+            form[name].errors = [*form[name].errors, problem.message]
+    if isinstance(exc, InvalidInput) and exc.fields:
+        return "; ".join(loose) or None
+    return str(exc)
 
 
 def problems(form: FlaskForm) -> str:

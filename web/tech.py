@@ -57,7 +57,7 @@ def device(device_id: int) -> ResponseReturnValue:
                 svc.sessions.open(db(), session.id)
             return redirect(url_for("tech.session_page", session_id=session.id))
         except CustodyError as exc:
-            error = place_error(form, str(exc))
+            error = place_error(form, exc)
     recent = [s for s in svc.sessions.list_sessions(db(), who) if s.device_id == device_id][:10]
     pin = fingerprint(dev.host_key) if dev.host_key else None
     policy = db().get(ClientPolicy, dev.client_id)
@@ -149,6 +149,6 @@ def reidentify() -> ResponseReturnValue:
             matches = svc.alerts.reidentify(db(), who, form.client_id.data,
                                             (form.token.data or "").strip())
         except CustodyError as exc:
-            error = place_error(form, str(exc))
+            error = place_error(form, exc)
     return render_template("tech_reidentify.html", form=form, matches=matches, error=error), (
         400 if error or (request.method == "POST" and form.errors) else 200)

@@ -55,6 +55,6 @@ def generate_password() -> str:
 
 def check_strength(password: str) -> None:
     if len(password) < MIN_LENGTH:
-        raise InvalidInput(f"password must be at least {MIN_LENGTH} characters long")
+        raise InvalidInput(f"password must be at least {MIN_LENGTH} characters long", field="password")
     if len(password) > 1024:
-        raise InvalidInput("password must be at most 1024 characters long")
+        raise InvalidInput("password must be at most 1024 characters long", field="password")

@@ -74,9 +74,10 @@ class AccountService:
         """Create a user; return it and the generated one-time password if none was given."""
         username = username.strip().lower()
         if not USERNAME.match(username):
-            raise InvalidInput("username must be 2-150 characters: lowercase letters, digits, . _ @ -")
+            raise InvalidInput("username must be 2-150 characters: lowercase letters, digits, . _ @ -",
+                               field="username")
         if role not in ROLES:
-            raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
         if role == "client":
             if client_id is None:
                 raise InvalidInput("a client user needs --client (the client's id)")

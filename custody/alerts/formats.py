@@ -91,7 +91,7 @@ def _webhook(kind: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
                            f"{payload.get('version')!r}")
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
-        raise InvalidInput("alerts: a list of alerts is required")
+        raise InvalidInput("alerts: a list of alerts is required", field="alerts")
     for field in ("groupLabels", "commonLabels", "commonAnnotations"):
         _string_map(payload.get(field, {}), field)
     for n, alert in enumerate(alerts):

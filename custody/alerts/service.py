@@ -73,9 +73,9 @@ class AlertService:
         require_role(who, "admin")
         name = name.strip()
         if not name or len(name) > 100 or "/" in name:
-            raise InvalidInput("name must be 1-100 characters, without '/'")
+            raise InvalidInput("name must be 1-100 characters, without '/'", field="name")
         if kind not in SOURCE_KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(SOURCE_KINDS)}")
+            raise InvalidInput(f"kind must be one of {', '.join(SOURCE_KINDS)}", field="kind")
         if client_id is not None and db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
         if db.scalar(select(AlertSource.id).where(AlertSource.name == name)):

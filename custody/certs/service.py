@@ -110,7 +110,8 @@ class CertService:
             return None
         contact = db.get(Contact, contact_id)
         if contact is None or contact.client_id != client_id or contact.verified_at is None:
-            raise InvalidInput(f"contact_id: {contact_id} is not a verified contact of this client")
+            raise InvalidInput(f"contact_id: {contact_id} is not a verified contact of this client",
+                               field="contact_id")
         return contact.id
 
     def _record(self, db: Session, client_id: int, ca: CertificateAuthority | None,
@@ -246,7 +247,7 @@ class CertService:
         old_cert = x509.load_pem_x509_certificate(old.cert_pem.encode())
         if request.csr.subject != old_cert.subject:
             raise InvalidInput(f"csr: subject {request.csr.subject.rfc4514_string()} differs from "
-                               f"the certificate's ({old.subject}); issue a new one instead")
+                               f"the certificate's ({old.subject}); issue a new one instead", field="csr")
         issued = self.issue_from_csr(db, who, old.client_id, csr_pem, old.handed_over_to, old)
         old.notices_sent = sorted(set(old.notices_sent) | set(self._settings.notice_days))
         return issued
@@ -257,7 +258,7 @@ class CertService:
         row = self.get(db, who, cert_id)
         if reason not in x509ops.REASONS:
             raise InvalidInput(f"reason must be one of {', '.join(sorted(x509ops.REASONS))} "
-                               "(RFC 5280)")
+                               "(RFC 5280)", field="reason")
         if row.revoked_at is not None:
             raise Conflict(f"certificate {cert_id} was revoked already on {row.revoked_at:%Y-%m-%d}")
         if row.ca_id is None:

@@ -105,20 +105,20 @@ def load_csr(text: str, allowed_key_types: Sequence[str]) -> CsrRequest:
     try:
         csr = x509.load_pem_x509_csr(text.encode())
     except ValueError:
-        raise InvalidInput("csr: not a PEM certificate signing request") from None
+        raise InvalidInput("csr: not a PEM certificate signing request", field="csr") from None
     try:
         valid = csr.is_signature_valid
     except (InvalidSignature, ValueError):
         valid = False
     if not valid:
-        raise InvalidInput("csr: its signature does not verify (altered or broken request)")
+        raise InvalidInput("csr: its signature does not verify (altered or broken request)", field="csr")
     public = csr.public_key()
     kind = key_type_of(public)
     if isinstance(public, rsa.RSAPublicKey) and public.key_size < 2048:
-        raise InvalidInput(f"csr: RSA {public.key_size}-bit keys are too weak (2048 at least)")
+        raise InvalidInput(f"csr: RSA {public.key_size}-bit keys are too weak (2048 at least)", field="csr")
     if kind not in allowed_key_types:
         raise InvalidInput(f"csr: key type {kind} is not allowed (allowed: "
-                           f"{', '.join(allowed_key_types)})")
+                           f"{', '.join(allowed_key_types)})", field="csr")
     names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = str(names[0].value) if names else ""
     sans: list[str] = []
@@ -135,9 +135,9 @@ def load_csr(text: str, allowed_key_types: Sequence[str]) -> CsrRequest:
             sans.append(f"email:{n.value}")
         else:
             raise InvalidInput(f"csr: subjectAltName type {type(n).__name__} is not supported "
-                               "(DNS names, IP addresses and e-mail only)")
+                               "(DNS names, IP addresses and e-mail only)", field="csr")
     if not cn and not sans:
-        raise InvalidInput("csr: it names nothing (no common name, no subject alternative name)")
+        raise InvalidInput("csr: it names nothing (no common name, no subject alternative name)", field="csr")
     return CsrRequest(csr, cn, sans, kind)
 
 

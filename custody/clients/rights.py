@@ -90,7 +90,7 @@ class RightsService:
         if purposes is not None:
             unknown = sorted(set(purposes) - set(PURPOSES))
             if unknown:
-                raise InvalidInput(f"purposes must be among {', '.join(PURPOSES)}")
+                raise InvalidInput(f"purposes must be among {', '.join(PURPOSES)}", field="purposes")
             withdrawn = sorted(set(contact.purposes) - set(purposes))
             contact.purposes = sorted(set(purposes))
             self._audit.record(db, who.actor, "contact.consent", f"contact:{contact.id}",

@@ -57,7 +57,7 @@ class ClientService:
     def create_client(self, db: Session, actor: str, name: str) -> Client:
         name = name.strip()
         if not name or len(name) > 200:
-            raise InvalidInput("name must be 1-200 characters")
+            raise InvalidInput("name must be 1-200 characters", field="name")
         if db.scalar(select(Client.id).where(Client.name == name)) is not None:
             raise Conflict(f"a client named {name!r} exists already")
         client = Client(name=name, status="active", created_at=self._clock())
@@ -87,7 +87,8 @@ class ClientService:
         value = self.normalize_contact(kind, value)
         unknown = sorted(set(purposes) - set(PURPOSES))
         if unknown or not purposes:
-            raise InvalidInput(f"purposes must be a non-empty list of {', '.join(PURPOSES)}")
+            raise InvalidInput(f"purposes must be a non-empty list of {', '.join(PURPOSES)}",
+                               field="purposes")
         exists = db.scalar(select(Contact.id).where(
             Contact.client_id == client_id, Contact.kind == kind, Contact.value == value))
         if exists is not None:
@@ -105,13 +106,13 @@ class ClientService:
         """Validate an e-mail address or E.164 phone number; return its stored form."""
         value = value.strip()
         if kind not in CONTACT_KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(CONTACT_KINDS)}")
+            raise InvalidInput(f"kind must be one of {', '.join(CONTACT_KINDS)}", field="kind")
         if kind == "email":
             if not EMAIL.match(value) or len(value) > 320:
-                raise InvalidInput("value is not a valid e-mail address")
+                raise InvalidInput("value is not a valid e-mail address", field="value")
             return value.lower()
         if not PHONE.match(value):
-            raise InvalidInput("value must be a phone number in E.164 form, e.g. +4930123456")
+            raise InvalidInput("value must be a phone number in E.164 form, e.g. +4930123456", field="value")
         return value
 
     def list_contacts(self, db: Session, who: Principal, client_id: int) -> Sequence[Contact]:
@@ -170,7 +171,7 @@ class ClientService:
         self.get_client(db, who, client_id)
         title = title.strip()
         if not title or len(title) > 200:
-            raise InvalidInput("title must be 1-200 characters")
+            raise InvalidInput("title must be 1-200 characters", field="title")
         check_order(paid_at, warranty_until)
         eng = Engagement(client_id=client_id, title=title, paid_at=paid_at,
                          warranty_until=warranty_until, created_at=self._clock())
@@ -195,7 +196,7 @@ class ClientService:
         for name in sorted(changes.fields):
             value = getattr(changes, name)
             if name == "title" and (value is None or not value.strip()):
-                raise InvalidInput("title must be 1-200 characters")
+                raise InvalidInput("title must be 1-200 characters", field="title")
             setattr(eng, name, value)
         check_order(eng.paid_at, eng.warranty_until)
         self._audit.record(db, who.actor, "engagement.update", f"engagement:{eng.id}",

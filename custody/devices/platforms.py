@@ -244,4 +244,4 @@ def platform_for(device_type: str) -> Platform:
         return PLATFORM_OF[device_type]
     except KeyError:
         raise InvalidInput(f"device_type must be one of {', '.join(sorted(DEVICE_TYPES))} "
-                           "(SSH only)") from None
+                           "(SSH only)", field="device_type") from None

@@ -235,13 +235,13 @@ def _shell_allowed(words: Sequence[str], rule: Rule) -> bool:
 
 def check_shape(command: str) -> None:
     if not command.strip():
-        raise InvalidInput("command must not be empty")
+        raise InvalidInput("command must not be empty", field="command")
     if len(command.encode()) > MAX_COMMAND_BYTES:
-        raise InvalidInput(f"command is longer than {MAX_COMMAND_BYTES} bytes")
+        raise InvalidInput(f"command is longer than {MAX_COMMAND_BYTES} bytes", field="command")
     if "\n" in command or "\r" in command:
-        raise InvalidInput("command must be one line; send configuration lines as a list")
+        raise InvalidInput("command must be one line; send configuration lines as a list", field="command")
     if not _ALLOWED.match(command):
-        raise InvalidInput("command contains unsupported characters (only printable ASCII)")
+        raise InvalidInput("command contains unsupported characters (only printable ASCII)", field="command")
     if "\t" in command:
         raise InvalidInput("command contains a tab, which the device would complete into "
-                           "another word; type the words in full")
+                           "another word; type the words in full", field="command")

@@ -77,7 +77,7 @@ class DeviceService:
         if spec.egress_ip is not None and db.scalar(select(EgressProfile.id).where(
                 EgressProfile.source_ip == spec.egress_ip)) is None:
             raise InvalidInput(f"egress_ip: {spec.egress_ip} is not a defined egress profile; "
-                               "an admin adds it first (POST /api/v1/egress-profiles)")
+                               "an admin adds it first (POST /api/v1/egress-profiles)", field="egress_ip")
         if db.scalar(select(Device.id).where(Device.client_id == spec.client_id,
                                              Device.name == spec.name)) is not None:
             raise Conflict(f"client {spec.client_id} has a device named {spec.name!r} already")
@@ -85,7 +85,8 @@ class DeviceService:
         for eid in spec.engagement_ids:
             eng = db.get(Engagement, eid)
             if eng is None or eng.client_id != spec.client_id:
-                raise InvalidInput(f"engagement_ids: {eid} is not an engagement of this client")
+                raise InvalidInput(f"engagement_ids: {eid} is not an engagement of this client",
+                                   field="engagement_ids")
             engagements.append(eng)
         device = Device(client_id=spec.client_id, name=spec.name, host=spec.host, port=spec.port,
                         device_type=spec.device_type, egress_ip=spec.egress_ip,
@@ -142,7 +143,8 @@ class DeviceService:
                 raise Conflict(f"device {device_id} has no scanned key to confirm; scan it first")
             if fingerprint(device.host_key_pending) != (confirm_fingerprint or "").strip():
                 raise InvalidInput("fingerprint does not match the scanned key; scan again and "
-                                   "compare with the device's own `show ip ssh` / ssh-keygen -l")
+                                   "compare with the device's own `show ip ssh` / ssh-keygen -l",
+                                   field="fingerprint")
             key = device.host_key_pending
         previous = device.host_key
         device.host_key = key
@@ -158,9 +160,9 @@ class DeviceService:
         require_role(who, "admin")
         name = name.strip()
         if not name or len(name) > 100:
-            raise InvalidInput("name must be 1-100 characters")
+            raise InvalidInput("name must be 1-100 characters", field="name")
         if not is_ip(source_ip):
-            raise InvalidInput("source_ip must be an IP address")
+            raise InvalidInput("source_ip must be an IP address", field="source_ip")
         if db.scalar(select(EgressProfile.id).where(
                 (EgressProfile.name == name) | (EgressProfile.source_ip == source_ip))) is not None:
             raise Conflict("an egress profile with this name or address exists already")
@@ -188,19 +190,20 @@ class DeviceService:
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
         if approver_role not in STAFF:
-            raise InvalidInput("approver_role must be admin or technician")
+            raise InvalidInput("approver_role must be admin or technician", field="approver_role")
         for rule in [*deny_commands, *(allow_commands or ())]:
             if not rule.strip() or len(rule) > 200:
                 raise InvalidInput("deny_commands and allow_commands entries must be "
                                    "1-200 characters")
         if privileged_role not in ("technician", "admin", "none"):
-            raise InvalidInput("privileged_role must be technician, admin or none")
+            raise InvalidInput("privileged_role must be technician, admin or none", field="privileged_role")
         if unlisted_action not in ("refuse", "confirm"):
-            raise InvalidInput("unlisted_action must be refuse or confirm")
+            raise InvalidInput("unlisted_action must be refuse or confirm", field="unlisted_action")
         if unlisted_action == "confirm" and allow_commands is None:
-            raise InvalidInput("unlisted_action confirm needs allow_commands (allow-list mode)")
+            raise InvalidInput("unlisted_action confirm needs allow_commands (allow-list mode)",
+                               field="unlisted_action")
         if rotate_every_days is not None and not 1 <= rotate_every_days <= 3650:
-            raise InvalidInput("rotate_every_days must be between 1 and 3650")
+            raise InvalidInput("rotate_every_days must be between 1 and 3650", field="rotate_every_days")
         policy = db.get(ClientPolicy, client_id) or ClientPolicy(client_id=client_id)
         policy.require_approval = require_approval
         policy.approver_role = approver_role
@@ -216,7 +219,7 @@ class DeviceService:
             policy.prefix_preserving_ips = prefix_preserving_ips
         if alert_names is not None:
             if any(len(n.strip()) < 3 or len(n) > 200 for n in alert_names):
-                raise InvalidInput("alert_names entries must be 3-200 characters")
+                raise InvalidInput("alert_names entries must be 3-200 characters", field="alert_names")
             policy.alert_names = sorted({n.strip() for n in alert_names})
         db.add(policy)
         self._audit.record(db, who.actor, "client.policy", f"client:{client_id}",
@@ -250,20 +253,20 @@ class DeviceService:
 
 def _check_spec(spec: DeviceSpec) -> None:
     if not spec.name.strip() or len(spec.name) > 200:
-        raise InvalidInput("name must be 1-200 characters")
+        raise InvalidInput("name must be 1-200 characters", field="name")
     if not is_ip(spec.host) and not HOSTNAME.match(spec.host):
-        raise InvalidInput("host must be an IP address or a DNS name")
+        raise InvalidInput("host must be an IP address or a DNS name", field="host")
     if not 1 <= spec.port <= 65535:
-        raise InvalidInput("port must be between 1 and 65535")
+        raise InvalidInput("port must be between 1 and 65535", field="port")
     if spec.device_type not in DEVICE_TYPES:
         raise InvalidInput(
-            f"device_type must be one of {', '.join(sorted(DEVICE_TYPES))} (SSH only)")
+            f"device_type must be one of {', '.join(sorted(DEVICE_TYPES))} (SSH only)", field="device_type")
     if spec.egress_ip is not None and not is_ip(spec.egress_ip):
-        raise InvalidInput("egress_ip must be an IP address")
+        raise InvalidInput("egress_ip must be an IP address", field="egress_ip")
 
 
 def _check_credentials(creds: DeviceCredentials) -> None:
     if not creds.username.strip():
-        raise InvalidInput("credentials.username must not be empty")
+        raise InvalidInput("credentials.username must not be empty", field="credentials.username")
     if creds.password is None and creds.private_key is None:
         raise InvalidInput("credentials need a password or a private_key")

@@ -79,10 +79,11 @@ class SessionService:
         require_role(who, *STAFF)
         reason = reason.strip()
         if not 3 <= len(reason) <= 200:
-            raise InvalidInput("reason must be 3-200 characters (a ticket reference)")
+            raise InvalidInput("reason must be 3-200 characters (a ticket reference)", field="reason")
         ttl = self._settings.default_ttl_seconds if ttl_seconds is None else ttl_seconds
         if not 60 <= ttl <= self._settings.max_ttl_seconds:
-            raise InvalidInput(f"ttl_seconds must be between 60 and {self._settings.max_ttl_seconds}")
+            raise InvalidInput(f"ttl_seconds must be between 60 and {self._settings.max_ttl_seconds}",
+                               field="ttl_seconds")
         device = db.get(Device, device_id)
         if device is None:
             raise NotFound(f"device {device_id} does not exist")
@@ -228,7 +229,7 @@ class SessionService:
         policy = self.policy_for(db, _device_of(db, session))
         lines = [command] if isinstance(command, str) else list(command)
         if not lines or len(lines) > MAX_CONFIG_LINES:
-            raise InvalidInput(f"config must hold 1-{MAX_CONFIG_LINES} lines")
+            raise InvalidInput(f"config must hold 1-{MAX_CONFIG_LINES} lines", field="config")
         shown = self._broker.redact(session_id, scrub(" ; ".join(lines)))
         unlisted = False
         for line in lines:
@@ -317,7 +318,7 @@ class SessionService:
         self._may_read_transcripts(db, who)
         query = query.strip()
         if not 2 <= len(query) <= 200:
-            raise InvalidInput("q must be 2-200 characters")
+            raise InvalidInput("q must be 2-200 characters", field="q")
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
         sessions = db.scalars(select(AccessSession.id).where(

@@ -79,7 +79,7 @@ def fingerprint(host_key: str) -> str:
     try:
         blob = base64.b64decode(host_key.split()[1], validate=True)
     except (IndexError, ValueError):
-        raise InvalidInput("public_key must look like 'ssh-ed25519 AAAA...'") from None
+        raise InvalidInput("public_key must look like 'ssh-ed25519 AAAA...'", field="public_key") from None
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
@@ -87,11 +87,11 @@ def parse_public_key(line: str) -> str:
     """Validate a host public key given by an admin; return it as "type base64"."""
     parts = line.strip().split()
     if len(parts) < 2:
-        raise InvalidInput("public_key must look like 'ssh-ed25519 AAAA...'")
+        raise InvalidInput("public_key must look like 'ssh-ed25519 AAAA...'", field="public_key")
     try:
         key = paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
     except Exception:  # noqa: BLE001 - paramiko raises several types for bad keys
-        raise InvalidInput("public_key is not a valid SSH public key") from None
+        raise InvalidInput("public_key is not a valid SSH public key", field="public_key") from None
     return f"{key.get_name()} {key.get_base64()}"
 
 
@@ -115,7 +115,8 @@ def load_private_key(pem: str) -> paramiko.PKey:
             return cls.from_private_key(io.StringIO(pem))
         except (paramiko.SSHException, ValueError):
             continue
-    raise InvalidInput("credentials.private_key is not an unencrypted OpenSSH/PEM private key")
+    raise InvalidInput("credentials.private_key is not an unencrypted OpenSSH/PEM private key",
+                       field="credentials.private_key")
 
 
 class DeviceConnection(Protocol):

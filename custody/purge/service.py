@@ -84,12 +84,12 @@ class PurgeService:
                  reason: str, until: datetime) -> Hold:
         require_role(who, "admin")
         if target_kind not in tuple(HoldTarget):
-            raise InvalidInput("target_kind must be device or client")
+            raise InvalidInput("target_kind must be device or client", field="target_kind")
         reason = reason.strip()
         if not 3 <= len(reason) <= 500:
-            raise InvalidInput("reason must be 3-500 characters: say why the data must stay")
+            raise InvalidInput("reason must be 3-500 characters: say why the data must stay", field="reason")
         if until <= self._clock():
-            raise InvalidInput("until must be in the future")
+            raise InvalidInput("until must be in the future", field="until")
         model = Device if target_kind == HoldTarget.DEVICE else Client
         if db.get(model, target_id) is None:
             raise NotFound(f"{target_kind} {target_id} does not exist")

@@ -131,6 +131,9 @@ def test_api_errors_are_json(client: FlaskClient, world: World) -> None:
     assert anon.status_code == 401
     assert anon.json["error"]["code"] == "unauthorized"
     assert anon.headers["WWW-Authenticate"].startswith("Bearer")
+    # No token and no session cookie: nothing to forge, so the answer is 401, not a CSRF 400.
+    anon_write = client.post("/api/v1/clients", json={"name": "X"})
+    assert anon_write.status_code == 401 and anon_write.json["error"]["code"] == "unauthorized"
     bad = client.get("/api/v1/clients", headers=auth("cst_not-a-real-token-at-all-xxxxx"))
     assert bad.status_code == 401
     forbidden = client.post("/api/v1/clients", json={"name": "X"}, headers=auth(world.tech_token))
