@@ -110,12 +110,13 @@ def _string_map(value: Any, where: str) -> None:
         return
     if not isinstance(value, dict):
         raise InvalidInput(f"{where}: an object of strings is expected, got "
-                           f"{type(value).__name__}")
+                           f"{type(value).__name__}", field=where)
     if len(value) > MAX_LABELS:
-        raise InvalidInput(f"{where}: more than {MAX_LABELS} labels")
+        raise InvalidInput(f"{where}: more than {MAX_LABELS} labels", field=where)
     for name, item in value.items():
         if not isinstance(item, str):
-            raise InvalidInput(f"{where}.{name}: a string is expected, got {type(item).__name__}")
+            raise InvalidInput(f"{where}.{name}: a string is expected, got {type(item).__name__}",
+                               field=f"{where}.{name}")
 
 
 def status_of(alert: dict[str, Any], payload: dict[str, Any]) -> str:

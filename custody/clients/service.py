@@ -208,7 +208,7 @@ def check_order(paid_at: datetime | None, warranty_until: datetime | None, where
     """Refuse a warranty that ends before the job was paid: the dates are swapped or wrong."""
     if paid_at and warranty_until and warranty_until < paid_at:
         raise InvalidInput(f"{where}warranty_until ({warranty_until:%Y-%m-%d}) is before "
-                           f"paid_at ({paid_at:%Y-%m-%d})")
+                           f"paid_at ({paid_at:%Y-%m-%d})", field="warranty_until")
 
 
 def _fingerprint(value: str) -> str:
