@@ -41,7 +41,7 @@ def _prepare(directory: Path) -> tuple[str, int]:
         contact = services.clients.add_contact(db, admin, client.id, "email",
                                                "noc@bench.example", ["alerts"])
         contact.verified_at = services.clock()
-        _, token = services.alerts.create_source(db, admin, "prom", "alertmanager", client.id)
+        _, token = services.alerts.sources.create_source(db, admin, "prom", "alertmanager", client.id)
     services.engine.dispose()
     return token, client.id
 

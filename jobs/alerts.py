@@ -8,11 +8,11 @@ from custody.services import Services
 
 def deliver_outbox(services: Services) -> None:
     """Send due e-mails; each is marked sent right after the server accepts it."""
-    services.alerts.deliver(services.db)
+    services.alerts.outbox.deliver(services.db)
 
 
 def alert_retention(services: Services) -> None:
     """Old notifications and delivery records, then old pseudonym keys."""
     with transaction(services.db) as db:
-        services.alerts.retention_sweep(db)
-        services.alerts.key_retention(db)
+        services.alerts.retention.retention_sweep(db)
+        services.alerts.retention.key_retention(db)

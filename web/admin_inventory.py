@@ -189,7 +189,7 @@ def alert_sources() -> ResponseReturnValue:
     created: dict[str, Any] | None = None
     if form.validate_on_submit():
         try:
-            source, token = services().alerts.create_source(
+            source, token = services().alerts.sources.create_source(
                 db(), principal(), (form.name.data or "").strip(), form.kind.data or "",
                 form.client_id.data or None)
         except CustodyError as exc:
@@ -224,14 +224,14 @@ def held_alerts() -> ResponseReturnValue:
             error = problems(form) or "choose a source and a client"
         else:
             try:
-                services().alerts.assign_source(db(), principal(), source_id,
+                services().alerts.sources.assign_source(db(), principal(), source_id,
                                                 form.client_id.data or None)
             except CustodyError as exc:
                 error = str(exc)
             else:
                 flash("Saved: the source's next alerts go to the chosen client.")
                 return redirect(url_for("inventory.held_alerts"))
-    rows = services().alerts.held(db(), principal())
+    rows = services().alerts.history.held(db(), principal())
     sources = {s.id: s for s in db().scalars(select(AlertSource))}
     return render_template("admin_held_alerts.html", rows=rows, sources=sources, form=form,
                            error=error, clients=dict(_clients()),

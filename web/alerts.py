@@ -48,7 +48,7 @@ def notification_out(n: Notification, **extra: Any) -> NotificationOut:
 @roles_required("admin")
 def create_source() -> ResponseReturnValue:
     body = parse_body(AlertSourceIn)
-    source, token = services().alerts.create_source(db(), principal(), body.name, body.kind,
+    source, token = services().alerts.sources.create_source(db(), principal(), body.name, body.kind,
                                                     body.client_id)
     return source_out(source, token=token, note="the token is shown once").reply(201)
 
@@ -68,7 +68,7 @@ def list_sources() -> ResponseReturnValue:
 def assign_source(source_id: int) -> ResponseReturnValue:
     """Bind a source to a client: its later alerts go to that client."""
     body = parse_body(SourceAssignIn)
-    source = services().alerts.assign_source(db(), principal(), source_id, body.client_id)
+    source = services().alerts.sources.assign_source(db(), principal(), source_id, body.client_id)
     return source_out(source).reply()
 
 
@@ -79,7 +79,7 @@ def assign_source(source_id: int) -> ResponseReturnValue:
 @roles_required("admin")
 def held() -> ResponseReturnValue:
     """Alerts that map to no client (or to several): pseudonymized, never mailed; audited."""
-    rows = services().alerts.held(db(), principal())
+    rows = services().alerts.history.held(db(), principal())
     return HeldOut(items=[notification_out(n, source_id=n.source_id) for n in rows],
                    note="this view was written to the audit log").reply()
 
@@ -89,7 +89,7 @@ def held() -> ResponseReturnValue:
 @roles_required(*ANYONE)
 def notifications(client_id: int) -> ResponseReturnValue:
     services().clients.get_client(db(), principal(), client_id)
-    rows = services().alerts.notifications(db(), principal(), client_id)
+    rows = services().alerts.history.notifications(db(), principal(), client_id)
     return items([notification_out(n) for n in rows]).reply()
 
 
@@ -100,7 +100,7 @@ def notifications(client_id: int) -> ResponseReturnValue:
 def reidentify() -> ResponseReturnValue:
     """What a pseudonym stands for (current period, the client's inventory); audited."""
     body = parse_body(ReidentifyIn)
-    matches = services().alerts.reidentify(db(), principal(), body.client_id, body.token)
+    matches = services().alerts.reidentification.reidentify(db(), principal(), body.client_id, body.token)
     return ReidentifyOut(token=body.token, matches=matches,
                          note="this lookup was written to the audit log").reply()
 
@@ -111,9 +111,9 @@ def ingest(kind: str, source: str) -> ResponseReturnValue:
     svc = services()
     if kind not in SOURCE_KINDS:
         raise InvalidInput(f"unknown ingest kind {kind!r}; one of {', '.join(SOURCE_KINDS)}")
-    row = svc.alerts.authenticate(db(), source, kind, bearer_token())
+    row = svc.alerts.sources.authenticate(db(), source, kind, bearer_token())
     payload = parse_json(request.get_data(cache=False))
-    result = svc.alerts.ingest(db(), row, payload)
+    result = svc.alerts.ingest.ingest(db(), row, payload)
     return jsonify({"accepted": result.accepted, "new": result.new, "queued": result.queued}), 202
 
 
@@ -123,7 +123,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("unsubscribe.html", token=token, done=False, error=None)
     try:
-        services().alerts.unsubscribe(db(), token)
+        services().alerts.outbox.unsubscribe(db(), token)
     except CustodyError as exc:
         return render_template("unsubscribe.html", token=token, done=False, error=str(exc)), 400
     return render_template("unsubscribe.html", token=token, done=True, error=None)

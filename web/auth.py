@@ -26,10 +26,10 @@ from wtforms.validators import DataRequired, Length
 from custody.accounts.models import User
 from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
-from custody.errors import CustodyError, Forbidden
+from custody.errors import CustodyError, Forbidden, NotFound
 from custody.web.context import db, principal, services
 from custody.web.limits import limiter, login_limit
-from custody.web.sessions import ServerSession
+from custody.web.sessions import server_session
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,10 +119,10 @@ def login() -> Any:
         except CustodyError as exc:
             error = str(exc)
         else:
-            assert isinstance(session, ServerSession)
-            session.clear()
-            session.regenerate()
-            session["uid"] = user.id
+            ours = server_session(session)
+            ours.clear()
+            ours.regenerate()
+            ours["uid"] = user.id
             g.principal = principal_of(user)
             if user.must_change_password:
                 return redirect(url_for("auth.change_password"))
@@ -143,7 +143,8 @@ def change_password() -> Any:
     error = None
     if form.validate_on_submit():
         user = db().get(User, principal().user_id)
-        assert user is not None
+        if user is None:
+            raise NotFound("your account no longer exists")
         try:
             services().accounts.change_password(db(), user, form.current.data or "",
                                                 form.new.data or "")

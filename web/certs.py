@@ -67,10 +67,10 @@ def issue(client_id: int) -> ResponseReturnValue:
     if (body.csr is None) == (body.generate is None):
         raise InvalidInput("send either csr (preferred) or generate {common_name, sans}",
                            field="csr")
-    if body.csr is not None:
-        issued = svc.certs.issue_from_csr(db(), principal(), client_id, body.csr, body.contact_id)
+    if body.generate is None:
+        issued = svc.certs.issue_from_csr(db(), principal(), client_id, body.csr or "",
+                                          body.contact_id)
     else:
-        assert body.generate is not None
         issued = svc.certs.issue_generated(db(), principal(), client_id,
                                            body.generate.common_name, body.generate.sans,
                                            body.contact_id)

@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length
 
 from custody.clients.service import PURPOSES
 from custody.dashboard import dashboard
-from custody.errors import CustodyError
+from custody.errors import CustodyError, Forbidden
 from custody.privacy import NOTICE_VERSION, notice
 from custody.web.api import send_verification
 from custody.web.auth import roles_required
@@ -28,7 +28,8 @@ class CorrectionForm(FlaskForm):
 
 def _client_id() -> int:
     who = principal()
-    assert who.client_id is not None  # roles_required("client") guarantees one
+    if who.client_id is None:  # roles_required("client") lets in only client users
+        raise Forbidden("the portal is for client users")
     return who.client_id
 
 
@@ -43,7 +44,7 @@ def _page(errors: dict[int | str, str] | None = None,
         engagements=svc.clients.list_engagements(db(), who, cid),
         devices=svc.devices.list_devices(db(), who),
         certificates=svc.certs.list_for_client(db(), who, cid),
-        notifications=svc.alerts.notifications(db(), who, cid)[:50],
+        notifications=svc.alerts.history.notifications(db(), who, cid)[:50],
         numbers=dashboard(db(), who, svc.purge.plan(db(), cid), svc.clock()),
         contacts=contacts, corrections=forms, purposes=PURPOSES, action=ActionForm(),
         errors=errors or {}, notice=notice(svc.settings), notice_version=NOTICE_VERSION,

@@ -55,7 +55,7 @@ class DbSessionInterface(SessionInterface):
             return ServerSession(dict(row.data), sid)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        assert isinstance(session, ServerSession)
+        session = server_session(session)
         secure = self._services.settings.tls_enabled
         if session.old_sid:
             self._delete(session.old_sid)
@@ -83,3 +83,10 @@ class DbSessionInterface(SessionInterface):
     def _delete(self, sid: str) -> None:
         with transaction(self._services.db) as db:
             db.execute(delete(WebSession).where(WebSession.id_hash == _digest(sid)))
+
+
+def server_session(session: SessionMixin) -> ServerSession:
+    """The request's session as custody's own (the app installs DbSessionInterface)."""
+    if not isinstance(session, ServerSession):
+        raise TypeError("the web app runs without custody's session interface")
+    return session

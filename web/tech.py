@@ -146,7 +146,7 @@ def reidentify() -> ResponseReturnValue:
     error = None
     if form.validate_on_submit():
         try:
-            matches = svc.alerts.reidentify(db(), who, form.client_id.data,
+            matches = svc.alerts.reidentification.reidentify(db(), who, form.client_id.data,
                                             (form.token.data or "").strip())
         except CustodyError as exc:
             error = place_error(form, exc)

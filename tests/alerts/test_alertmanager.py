@@ -66,7 +66,7 @@ def test_alertmanager_webhook_end_to_end(served: Served, tmp_path: Path,
     stored = json.dumps(items)
     assert [i for i in identifiers if i in stored] == []
     assert "InterfaceDown" in stored and "critical" in stored
-    svc.alerts.deliver(svc.db)
+    svc.alerts.outbox.deliver(svc.db)
     sent = [m for m in mailbox.wait_for(3, timeout=40) if m["To"] == "noc@kunde-eins.test"
             and m["Subject"].startswith("[")]
     assert {("InterfaceDown" in m["Subject"]) for m in sent} == {True, False}

@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from custody.accounts.service import Principal
+from custody.alerts.delivery import Outbox
 from custody.alerts.models import OutboxMessage
-from custody.alerts.service import AlertService
 from custody.cli import initialize
 from custody.config import MailSettings, load_settings
 from custody.db import transaction
@@ -52,13 +52,13 @@ def own_sink() -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def delivering(client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-               own_sink: SmtpSink) -> tuple[str, AlertService]:
+               own_sink: SmtpSink) -> tuple[str, Outbox]:
     """An alert source's token, client A's contact verified for alerts, and the alert
     service delivering to ``own_sink``."""
     token = source(client, world)
     verify_contact(services, world.contact_a, clock, ["alerts"])
-    return token, AlertService(
-        services.secrets, services.audit, clock, services.settings.alerts,
+    return token, Outbox(
+        services.audit, clock, services.settings.alerts,
         SmtpMailer(MailSettings(host="127.0.0.1", port=own_sink.port, timeout=2)),
         services.signing_key, "http://localhost", "msp.example")
 
@@ -73,7 +73,7 @@ def by_outbox_id(messages: list[Any]) -> dict[str, set[str]]:
 
 def test_mail_server_outage_then_every_mail_arrives_exactly_once(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
     token, alerts = delivering
     own_sink.stop()  # the mail server goes down before the alerts come in
     for n in range(4):
@@ -104,7 +104,7 @@ def test_mail_server_outage_then_every_mail_arrives_exactly_once(
 
 def test_news_for_an_unsent_group_is_folded_in_and_resolved_follows_firing(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
     token, alerts = delivering
 
     def post(status: str, starts: str) -> Any:
@@ -126,7 +126,7 @@ def test_news_for_an_unsent_group_is_folded_in_and_resolved_follows_firing(
 
 def test_a_flapping_group_is_collapsed_into_one_held_email(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
     token, alerts = delivering
     settings = services.settings.alerts
     sent = 0
@@ -172,9 +172,9 @@ def test_killing_the_delivering_process_loses_nothing_and_sends_no_new_message(
         contact = svc.clients.add_contact(db, admin, client.id, "email", "ops@client-a.example",
                                           ["alerts"])
         contact.verified_at = svc.clock()
-        src, _ = svc.alerts.create_source(db, admin, "prom", "alertmanager", None)
+        src, _ = svc.alerts.sources.create_source(db, admin, "prom", "alertmanager", None)
         for n in range(12):
-            svc.alerts.ingest(db, src, group_payload(f"sw-{n}", "firing", "2026-11-01T11:00:00Z"))
+            svc.alerts.ingest.ingest(db, src, group_payload(f"sw-{n}", "firing", "2026-11-01T11:00:00Z"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
 
     def scheduler() -> subprocess.Popen[bytes]:
@@ -214,7 +214,7 @@ def test_killing_the_delivering_process_loses_nothing_and_sends_no_new_message(
 
 def test_an_alert_cannot_add_a_mail_header(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
     token, alerts = delivering
     injected = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
     injected["alerts"][0]["labels"]["alertname"] = "Down\r\nBcc: spy@evil.test\r\nX-Evil: 1"
@@ -238,12 +238,12 @@ class _Unbuildable(SmtpMailer):
 
 def test_a_message_that_cannot_be_built_is_failed_and_the_rest_go_out(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
-        own_sink: SmtpSink, delivering: tuple[str, AlertService]) -> None:
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
     token, _ = delivering
     for n in (1, 2):
         client.post("/ingest/alertmanager/prom", headers=auth(token),
                     json=group_payload(f"sw-{n}", "firing", "2026-11-01T11:00:00Z"))
-    alerts = AlertService(services.secrets, services.audit, clock, services.settings.alerts,
+    alerts = Outbox(services.audit, clock, services.settings.alerts,
                           _Unbuildable(MailSettings(host="127.0.0.1", port=own_sink.port,
                                                     timeout=2)),
                           services.signing_key, "http://localhost", "msp.example")

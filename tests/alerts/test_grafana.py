@@ -29,7 +29,7 @@ def test_grafana_webhook_reaches_the_mailbox_with_no_identifier(served: Served,
                           timeout=10, headers={"Authorization": f"Bearer {token}"})
     assert wrong.status_code == 400 and "grafana" in wrong.json()["error"]["message"]
 
-    assert svc.alerts.deliver(svc.db) == 1
+    assert svc.alerts.outbox.deliver(svc.db) == 1
     [mail] = [m for m in mailbox.wait_for(2, timeout=20) if m["Subject"].startswith("[")]
     parts = [mail.as_string(), text_of(mail), *(
         p.get_payload(decode=True).decode() for p in mail.walk()

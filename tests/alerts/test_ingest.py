@@ -7,8 +7,8 @@ import json
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from custody.alerts.delivery import Outbox
 from custody.alerts.models import Notification, OutboxMessage
-from custody.alerts.service import AlertService
 from custody.clients.models import Contact
 from custody.config import MailSettings
 from custody.db import transaction
@@ -61,8 +61,8 @@ def test_alert_is_pseudonymized_stored_and_mailed_once(client: FlaskClient, worl
         assert all(n.client_id == world.client_a for n in db.scalars(select(Notification)))
     mailbox.messages.clear()
     with services.db() as db:
-        assert services.alerts.deliver(services.db) == 1
-        assert services.alerts.deliver(services.db) == 0
+        assert services.alerts.outbox.deliver(services.db) == 1
+        assert services.alerts.outbox.deliver(services.db) == 0
     [mail] = mailbox.wait_for(1)
     assert mail["To"] == address
     text = text_of(mail)
@@ -123,7 +123,7 @@ def test_delivery_retries_with_backoff_and_sends_once(client: FlaskClient, world
     verify_contact(services, world.contact_a, clock, ["alerts"])
     payload, _ = planted_payload(world)
     client.post("/ingest/alertmanager/prom", headers=auth(token), json=payload)
-    down = AlertService(services.secrets, services.audit, clock, services.settings.alerts,
+    down = Outbox(services.audit, clock, services.settings.alerts,
                         SmtpMailer(MailSettings(host="127.0.0.1", port=free_port(), timeout=2)),
                         services.signing_key, "http://localhost")  # the mail server is down
     with services.db() as db:
@@ -131,11 +131,11 @@ def test_delivery_retries_with_backoff_and_sends_once(client: FlaskClient, world
         [msg] = db.scalars(select(OutboxMessage)).all()
         assert msg.state == "pending" and msg.attempts == 1
         assert msg.next_attempt_at > clock() and "did not accept" in (msg.last_error or "")
-        assert services.alerts.deliver(services.db) == 0  # not due yet
+        assert services.alerts.outbox.deliver(services.db) == 0  # not due yet
     mailbox.messages.clear()
     clock.advance(minutes=3)
     with services.db() as db:
-        assert services.alerts.deliver(services.db) == 1
+        assert services.alerts.outbox.deliver(services.db) == 1
     assert len(mailbox.wait_for(1)) == 1
 
 
@@ -182,7 +182,7 @@ def test_reidentification_is_staff_only_current_period_and_audited(
             AuditEvent.action == "alerts.reidentify")).all()
     clock.advance(days=100)  # a later period, and the old key past retention
     with transaction(services.db) as db:
-        assert services.alerts.key_retention(db) >= 1
+        assert services.alerts.retention.key_retention(db) >= 1
     later = client.post("/api/v1/alerts/reidentify", json=body, headers=auth(world.tech_token))
     assert later.json["matches"] == []  # the old period's tokens are unlinkable now
 
@@ -232,6 +232,6 @@ def test_hourly_cap_and_retention(client: FlaskClient, world: World, services: S
                        json=payload).json["queued"] == 1  # a new hour
     clock.advance(days=2)  # the first batch is now 31 days old, the last one 2 days
     with transaction(services.db) as db:
-        assert services.alerts.retention_sweep(db) == stored
+        assert services.alerts.retention.retention_sweep(db) == stored
     with services.db() as db:
         assert len(db.scalars(select(Notification)).all()) == 3  # the recent ones stay

@@ -155,6 +155,6 @@ def test_an_address_two_clients_share_is_held_not_guessed(
 
     clock.advance(days=services.settings.alerts.held_retention_days, minutes=1)
     with services.db() as db:
-        services.alerts.retention_sweep(db)
+        services.alerts.retention.retention_sweep(db)
         db.commit()
     assert [n.client_id for n in stored(services)] == [world.client_b]  # held ones go first

@@ -1,0 +1,66 @@
+"""The pseudonymizer for a client's alerts: its period key, its known names, its choices."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from custody.alerts.keys import known_names, period_key, period_of
+from custody.alerts.pseudonym import Pseudonymizer
+from custody.clients.models import Client
+from custody.clock import Clock
+from custody.config import AlertSettings
+from custody.devices.models import ClientPolicy
+from custody.secrets import SecretStore
+
+KEY_CACHE_SECONDS = 300
+
+
+class Engines:
+    """One pseudonymizer per client, kept while its key and names stay the same."""
+
+    def __init__(self, secrets_store: SecretStore, clock: Clock, settings: AlertSettings) -> None:
+        self._secrets = secrets_store
+        self._clock = clock
+        self._settings = settings
+        self._keys: dict[tuple[int | None, datetime | None, str], tuple[float, bytes]] = {}
+        self._engines: dict[tuple[int | None, bytes], tuple[float, Pseudonymizer]] = {}
+
+    def for_client(self, db: Session, client_id: int | None) -> Pseudonymizer:
+        """The pseudonymizer for a client's alerts now: its period key, its known names,
+        and its choice of address pseudonyms (ingest and the CLI both use this).
+
+        One is kept per client while its key and names stay the same, so what it has
+        learned about words and addresses carries over from one payload to the next.
+        """
+        policy = db.get(ClientPolicy, client_id) if client_id is not None else None
+        client = db.get(Client, client_id) if client_id is not None else None
+        key = self._period_key(client_id, client.created_at if client else None)
+        names = tuple(sorted(set(known_names(db, client_id)))) if client_id is not None else ()
+        prefix = bool(policy and policy.prefix_preserving_ips)
+        slot = (client_id, hashlib.sha256(key + repr((names, prefix)).encode()).digest())
+        kept = self._engines.get(slot)
+        if kept is None or kept[0] < time.monotonic():
+            if len(self._engines) > 1_000:
+                self._engines.clear()
+            kept = self._engines[slot] = (
+                time.monotonic() + KEY_CACHE_SECONDS,
+                Pseudonymizer(key, names, self._settings.extra_labels, prefix_preserving_ips=prefix))
+        return kept[1]
+
+    def _period_key(self, client_id: int | None, created: datetime | None) -> bytes:
+        """The period key, kept in memory a few minutes: the store is read once, not per
+        alert. Only past periods' keys are ever destroyed, so a kept one stays valid (the
+        client's creation time tells a new client apart from an erased one's reused id)."""
+        now = self._clock()
+        slot = (client_id, created, period_of(now))
+        kept = self._keys.get(slot)
+        if kept is None or kept[0] < time.monotonic():
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            kept = self._keys[slot] = (time.monotonic() + KEY_CACHE_SECONDS,
+                                       period_key(self._secrets, client_id, now))
+        return kept[1]

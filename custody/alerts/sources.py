@@ -1,0 +1,72 @@
+"""Alert sources: who may post alerts, with which token, for which client."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from custody.accounts.service import Principal, token_digest
+from custody.alerts.formats import SOURCE_KINDS
+from custody.alerts.models import AlertSource
+from custody.audit.service import AuditLog
+from custody.clients.models import Client
+from custody.clock import Clock
+from custody.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from custody.tenancy import require_role
+
+TOKEN_PREFIX = "cas_"
+
+
+class AlertSources:
+    """Register, authenticate and bind the monitoring systems that post alerts."""
+
+    def __init__(self, audit: AuditLog, clock: Clock) -> None:
+        self._audit = audit
+        self._clock = clock
+
+    def create_source(self, db: Session, who: Principal, name: str, kind: str,
+                      client_id: int | None) -> tuple[AlertSource, str]:
+        """Register a source; its token is returned once and stored only as a hash."""
+        require_role(who, "admin")
+        name = name.strip()
+        if not name or len(name) > 100 or "/" in name:
+            raise InvalidInput("name must be 1-100 characters, without '/'", field="name")
+        if kind not in SOURCE_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(SOURCE_KINDS)}", field="kind")
+        if client_id is not None and db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        if db.scalar(select(AlertSource.id).where(AlertSource.name == name)):
+            raise Conflict(f"an alert source named {name!r} exists already")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        source = AlertSource(name=name, kind=kind, token_hash=token_digest(token),
+                             client_id=client_id, created_at=self._clock())
+        db.add(source)
+        db.flush()
+        self._audit.record(db, who.actor, "alerts.source_create", f"alert_source:{source.id}",
+                           kind=kind, client_id=client_id)
+        return source, token
+
+    def authenticate(self, db: Session, name: str, kind: str, token: str | None) -> AlertSource:
+        source = db.scalar(select(AlertSource).where(AlertSource.name == name))
+        if source is None or token is None or \
+                not secrets.compare_digest(source.token_hash, token_digest(token)):
+            raise Unauthorized("unknown alert source or wrong token")
+        if source.kind != kind:
+            raise InvalidInput(f"source {name!r} posts {source.kind} payloads, not {kind}")
+        return source
+
+    def assign_source(self, db: Session, who: Principal, source_id: int,
+                      client_id: int | None) -> AlertSource:
+        """Bind a source to one client (its later alerts go to that client), or unbind it."""
+        require_role(who, "admin")
+        source = db.get(AlertSource, source_id)
+        if source is None:
+            raise NotFound(f"alert source {source_id} does not exist")
+        if client_id is not None and db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        source.client_id = client_id
+        self._audit.record(db, who.actor, "alerts.source_assign", f"alert_source:{source.id}",
+                           client_id=client_id)
+        return source
