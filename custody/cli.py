@@ -146,7 +146,8 @@ def initialize(directory: Path, admin_name: str, port: int = 8080) -> str:
     services = build_services(settings)
     with transaction(services.db) as db:
         _, password = services.accounts.create_user(db, "cli:init", admin_name, "admin")
-    assert password is not None
+    if password is None:  # create_user makes one when none is given
+        raise ConfigError("the admin account was created without a password")
     services.engine.dispose()
     return password
 
@@ -372,7 +373,7 @@ def import_devices(ctx: click.Context, file: Any, dry_run: bool) -> None:
     services = build_services(settings_from(ctx))
     importer = DatesImporter(services.audit, services.clock, services.settings.purge.grace_days)
     with services.db() as db:
-        result = importer.apply(db, Principal(0, "cli", "admin", None), rows, dry_run)
+        result = importer.apply(db, Principal.operator("cli"), rows, dry_run)
         finish(db, ok=not dry_run)  # a dry run rolls back whatever it tried
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {result.rows} rows ({result.engagements_created} new engagements)")
@@ -450,7 +451,7 @@ def alerts_pseudonymize(ctx: click.Context, client_name: str, kind: str | None) 
         client = db.scalar(select(Client).where(Client.name == client_name))
         if client is None:
             raise NotFound(f"no client named {client_name!r}")
-        engine = tools.alerts.engine(db, client.id)
+        engine = tools.engines.for_client(db, client.id)
     tools.engine.dispose()
     _, result = pseudonymize(engine, payload, kind)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))

@@ -26,3 +26,8 @@ def parse_when(value: str) -> datetime:
     except ValueError:
         raise ValueError("must be an ISO 8601 date or date-time, e.g. 2026-12-31") from None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601, or None: how exports write times."""
+    return value.isoformat() if value else None

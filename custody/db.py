@@ -144,6 +144,11 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def rows_changed(db: Session, statement: Any) -> int:
+    """Run a bulk DELETE or UPDATE and say how many rows it touched."""
+    return int(db.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command

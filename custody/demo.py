@@ -44,7 +44,7 @@ def replace_server(settings: Settings, cert: Path, key: Path) -> ServerSettings:
 
 def _seed(settings: Settings) -> None:
     services = build_services(settings)
-    system = Principal(0, "demo", "admin", None)
+    system = Principal.operator("demo")
     with transaction(services.db) as db:
         names = [c.name for c in services.clients.list_clients(db, system)]
         if DEMO_CLIENT in names:
@@ -85,7 +85,7 @@ def _demo_device(settings: Settings) -> str:
     # Forked web workers inherit exit hooks: only this process may stop the device.
     atexit.register(lambda: device.cleanup() if os.getpid() == owner else None)
     services = build_services(settings)
-    admin = Principal(0, "demo", "admin", None)
+    admin = Principal.operator("demo")
     key = scan_host_key("127.0.0.1", device.port, "127.0.0.2")
     creds = DeviceCredentials("custody-demo", Secret(password))
     with transaction(services.db) as db:

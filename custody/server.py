@@ -85,7 +85,8 @@ def run(settings: Settings, host: str, port: int, app_factory: Callable[[], Any]
         "child_exit": _worker_exit,
     }
     if settings.tls_enabled:
-        assert settings.server.tls_cert and settings.server.tls_key
+        if not (settings.server.tls_cert and settings.server.tls_key):
+            raise ConfigError("server.tls_cert and server.tls_key are both needed for TLS")
         options["certfile"] = str(settings.path(settings.server.tls_cert))
         options["keyfile"] = str(settings.path(settings.server.tls_key))
     _Gunicorn(app_factory, options).run()

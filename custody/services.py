@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # imported by build_services: importing this module stays che
 
     from custody.accounts.passwords import Passwords
     from custody.accounts.service import AccountService
-    from custody.alerts.service import AlertService
+    from custody.alerts.engines import Engines
+    from custody.alerts.service import Alerts
     from custody.audit.service import AuditLog
     from custody.certs.authorities import CaBackend
     from custody.certs.service import CertService
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # imported by build_services: importing this module stays che
     from custody.mail import Mailer
     from custody.purge.service import PurgeService
     from custody.secrets import SecretStore
+    from custody.tenancy import ClientData, DeviceAccessData
 
 SIGNING_KEY_BYTES = 32
 
@@ -54,10 +56,13 @@ class Services:
     purge: PurgeService
     rights: RightsService
     certs: CertService
-    alerts: AlertService
+    alerts: Alerts
     mailer: Mailer
     clock: Clock
     signing_key: bytes
+    # The domains' own parts of a client's export and purge, in purge order (client last).
+    client_data: tuple[ClientData, ...]
+    device_access: tuple[DeviceAccessData, ...]
 
 
 def load_signing_key(path: Path) -> bytes:
@@ -102,7 +107,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     (`custody serve`); otherwise in this process (CLI, tests, the broker itself).
     """
     from custody.accounts.service import AccountService
-    from custody.alerts.service import AlertService
+    from custody.alerts.service import build_alerts
     from custody.audit.service import AuditLog
     from custody.certs.service import CertService
     from custody.clients.rights import RightsService
@@ -139,33 +144,43 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
                              device_connector)
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours, mailer)
-    certs = CertService(store, audit, clock, settings.certs, mailer, settings.server.base_url,
+    certs = CertService(store, audit, clock, settings.certs, mailer,
                         certificate_authority(settings, store))
+    accounts = AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes,
+                              passwords)
+    devices = DeviceService(store, audit, clock)
+    sessions = SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
+                              approvals)
+    alerts = build_alerts(store, audit, clock, settings.alerts, mailer, signing_key,
+                          settings.public_url,
+                          settings.mail.sender.rpartition("@")[2] or "localhost")
+    # The purge deletes in this order: whatever points at a row goes before it.
+    client_data: tuple[ClientData, ...] = (certs, sessions, alerts.history, devices, accounts,
+                                           clients)
+    device_access: tuple[DeviceAccessData, ...] = (sessions, devices)
     return Services(
         settings=settings,
         engine=engine,
         db=db,
         secrets=store,
         audit=audit,
-        accounts=AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes,
-                                passwords),
+        accounts=accounts,
         clients=clients,
-        rights=RightsService(clients, audit, clock),
-        devices=DeviceService(store, audit, clock),
+        rights=RightsService(clients, audit, clock, (clients, *client_data[:-1])),  # client first
+        devices=devices,
         transcripts=transcripts,
         broker=broker,
-        sessions=SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
-                                approvals),
+        sessions=sessions,
         rotation=CredentialRotation(db, store, device_connector, audit, clock, settings.broker),
-        purge=PurgeService(db, store, broker, transcripts, audit, clock, settings.purge,
-                           settings.path(Path("var/purge.lock")), certs=certs),
+        purge=PurgeService(db, store, transcripts, audit, clock, settings.purge,
+                           settings.path(Path("var/purge.lock")), client_data, device_access),
         certs=certs,
-        alerts=AlertService(store, audit, clock, settings.alerts, mailer, signing_key,
-                            settings.public_url,
-                            settings.mail.sender.rpartition("@")[2] or "localhost"),
+        alerts=alerts,
         mailer=mailer,
         clock=clock,
         signing_key=signing_key,
+        client_data=client_data,
+        device_access=device_access,
     )
 
 
@@ -175,24 +190,16 @@ class AlertTools:
 
     engine: Engine
     db: sessionmaker[Session]
-    alerts: AlertService
-
-
-class _NoMail:
-    def send(self, message: object) -> None:
-        raise ConfigError("this command sends no mail")
+    engines: Engines
 
 
 def build_alert_tools(settings: Settings, clock: Clock = utcnow) -> AlertTools:
-    """The database, the secret store and AlertService, without the rest of the domain.
-    The schema must exist already (`custody init` or `serve` created it)."""
-    from custody.alerts.service import AlertService
-    from custody.audit.service import AuditLog
+    """The database, the secret store and the pseudonymizers, without the rest of the
+    domain. The schema must exist already (`custody init` or `serve` created it)."""
+    from custody.alerts.engines import Engines
     from custody.db import make_engine, make_session_factory
     from custody.secrets.factory import build_secret_store
 
     engine = make_engine(settings.database_url)
-    alerts = AlertService(build_secret_store(settings), AuditLog(clock), clock, settings.alerts,
-                          _NoMail(), load_signing_key(settings.path(settings.server.session_key_file)),
-                          settings.public_url)
-    return AlertTools(engine, make_session_factory(engine), alerts)
+    engines = Engines(build_secret_store(settings), clock, settings.alerts)
+    return AlertTools(engine, make_session_factory(engine), engines)

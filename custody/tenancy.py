@@ -36,3 +36,27 @@ def require_client_access(principal: Principal, client_id: int) -> None:
 def require_role(principal: Principal, *roles: str) -> None:
     if principal.role not in roles:
         raise Forbidden(f"this needs the {' or '.join(roles)} role")
+
+
+class ClientData(Protocol):
+    """What one domain holds about a client: its part of the client's export and of its purge.
+
+    Each domain answers for its own tables, so the purge and the export never reach into
+    another domain's rows; the composition (custody.services) lists them in the order the
+    purge must follow (a client's row last)."""
+
+    def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
+        """The domain's part of the client's data export: no secrets, no addresses."""
+        ...
+
+    def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
+        """Delete the domain's rows of the client; say how many of each kind went."""
+        ...
+
+
+class DeviceAccessData(Protocol):
+    """What one domain holds about reaching a device, for the device access purge."""
+
+    def forget_device_access(self, db: Session, device_id: int) -> dict[str, int]:
+        """Destroy the domain's access data of the device; say how much of each went."""
+        ...

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from custody.certs.x509ops import fingerprint
+
 
 def make_self_signed(cert_path: Path, key_path: Path, names: list[str], days: int = 30) -> str:
     """Write a self-signed ECDSA certificate and key (0600); return its SHA-256 fingerprint."""
@@ -39,8 +41,4 @@ def make_self_signed(cert_path: Path, key_path: Path, names: list[str], days: in
     with os.fdopen(fd, "wb") as fh:
         fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()))
-    return fingerprint(cert)
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    return fingerprint(cert, colons=True)

@@ -12,6 +12,7 @@ import threading
 import time
 
 from custody.config import Settings
+from custody.errors import ConfigError
 
 log = logging.getLogger("custody.broker")
 
@@ -20,7 +21,7 @@ def run_broker(settings: Settings) -> None:
     """Serve until SIGTERM; also runs the scheduled jobs (session expiry, purges)."""
     from custody.devices.broker import LocalBroker
     from custody.devices.broker_net import BrokerServer
-    from custody.jobs.scheduler import build_scheduler, run_scheduler
+    from custody.jobs.scheduler import run_scheduler, session_scheduler
     from custody.logs import configure_logging
     from custody.services import build_services
 
@@ -31,9 +32,10 @@ def run_broker(settings: Settings) -> None:
         signal.signal(sig, lambda *_: stopping.set())
     configure_logging(settings.logging.level, settings.logging.format)
     services = build_services(settings, run_migrations=False)
-    assert isinstance(services.broker, LocalBroker)
+    if not isinstance(services.broker, LocalBroker):
+        raise ConfigError("the broker process holds the device connections itself")
     server = BrokerServer(services.broker, settings.path(settings.broker.socket)).start()
-    scheduler = build_scheduler(services, purge_jobs=False)
+    scheduler = session_scheduler(services)
     scheduler.start()
     # The purge jobs too (leader-elected on PostgreSQL, so extra nodes stand by).
     threading.Thread(target=run_scheduler, args=(services, stopping), daemon=True,

@@ -46,11 +46,10 @@ def add_purge_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
                           coalesce=True, next_run_time=datetime.now(UTC), **kwargs)
 
 
-def build_scheduler(services: Services, purge_jobs: bool = True) -> BackgroundScheduler:
+def session_scheduler(services: Services) -> BackgroundScheduler:
+    """The broker's own jobs (sessions past their time); the purge jobs run apart, on one node."""
     scheduler = BackgroundScheduler(timezone="UTC")
     add_session_jobs(scheduler, services)
-    if purge_jobs:
-        add_purge_jobs(scheduler, services)
     return scheduler
 
 

@@ -124,9 +124,10 @@ def test_serve_over_tls_with_the_configured_certificate(installed: tuple[Path, s
             served = tls.getpeercert(binary_form=True)
         from cryptography import x509
 
-        from custody.tlscert import fingerprint as fp
+        from custody.certs.x509ops import fingerprint as fp
 
-        assert served is not None and fp(x509.load_der_x509_certificate(served)) == fingerprint
+        assert served is not None and fp(x509.load_der_x509_certificate(served),
+                                          colons=True) == fingerprint
         resp = requests.get(f"https://127.0.0.1:{port}/login", verify=str(cert), timeout=10)
         assert resp.status_code == 200
         assert resp.headers["Strict-Transport-Security"].startswith("max-age=")

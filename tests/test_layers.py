@@ -66,3 +66,13 @@ def test_only_the_unit_of_work_commits_or_rolls_back() -> None:
                     and node.func.attr in ("commit", "rollback"):
                 calls.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert calls == []
+
+
+def test_no_runtime_asserts() -> None:
+    """``python -O`` strips asserts: a check that guards a path must be an error that stays."""
+    sources = [p for folder in ("custody", "web", "jobs") for p in (ROOT / folder).rglob("*.py")
+               if "migrations" not in p.parts]
+    found = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in sources
+             for node in ast.walk(ast.parse(path.read_text(), str(path)))
+             if isinstance(node, ast.Assert)]
+    assert found == []

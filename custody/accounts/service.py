@@ -8,9 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import ApiToken, User
@@ -18,8 +19,8 @@ from custody.accounts.passwords import Passwords, generate_password
 from custody.accounts.roles import ROLES, is_staff
 from custody.audit.service import AuditLog
 from custody.clients.models import Client
-from custody.clock import Clock
-from custody.db import write_kept
+from custody.clock import Clock, iso
+from custody.db import rows_changed, write_kept
 from custody.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
 
@@ -41,10 +42,16 @@ class Principal:
     def is_staff(self) -> bool:
         return is_staff(self.role)
 
+    @classmethod
+    def operator(cls, tool: str) -> Principal:
+        """An admin acting through ``tool`` (the CLI, the demo) on the host: no user account,
+        so no user id (ids start at 1); the audit log names the tool instead."""
+        return cls(0, tool, "admin", None)
+
     @property
     def actor(self) -> str:
         # Ids, not names: the chain is immutable, and it must outlive the people in it (P10).
-        return f"user:{self.user_id}"
+        return f"user:{self.user_id}" if self.user_id else self.username
 
 
 def principal_of(user: User) -> Principal:
@@ -67,6 +74,15 @@ class AccountService:
         self._clock = clock
         self._threshold = lockout_threshold
         self._lockout = timedelta(minutes=lockout_minutes)
+
+    # -- the client's data (custody.tenancy.ClientData)
+    def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
+        users = db.scalars(select(User).where(User.client_id == client_id).order_by(User.id)).all()
+        return {"users": [{"id": u.id, "username": u.username, "created_at": iso(u.created_at),
+                           "totp_enabled": u.totp_secret_path is not None} for u in users]}
+
+    def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
+        return {"users": rows_changed(db, delete(User).where(User.client_id == client_id))}
 
     def create_user(self, db: Session, actor: str, username: str, role: str,
                     client_id: int | None = None, password: str | None = None
@@ -149,7 +165,8 @@ class AccountService:
         return provider_path("users", str(user.id), "totp")
 
     def _totp(self, user: User) -> pyotp.TOTP:
-        assert user.totp_secret_path is not None
+        if user.totp_secret_path is None:
+            raise Conflict("this account has no TOTP enrolment")
         return pyotp.TOTP(self._secrets.get(user.totp_secret_path)["seed"].reveal())
 
     def start_totp(self, user: User) -> str:

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from cryptography import x509
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from custody.certs.authorities import CaBackend
 from custody.certs.models import Certificate, CertificateAuthority, CrlEntry
 from custody.clients.models import Client, Contact
 from custody.clients.service import mail_recipients
-from custody.clock import Clock
+from custody.clock import Clock, iso
 from custody.config import CertSettings
 from custody.devices.models import ClientPolicy
 from custody.errors import Conflict, InvalidInput, NotFound
@@ -42,15 +42,13 @@ class Issued:
 
 class CertService:
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
-                 settings: CertSettings, mailer: Mailer, base_url: str | None,
-                 authority: CaBackend) -> None:
+                 settings: CertSettings, mailer: Mailer, authority: CaBackend) -> None:
         self._secrets = secrets_store
         self._ca = authority
         self._audit = audit
         self._clock = clock
         self._settings = settings
         self._mailer = mailer
-        self._base_url = base_url
 
     # -- authorities
     def init_root(self, db: Session, actor: str, name: str = "custody root CA") -> CertificateAuthority:
@@ -306,9 +304,20 @@ class CertService:
             self.publish_crl(db, ca.id)
         return len(cas)
 
-    def retire_client(self, db: Session, client_id: int) -> dict[str, int]:
+    # -- the client's data (custody.tenancy.ClientData)
+    def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
+        rows = db.scalars(select(Certificate).where(Certificate.client_id == client_id)
+                          .order_by(Certificate.id)).all()
+        return {"certificates": [{"id": c.id, "serial": c.serial, "subject": c.subject,
+                                  "sans": c.sans, "not_before": iso(c.not_before),
+                                  "not_after": iso(c.not_after), "key_origin": c.key_origin,
+                                  "revoked_at": iso(c.revoked_at), "certificate": c.cert_pem}
+                                 for c in rows]}
+
+    def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
         """For the client purge: a last CRL valid until its revoked certificates would have
-        expired, then the issuing CA's key is destroyed; ledger rows go with the client."""
+        expired, then the issuing CA's key is destroyed; ledger rows go with the client
+        (CRL entries stay, signed into that last CRL, until they expire)."""
         ca = db.scalar(select(CertificateAuthority).where(
             CertificateAuthority.client_id == client_id))
         counts = {"certificates": 0, "ca_keys": 0}

@@ -47,7 +47,8 @@ def key_pem(key: PrivateKey) -> str:
 
 def load_key(pem: str) -> PrivateKey:
     key = serialization.load_pem_private_key(pem.encode(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise InvalidInput(f"keys are EC or RSA here, not {type(key).__name__}")
     return key
 
 
@@ -55,8 +56,11 @@ def pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
+def fingerprint(cert: x509.Certificate, colons: bool = False) -> str:
+    """The certificate's SHA-256: plain hex for the ledger; with ``colons``, as openssl and
+    browsers show it (AB:CD:...), for people comparing it by eye."""
+    digest = cert.fingerprint(hashes.SHA256())
+    return digest.hex(":").upper() if colons else digest.hex()
 
 
 def serial_hex(cert: x509.Certificate) -> str:

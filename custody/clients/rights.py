@@ -3,78 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from custody.accounts.models import User
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
-from custody.certs.models import Certificate
-from custody.clients.models import Client, Contact, Engagement
+from custody.clients.models import Client, Contact
 from custody.clients.service import PURPOSES, ClientService
 from custody.clock import Clock
-from custody.devices.models import AccessSession, ClientPolicy, Device
 from custody.errors import Conflict, Forbidden, InvalidInput
-from custody.tenancy import get_owned, require_role
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+from custody.tenancy import ClientData, get_owned, require_role
 
 
 class RightsService:
     """What a client may ask of the provider about its own data."""
 
-    def __init__(self, clients: ClientService, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, clients: ClientService, audit: AuditLog, clock: Clock,
+                 client_data: Sequence[ClientData]) -> None:
         self._clients = clients
+        self._client_data = client_data
         self._audit = audit
         self._clock = clock
 
     def export(self, db: Session, who: Principal, client_id: int) -> dict[str, Any]:
-        """Everything held about the client, machine-readable; no secrets, no addresses."""
-        client = self._clients.get_client(db, who, client_id)
-        contacts = db.scalars(select(Contact).where(Contact.client_id == client_id)).all()
-        engagements = db.scalars(select(Engagement).where(Engagement.client_id == client_id)).all()
-        devices = db.scalars(select(Device).where(Device.client_id == client_id)).all()
-        users = db.scalars(select(User).where(User.client_id == client_id)).all()
-        sessions = db.scalars(select(AccessSession).where(
-            AccessSession.client_id == client_id)).all()
-        policy = db.get(ClientPolicy, client_id)
-        certificates = db.scalars(select(Certificate).where(
-            Certificate.client_id == client_id)).all()
+        """Everything held about the client, machine-readable; no secrets, no addresses.
+
+        Each domain writes its own part (custody.tenancy.ClientData)."""
+        self._clients.get_client(db, who, client_id)
         self._audit.record(db, who.actor, "client.export", f"client:{client_id}")
-        return {
-            "format": "custody-client-export/1",
-            "exported_at": self._clock().isoformat(),
-            "client": {"id": client.id, "name": client.name, "status": client.status,
-                       "created_at": _iso(client.created_at), "closed_at": _iso(client.closed_at),
-                       "processing_restricted_at": _iso(client.processing_restricted_at),
-                       "erasure_requested_at": _iso(client.erasure_requested_at)},
-            "contacts": [{"id": c.id, "kind": c.kind, "value": c.value, "purposes": c.purposes,
-                          "verified_at": _iso(c.verified_at),
-                          "unsubscribed_at": _iso(c.unsubscribed_at)} for c in contacts],
-            "users": [{"id": u.id, "username": u.username, "created_at": _iso(u.created_at),
-                       "totp_enabled": u.totp_secret_path is not None} for u in users],
-            "engagements": [{"id": e.id, "title": e.title, "paid_at": _iso(e.paid_at),
-                             "warranty_until": _iso(e.warranty_until),
-                             "closed_at": _iso(e.closed_at)} for e in engagements],
-            "devices": [{"id": d.id, "name": d.name, "device_type": d.device_type,
-                         "access_state": d.access_state, "purged_at": _iso(d.purged_at)}
-                        for d in devices],
-            "access_sessions": [{"id": s.id, "device_id": s.device_id, "reason": s.reason,
-                                 "state": s.state, "opened_at": _iso(s.opened_at),
-                                 "closed_at": _iso(s.closed_at)} for s in sessions],
-            "certificates": [{"id": c.id, "serial": c.serial, "subject": c.subject,
-                              "sans": c.sans, "not_before": _iso(c.not_before),
-                              "not_after": _iso(c.not_after), "key_origin": c.key_origin,
-                              "revoked_at": _iso(c.revoked_at), "certificate": c.cert_pem}
-                             for c in certificates],
-            "access_policy": {"require_approval": bool(policy and policy.require_approval),
-                              "deny_commands": policy.deny_commands if policy else []},
-        }
+        export: dict[str, Any] = {"format": "custody-client-export/1",
+                                  "exported_at": self._clock().isoformat()}
+        for domain in self._client_data:
+            export |= domain.export_client(db, client_id)
+        return export
 
     def update_contact(self, db: Session, who: Principal, contact_id: int,
                        value: str | None, purposes: Sequence[str] | None) -> tuple[Contact, bool]:
@@ -153,10 +116,6 @@ class RightsService:
             client.closed_at = self._clock()
             self._audit.record(db, who.actor, "client.close", f"client:{client_id}")
         return client
-
-    def user_ids(self, db: Session, client_id: int) -> list[int]:
-        return list(db.scalars(select(User.id).where(User.client_id == client_id)))
-
 
 def _client_or_admin(who: Principal, what: str) -> None:
     """A client's own rights are exercised by the client, or an admin acting for it."""

@@ -8,16 +8,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
-from custody.clients.models import Client, Contact, Engagement
-from custody.clock import Clock
-from custody.db import before_io
+from custody.clients.models import Client, Contact, Engagement, engagement_devices
+from custody.clock import Clock, iso
+from custody.db import before_io, rows_changed
 from custody.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
 from custody.tenancy import get_owned, require_client_access
@@ -72,6 +73,38 @@ class ClientService:
             stmt = stmt.where(Client.id == who.client_id)
         return db.scalars(stmt).all()
 
+    # -- the client's data (custody.tenancy.ClientData); the client's row goes last of all
+    def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
+        client = db.get(Client, client_id)
+        if client is None:
+            raise NotFound(f"client {client_id} does not exist")
+        contacts = db.scalars(select(Contact).where(Contact.client_id == client_id)
+                              .order_by(Contact.id)).all()
+        engagements = db.scalars(select(Engagement).where(Engagement.client_id == client_id)
+                                 .order_by(Engagement.id)).all()
+        return {
+            "client": {"id": client.id, "name": client.name, "status": client.status,
+                       "created_at": iso(client.created_at), "closed_at": iso(client.closed_at),
+                       "processing_restricted_at": iso(client.processing_restricted_at),
+                       "erasure_requested_at": iso(client.erasure_requested_at)},
+            "contacts": [{"id": c.id, "kind": c.kind, "value": c.value, "purposes": c.purposes,
+                          "verified_at": iso(c.verified_at),
+                          "unsubscribed_at": iso(c.unsubscribed_at)} for c in contacts],
+            "engagements": [{"id": e.id, "title": e.title, "paid_at": iso(e.paid_at),
+                             "warranty_until": iso(e.warranty_until),
+                             "closed_at": iso(e.closed_at)} for e in engagements],
+        }
+
+    def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
+        engagement_ids = select(Engagement.id).where(Engagement.client_id == client_id)
+        return {
+            "engagement_links": rows_changed(db, delete(engagement_devices).where(
+                engagement_devices.c.engagement_id.in_(engagement_ids))),
+            "engagements": rows_changed(db, delete(Engagement).where(Engagement.client_id == client_id)),
+            "contacts": rows_changed(db, delete(Contact).where(Contact.client_id == client_id)),
+            "clients": rows_changed(db, delete(Client).where(Client.id == client_id)),
+        }
+
     def get_client(self, db: Session, who: Principal, client_id: int) -> Client:
         require_client_access(who, client_id)
         client = db.get(Client, client_id)
@@ -121,7 +154,7 @@ class ClientService:
                           .order_by(Contact.id)).all()
 
     def verification_token(self, contact: Contact) -> str:
-        return self._signer.dumps([contact.id, _fingerprint(contact.value)])
+        return self._signer.dumps([contact.id, _value_digest(contact.value)])
 
     def send_verification(self, db: Session, contact: Contact, link: str) -> bool:
         """Mail the double opt-in link to an e-mail contact; return whether it went out.
@@ -157,7 +190,7 @@ class ClientService:
         except (BadSignature, ValueError, TypeError):
             raise InvalidInput("this verification link is not valid") from None
         contact = db.get(Contact, contact_id)
-        if contact is None or _fingerprint(contact.value) != fingerprint:
+        if contact is None or _value_digest(contact.value) != fingerprint:
             raise InvalidInput("this verification link is not valid")
         if contact.verified_at is None:
             contact.verified_at = self._clock()
@@ -211,7 +244,8 @@ def check_order(paid_at: datetime | None, warranty_until: datetime | None, where
                            f"paid_at ({paid_at:%Y-%m-%d})", field="warranty_until")
 
 
-def _fingerprint(value: str) -> str:
+def _value_digest(value: str) -> str:
+    """Binds a verification link to the address it was sent to."""
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 

@@ -158,7 +158,8 @@ class EchoLine:
 
     def _row(self, y: int) -> str:
         """Row ``y`` as text, as wide as the screen (only written cells are visited)."""
-        assert self._screen is not None
+        if self._screen is None:  # nothing echoed yet: no screen, no text
+            return ""
         row = self._screen.buffer[y]
         width = max(row.keys(), default=-1) + 1
         return "".join(row[x].data for x in range(width)).ljust(self.COLUMNS)

@@ -79,7 +79,8 @@ class CommandPolicy:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> CommandPolicy:
         rules, allow = data["rules"], data.get("allow")
-        assert isinstance(rules, list)
+        if not isinstance(rules, list):
+            raise InvalidInput("a command policy's rules must be a list")
         return cls(str(data["device_type"]), tuple(tuple(map(str, r)) for r in rules),
                    None if not isinstance(allow, list) else tuple(tuple(map(str, r)) for r in allow),
                    bool(data.get("confirm")))
@@ -125,7 +126,8 @@ class CommandPolicy:
         return None
 
     def _listed(self, command: str) -> bool:
-        assert self.allow is not None
+        if self.allow is None:  # no allow-list: nothing is unlisted
+            return True
         platform = self.platform
         if platform.shell:
             return all(any(_shell_allowed(words, rule) for rule in self.allow)

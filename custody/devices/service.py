@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
 from custody.addresses import is_ip
 from custody.audit.service import AuditLog
-from custody.clients.models import Client, Engagement
-from custody.clock import Clock
-from custody.db import after_rollback, before_io
+from custody.clients.models import Client, Engagement, engagement_devices
+from custody.clock import Clock, iso
+from custody.db import after_rollback, before_io, rows_changed
 from custody.devices.models import ClientPolicy, Device, EgressProfile
 from custody.devices.platforms import DEVICE_TYPES
 from custody.devices.ssh import fingerprint, parse_public_key, scan_host_key
@@ -237,6 +238,44 @@ class DeviceService:
         """Destroy a device's credentials (the row that pointed at them never landed)."""
         if device.secret_path:
             self._secrets.destroy(device.secret_path)
+
+    # -- the client's data (custody.tenancy.ClientData) and a device's access data
+    def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
+        devices = db.scalars(select(Device).where(Device.client_id == client_id)
+                             .order_by(Device.id)).all()
+        policy = db.get(ClientPolicy, client_id)
+        return {
+            "devices": [{"id": d.id, "name": d.name, "device_type": d.device_type,
+                         "access_state": d.access_state, "purged_at": iso(d.purged_at)}
+                        for d in devices],
+            "access_policy": {"require_approval": bool(policy and policy.require_approval),
+                              "deny_commands": policy.deny_commands if policy else []},
+        }
+
+    def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
+        device_ids = select(Device.id).where(Device.client_id == client_id)
+        return {
+            "device_engagement_links": rows_changed(db, delete(engagement_devices).where(
+                engagement_devices.c.device_id.in_(device_ids))),
+            "devices": rows_changed(db, delete(Device).where(Device.client_id == client_id)),
+            "policies": rows_changed(db, delete(ClientPolicy).where(
+                ClientPolicy.client_id == client_id)),
+        }
+
+    def forget_device_access(self, db: Session, device_id: int) -> dict[str, int]:
+        """Addresses, host keys and the secret's path go; the row stays, marked purged."""
+        device = db.get(Device, device_id)
+        if device is None or device.access_state == "purged":
+            return {}
+        counts = {"host_keys": int(device.host_key is not None)
+                  + int(device.host_key_pending is not None),
+                  "addresses": int(device.host is not None) + int(device.egress_ip is not None)}
+        device.host = device.egress_ip = None
+        device.host_key = device.host_key_pending = None
+        device.secret_path = None
+        device.access_state = "purged"
+        device.purged_at = self._clock()
+        return counts
 
     def get_device(self, db: Session, who: Principal, device_id: int) -> Device:
         return get_owned(db, Device, device_id, who, "device")

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import User
@@ -15,9 +16,9 @@ from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
 from custody.clients.models import Client
-from custody.clock import Clock
+from custody.clock import Clock, iso
 from custody.config import BrokerSettings
-from custody.db import before_io, write_kept
+from custody.db import before_io, rows_changed, write_kept
 from custody.devices.approvals import CommandApprovals, may_approve
 from custody.devices.broker import Broker, Terminal
 from custody.devices.models import (
@@ -28,6 +29,7 @@ from custody.devices.models import (
     Device,
     EgressProfile,
     SessionState,
+    TranscriptChunk,
 )
 from custody.devices.platforms import platform_for
 from custody.devices.policy import CommandPolicy, Verdict, check_shape
@@ -285,6 +287,47 @@ class SessionService:
         session.state = state
         session.closed_at = self._clock()
         session.close_reason = reason
+
+    # -- the client's data (custody.tenancy.ClientData) and a device's access data
+    def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
+        sessions = db.scalars(select(AccessSession).where(AccessSession.client_id == client_id)
+                              .order_by(AccessSession.id)).all()
+        return {"access_sessions": [{"id": s.id, "device_id": s.device_id, "reason": s.reason,
+                                     "state": s.state, "opened_at": iso(s.opened_at),
+                                     "closed_at": iso(s.closed_at)} for s in sessions]}
+
+    def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
+        """Live sessions are closed first; then transcripts and sessions go."""
+        device_ids = list(db.scalars(select(Device.id).where(Device.client_id == client_id)))
+        session_ids = select(AccessSession.id).where(AccessSession.client_id == client_id)
+        return {
+            "sessions_closed": self._close_live(db, device_ids, "client purged"),
+            "transcript_chunks": rows_changed(db, delete(TranscriptChunk).where(
+                TranscriptChunk.session_id.in_(session_ids))),
+            "sessions": rows_changed(db, delete(AccessSession).where(
+                AccessSession.client_id == client_id)),
+        }
+
+    def forget_device_access(self, db: Session, device_id: int) -> dict[str, int]:
+        """Close its live sessions, delete its transcripts, and forget where they came from."""
+        session_ids = select(AccessSession.id).where(AccessSession.device_id == device_id)
+        return {
+            "sessions_closed": self._close_live(db, [device_id], "device access data purged"),
+            "transcript_chunks": rows_changed(db, delete(TranscriptChunk).where(
+                TranscriptChunk.session_id.in_(session_ids))),
+            "session_addresses": rows_changed(db, update(AccessSession).where(
+                AccessSession.device_id == device_id, AccessSession.source_ip.is_not(None))
+                .values(source_ip=None)),
+        }
+
+    def _close_live(self, db: Session, device_ids: list[int], reason: str) -> int:
+        live = db.scalars(select(AccessSession).where(
+            AccessSession.device_id.in_(device_ids),
+            AccessSession.state.in_(LIVE_STATES))).all()
+        for session in live:
+            self._broker.close(session.id)
+            self._mark_closed(session, SessionState.CLOSED, reason)
+        return len(live)
 
     def expire_due(self, db: Session) -> list[int]:
         """Close every open session past its time limit (the scheduled job calls this)."""

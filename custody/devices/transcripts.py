@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from custody.clock import Clock
 from custody.devices.models import TranscriptChunk
-from custody.errors import SecretNotFound
+from custody.errors import BackendUnavailable, SecretNotFound
 from custody.secrets import SecretStore, client_path
 
 REDACTED = "[redacted]"
@@ -86,7 +86,8 @@ class TranscriptStore:
                text: str) -> None:
         """Store one chunk; ``text`` must already be redacted."""
         key = self._key(client_id, create=True)
-        assert key is not None
+        if key is None:  # create=True makes one; None means the store lost it under us
+            raise BackendUnavailable(f"no transcript key for client {client_id} could be made")
         seq = (db.scalar(select(func.max(TranscriptChunk.seq)).where(
             TranscriptChunk.session_id == session_id)) or 0) + 1
         nonce = os.urandom(12)

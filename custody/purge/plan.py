@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from custody.clients.models import Client, Engagement, engagement_devices
 from custody.devices.models import Device
+from custody.errors import Conflict
 from custody.purge.models import Hold, HoldTarget
 
 
@@ -135,7 +136,8 @@ def _device_item(device_id: int, client_id: int, name: str, terms: _Terms | None
         return PlanItem(PurgeKind.DEVICE_ACCESS, device_id, client_id, name, WAITING, None,
                         f"waiting for payment of {terms.unpaid} of {terms.engagements} engagements")
     end = _end_of_service(terms)
-    assert end is not None
+    if end is None:  # paid engagements always have a payment date; a row without one is damaged
+        raise Conflict(f"device {device_id}: its engagements are paid but carry no dates")
     why = "paid" + (f", warranty until {terms.last_warranty:%Y-%m-%d}" if terms.last_warranty else "")
     if grace:
         why += f", plus {grace.days} days' grace"
@@ -154,7 +156,8 @@ def _client_item(client: Client, terms: _Terms | None, holds: dict[tuple[str, in
         return PlanItem(PurgeKind.CLIENT, client.id, client.id, client.name, WAITING, None,
                         f"closed; waiting for payment of {terms.unpaid} engagements")
     closed = _aware(client.closed_at)
-    assert closed is not None
+    if closed is None:
+        raise Conflict(f"client {client.id} is {client.status} but has no closing date")
     ends = [closed] + ([e] if terms and (e := _end_of_service(terms)) else [])
     why = "closed and paid" + (f", warranty until {terms.last_warranty:%Y-%m-%d}"
                                if terms and terms.last_warranty else "")

@@ -14,28 +14,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from custody.accounts.models import User
 from custody.accounts.service import Principal
-from custody.alerts.models import Notification
 from custody.audit.service import AuditLog
-from custody.certs.service import CertService
-from custody.clients.models import Client, Contact, Engagement, engagement_devices
+from custody.clients.models import Client
 from custody.clock import Clock
 from custody.config import PurgeSettings
-from custody.db import transaction
-from custody.devices.broker import Broker
-from custody.devices.models import LIVE_STATES, AccessSession, ClientPolicy, Device, TranscriptChunk
+from custody.db import rows_changed, transaction
+from custody.devices.models import AccessSession, Device, TranscriptChunk
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.purge.models import Hold, HoldTarget, PurgeReceipt, PurgeRun
 from custody.purge.plan import PlanItem, PurgeKind, compute_plan, due_items
 from custody.secrets import SecretStore, tenant_of_client
-from custody.tenancy import require_role
+from custody.tenancy import ClientData, DeviceAccessData, require_role
 
 log = logging.getLogger("custody.purge")
 PURGE_LOCK_KEY = 0x637573746F6479  # "custody": one advisory lock id for purge runs
@@ -57,23 +53,37 @@ def receipt_json(r: PurgeReceipt) -> dict[str, Any]:
             "outcome": "destroyed" if r.state == "done" else "in progress"}
 
 
+R = TypeVar("R", PurgeRun, PurgeReceipt)
+
+
+def _row(db: Session, model: type[R], row_id: int) -> R:
+    """A run's own record; gone only if someone deleted it under the running purge."""
+    row = db.get(model, row_id)
+    if row is None:
+        raise Conflict(f"{model.__tablename__} {row_id} was deleted while the purge ran")
+    return row
+
+
 class PurgeService:
     """Plan, hold and run purges."""
 
-    def __init__(self, db: sessionmaker[Session], secrets: SecretStore, broker: Broker,
+    def __init__(self, db: sessionmaker[Session], secrets: SecretStore,
                  transcripts: TranscriptStore, audit: AuditLog, clock: Clock,
                  settings: PurgeSettings, lock_path: Path | None,
-                 checkpoint: Checkpoint | None = None, certs: CertService | None = None) -> None:
+                 client_data: Sequence[ClientData], device_access: Sequence[DeviceAccessData],
+                 checkpoint: Checkpoint | None = None) -> None:
+        """``client_data`` and ``device_access`` are the domains' own purges, in the order
+        they must run (whatever others point at goes first; the client's row last)."""
         self._db = db
         self._secrets = secrets
-        self._broker = broker
+        self._client_data = client_data
+        self._device_access = device_access
         self._transcripts = transcripts
         self._audit = audit
         self._clock = clock
         self._settings = settings
         self._lock_path = lock_path
         self._checkpoint = checkpoint or (lambda _step: None)
-        self._certs = certs
 
     # -- plan and holds
     def plan(self, db: Session, client_id: int | None = None) -> list[PlanItem]:
@@ -180,8 +190,7 @@ class PurgeService:
                 if progress:
                     progress(n, len(work))
             with transaction(self._db) as db:
-                run_row = db.get(PurgeRun, run_id)
-                assert run_row is not None
+                run_row = _row(db, PurgeRun, run_id)
                 run_row.finished_at = self._clock()
                 run_row.outcome = "done"
                 self._audit.record(db, actor, "purge.run.end", f"purge_run:{run_id}",
@@ -210,15 +219,6 @@ class PurgeService:
             db.flush()
             return receipt.id
 
-    def _close_sessions(self, db: Session, device_ids: list[int], reason: str) -> int:
-        live = db.scalars(select(AccessSession).where(
-            AccessSession.device_id.in_(device_ids),
-            AccessSession.state.in_(LIVE_STATES))).all()
-        for s in live:
-            self._broker.close(s.id)
-            s.state, s.closed_at, s.close_reason = "closed", self._clock(), reason
-        return len(live)
-
     def _purge_device(self, run_id: int, device_id: int, reason: str) -> int:
         with transaction(self._db) as db:
             device = db.get(Device, device_id)
@@ -230,30 +230,12 @@ class PurgeService:
             self._secrets.destroy(path)  # every version and the metadata
         self._checkpoint("device:secrets")
         with transaction(self._db) as db:
-            receipt = db.get(PurgeReceipt, receipt_id)
+            receipt = _row(db, PurgeReceipt, receipt_id)
             device = db.get(Device, device_id)
-            assert receipt is not None
             counts = dict(receipt.counts)
             if device is not None and device.access_state != "purged":
-                session_ids = list(db.scalars(select(AccessSession.id).where(
-                    AccessSession.device_id == device_id)))
-                counts["sessions_closed"] = self._close_sessions(db, [device_id],
-                                                                 "device access data purged")
-                counts["transcript_chunks"] = db.execute(delete(TranscriptChunk).where(
-                    TranscriptChunk.session_id.in_(session_ids))).rowcount  # type: ignore[attr-defined]
-                counts["session_addresses"] = db.execute(
-                    update(AccessSession).where(AccessSession.device_id == device_id,
-                                                AccessSession.source_ip.is_not(None))
-                    .values(source_ip=None)).rowcount  # type: ignore[attr-defined]
-                counts["host_keys"] = int(device.host_key is not None) + int(
-                    device.host_key_pending is not None)
-                counts["addresses"] = int(device.host is not None) + int(
-                    device.egress_ip is not None)
-                device.host = device.egress_ip = None
-                device.host_key = device.host_key_pending = None
-                device.secret_path = None
-                device.access_state = "purged"
-                device.purged_at = self._clock()
+                for domain in self._device_access:
+                    counts.update(domain.forget_device_access(db, device_id))
             counts["secrets"] = len(receipt.secrets)
             counts["secret_versions"] = sum(len(s["versions"]) for s in receipt.secrets)
             receipt.counts = counts
@@ -270,8 +252,7 @@ class PurgeService:
                                    self._secrets.list_paths(tenant))
         self._checkpoint("client:receipt")
         with transaction(self._db) as db:
-            receipt = db.get(PurgeReceipt, receipt_id)
-            assert receipt is not None
+            receipt = _row(db, PurgeReceipt, receipt_id)
             if receipt.state == "in_progress":
                 counts = self._delete_client_rows(db, client_id)
                 counts["secrets"] = len(receipt.secrets)
@@ -284,8 +265,7 @@ class PurgeService:
         self._transcripts.forget_client(client_id)
         self._checkpoint("client:secrets")
         with transaction(self._db) as db:
-            receipt = db.get(PurgeReceipt, receipt_id)
-            assert receipt is not None
+            receipt = _row(db, PurgeReceipt, receipt_id)
             receipt.state = "done"
             receipt.finished_at = self._clock()
             self._audit.record(db, "purge", "purge.client", f"client:{client_id}",
@@ -293,33 +273,13 @@ class PurgeService:
         return receipt_id
 
     def _delete_client_rows(self, db: Session, client_id: int) -> dict[str, int]:
-        device_ids = list(db.scalars(select(Device.id).where(Device.client_id == client_id)))
-        session_ids = list(db.scalars(select(AccessSession.id).where(
-            AccessSession.client_id == client_id)))
-        counts = {"sessions_closed": self._close_sessions(db, device_ids, "client purged")}
-        if self._certs is not None:
-            # Ledger rows go; CRL entries stay (signed into a last CRL) until expiry.
-            counts.update(self._certs.retire_client(db, client_id))
-
-        def gone(stmt: Any) -> int:
-            return int(db.execute(stmt).rowcount)  # type: ignore[attr-defined]
-
-        counts["notifications"] = gone(delete(Notification).where(
-            Notification.client_id == client_id))
-        counts["transcript_chunks"] = gone(delete(TranscriptChunk).where(
-            TranscriptChunk.session_id.in_(session_ids)))
-        counts["sessions"] = gone(delete(AccessSession).where(AccessSession.client_id == client_id))
-        counts["engagement_links"] = gone(delete(engagement_devices).where(
-            engagement_devices.c.device_id.in_(device_ids)))
-        counts["devices"] = gone(delete(Device).where(Device.client_id == client_id))
-        counts["engagements"] = gone(delete(Engagement).where(Engagement.client_id == client_id))
-        counts["contacts"] = gone(delete(Contact).where(Contact.client_id == client_id))
-        counts["users"] = gone(delete(User).where(User.client_id == client_id))
-        counts["policies"] = gone(delete(ClientPolicy).where(ClientPolicy.client_id == client_id))
-        counts["holds"] = gone(delete(Hold).where(
+        """Each domain deletes its own rows of the client; the purge's own holds go here."""
+        device_ids = select(Device.id).where(Device.client_id == client_id)
+        counts = {"holds": rows_changed(db, delete(Hold).where(
             ((Hold.target_kind == HoldTarget.CLIENT) & (Hold.target_id == client_id))
-            | ((Hold.target_kind == HoldTarget.DEVICE) & Hold.target_id.in_(device_ids))))
-        counts["clients"] = gone(delete(Client).where(Client.id == client_id))
+            | ((Hold.target_kind == HoldTarget.DEVICE) & Hold.target_id.in_(device_ids))))}
+        for domain in self._client_data:
+            counts.update(domain.forget_client(db, client_id))
         return counts
 
     def _compact(self) -> None:

@@ -129,7 +129,8 @@ class LocalSecretStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 key = self._data_key(db, tenant, create=True)
-                assert key is not None
+                if key is None:  # create=True makes one; None means the row vanished under us
+                    raise BackendUnavailable(f"no data key for {tenant} could be made")
                 (last,) = db.execute(
                     "SELECT COALESCE(MAX(version), 0) FROM secrets WHERE path=?", (path,)
                 ).fetchone()

@@ -49,7 +49,8 @@ class VaultSecretStore:
             self._login_approle()
 
     def _login_approle(self) -> None:
-        assert self._settings.role_id and self._settings.secret_id
+        if not (self._settings.role_id and self._settings.secret_id):
+            raise ConfigError("secrets.vault.role_id and secret_id are required for approle")
         role_id, secret_id = self._settings.role_id, self._settings.secret_id
         self._call(
             "log in with AppRole",

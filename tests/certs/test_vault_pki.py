@@ -103,7 +103,7 @@ def test_a_client_purge_deletes_its_issuer_and_key_in_vault(
         issuer, key = (ca.key_path or "").split("/")
     assert issuer in fake_vault.pki.issuers and key in fake_vault.pki.keys
     with transaction(services.db) as db:
-        counts = services.certs.retire_client(db, world.client_a)
+        counts = services.certs.forget_client(db, world.client_a)
     assert counts["ca_keys"] == 1
     assert issuer not in fake_vault.pki.issuers and key not in fake_vault.pki.keys
     assert ("DELETE", f"/v1/pki/key/{key}") in [(r.method, r.path) for r in fake_vault.requests]

@@ -20,9 +20,9 @@ def main() -> None:
         if step == crash_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    purge = PurgeService(svc.db, svc.secrets, svc.broker, svc.transcripts, svc.audit, svc.clock,
-                         svc.settings.purge, svc.settings.path(Path("var/purge.lock")), checkpoint,
-                         svc.certs)
+    purge = PurgeService(svc.db, svc.secrets, svc.transcripts, svc.audit, svc.clock,
+                         svc.settings.purge, svc.settings.path(Path("var/purge.lock")),
+                         svc.client_data, svc.device_access, checkpoint)
     purge.run("crash-test")
 
 
