@@ -9,17 +9,14 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from custody.accounts.roles import STAFF
-from custody.audit.models import AuditEvent
 from custody.audit.service import verify_chain
 from custody.clients.models import Engagement
 from custody.clients.service import EngagementChanges
 from custody.dashboard import dashboard
-from custody.devices.models import Device
 from custody.errors import CustodyError
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
@@ -131,8 +128,7 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
 
 def _hold_choices() -> list[tuple[str, str]]:
     clients = _client_names()
-    devices = db().scalars(select(Device).where(Device.access_state == "active")
-                           .order_by(Device.client_id, Device.name)).all()
+    devices = services().devices.active_devices(db(), principal())
     return [*((f"device:{d.id}", f"device {d.name} ({clients.get(d.client_id, '?')})")
               for d in devices),
             *((f"client:{cid}", f"client {name} (everything)") for cid, name in clients.items())]
@@ -218,8 +214,6 @@ def audit() -> ResponseReturnValue:
     form = ActionForm()
     verdict = verify_chain(db()) if form.validate_on_submit() else None
     action = (request.args.get("action") or "").strip()
-    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)
-    if action:
-        stmt = stmt.where(AuditEvent.action.startswith(action))
-    return render_template("admin_audit.html", events=db().scalars(stmt).all(), form=form,
+    return render_template("admin_audit.html", events=services().audit.recent(db(), action),
+                           form=form,
                            verdict=verdict, action=action)

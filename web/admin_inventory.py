@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import (
     IntegerField,
     PasswordField,
@@ -19,13 +18,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from custody.accounts.models import User
 from custody.accounts.roles import ROLES
 from custody.alerts.formats import SOURCE_KINDS
-from custody.alerts.models import AlertSource
-from custody.certs.models import Certificate, CertificateAuthority
 from custody.certs.x509ops import REASONS
-from custody.devices.models import EgressProfile
 from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
 from custody.errors import CustodyError, InvalidInput
 from custody.sensitive import Secret
@@ -111,7 +106,7 @@ def new_device() -> ResponseReturnValue:
     form.client_id.choices = _clients()
     form.egress_ip.choices = [("", "none (this host's default address)")] + [
         (p.source_ip, f"{p.name} ({p.source_ip})")
-        for p in db().scalars(select(EgressProfile).order_by(EgressProfile.name))]
+        for p in svc.devices.egress_profiles(db(), who)]
     form.engagement_ids.choices = [
         (e.id, f"{name}: {e.title}") for cid, name in form.client_id.choices
         for e in svc.clients.list_engagements(db(), who, cid)]
@@ -175,7 +170,7 @@ def egress() -> ResponseReturnValue:
             return redirect(url_for("inventory.egress"))
     elif request.method == "POST":
         error = problems(form)
-    profiles = db().scalars(select(EgressProfile).order_by(EgressProfile.name)).all()
+    profiles = services().devices.egress_profiles(db(), principal())
     return render_template("admin_egress.html", form=form, profiles=profiles, error=error), (
         400 if error or form.errors else 200)
 
@@ -201,7 +196,7 @@ def alert_sources() -> ResponseReturnValue:
             form.client_id.choices = [(0, "(map each alert by its labels)")] + _clients()
     elif request.method == "POST":
         error = problems(form)
-    sources = db().scalars(select(AlertSource).order_by(AlertSource.name)).all()
+    sources = services().alerts.sources.list_sources(db(), principal())
     return render_template("admin_alert_sources.html", form=form, sources=sources,
                            error=error, created=created, clients=dict(_clients())), (
         400 if error or form.errors else 200)
@@ -232,7 +227,7 @@ def held_alerts() -> ResponseReturnValue:
                 flash("Saved: the source's next alerts go to the chosen client.")
                 return redirect(url_for("inventory.held_alerts"))
     rows = services().alerts.history.held(db(), principal())
-    sources = {s.id: s for s in db().scalars(select(AlertSource))}
+    sources = {s.id: s for s in services().alerts.sources.list_sources(db(), principal())}
     return render_template("admin_held_alerts.html", rows=rows, sources=sources, form=form,
                            error=error, clients=dict(_clients()),
                            days=services().settings.alerts.held_retention_days), (
@@ -242,10 +237,9 @@ def held_alerts() -> ResponseReturnValue:
 @bp.get("/certificates")
 @roles_required("admin")
 def certificates() -> ResponseReturnValue:
-    authorities = db().scalars(select(CertificateAuthority).order_by(
-        CertificateAuthority.id)).all()
-    ledger = db().scalars(select(Certificate).order_by(Certificate.id.desc()).limit(500)).all()
-    return render_template("admin_certificates.html", authorities=authorities, ledger=ledger,
+    svc, who = services(), principal()
+    return render_template("admin_certificates.html", authorities=svc.certs.authorities(db(), who),
+                           ledger=svc.certs.ledger(db(), who),
                            clients=dict(_clients()), revoke=RevokeForm(),
                            now=services().clock())
 
@@ -289,7 +283,7 @@ def users() -> ResponseReturnValue:
                 form.client_id.choices = [(0, "(staff)")] + _clients()
     elif request.method == "POST":
         error = problems(form)
-    people = db().scalars(select(User).order_by(User.role, User.username)).all()
+    people = services().accounts.list_users(db(), principal())
     return render_template("admin_users.html", form=form, users=people, error=error,
                            created=created, clients=dict(_clients())), (
         400 if error or form.errors else 200)

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from custody.accounts.roles import STAFF
 from custody.alerts.formats import SOURCE_KINDS, parse_json
@@ -57,7 +56,7 @@ def create_source() -> ResponseReturnValue:
 @bp.get("/api/v1/alert-sources")
 @roles_required("admin")
 def list_sources() -> ResponseReturnValue:
-    rows = db().scalars(select(AlertSource).order_by(AlertSource.name)).all()
+    rows = services().alerts.sources.list_sources(db(), principal())
     return items([source_out(s) for s in rows]).reply()
 
 

@@ -12,7 +12,7 @@ from custody.accounts.models import User
 from custody.clients.models import Contact
 from custody.clients.service import EngagementChanges
 from custody.devices.service import DeviceCredentials, DeviceSpec
-from custody.errors import InvalidInput, NotFound
+from custody.errors import InvalidInput
 from custody.sensitive import Secret
 from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
@@ -73,10 +73,7 @@ def confirm_totp() -> ResponseReturnValue:
 
 
 def _me() -> User:
-    user = db().get(User, principal().user_id)
-    if user is None:
-        raise NotFound("your account no longer exists")
-    return user
+    return services().accounts.me(db(), principal())
 
 
 @operation("List clients visible to the caller", out=Items[ClientOut])
@@ -128,11 +125,7 @@ def create_contact(client_id: int) -> ResponseReturnValue:
 @bp.post("/contacts/<int:contact_id>/verification")
 @roles_required("admin")
 def resend_verification(contact_id: int) -> ResponseReturnValue:
-    contact = db().get(Contact, contact_id)
-    if contact is None:
-        raise NotFound(f"contact {contact_id} does not exist")
-    if contact.verified_at is not None:
-        raise InvalidInput("this contact is verified already")
+    contact = services().clients.unverified_contact(db(), principal(), contact_id)
     return VerificationOut(id=contact.id, verification_sent=send_verification(contact)).reply(202)
 
 

@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Length
 from custody.accounts.models import User
 from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
-from custody.errors import CustodyError, Forbidden, NotFound
+from custody.errors import CustodyError, Forbidden
 from custody.web.context import db, principal, services
 from custody.web.limits import limiter, login_limit
 from custody.web.sessions import server_session
@@ -55,13 +55,11 @@ def bearer_token() -> str | None:
 def load_principal() -> None:
     """Set ``g.principal`` from a bearer token or the session cookie (or leave it None)."""
     g.principal = None
-    g.via_token = False
     token = bearer_token()
     if token is not None:
         user = services().accounts.user_for_token(db(), token)
         if user is not None:
             g.principal = principal_of(user)
-            g.via_token = True
         return
     uid = session.get("uid")
     if uid is not None:
@@ -142,9 +140,7 @@ def change_password() -> Any:
     form = PasswordForm()
     error = None
     if form.validate_on_submit():
-        user = db().get(User, principal().user_id)
-        if user is None:
-            raise NotFound("your account no longer exists")
+        user = services().accounts.me(db(), principal())
         try:
             services().accounts.change_password(db(), user, form.current.data or "",
                                                 form.new.data or "")

@@ -10,14 +10,12 @@ from flask.typing import ResponseReturnValue
 from custody.accounts.roles import STAFF
 from custody.devices.models import (
     AccessSession,
-    ClientPolicy,
     CommandApproval,
     EgressProfile,
     SessionState,
 )
 from custody.devices.replay import asciicast, readable
 from custody.devices.service import DeviceCredentials
-from custody.devices.sessions import egress_profiles
 from custody.devices.ssh import fingerprint
 from custody.errors import BackendUnavailable, InvalidInput
 from custody.web.api import secret_or_none
@@ -76,7 +74,8 @@ def egress_out(p: EgressProfile) -> EgressOut:
 @bp.get("/egress-profiles")
 @roles_required(*STAFF)
 def list_egress() -> ResponseReturnValue:
-    return items([egress_out(p) for p in egress_profiles(db())]).reply()
+    return items([egress_out(p) for p in services().devices.egress_profiles(db(), principal())]
+                 ).reply()
 
 
 @operation("Define an egress profile", body=EgressIn, out=EgressOut, status=201)
@@ -92,8 +91,7 @@ def create_egress() -> ResponseReturnValue:
 @bp.get("/clients/<int:client_id>/policy")
 @roles_required(*STAFF)
 def get_policy(client_id: int) -> ResponseReturnValue:
-    services().clients.get_client(db(), principal(), client_id)
-    policy = db().get(ClientPolicy, client_id)
+    policy = services().devices.client_policy(db(), principal(), client_id)
     return PolicyOut(
         client_id=client_id, require_approval=bool(policy and policy.require_approval),
         approver_role=policy.approver_role if policy else "admin",

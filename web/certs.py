@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, url_for
 from flask.typing import ResponseReturnValue
 
-from custody.certs.models import Certificate, CertificateAuthority
+from custody.certs.models import Certificate
 from custody.certs.service import Issued
 from custody.errors import InvalidInput
 from custody.web.auth import ANYONE, roles_required
@@ -116,14 +116,8 @@ def get_cert(cert_id: int) -> ResponseReturnValue:
 @bp.get("/api/v1/certificates/<int:cert_id>/pem")
 @roles_required(*ANYONE)
 def cert_pem(cert_id: int) -> ResponseReturnValue:
-    svc = services()
-    row = svc.certs.get(db(), principal(), cert_id)
-    chain = []
-    if row.ca_id is not None:
-        ca = db().get(CertificateAuthority, row.ca_id)
-        if ca is not None:
-            chain = svc.certs.chain(db(), ca)
-    return Response(row.cert_pem + "".join(chain), mimetype="application/x-pem-file",
+    row, pem = services().certs.pem_with_chain(db(), principal(), cert_id)
+    return Response(pem, mimetype="application/x-pem-file",
                     headers={"Content-Disposition": f'attachment; filename="cert-{row.serial}.pem"'})
 
 

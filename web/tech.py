@@ -9,7 +9,6 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from custody.accounts.roles import STAFF
-from custody.devices.models import ClientPolicy
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.purge.plan import PurgeKind
@@ -60,7 +59,7 @@ def device(device_id: int) -> ResponseReturnValue:
             error = place_error(form, exc)
     recent = [s for s in svc.sessions.list_sessions(db(), who) if s.device_id == device_id][:10]
     pin = fingerprint(dev.host_key) if dev.host_key else None
-    policy = db().get(ClientPolicy, dev.client_id)
+    policy = svc.devices.client_policy(db(), who, dev.client_id)
     planned = next((i for i in svc.purge.plan(db(), dev.client_id)
                     if i.kind == PurgeKind.DEVICE_ACCESS and i.target_id == device_id), None)
     purge_note = "not in the purge plan" if planned is None else (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,7 +22,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock, iso
 from custody.db import rows_changed, write_kept
-from custody.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from custody.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
@@ -83,6 +84,18 @@ class AccountService:
 
     def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
         return {"users": rows_changed(db, delete(User).where(User.client_id == client_id))}
+
+    def list_users(self, db: Session, who: Principal) -> Sequence[User]:
+        if who.role != "admin":  # (custody.tenancy imports this module: no require_role here)
+            raise Forbidden("this needs the admin role")
+        return db.scalars(select(User).order_by(User.role, User.username)).all()
+
+    def me(self, db: Session, who: Principal) -> User:
+        """The caller's own account."""
+        user = db.get(User, who.user_id)
+        if user is None:
+            raise NotFound("your account no longer exists")
+        return user
 
     def create_user(self, db: Session, actor: str, username: str, role: str,
                     client_id: int | None = None, password: str | None = None

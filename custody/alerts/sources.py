@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,6 +57,10 @@ class AlertSources:
         if source.kind != kind:
             raise InvalidInput(f"source {name!r} posts {source.kind} payloads, not {kind}")
         return source
+
+    def list_sources(self, db: Session, who: Principal) -> Sequence[AlertSource]:
+        require_role(who, "admin")
+        return db.scalars(select(AlertSource).order_by(AlertSource.name)).all()
 
     def assign_source(self, db: Session, who: Principal, source_id: int,
                       client_id: int | None) -> AlertSource:

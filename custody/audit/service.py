@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,6 +56,14 @@ class AuditLog:
         head.last_hash = event.hash
         db.flush()
         return event
+
+    def recent(self, db: Session, action_prefix: str = "", limit: int = 200
+               ) -> Sequence[AuditEvent]:
+        """The newest events, optionally of actions starting with ``action_prefix``."""
+        stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if action_prefix:
+            stmt = stmt.where(AuditEvent.action.startswith(action_prefix))
+        return db.scalars(stmt).all()
 
     def record_kept(self, db: Session, actor: str, action: str, target: str = "",
                     **details: Any) -> AuditEvent:

@@ -304,6 +304,22 @@ class CertService:
             self.publish_crl(db, ca.id)
         return len(cas)
 
+    # -- reading for admins
+    def authorities(self, db: Session, who: Principal) -> Sequence[CertificateAuthority]:
+        require_role(who, "admin")
+        return db.scalars(select(CertificateAuthority).order_by(CertificateAuthority.id)).all()
+
+    def ledger(self, db: Session, who: Principal, limit: int = 500) -> Sequence[Certificate]:
+        """The newest entries of every client's ledger."""
+        require_role(who, "admin")
+        return db.scalars(select(Certificate).order_by(Certificate.id.desc()).limit(limit)).all()
+
+    def pem_with_chain(self, db: Session, who: Principal, cert_id: int) -> tuple[Certificate, str]:
+        """A ledger entry and its certificate followed by its issuers', as PEM."""
+        row = self.get(db, who, cert_id)
+        ca = db.get(CertificateAuthority, row.ca_id) if row.ca_id is not None else None
+        return row, row.cert_pem + "".join(self.chain(db, ca) if ca is not None else [])
+
     # -- the client's data (custody.tenancy.ClientData)
     def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
         rows = db.scalars(select(Certificate).where(Certificate.client_id == client_id)

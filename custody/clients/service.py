@@ -156,6 +156,13 @@ class ClientService:
     def verification_token(self, contact: Contact) -> str:
         return self._signer.dumps([contact.id, _value_digest(contact.value)])
 
+    def unverified_contact(self, db: Session, who: Principal, contact_id: int) -> Contact:
+        """A contact whose verification link may be sent again."""
+        contact = get_owned(db, Contact, contact_id, who, "contact")
+        if contact.verified_at is not None:
+            raise InvalidInput("this contact is verified already")
+        return contact
+
     def send_verification(self, db: Session, contact: Contact, link: str) -> bool:
         """Mail the double opt-in link to an e-mail contact; return whether it went out.
 

@@ -239,6 +239,23 @@ class DeviceService:
         if device.secret_path:
             self._secrets.destroy(device.secret_path)
 
+    def active_devices(self, db: Session, who: Principal) -> Sequence[Device]:
+        """Devices whose access data is still held (what a hold can still protect)."""
+        require_role(who, *STAFF)
+        return db.scalars(select(Device).where(Device.access_state == "active")
+                          .order_by(Device.client_id, Device.name)).all()
+
+    def client_policy(self, db: Session, who: Principal, client_id: int) -> ClientPolicy | None:
+        """The client's access policy, or None while it has the defaults."""
+        require_role(who, *STAFF)
+        if db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        return db.get(ClientPolicy, client_id)
+
+    def egress_profiles(self, db: Session, who: Principal) -> Sequence[EgressProfile]:
+        require_role(who, *STAFF)
+        return db.scalars(select(EgressProfile).order_by(EgressProfile.name)).all()
+
     # -- the client's data (custody.tenancy.ClientData) and a device's access data
     def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
         devices = db.scalars(select(Device).where(Device.client_id == client_id)

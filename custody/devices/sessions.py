@@ -27,7 +27,6 @@ from custody.devices.models import (
     ClientPolicy,
     CommandApproval,
     Device,
-    EgressProfile,
     SessionState,
     TranscriptChunk,
 )
@@ -420,7 +419,3 @@ def _may_elevate(policy: ClientPolicy | None, who: Principal, device: Device) ->
     if platform_for(device.device_type).elevation is None:
         raise Conflict(f"custody cannot elevate {device.device_type} sessions (the family has "
                        "no enable/sudo step); open a normal session")
-
-
-def egress_profiles(db: Session) -> Sequence[EgressProfile]:
-    return db.scalars(select(EgressProfile).order_by(EgressProfile.name)).all()
