@@ -38,6 +38,13 @@ SECRET_PROMPT = re.compile(r"(?i)(pass(word|phrase)|secret)[^:\n]{0,60}:\s*$")
 NO_SECRETS_AFTER_START = (
     "the device asks for a password: custody never types a stored secret into a session "
     "after it has started. Open a privileged session instead; custody elevates it at login.")
+# Sent before reading an echo the model cannot predict (completion, history): a space and
+# its erasure change no line, and the device echoes them only once it has finished with
+# every earlier key, a slow completion included. Quiet alone would read the line early;
+# so the line is read only once the erasure's echo (a backspace, or cursor-left or
+# erase-line sequences) has come back.
+SETTLE_PROBE = b" \x7f"
+ERASED = ("\x08", "\x1b[D", "\x1b[K", "\x1b[1D")
 UNREADABLE_LINE = ("line refused: custody cannot tell what this line is (the device's screen "
                    "does not show it); type it out in full")
 PENDING_KEY = ("line refused: it ends in a key that starts a key sequence (Esc, Ctrl-X, "
@@ -277,6 +284,7 @@ class TerminalStream:
         self._echo_lock = threading.Lock()
         self._tail = ""  # device output since its last line break: the prompt
         self._output_at = 0.0
+        self._since_probe: str | None = None  # device output since the settle probe
         self._keys_at = 0.0
         self._asked = False  # the device's last line is a password prompt
         self.events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
@@ -376,6 +384,10 @@ class TerminalStream:
         model = self._editor.text if self._editor.certain else None
         if not self._editor.keys:
             return [""]  # Enter alone
+        if model is None:
+            with self._echo_lock:
+                self._since_probe = ""
+            self._send(SETTLE_PROBE)
         echo = self._settled_echo(model)
         if echo is None:
             return None
@@ -389,10 +401,14 @@ class TerminalStream:
         while True:
             with self._echo_lock:
                 echo = self._echo.line() if self._echo.started else (model or "")
-                answered = self._answered()
+                answered = self._answered() and (
+                    self._since_probe is None
+                    or any(erased in self._since_probe for erased in ERASED))
             if echo == model or (model is None and answered):
+                self._since_probe = None
                 return echo
             if time.monotonic() > deadline:
+                self._since_probe = None
                 return echo if model is not None else None
             time.sleep(0.02)
 
@@ -464,6 +480,8 @@ class TerminalStream:
             self._echo.feed(clean)
             self._output_at = time.monotonic()
             self._tail = (self._tail + clean).rsplit("\n", 1)[-1][-2000:]
+            if self._since_probe is not None:
+                self._since_probe = (self._since_probe + clean)[-4000:]
         asking = bool(SECRET_PROMPT.search(ANSI.sub("", self._tail)))
         if asking and not self._asked:
             self.events.put({"notice": NO_SECRETS_AFTER_START})

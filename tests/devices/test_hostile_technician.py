@@ -233,6 +233,31 @@ def test_line_editing_cannot_smuggle_a_refused_command(lab: Lab, sshd: SshDevice
     assert checked == ["whoami"] * 5 + ["echo $(whoami)"] * 2  # each with the line as checked
 
 
+def test_a_completion_slower_than_the_echo_cannot_smuggle_a_command(
+        lab: Lab, sshd: SshDevice, bashrc: Path) -> None:
+    """The device completes "zz" to whoami a second after echoing "zz" (a slow PATH or
+    NFS home does that; here the account's own ~/.bashrc). Quiet alone would have judged
+    "zz" and let Enter run whoami: the broker first makes the device answer a probe that
+    it can only answer after the completion."""
+    bashrc.write_text((bashrc.read_text() if bashrc.exists() else "") +
+                      "\ncomplete -I -C 'sleep 1; printf %s%s who ami #'\n")
+    lab.client.put(f"/api/v1/clients/{lab.client_id}/policy", headers=lab.admin,
+                   json={"deny_commands": ["whoami"]})
+    sid = open_session(lab, lab.enrol(sshd.port, credentials=LINUX_CREDS))
+    screen = terminal(lab, sid)
+    try:
+        screen.type("zz\t\r")
+        deadline = time.monotonic() + 15
+        while not any("refused" in e for e in screen.events):
+            assert time.monotonic() < deadline, screen.text[-300:]
+            time.sleep(0.05)
+        screen.type("echo still-here\r")
+        screen.wait_for(r"[\r\n]still-here")
+    finally:
+        screen.terminal.close()
+    assert DEVICE_USER + "\r\n" not in screen.text  # whoami never ran
+
+
 def test_history_recall_is_checked_by_what_the_device_shows(lab: Lab, sshd: SshDevice) -> None:
     device = lab.enrol(sshd.port, credentials=LINUX_CREDS)
     sid = open_session(lab, device)
