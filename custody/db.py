@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,6 +12,8 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger("custody.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -112,13 +115,20 @@ def finish(db: Session, *, ok: bool) -> None:
 
 def _roll_back(db: Session) -> None:
     db.rollback()
+    # Each undo and each kept write on its own: one that fails must not take the others
+    # with it (nor replace the error that caused the rollback).
     for undo in db.info.pop(UNDO_ON_FAILURE, []):
-        undo()
-    kept = db.info.pop(KEPT_ON_FAILURE, [])
-    if kept:
-        with Session(db.get_bind(), expire_on_commit=False) as fresh, fresh.begin():
-            for write in kept:
+        try:
+            undo()
+        except Exception as exc:  # noqa: BLE001 - logged; the original error stands
+            log.error("an undo after a rollback failed: %s", type(exc).__name__)
+    for write in db.info.pop(KEPT_ON_FAILURE, []):
+        try:
+            with Session(db.get_bind(), expire_on_commit=False) as fresh, fresh.begin():
                 write(fresh)
+        except Exception as exc:  # noqa: BLE001 - logged; the original error stands
+            log.error("a record kept after a rollback could not be written: %s",
+                      type(exc).__name__)
 
 
 def before_io(db: Session) -> None:

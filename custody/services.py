@@ -145,7 +145,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours, mailer)
     certs = CertService(store, audit, clock, settings.certs, mailer,
-                        certificate_authority(settings, store))
+                        certificate_authority(settings, store), settings.server.base_url)
     accounts = AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes,
                               passwords)
     devices = DeviceService(store, audit, clock)
@@ -155,7 +155,9 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
                           settings.public_url,
                           settings.mail.sender.rpartition("@")[2] or "localhost")
     # The purge deletes in this order: whatever points at a row goes before it.
-    client_data: tuple[ClientData, ...] = (certs, sessions, alerts.history, devices, accounts,
+    # Sessions go first: closing a live one writes its note in a transaction of its own,
+    # which must not wait behind this unit's write lock.
+    client_data: tuple[ClientData, ...] = (sessions, certs, alerts.history, devices, accounts,
                                            clients)
     device_access: tuple[DeviceAccessData, ...] = (sessions, devices)
     return Services(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from custody.audit.models import AuditEvent
 from custody.audit.service import verify_chain
 from custody.clients.models import Client
-from custody.db import after_rollback, transaction
+from custody.db import KEPT_ON_FAILURE, after_rollback, transaction
 from custody.errors import Conflict
 from custody.services import Services
 from custody.web import create_app
@@ -74,3 +74,18 @@ def test_a_job_item_rolls_back_whole_and_keeps_its_kept_writes(services: Service
     assert _names(services) == []
     assert _actions(services) == ["job.failed"]
     assert undone == ["secret destroyed"]
+
+
+def test_one_failing_kept_write_or_undo_does_not_take_the_others(services: Services) -> None:
+    def broken_write(tx: object) -> None:
+        raise RuntimeError("this kept write fails")
+
+    def broken_undo() -> None:
+        raise RuntimeError("the secret store is down")
+
+    with pytest.raises(Conflict), transaction(services.db) as tx:
+        after_rollback(tx, broken_undo)
+        tx.info.setdefault(KEPT_ON_FAILURE, []).append(broken_write)
+        services.audit.record_kept(tx, "job", "job.refused")
+        raise Conflict("the item fails")  # the original error, not the broken ones, comes out
+    assert _actions(services) == ["job.refused"]

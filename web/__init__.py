@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, request, session
 from flask_wtf.csrf import CSRFProtect
 
 from custody.config import Settings
@@ -94,7 +94,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.after_request
     def _end_unit_of_work(response: Response) -> Response:
-        end_unit_of_work(ok=response.status_code < 400)
+        try:
+            end_unit_of_work(ok=response.status_code < 400)
+        except Exception:
+            session.clear()  # nothing this request did stands, a login it made included
+            raise
         return response
 
     @app.teardown_appcontext

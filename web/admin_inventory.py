@@ -25,7 +25,7 @@ from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
 from custody.errors import CustodyError, InvalidInput
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
-from custody.web.context import db, principal, services
+from custody.web.context import db, end_unit_of_work, principal, services
 from custody.web.forms import place_error, problems
 
 bp = Blueprint("inventory", __name__, url_prefix="/admin")
@@ -252,6 +252,7 @@ def revoke(cert_id: int) -> ResponseReturnValue:
         try:
             services().certs.revoke(db(), principal(), cert_id, form.reason.data or "")
         except CustodyError as exc:
+            end_unit_of_work(ok=False)  # nothing of a half-done revocation stays
             flash(f"Not revoked: {exc}")
         else:
             flash(f"Certificate {cert_id} revoked; the CRL is published again.")

@@ -37,7 +37,7 @@ class AlertHistory:
         require_role(who, "admin")
         rows = db.scalars(select(Notification).where(Notification.client_id.is_(None))
                           .order_by(Notification.id.desc()).limit(limit)).all()
-        self._audit.record(db, who.actor, "alerts.held_view", "notifications", shown=len(rows))
+        self._audit.record_kept(db, who.actor, "alerts.held_view", "notifications", shown=len(rows))
         return rows
 
     # -- the client's data (custody.tenancy.ClientData)

@@ -40,6 +40,6 @@ class Reidentification:
         candidates.update(c.value for c in db.scalars(select(Contact).where(
             Contact.client_id == client_id)))
         matches = sorted(v for v in candidates if engine.token(kind, v) == token)
-        self._audit.record(db, who.actor, "alerts.reidentify", f"client:{client_id}",
+        self._audit.record_kept(db, who.actor, "alerts.reidentify", f"client:{client_id}",
                            token=token, found=len(matches))
         return matches

@@ -32,7 +32,7 @@ class RightsService:
 
         Each domain writes its own part (custody.tenancy.ClientData)."""
         self._clients.get_client(db, who, client_id)
-        self._audit.record(db, who.actor, "client.export", f"client:{client_id}")
+        self._audit.record_kept(db, who.actor, "client.export", f"client:{client_id}")
         export: dict[str, Any] = {"format": "custody-client-export/1",
                                   "exported_at": self._clock().isoformat()}
         for domain in self._client_data:

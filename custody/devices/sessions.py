@@ -350,7 +350,7 @@ class SessionService:
         """Decrypt a transcript for a reader holding the transcript permission (audited)."""
         self._may_read_transcripts(db, who)
         session = self._get(db, session_id)
-        self._audit.record(db, who.actor, action, f"session:{session_id}")
+        self._audit.record_kept(db, who.actor, action, f"session:{session_id}")
         return self._transcripts.read(db, session_id, session.client_id)
 
     def search_transcripts(self, db: Session, who: Principal, client_id: int, query: str,
@@ -371,7 +371,7 @@ class SessionService:
             found += [(session_id, line) for line in matches(lines, query)]
             if len(found) >= limit:
                 break
-        self._audit.record(db, who.actor, "transcript.search", f"client:{client_id}",
+        self._audit.record_kept(db, who.actor, "transcript.search", f"client:{client_id}",
                            query=scrub(query), sessions=len(sessions), hits=len(found))
         return found[:limit]
 
@@ -379,7 +379,7 @@ class SessionService:
         """Start watching a live session (admins): audited once per viewing."""
         require_role(who, "admin")
         session = self._get(db, session_id)
-        self._audit.record(db, who.actor, "session.watch", f"session:{session_id}")
+        self._audit.record_kept(db, who.actor, "session.watch", f"session:{session_id}")
         return session
 
     def events_since(self, db: Session, session: AccessSession, after: int

@@ -274,12 +274,13 @@ class PurgeService:
 
     def _delete_client_rows(self, db: Session, client_id: int) -> dict[str, int]:
         """Each domain deletes its own rows of the client; the purge's own holds go here."""
-        device_ids = select(Device.id).where(Device.client_id == client_id)
-        counts = {"holds": rows_changed(db, delete(Hold).where(
-            ((Hold.target_kind == HoldTarget.CLIENT) & (Hold.target_id == client_id))
-            | ((Hold.target_kind == HoldTarget.DEVICE) & Hold.target_id.in_(device_ids))))}
+        device_ids = list(db.scalars(select(Device.id).where(Device.client_id == client_id)))
+        counts: dict[str, int] = {}
         for domain in self._client_data:
             counts.update(domain.forget_client(db, client_id))
+        counts["holds"] = rows_changed(db, delete(Hold).where(
+            ((Hold.target_kind == HoldTarget.CLIENT) & (Hold.target_id == client_id))
+            | ((Hold.target_kind == HoldTarget.DEVICE) & Hold.target_id.in_(device_ids))))
         return counts
 
     def _compact(self) -> None:
