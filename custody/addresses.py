@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
+from collections.abc import Sequence
+
+from custody.errors import InvalidInput
+
+LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def is_ip(value: str) -> bool:
@@ -20,6 +26,58 @@ def is_ipv6(value: str) -> bool:
     """Whether ``value`` is an IPv6 address (cached: alert text repeats its candidates)."""
     try:
         ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def dns_name(name: str) -> str:
+    """A DNS name as certificates carry it: A-labels (IDN converted), lowercase, letters,
+    digits and hyphens in labels of 1-63 characters, 253 in all, at most one leading
+    ``*`` label. Raise naming what is wrong."""
+    wildcard = name.startswith("*.")
+    body = name[2:] if wildcard else name
+    import idna  # only where names are checked: the alerts CLI starts without it
+
+    try:
+        ascii_name = idna.encode(body, uts46=True, std3_rules=True).decode()
+    except (idna.IDNAError, UnicodeError):
+        raise InvalidInput(f"{name!r} is not a valid DNS name (letters, digits and hyphens in "
+                           "dot-separated labels; one leading '*.' at most)") from None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or len(labels) < 2 or not all(LDH_LABEL.match(x) for x in labels):
+        raise InvalidInput(f"{name!r} is not a valid DNS name (letters, digits and hyphens in "
+                           "dot-separated labels of 1-63 characters, 253 in all; one leading "
+                           "'*.' at most)")
+    return ("*." if wildcard else "") + ascii_name
+
+
+def allowed_names(entries: Sequence[str]) -> list[str]:
+    """Check a client's allowed certificate names: each a domain (itself and its subdomains),
+    an IP address or a network (CIDR). Return them normalized."""
+    checked = []
+    for entry in entries:
+        entry = entry.strip()
+        if _is_network(entry):
+            checked.append(str(ipaddress.ip_network(entry, strict=False))
+                           if "/" in entry else str(ipaddress.ip_address(entry)))
+            continue
+        if entry.startswith("*"):
+            raise InvalidInput(f"cert_names: {entry!r}: write the domain itself ('acme.example' "
+                               "allows it and every name under it), an IP address or a network "
+                               "such as 192.0.2.0/24", field="cert_names")
+        try:
+            checked.append(dns_name(entry))
+        except InvalidInput as exc:
+            raise InvalidInput(f"cert_names: {exc}; accepted: a domain ('acme.example' allows it "
+                               "and every name under it), an IP address or a network such as "
+                               "192.0.2.0/24", field="cert_names") from None
+    return checked
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
     return True

@@ -146,6 +146,8 @@ def initialize(directory: Path, admin_name: str, port: int = 8080) -> str:
     services = build_services(settings)
     with transaction(services.db) as db:
         _, password = services.accounts.create_user(db, "cli:init", admin_name, "admin")
+        if settings.certs.backend == "builtin":  # a fresh install can issue at once
+            services.certs.init_root(db, "cli:init")
     if password is None:  # create_user makes one when none is given
         raise ConfigError("the admin account was created without a password")
     services.engine.dispose()
@@ -418,8 +420,9 @@ def ca_init(ctx: click.Context, name: str) -> None:
     services = build_services(settings_from(ctx))
     with transaction(services.db) as db:
         root = services.certs.init_root(db, "cli", name)
-        click.echo(f"root CA {root.id} created, valid until {root.not_after:%Y-%m-%d}")
-        click.echo(root.cert_pem, nl=False)
+    # Only now, committed: a closed pipe cannot make a printed CA roll back.
+    click.echo(f"root CA {root.id} created, valid until {root.not_after:%Y-%m-%d}")
+    click.echo(root.cert_pem, nl=False)
 
 
 @main.group()

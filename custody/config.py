@@ -7,6 +7,7 @@ are resolved against the directory holding the config file.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -246,7 +247,22 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> Non
             if not isinstance(child, dict):
                 raise ConfigError(f"environment variable {name}: {key} is not a section")
             node = child
-        node[keys[-1]] = value
+        node[keys[-1]] = _env_value(name, value)
+
+
+def _env_value(name: str, value: str) -> Any:
+    """A list-valued setting comes as a JSON list (``'["rsa-3072", "ecdsa-p256"]'``);
+    anything else stays a string for the settings to read."""
+    if not value.lstrip().startswith("["):
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment variable {name}: not a JSON list ({exc.msg} at "
+                          f"character {exc.pos}); write it like '[\"a\", \"b\"]'") from None
+    if not isinstance(parsed, list):
+        raise ConfigError(f"environment variable {name}: a JSON list is expected")
+    return parsed
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

@@ -32,6 +32,7 @@ class PkiEngine:
     issuers: dict[str, tuple[x509.Certificate, str]] = field(default_factory=dict)  # cert, key id
     signed_by: dict[int, str] = field(default_factory=dict)  # serial -> issuer id
     revoked: dict[int, datetime] = field(default_factory=dict)
+    urls: dict[str, dict[str, Any]] = field(default_factory=dict)  # issuer id -> its URLs
 
     def _new_key(self, body: dict[str, Any]) -> tuple[str, x509ops.PrivateKey]:
         kind = {("ec", 256): "ecdsa-p256", ("ec", 384): "ecdsa-p384",
@@ -88,6 +89,9 @@ class PkiEngine:
             self.issuers[issuer_id] = (cert, self._key_of(cert.public_key()))
             return 200, {"data": {"imported_issuers": [issuer_id], "imported_keys": None,
                                   "mapping": {issuer_id: self.issuers[issuer_id][1]}}}
+        if method == "POST" and len(parts) == 2 and parts[0] == "issuer":
+            self.urls[parts[1]] = body  # the issuer's URLs, as Vault's PATCH/POST issuer/:ref
+            return 200, {"data": {"issuer_id": parts[1]}}
         if method == "POST" and len(parts) == 3 and parts[0] == "issuer" \
                 and parts[2] == "sign-verbatim":
             issuer_cert, key_id = self.issuers[parts[1]]
@@ -97,8 +101,11 @@ class PkiEngine:
                     f"email:{n.value}" if isinstance(n, x509.RFC822Name) else str(n.value)
                     for n in csr.extensions.get_extension_for_class(
                         x509.SubjectAlternativeName).value]
+            urls = self.urls.get(parts[1], {})
+            links = x509ops.Links(crl=(urls.get("crl_distribution_points") or [""])[0],
+                                  issuer=(urls.get("issuing_certificates") or [""])[0])
             cert = x509ops.leaf_certificate(csr.public_key(), str(cn), sans, _days(body["ttl"]),
-                                            now, (issuer_cert, self.keys[key_id]))
+                                            now, (issuer_cert, self.keys[key_id]), links)
             self.signed_by[cert.serial_number] = parts[1]
             return 200, {"data": {"certificate": _pem(cert), "issuing_ca": _pem(issuer_cert),
                                   "ca_chain": [_pem(issuer_cert)],

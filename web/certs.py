@@ -54,7 +54,8 @@ def issued_out(issued: Issued) -> IssuedOut:
             "download_url": url_for("certs_api.download", cert_id=issued.certificate.id),
             "note": "the passphrase is shown once; the bundle can be downloaded once"
             } if issued.passphrase else {}
-    return IssuedOut(**cert_fields(issued.certificate), chain=issued.chain, **once)
+    return IssuedOut(**cert_fields(issued.certificate), chain=issued.chain,
+                     dropped_subject_attributes=issued.dropped, **once)
 
 
 @operation("Issue from the client's CSR, or generate a key handed over once as PKCS#12 "
@@ -150,6 +151,12 @@ def renew(cert_id: int) -> ResponseReturnValue:
     body = parse_body(RenewIn)
     issued = services().certs.renew(db(), principal(), cert_id, body.csr)
     return issued_out(issued).reply(201)
+
+
+@bp.get("/ca/<int:ca_id>.crt")
+def ca_certificate(ca_id: int) -> ResponseReturnValue:
+    """The CA's certificate, DER: where issued certificates' AIA caIssuers URL points."""
+    return Response(services().certs.ca_der(db(), ca_id), mimetype="application/pkix-cert")
 
 
 @bp.get("/crl/<int:ca_id>.crl")

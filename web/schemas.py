@@ -366,7 +366,7 @@ class CommandOut(Out):
 
 class TranscriptLineOut(Out):
     at: Timestamp
-    direction: str = one_of("in", "out", "note", "res")
+    direction: str = one_of("in", "out", "note", "cmd")
     text: str
 
 
@@ -410,7 +410,8 @@ class ReceiptOut(Out):
     started_at: str | None = None
     finished_at: str | None = None
     counts: dict[str, int] | None = None
-    secrets: list[str] | None = None
+    secrets: list[dict[str, Any]] | None = Field(
+        default=None, description="each destroyed secret: its path and the versions it had")
     outcome: str | None = None
 
 
@@ -475,7 +476,7 @@ class CertificateOut(Out):
     key_origin: str = one_of("csr", "generated", "imported")
     issued_at: Timestamp
     handed_over_at: Timestamp | None
-    handed_over_to: str | None
+    handed_over_to: int | None = Field(description="the contact it was handed to")
     handover_method: str | None
     revoked_at: Timestamp | None
     revocation_reason: str | None
@@ -487,6 +488,9 @@ class CertificateOut(Out):
 
 class IssuedOut(CertificateOut):
     chain: list[str]
+    dropped_subject_attributes: list[str] = Field(
+        default_factory=list, description="what the CSR's subject held besides its common name: "
+                                          "the CA builds the subject itself and left these out")
     passphrase: str | None = Field(default=None, description="shown once")
     download_url: str | None = None
     note: str | None = None

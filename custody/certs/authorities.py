@@ -35,9 +35,10 @@ class CaBackend(Protocol):
         ...
 
     def sign(self, ca: tuple[x509.Certificate, str], csr: x509.CertificateSigningRequest,
-             common_name: str, names: Sequence[str], days: int,
-             now: datetime) -> x509.Certificate:
-        """A leaf certificate for the checked CSR."""
+             common_name: str, names: Sequence[str], days: int, now: datetime,
+             links: x509ops.Links) -> x509.Certificate:
+        """A leaf certificate for the checked CSR: subject ``common_name`` alone, SANs
+        ``names``, pointing at ``links``."""
         ...
 
     def revoke(self, ca: tuple[x509.Certificate, str], serial: str) -> None: ...
@@ -82,10 +83,10 @@ class BuiltinCa:
         return cert, ref
 
     def sign(self, ca: tuple[x509.Certificate, str], csr: x509.CertificateSigningRequest,
-             common_name: str, names: Sequence[str], days: int,
-             now: datetime) -> x509.Certificate:
+             common_name: str, names: Sequence[str], days: int, now: datetime,
+             links: x509ops.Links) -> x509.Certificate:
         return x509ops.leaf_certificate(csr.public_key(), common_name, names, days, now,
-                                        (ca[0], self._key(ca[1])))
+                                        (ca[0], self._key(ca[1])), links)
 
     def revoke(self, ca: tuple[x509.Certificate, str], serial: str) -> None:
         return None  # the entry the service records is the revocation; crl() signs it
@@ -145,9 +146,12 @@ class VaultPki:
         return cert, f"{imported['imported_issuers'][0]}/{request['key_id']}"
 
     def sign(self, ca: tuple[x509.Certificate, str], csr: x509.CertificateSigningRequest,
-             common_name: str, names: Sequence[str], days: int,
-             now: datetime) -> x509.Certificate:
+             common_name: str, names: Sequence[str], days: int, now: datetime,
+             links: x509ops.Links) -> x509.Certificate:
         issuer = ca[1].split("/", 1)[0]
+        # Vault writes its issuer's URLs into what it signs: point them at custody's.
+        self._call("set the issuer's URLs", "POST", f"issuer/{issuer}", {
+            "issuing_certificates": [links.issuer], "crl_distribution_points": [links.crl]})
         data = self._call("sign a certificate", "POST", f"issuer/{issuer}/sign-verbatim", {
             "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
             "ttl": f"{days * 24}h", "ext_key_usage": ["ServerAuth", "ClientAuth"]})

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, NoReturn
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,7 @@ from custody.clients.models import Client, Contact
 from custody.clients.service import mail_recipients
 from custody.clock import Clock, iso
 from custody.config import CertSettings
+from custody.db import after_rollback, write_kept
 from custody.devices.models import ClientPolicy
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
@@ -38,17 +41,20 @@ class Issued:
     certificate: Certificate
     chain: list[str]
     passphrase: str | None = None
+    dropped: list[str] = field(default_factory=list)  # CSR subject attributes not issued
 
 
 class CertService:
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
-                 settings: CertSettings, mailer: Mailer, authority: CaBackend) -> None:
+                 settings: CertSettings, mailer: Mailer, authority: CaBackend,
+                 base_url: str | None) -> None:
         self._secrets = secrets_store
         self._ca = authority
         self._audit = audit
         self._clock = clock
         self._settings = settings
         self._mailer = mailer
+        self._base_url = base_url.rstrip("/") if base_url else None
 
     # -- authorities
     def init_root(self, db: Session, actor: str, name: str = "custody root CA") -> CertificateAuthority:
@@ -95,6 +101,15 @@ class CertService:
         self._audit.record(db, "certs", "ca.issuing_create", f"ca:{ca.id}", client_id=client_id)
         return ca
 
+    def _links(self, ca: CertificateAuthority) -> x509ops.Links:
+        """The CRL and issuer URLs written into the CA's certificates."""
+        if not self._base_url:
+            raise Conflict("set server.base_url in custody.toml (the address clients reach "
+                           "custody at) before issuing: certificates carry the URLs of their "
+                           "CRL and issuer there")
+        return x509ops.Links(crl=f"{self._base_url}/crl/{ca.id}.crl",
+                             issuer=f"{self._base_url}/ca/{ca.id}.crt")
+
     def chain(self, db: Session, ca: CertificateAuthority) -> list[str]:
         return [ca.cert_pem, self._root(db).cert_pem]
 
@@ -102,6 +117,12 @@ class CertService:
     def _allowed_names(self, db: Session, client_id: int) -> list[str]:
         policy = db.get(ClientPolicy, client_id)
         return list(policy.cert_names) if policy else []
+
+    def _checked(self, db: Session, client_id: int, common_name: str,
+                 sans: Sequence[str]) -> tuple[str, list[str]]:
+        where = (f"the client's allowed names (PUT /api/v1/clients/{client_id}/policy "
+                 "cert_names, or the client's page)")
+        return x509ops.check_names(common_name, sans, self._allowed_names(db, client_id), where)
 
     def _contact(self, db: Session, client_id: int, contact_id: int | None) -> int | None:
         if contact_id is None:
@@ -132,37 +153,39 @@ class CertService:
         require_role(who, "admin")
         db.get(Client, client_id) or _missing("client", client_id)
         request = x509ops.load_csr(csr_pem, self._settings.allowed_key_types)
-        names = x509ops.check_names(request.common_name, request.sans,
-                                    self._allowed_names(db, client_id))
+        common_name, names = self._checked(db, client_id, request.common_name, request.sans)
         contact = self._contact(db, client_id, contact_id)
         ca = self.issuing_ca(db, client_id)
-        cert = self._ca.sign(self._held(ca), request.csr, request.common_name, names,
-                             self._settings.leaf_days, self._clock())
+        cert = self._ca.sign(self._held(ca), request.csr, common_name, names,
+                             self._settings.leaf_days, self._clock(), self._links(ca))
         row = self._record(db, client_id, ca, cert, "csr", names, replaces)
         row.handed_over_at, row.handed_over_to, row.handover_method = self._clock(), contact, "api"
         self._audit.record(db, who.actor, "cert.issue", f"certificate:{row.id}",
                            client_id=client_id, serial=row.serial, origin="csr",
-                           replaces=replaces.id if replaces else None)
-        return Issued(row, self.chain(db, ca))
+                           replaces=replaces.id if replaces else None,
+                           dropped=request.dropped)
+        return Issued(row, self.chain(db, ca), dropped=request.dropped)
 
     def issue_generated(self, db: Session, who: Principal, client_id: int, common_name: str,
                         sans: Sequence[str], contact_id: int | None = None) -> Issued:
         """Make a key for a client that cannot make a CSR; it waits, encrypted, for one download."""
         require_role(who, "admin")
         db.get(Client, client_id) or _missing("client", client_id)
-        names = x509ops.check_names(common_name, list(sans), self._allowed_names(db, client_id))
+        common_name, names = self._checked(db, client_id, common_name, list(sans))
         contact = self._contact(db, client_id, contact_id)
         ca = self.issuing_ca(db, client_id)
+        links = self._links(ca)
         key = x509ops.new_key(self._settings.key_type)
         cert = self._ca.sign(self._held(ca), x509ops.request_for(key, common_name, names),
-                             common_name, names, self._settings.leaf_days, self._clock())
+                             common_name, names, self._settings.leaf_days, self._clock(), links)
         row = self._record(db, client_id, ca, cert, "generated", names)
         passphrase = secrets.token_urlsafe(18)
         chain = [x509.load_pem_x509_certificate(p.encode()) for p in self.chain(db, ca)]
-        bundle = x509ops.pkcs12_bundle(key, cert, chain, passphrase, common_name or names[0])
+        bundle = x509ops.pkcs12_bundle(key, cert, chain, passphrase, common_name)
         del key
-        row.bundle_path = client_path(client_id, "certs", str(row.id), "bundle")
-        self._secrets.put(row.bundle_path, {"p12": bundle.hex()})
+        row.bundle_path = bundle_path = client_path(client_id, "certs", str(row.id), "bundle")
+        self._secrets.put(bundle_path, {"p12": bundle.hex()})
+        after_rollback(db, lambda: self._secrets.destroy(bundle_path))  # no key for no row
         row.download_expires_at = self._clock() + timedelta(hours=self._settings.download_hours)
         row.handed_over_to = contact
         self._audit.record(db, who.actor, "cert.issue", f"certificate:{row.id}",
@@ -179,18 +202,28 @@ class CertService:
             raise Conflict("the key was handed over already or its download window passed; "
                            "it no longer exists here")
         if row.download_expires_at and row.download_expires_at <= self._clock():
-            self._destroy_bundle(db, row, "expired")
+            self._secrets.destroy(row.bundle_path)
+            write_kept(db, partial(self._bundle_gone, cert_id=row.id, why="expired"))
             raise Conflict("the download window has passed; the key was destroyed")
         try:
             bundle = bytes.fromhex(self._secrets.get(row.bundle_path)["p12"].reveal())
         except SecretNotFound:
             bundle = b""
-        self._destroy_bundle(db, row, "downloaded")
+        self._secrets.destroy(row.bundle_path)
+        write_kept(db, partial(self._bundle_gone, cert_id=row.id, why="downloaded"))
         row.handed_over_at, row.handover_method = self._clock(), "pkcs12-download"
-        self._audit.record(db, who.actor, "cert.download", f"certificate:{row.id}")
+        self._audit.record_kept(db, who.actor, "cert.download", f"certificate:{row.id}")
         if not bundle:
             raise Conflict("the key no longer exists here")
         return bundle
+
+    def _bundle_gone(self, db: Session, cert_id: int, why: str) -> None:
+        """Record that a generated key's bundle was destroyed (it is, whatever follows)."""
+        row = db.get(Certificate, cert_id)
+        if row is not None and row.bundle_path is not None:
+            row.bundle_path = None
+            self._audit.record(db, "certs", "cert.key_destroyed", f"certificate:{row.id}",
+                               reason=why)
 
     def _destroy_bundle(self, db: Session, row: Certificate, why: str) -> None:
         if row.bundle_path:
@@ -255,8 +288,11 @@ class CertService:
         require_role(who, "admin")
         row = self.get(db, who, cert_id)
         if reason not in x509ops.REASONS:
-            raise InvalidInput(f"reason must be one of {', '.join(sorted(x509ops.REASONS))} "
-                               "(RFC 5280)", field="reason")
+            hint = (" (certificateHold is not offered: a revocation here is final)"
+                    if reason == "certificateHold" else "")
+            raise InvalidInput(f"reason must be one of {', '.join(sorted(x509ops.REASONS))}, "
+                               f"the RFC 5280 reasons for an end-entity certificate{hint}",
+                               field="reason")
         if row.revoked_at is not None:
             raise Conflict(f"certificate {cert_id} was revoked already on {row.revoked_at:%Y-%m-%d}")
         if row.ca_id is None:
@@ -285,6 +321,12 @@ class CertService:
                                   ca.crl_number, now, days or self._settings.crl_days)
         ca.crl_next_update = x509.load_der_x509_crl(ca.crl_der).next_update_utc
         return ca.crl_der
+
+    def ca_der(self, db: Session, ca_id: int) -> bytes:
+        """A CA's certificate, DER (public: relying parties fetch it to build the chain)."""
+        ca = db.get(CertificateAuthority, ca_id) or _missing("certificate authority", ca_id)
+        return x509.load_pem_x509_certificate(ca.cert_pem.encode()).public_bytes(
+            serialization.Encoding.DER)
 
     def crl(self, db: Session, ca_id: int) -> bytes:
         ca = db.get(CertificateAuthority, ca_id) or _missing("certificate authority", ca_id)

@@ -16,13 +16,35 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from custody.addresses import dns_name
 from custody.errors import InvalidInput
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
-REASONS = {r.value: r for r in x509.ReasonFlags if r is not x509.ReasonFlags.remove_from_crl}
+# RFC 5280 §5.3.1 reasons for an end-entity certificate: cACompromise and aACompromise
+# concern CAs, removeFromCRL is a delta-CRL entry, and certificateHold is refused here
+# (a revocation is final: "unrevoking" would need remove-from-CRL handling).
+REASONS = {r.value: r for r in (
+    x509.ReasonFlags.unspecified, x509.ReasonFlags.key_compromise,
+    x509.ReasonFlags.affiliation_changed, x509.ReasonFlags.superseded,
+    x509.ReasonFlags.cessation_of_operation, x509.ReasonFlags.privilege_withdrawn)}
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where relying parties find what a certificate points at (RFC 5280 §4.2.1.13, §4.2.2.1)."""
+
+    crl: str  # the issuing CA's CRL, DER
+    issuer: str  # the issuing CA's certificate, DER
+
+
+def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
+    """SHA-384 for P-384 keys (a hash as strong as the curve), SHA-256 otherwise."""
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
 
 
 def new_key(key_type: str) -> PrivateKey:
@@ -73,6 +95,9 @@ def ca_certificate(key: PrivateKey, name: str, days: int, now: datetime,
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "custody"),
                          x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_cert, issuer_key = issuer if issuer else (None, key)
+    not_after = now + timedelta(days=days)
+    if issuer_cert is not None:  # a CA never outlives the CA that vouches for it
+        not_after = min(not_after, issuer_cert.not_valid_after_utc)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -80,7 +105,7 @@ def ca_certificate(key: PrivateKey, name: str, days: int, now: datetime,
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=days))
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0),
                        critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
@@ -93,7 +118,7 @@ def ca_certificate(key: PrivateKey, name: str, days: int, now: datetime,
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
+    return builder.sign(issuer_key, signature_hash(issuer_key))
 
 
 @dataclass(frozen=True)
@@ -102,6 +127,7 @@ class CsrRequest:
     common_name: str
     sans: list[str]
     key_type: str
+    dropped: list[str]  # subject attributes other than the CN: never copied into a certificate
 
 
 def load_csr(text: str, allowed_key_types: Sequence[str]) -> CsrRequest:
@@ -124,7 +150,10 @@ def load_csr(text: str, allowed_key_types: Sequence[str]) -> CsrRequest:
         raise InvalidInput(f"csr: key type {kind} is not allowed (allowed: "
                            f"{', '.join(allowed_key_types)})", field="csr")
     names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) > 1:
+        raise InvalidInput("csr: the subject holds more than one common name", field="csr")
     cn = str(names[0].value) if names else ""
+    dropped = [a.rfc4514_string() for a in csr.subject if a.oid != NameOID.COMMON_NAME]
     sans: list[str] = []
     try:
         ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -142,31 +171,68 @@ def load_csr(text: str, allowed_key_types: Sequence[str]) -> CsrRequest:
                                "(DNS names, IP addresses and e-mail only)", field="csr")
     if not cn and not sans:
         raise InvalidInput("csr: it names nothing (no common name, no subject alternative name)", field="csr")
-    return CsrRequest(csr, cn, sans, kind)
+    return CsrRequest(csr, cn, sans, kind, dropped)
 
 
-def check_names(common_name: str, sans: Sequence[str], allowed: Sequence[str]) -> list[str]:
-    """Refuse names outside the client's allowed names; return the SANs to issue."""
-    names = list(sans) or [common_name]
+def _normalized(name: str) -> str:
+    if name.startswith("ip:"):
+        try:
+            return f"ip:{ipaddress.ip_address(name[3:])}"
+        except ValueError:
+            raise InvalidInput(f"{name[3:]!r} is not an IP address") from None
+    if name.startswith("email:"):
+        local, at, domain = name[6:].rpartition("@")
+        if not at or not local or any(c.isspace() or not c.isprintable() for c in local):
+            raise InvalidInput(f"{name[6:]!r} is not an e-mail address")
+        return f"email:{local}@{dns_name(domain)}"
+    return dns_name(name)
+
+
+def _as_name(common_name: str) -> str:
+    """A common name read as the SAN it must repeat: an IP address, else a DNS name."""
+    try:
+        return f"ip:{ipaddress.ip_address(common_name)}"
+    except ValueError:
+        return common_name
+
+
+def check_names(common_name: str, sans: Sequence[str], allowed: Sequence[str],
+                where: str = "the client's policy") -> tuple[str, list[str]]:
+    """Normalize the requested names and refuse any outside the client's allowed names.
+
+    The common name is checked like every other name and repeated among the SANs if it is
+    not there (clients match SANs, not the CN). Return the CN and the SANs to issue."""
+    names = [_normalized(n) for n in sans]
+    cn = ""
+    if common_name:
+        cn_name = _normalized(_as_name(common_name))
+        if cn_name not in names:
+            names.insert(0, cn_name)
+        cn = cn_name.removeprefix("ip:")
+    if not names:
+        raise InvalidInput("the request names nothing (no common name, no subject alternative "
+                           "name)", field="csr")
     for name in names:
         if name.startswith("ip:"):
             if name[3:] not in allowed and not any(_in_network(name[3:], a) for a in allowed):
-                raise InvalidInput(f"subjectAltName {name[3:]}: IP address not allowed for "
-                                   "this client")
+                raise InvalidInput(f"{name[3:]}: IP address not allowed for this client; add it "
+                                   f"(or its network, e.g. {name[3:]}/24) to {where}")
         elif name.startswith("email:"):
-            domain = name.rsplit("@", 1)[-1].lower()
+            domain = name.rsplit("@", 1)[-1]
             if not _within(domain, allowed):
-                raise InvalidInput(f"subjectAltName {name[6:]}: e-mail domain not allowed for "
-                                   "this client")
-        elif not _within(name.lower().removeprefix("*."), allowed):
-            raise InvalidInput(f"subjectAltName {name}: DNS name outside this client's allowed "
-                               f"names ({', '.join(allowed) or 'none set'})")
-    return names
+                raise InvalidInput(f"{name[6:]}: e-mail domain not allowed for this client; "
+                                   f"add {domain} to {where}")
+        elif not _within(name.removeprefix("*."), allowed):
+            wanted = ".".join(name.removeprefix("*.").split(".")[-2:])
+            raise InvalidInput(f"{name}: DNS name outside this client's allowed names "
+                               f"({', '.join(allowed) or 'none set'}); add {wanted} (itself and "
+                               f"its subdomains) to {where}")
+    return cn or names[0].removeprefix("email:").removeprefix("ip:"), names
 
 
 def _within(name: str, allowed: Sequence[str]) -> bool:
-    return any(name == a.lower() or name.endswith("." + a.lower()) for a in allowed
-               if not _is_ip_or_net(a))
+    domains = [a.lower() for a in allowed if not _is_ip_or_net(a)]
+    return any(name == a or name.endswith("." + a) for a in domains)
 
 
 def _is_ip_or_net(value: str) -> bool:
@@ -187,8 +253,7 @@ def _in_network(ip: str, allowed: str) -> bool:
 def request_for(key: PrivateKey, common_name: str, names: Sequence[str]
                 ) -> x509.CertificateSigningRequest:
     """A CSR for a key we generated, so it is signed the same way as a client's own."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or names[0]
-                                            .removeprefix("ip:").removeprefix("email:"))])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     return (x509.CertificateSigningRequestBuilder().subject_name(subject)
             .add_extension(x509.SubjectAlternativeName(_general_names(names)), critical=False)
             .sign(key, hashes.SHA256()))
@@ -207,11 +272,17 @@ def _general_names(names: Sequence[str]) -> list[x509.GeneralName]:
 
 
 def leaf_certificate(public_key: object, common_name: str, names: Sequence[str], days: int,
-                     now: datetime, issuer: tuple[x509.Certificate, PrivateKey]) -> x509.Certificate:
+                     now: datetime, issuer: tuple[x509.Certificate, PrivateKey],
+                     links: Links) -> x509.Certificate:
+    """An end-entity certificate: the subject is the checked CN alone; never longer-lived
+    than its issuer; with the key usages its key can serve and the URLs of its CRL and
+    issuer."""
     issuer_cert, issuer_key = issuer
-    general = _general_names(names)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or names[0]
-                                            .removeprefix("ip:").removeprefix("email:"))])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    if any(n.startswith("email:") for n in names):
+        usages.append(ExtendedKeyUsageOID.EMAIL_PROTECTION)
+    rsa_key = isinstance(public_key, rsa.RSAPublicKey)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -220,30 +291,46 @@ def leaf_certificate(public_key: object, common_name: str, names: Sequence[str],
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(min(now + timedelta(days=days), issuer_cert.not_valid_after_utc))
-        .add_extension(x509.SubjectAlternativeName(general), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_general_names(names)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                              ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=rsa_key, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
+                       critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
             issuer_key.public_key()), critical=False)
-        .sign(issuer_key, hashes.SHA256())
+        .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(links.crl)], relative_name=None,
+            reasons=None, crl_issuer=None)]), critical=False)
+        .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS,
+            x509.UniformResourceIdentifier(links.issuer))]), critical=False)
+        .sign(issuer_key, signature_hash(issuer_key))
     )
 
 
 def build_crl(issuer: tuple[x509.Certificate, PrivateKey], entries: Sequence[tuple[str, datetime, str]],
               number: int, now: datetime, days: int) -> x509.CertificateRevocationList:
+    """A CRL as RFC 5280 §5 has it: the issuer's key identifier, a number, and no
+    revocation dated after the CRL's own thisUpdate."""
     issuer_cert, issuer_key = issuer
     builder = (x509.CertificateRevocationListBuilder()
                .issuer_name(issuer_cert.subject)
-               .last_update(now - timedelta(minutes=5))
+               .last_update(now)
                .next_update(now + timedelta(days=days))
-               .add_extension(x509.CRLNumber(number), critical=False))
+               .add_extension(x509.CRLNumber(number), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   issuer_key.public_key()), critical=False))
     for serial, revoked_at, reason in entries:
         revoked = (x509.RevokedCertificateBuilder().serial_number(int(serial, 16))
-                   .revocation_date(revoked_at)
-                   .add_extension(x509.CRLReason(REASONS[reason]), critical=False).build())
+                   .revocation_date(min(revoked_at, now))
+                   .add_extension(x509.CRLReason(x509.ReasonFlags(reason)), critical=False)
+                   .build())
         builder = builder.add_revoked_certificate(revoked)
-    return builder.sign(issuer_key, hashes.SHA256())
+    return builder.sign(issuer_key, signature_hash(issuer_key))
 
 
 def pkcs12_bundle(key: PrivateKey, cert: x509.Certificate, chain: Sequence[x509.Certificate],

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
-from custody.addresses import is_ip
+from custody.addresses import allowed_names, is_ip
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement, engagement_devices
 from custody.clock import Clock, iso
@@ -215,7 +215,7 @@ class DeviceService:
         policy.rotate_after_privileged = rotate_after_privileged
         policy.rotate_every_days = rotate_every_days
         if cert_names is not None:
-            policy.cert_names = [n.strip().lower() for n in cert_names if n.strip()]
+            policy.cert_names = allowed_names([n for n in cert_names if n.strip()])
         if prefix_preserving_ips is not None:
             policy.prefix_preserving_ips = prefix_preserving_ips
         if alert_names is not None:

@@ -61,13 +61,17 @@ def test_vault_holds_the_keys_signs_revokes_and_publishes_the_crl(
 
     sent = [(r.method, r.path) for r in fake_vault.requests if "/pki/" in r.path]
     root_issuer, root_key = (root.key_path or "").split("/")
-    assert sent[:5] == [
+    assert sent[:6] == [
         ("POST", "/v1/pki/root/generate/internal"),
         ("POST", "/v1/pki/intermediate/generate/internal"),
         ("POST", f"/v1/pki/issuer/{root_issuer}/sign-intermediate"),
         ("POST", "/v1/pki/intermediate/set-signed"),
-        ("POST", sent[4][1])]
-    assert sent[4][1].endswith("/sign-verbatim") and root_issuer not in sent[4][1]
+        ("POST", sent[4][1]), ("POST", sent[5][1])]
+    # The issuing CA's URLs point at custody's CRL and CA certificate, then it signs.
+    assert sent[5][1] == sent[4][1] + "/sign-verbatim" and root_issuer not in sent[4][1]
+    urls = next(r.body for r in fake_vault.requests if r.path == sent[4][1])
+    assert urls["crl_distribution_points"][0].endswith(".crl")
+    assert urls["issuing_certificates"][0].endswith(".crt")
     generate = next(r for r in fake_vault.requests if r.path.endswith("root/generate/internal"))
     assert generate.body == {
         "common_name": "custody root CA", "organization": "custody", "key_type": "ec",
