@@ -66,7 +66,7 @@ def test_users_tokens_and_audit(installed: tuple[Path, str]) -> None:
     missing = run("token", "create", "nobody", cwd=site)
     assert missing.returncode == 1 and "no user named 'nobody'" in missing.stderr
     ok = run("audit", "verify", cwd=site)
-    assert ok.returncode == 0 and "audit chain intact: 4 events" in ok.stdout
+    assert ok.returncode == 0 and "audit chain intact: 5 events" in ok.stdout
 
     import sqlite3
 

@@ -100,3 +100,13 @@ def test_example_config_is_valid_and_complete(tmp_path: Path) -> None:
 
     missing = sorted(k for k in keys(Settings) if not present(k))
     assert not missing, f"config.example.toml does not document: {missing}"
+
+
+def test_list_settings_come_from_the_environment_as_json_lists() -> None:
+    settings = load_settings(None, environ={
+        "CUSTODY_CERTS__ALLOWED_KEY_TYPES": '["rsa-3072", "ecdsa-p256"]'})
+    assert settings.certs.allowed_key_types == ["rsa-3072", "ecdsa-p256"]
+    with pytest.raises(ConfigError, match="CUSTODY_CERTS__ALLOWED_KEY_TYPES: not a JSON list"):
+        load_settings(None, environ={"CUSTODY_CERTS__ALLOWED_KEY_TYPES": '["rsa-3072"'})
+    with pytest.raises(ConfigError, match=r"certs\.allowed_key_types\.0"):  # not an allowed value
+        load_settings(None, environ={"CUSTODY_CERTS__ALLOWED_KEY_TYPES": '["rsa-1024"]'})

@@ -92,7 +92,7 @@ class CertService:
         root = self._root(db)
         name = f"custody issuing CA {client_id}"
         cert, ref = self._ca.new_issuing(self._held(root), name, self._settings.issuing_days,
-                                         self._clock())
+                                         self._clock(), self._links(root))
         ca = CertificateAuthority(client_id=client_id, kind="issuing", name=name,
                                   cert_pem=x509ops.pem(cert), key_path=ref,
                                   not_after=cert.not_valid_after_utc, created_at=self._clock())
@@ -103,12 +103,15 @@ class CertService:
 
     def _links(self, ca: CertificateAuthority) -> x509ops.Links:
         """The CRL and issuer URLs written into the CA's certificates."""
+        self._require_base_url()
+        return x509ops.Links(crl=f"{self._base_url}/crl/{ca.id}.crl",
+                             issuer=f"{self._base_url}/ca/{ca.id}.crt")
+
+    def _require_base_url(self) -> None:
         if not self._base_url:
             raise Conflict("set server.base_url in custody.toml (the address clients reach "
                            "custody at) before issuing: certificates carry the URLs of their "
                            "CRL and issuer there")
-        return x509ops.Links(crl=f"{self._base_url}/crl/{ca.id}.crl",
-                             issuer=f"{self._base_url}/ca/{ca.id}.crt")
 
     def chain(self, db: Session, ca: CertificateAuthority) -> list[str]:
         return [ca.cert_pem, self._root(db).cert_pem]
@@ -151,6 +154,7 @@ class CertService:
                        contact_id: int | None = None, replaces: Certificate | None = None) -> Issued:
         """Sign the client's CSR after checking its signature, key and names."""
         require_role(who, "admin")
+        self._require_base_url()
         db.get(Client, client_id) or _missing("client", client_id)
         request = x509ops.load_csr(csr_pem, self._settings.allowed_key_types)
         common_name, names = self._checked(db, client_id, request.common_name, request.sans)
@@ -170,6 +174,7 @@ class CertService:
                         sans: Sequence[str], contact_id: int | None = None) -> Issued:
         """Make a key for a client that cannot make a CSR; it waits, encrypted, for one download."""
         require_role(who, "admin")
+        self._require_base_url()
         db.get(Client, client_id) or _missing("client", client_id)
         common_name, names = self._checked(db, client_id, common_name, list(sans))
         contact = self._contact(db, client_id, contact_id)

@@ -90,8 +90,10 @@ def serial_hex(cert: x509.Certificate) -> str:
 
 
 def ca_certificate(key: PrivateKey, name: str, days: int, now: datetime,
-                   issuer: tuple[x509.Certificate, PrivateKey] | None = None) -> x509.Certificate:
-    """A self-signed root (no issuer) or an issuing CA signed by ``issuer``, path length 0."""
+                   issuer: tuple[x509.Certificate, PrivateKey] | None = None,
+                   links: Links | None = None) -> x509.Certificate:
+    """A self-signed root (no issuer) or an issuing CA signed by ``issuer``, path length 0,
+    pointing at the issuer's CRL and certificate (``links``)."""
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "custody"),
                          x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_cert, issuer_key = issuer if issuer else (None, key)
@@ -118,7 +120,19 @@ def ca_certificate(key: PrivateKey, name: str, days: int, now: datetime,
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False)
+    if issuer_cert is not None and links is not None:
+        builder = _with_links(builder, links)
     return builder.sign(issuer_key, signature_hash(issuer_key))
+
+
+def _with_links(builder: x509.CertificateBuilder, links: Links) -> x509.CertificateBuilder:
+    return (builder
+            .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(links.crl)], relative_name=None,
+                reasons=None, crl_issuer=None)]), critical=False)
+            .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS,
+                x509.UniformResourceIdentifier(links.issuer))]), critical=False))
 
 
 @dataclass(frozen=True)
@@ -185,7 +199,9 @@ def _normalized(name: str) -> str:
         if not at or not local or any(c.isspace() or not c.isprintable() for c in local):
             raise InvalidInput(f"{name[6:]!r} is not an e-mail address")
         return f"email:{local}@{dns_name(domain)}"
-    return dns_name(name)
+    if "@" in name:
+        return _normalized(f"email:{name}")
+    return _normalized(_as_name(name)) if _as_name(name) != name else dns_name(name)
 
 
 def _as_name(common_name: str) -> str:
@@ -283,7 +299,7 @@ def leaf_certificate(public_key: object, common_name: str, names: Sequence[str],
     if any(n.startswith("email:") for n in names):
         usages.append(ExtendedKeyUsageOID.EMAIL_PROTECTION)
     rsa_key = isinstance(public_key, rsa.RSAPublicKey)
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer_cert.subject)
@@ -302,14 +318,8 @@ def leaf_certificate(public_key: object, common_name: str, names: Sequence[str],
                        critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
             issuer_key.public_key()), critical=False)
-        .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(links.crl)], relative_name=None,
-            reasons=None, crl_issuer=None)]), critical=False)
-        .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
-            AuthorityInformationAccessOID.CA_ISSUERS,
-            x509.UniformResourceIdentifier(links.issuer))]), critical=False)
-        .sign(issuer_key, signature_hash(issuer_key))
     )
+    return _with_links(builder, links).sign(issuer_key, signature_hash(issuer_key))
 
 
 def build_crl(issuer: tuple[x509.Certificate, PrivateKey], entries: Sequence[tuple[str, datetime, str]],
