@@ -1,10 +1,14 @@
-"""Certificates issued per second from CSRs through the service vs the bare cryptography sign.
+"""Certificates issued per second from CSRs through the service vs the minimal durable
+issuance.
 
-The service path checks the CSR, its names against the client's policy, signs with
-the issuing CA's key (kept in memory once loaded), records the ledger row and the
-hash-chained audit event, and commits. The baseline signs the same CSRs with the same
-key and nothing else. A second line measures the CSR check alone (parsing and
-verifying its signature), which every issuance needs before it signs.
+The service path checks the CSR, its names against the client's policy, signs with the
+issuing CA's key (kept in memory once loaded), records the ledger row and the
+hash-chained audit event, and commits. The baseline is the least any durable issuance
+does: check the CSR, sign it with the same key and profile, and commit one ledger row
+in the same database. Target: ratio (time per certificate through the service / the
+baseline's) at most 1.5, and at least 200 certificates/s on SQLite. Further lines: the
+bare sign, and the CSR check alone. P-256 CA and CSRs (generating RSA keys is not the
+issuance path).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ N = 300
 def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
     from custody.accounts.service import Principal
     from custody.certs import x509ops
+    from custody.certs.models import Certificate
     from custody.cli import initialize
     from custody.config import load_settings
     from custody.db import transaction
@@ -33,8 +38,7 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
         initialize(Path(tmp), "admin")
         svc = build_services(load_settings(Path(tmp) / "custody.toml", environ={}))
         admin = Principal(1, "admin", "admin", None)
-        with transaction(svc.db) as db:
-            svc.certs.init_root(db, "bench")
+        with transaction(svc.db) as db:  # `custody init` made the root CA
             client = svc.clients.create_client(db, "bench", "Bench")
             svc.devices.set_client_policy(db, admin, client.id, False, "admin", [], ["bench.test"])
             ca = svc.certs.issuing_ca(db, client.id)
@@ -42,11 +46,12 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
                       x509ops.load_key(svc.secrets.get(ca.key_path or "")["key"].reveal()))
         csrs = [make_csr(f"h{i}.bench.test", [f"h{i}.bench.test"])[0] for i in range(N)]
         parsed = [x509.load_pem_x509_csr(c.encode()) for c in csrs]
+        links = x509ops.Links(crl="https://bench.test/crl/1.crl", issuer="https://bench.test/ca/1.crt")
 
         started = time.perf_counter()
         for csr in parsed:
-            x509ops.leaf_certificate(csr.public_key(), "x", ["x.bench.test"], 397,
-                                     svc.clock(), issuer)
+            x509ops.leaf_certificate(csr.public_key(), "x.bench.test", ["x.bench.test"], 397,
+                                     svc.clock(), issuer, links)
         bare = N / (time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -55,14 +60,32 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
         check = N / (time.perf_counter() - started)
 
         started = time.perf_counter()
+        for csr_pem in csrs:  # the minimal durable issuance
+            request = x509ops.load_csr(csr_pem, svc.settings.certs.allowed_key_types)
+            cert = x509ops.leaf_certificate(request.csr.public_key(), request.common_name,
+                                            request.sans, 397, svc.clock(), issuer, links)
+            with transaction(svc.db) as db:
+                db.add(Certificate(
+                    client_id=client.id, ca_id=ca.id, serial=x509ops.serial_hex(cert),
+                    fingerprint=x509ops.fingerprint(cert), subject=f"CN={request.common_name}",
+                    sans=request.sans, not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc, key_origin="csr",
+                    cert_pem=x509ops.pem(cert), issued_at=svc.clock(), notices_sent=[]))
+        minimal = N / (time.perf_counter() - started)
+
+        started = time.perf_counter()
         for csr_pem in csrs:
             with transaction(svc.db) as db:
                 svc.certs.issue_from_csr(db, admin, client.id, csr_pem)
         through = N / (time.perf_counter() - started)
         svc.engine.dispose()
     yield {"metric": "certificates_per_second", "value": round(through, 1), "unit": "certs/s",
-           "baseline": round(bare, 1), "ratio": round(bare / through, 3),
-           "note": "ratio = time per certificate through the service / bare sign"}
+           "baseline": round(minimal, 1), "ratio": round(minimal / through, 3),
+           "target": {"ratio": 1.5, "value": 200},
+           "note": "ratio = time per certificate through the service / the minimal durable "
+                   "issuance (check the CSR, sign, commit one ledger row); lower is better"}
+    yield {"metric": "bare_sign_per_second", "value": round(bare, 1), "unit": "certs/s",
+           "note": "signing alone, with the same key and profile"}
     yield {"metric": "csr_check_per_second", "value": round(check, 1), "unit": "csrs/s",
            "baseline": round(bare, 1), "ratio": round(bare / check, 3),
            "note": "checking a CSR (parse, signature, key) alone, against the bare sign"}

@@ -77,6 +77,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 KEPT_ON_FAILURE = "custody.kept_on_failure"
 UNDO_ON_FAILURE = "custody.undo_on_failure"
+AFTER_COMMIT = "custody.after_commit"
 T = TypeVar("T")
 
 
@@ -95,6 +96,12 @@ def after_rollback(db: Session, undo: Callable[[], object]) -> None:
     db.info.setdefault(UNDO_ON_FAILURE, []).append(undo)
 
 
+def after_commit(db: Session, then: Callable[[], object]) -> None:
+    """Have ``then`` run once this unit of work has committed: for what must not happen
+    unless the unit lands, such as destroying the last copy of a key being handed over."""
+    db.info.setdefault(AFTER_COMMIT, []).append(then)
+
+
 def finish(db: Session, *, ok: bool) -> None:
     """End a unit of work: commit it, or roll it back and then write what must survive.
 
@@ -109,12 +116,15 @@ def finish(db: Session, *, ok: bool) -> None:
             raise
         db.info.pop(KEPT_ON_FAILURE, None)
         db.info.pop(UNDO_ON_FAILURE, None)
+        for then in db.info.pop(AFTER_COMMIT, []):
+            then()
     else:
         _roll_back(db)
 
 
 def _roll_back(db: Session) -> None:
     db.rollback()
+    db.info.pop(AFTER_COMMIT, None)
     # Each undo and each kept write on its own: one that fails must not take the others
     # with it (nor replace the error that caused the rollback).
     for undo in db.info.pop(UNDO_ON_FAILURE, []):

@@ -12,6 +12,7 @@ from custody.config import Settings
 from custody.services import Services, build_services
 from custody.web import (
     admin,
+    admin_certs,
     admin_inventory,
     alerts,
     api,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(transcripts.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin_inventory.bp)
+    app.register_blueprint(admin_certs.bp)
     app.register_blueprint(portal.bp)
     terminal.init_app(app)
     limiter.limit(api_limit)(api.bp)

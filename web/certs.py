@@ -122,9 +122,9 @@ def cert_pem(cert_id: int) -> ResponseReturnValue:
                     headers={"Content-Disposition": f'attachment; filename="cert-{row.serial}.pem"'})
 
 
-@operation("The generated PKCS#12, once; then the key is destroyed",
-           media="application/x-pkcs12")
-@bp.get("/api/v1/certificates/<int:cert_id>/bundle")
+@operation("The generated PKCS#12, once (a POST: link prefetchers cannot burn it); the key "
+           "is destroyed when the hand-over commits", media="application/x-pkcs12")
+@bp.post("/api/v1/certificates/<int:cert_id>/bundle")
 @roles_required("admin", "client")
 def download(cert_id: int) -> ResponseReturnValue:
     bundle = services().certs.download_bundle(db(), principal(), cert_id)

@@ -116,3 +116,20 @@ def erasure() -> ResponseReturnValue:
         services().rights.request_erasure(db(), principal(), _client_id())
         flash("Your erasure request is recorded. We confirm it and then destroy your data.")
     return redirect(url_for("portal.home") + "#rights")
+
+
+@bp.route("/certificates/<int:cert_id>/key", methods=["GET", "POST"])
+@roles_required("client")
+def key_bundle(cert_id: int) -> ResponseReturnValue:
+    """The one download of a generated key: the page says what happens, and only its POST
+    (never a prefetched or cross-site GET) hands the bundle over and destroys our copy."""
+    svc, who = services(), principal()
+    cert = svc.certs.get(db(), who, cert_id)
+    form = ActionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        bundle = svc.certs.download_bundle(db(), who, cert_id)
+        return Response(bundle, mimetype="application/x-pkcs12", headers={
+            "Content-Disposition": f'attachment; filename="certificate-{cert_id}.p12"',
+            "Cache-Control": "no-store"})
+    return render_template("portal_key.html", cert=cert, form=form), (
+        400 if request.method == "POST" else 200)

@@ -28,7 +28,7 @@ from custody.clients.models import Client, Contact
 from custody.clients.service import mail_recipients
 from custody.clock import Clock, iso
 from custody.config import CertSettings
-from custody.db import after_rollback, write_kept
+from custody.db import after_commit, after_rollback, write_kept
 from custody.devices.models import ClientPolicy
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
@@ -210,16 +210,17 @@ class CertService:
             self._secrets.destroy(row.bundle_path)
             write_kept(db, partial(self._bundle_gone, cert_id=row.id, why="expired"))
             raise Conflict("the download window has passed; the key was destroyed")
+        path = row.bundle_path
         try:
-            bundle = bytes.fromhex(self._secrets.get(row.bundle_path)["p12"].reveal())
+            bundle = bytes.fromhex(self._secrets.get(path)["p12"].reveal())
         except SecretNotFound:
-            bundle = b""
-        self._secrets.destroy(row.bundle_path)
-        write_kept(db, partial(self._bundle_gone, cert_id=row.id, why="downloaded"))
+            write_kept(db, partial(self._bundle_gone, cert_id=row.id, why="missing"))
+            raise Conflict("the key no longer exists here") from None
+        # The last copy goes once this hand-over commits; a failed request keeps it.
+        after_commit(db, lambda: self._secrets.destroy(path))
+        self._bundle_gone(db, row.id, "downloaded")
         row.handed_over_at, row.handover_method = self._clock(), "pkcs12-download"
-        self._audit.record_kept(db, who.actor, "cert.download", f"certificate:{row.id}")
-        if not bundle:
-            raise Conflict("the key no longer exists here")
+        self._audit.record(db, who.actor, "cert.download", f"certificate:{row.id}")
         return bundle
 
     def _bundle_gone(self, db: Session, cert_id: int, why: str) -> None:

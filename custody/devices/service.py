@@ -234,6 +234,19 @@ class DeviceService:
                            rotate_every_days=rotate_every_days)
         return policy
 
+    def set_cert_names(self, db: Session, who: Principal, client_id: int,
+                       names: list[str]) -> ClientPolicy:
+        """Set only the names a client's certificates may carry (the rest stays)."""
+        require_role(who, "admin")
+        if db.get(Client, client_id) is None:
+            raise NotFound(f"client {client_id} does not exist")
+        policy = db.get(ClientPolicy, client_id) or ClientPolicy(client_id=client_id)
+        policy.cert_names = allowed_names([n for n in names if n.strip()])
+        db.add(policy)
+        self._audit.record(db, who.actor, "client.cert_names", f"client:{client_id}",
+                           cert_names=policy.cert_names)
+        return policy
+
     def forget_secret(self, device: Device) -> None:
         """Destroy a device's credentials (the row that pointed at them never landed)."""
         if device.secret_path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,7 +22,7 @@ from tests.certs.helpers import (
     verify_chain,
     weak_csr,
 )
-from tests.conftest import FrozenClock, World, auth, write_settings
+from tests.conftest import FrozenClock, World, auth, csrf_from, write_settings
 from tests.peers import SmtpSink
 
 
@@ -97,7 +98,9 @@ def test_generated_key_is_handed_over_once_then_gone(client: FlaskClient, pki: W
     listed = client.get(f"/api/v1/certificates/{cid}", headers=h).json
     assert "passphrase" not in listed  # shown once, in the issuing response only
 
-    bundle = client.get(f"/api/v1/certificates/{cid}/bundle", headers=auth(pki.user_a_token))
+    prefetched = client.get(f"/api/v1/certificates/{cid}/bundle", headers=auth(pki.user_a_token))
+    assert prefetched.status_code == 405  # a link prefetcher's GET cannot burn the key
+    bundle = client.post(f"/api/v1/certificates/{cid}/bundle", headers=auth(pki.user_a_token))
     assert bundle.status_code == 200 and bundle.headers["Cache-Control"] == "no-store"
     p12 = tmp_path / "bundle.p12"
     p12.write_bytes(bundle.data)
@@ -105,7 +108,7 @@ def test_generated_key_is_handed_over_once_then_gone(client: FlaskClient, pki: W
     assert info.returncode == 0, info.stderr
     assert "BEGIN PRIVATE KEY" in info.stdout and info.stdout.count("BEGIN CERTIFICATE") == 3
 
-    second = client.get(f"/api/v1/certificates/{cid}/bundle", headers=h)
+    second = client.post(f"/api/v1/certificates/{cid}/bundle", headers=h)
     assert second.status_code == 409 and "no longer exists here" in second.json["error"]["message"]
     record = client.get(f"/api/v1/certificates/{cid}", headers=h).json
     assert record["handover_method"] == "pkcs12-download" and record["handed_over_at"]
@@ -135,7 +138,7 @@ def test_undownloaded_key_is_destroyed_after_the_window(client: FlaskClient, pki
     clock.advance(hours=25)
     with transaction(services.db) as db:
         assert services.certs.expire_bundles(db) == 1
-    late = client.get(f"/api/v1/certificates/{cid}/bundle", headers=h)
+    late = client.post(f"/api/v1/certificates/{cid}/bundle", headers=h)
     assert late.status_code == 409
     assert services.secrets.list_paths(f"client-{pki.client_a}/certs") == []
 
@@ -298,3 +301,22 @@ def test_init_makes_the_root_and_ca_init_prints_only_what_it_committed(
     after = subprocess.run([custody, "--config", str(config), "ca", "init"], env=env,
                            capture_output=True, text=True)
     assert after.returncode == 1 and "the root CA exists already" in after.stderr
+
+
+def test_the_client_downloads_its_key_once_by_a_post_from_its_page(
+        client: FlaskClient, pki: World, services: Services, login: Any) -> None:
+    cid = client.post(f"/api/v1/clients/{pki.client_a}/certificates",
+                      headers=auth(pki.admin_token), json={"generate": {
+                          "common_name": "k.acme.test", "sans": ["k.acme.test"]}}).json["id"]
+    assert login("user-a", "Client-a-Pass-123!").status_code == 302
+    page = client.get(f"/portal/certificates/{cid}/key")
+    assert page.status_code == 200 and "It can be downloaded once" in page.get_data(as_text=True)
+    forged = client.post(f"/portal/certificates/{cid}/key")  # a cross-site form: no token
+    assert forged.status_code == 400
+    assert services.secrets.list_paths(f"client-{pki.client_a}/certs") != []  # still there
+    token = csrf_from(page.get_data(as_text=True))
+    got = client.post(f"/portal/certificates/{cid}/key", data={"csrf_token": token})
+    assert got.status_code == 200 and got.mimetype == "application/x-pkcs12" and got.data
+    assert services.secrets.list_paths(f"client-{pki.client_a}/certs") == []
+    again = client.post(f"/portal/certificates/{cid}/key", data={"csrf_token": token})
+    assert again.status_code == 409

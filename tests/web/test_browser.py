@@ -187,6 +187,7 @@ PAGES = {
              "/tech/sessions", "/tech/approvals", "/tech/transcripts", "/tech/reidentify",
              "/admin/devices/new",
              "/admin/egress", "/admin/alert-sources", "/admin/alerts/held", "/admin/certificates",
+             "/admin/certificates/issue",
              "/admin/users"],
     "tina": ["/admin/", "/tech/devices", "/tech/sessions", "/tech/approvals",
              "/tech/reidentify"],
@@ -430,3 +431,53 @@ def test_admin_enrols_with_write_only_credentials_and_sees_tokens_once(
     page.click("button:has-text('Add user')")
     assert "needs a client" in page.locator(".error").inner_text()
     assert page.input_value("#username") == "lost-client"
+
+
+def test_admin_sets_names_issues_generates_imports_and_renews_without_the_api(
+        open_as: Any, site: Site) -> None:
+    from tests.certs.helpers import make_csr, self_signed
+
+    watched = open_as("boss")
+    page = watched.page
+    page.goto(site.base + "/admin/certificates")
+    page.click("text=Issue, import, or set a client's names")
+    page.select_option("#names-client_id", label="Acme Hydraulics")
+    page.fill("#names-names", "*.acme.example")  # a form the matcher does not understand
+    skip_browser_checks(page)
+    page.click("button:has-text('Save the names')")
+    assert "allows it and every name under it" in page.locator(".error").first.inner_text()
+    watched.errors.clear()  # the 400 of that refused form
+    page.fill("#names-names", "acme.example\n192.0.2.0/24")
+    page.click("button:has-text('Save the names')")
+    assert "Saved." in page.content()
+
+    page.select_option("#issue-client_id", label="Acme Hydraulics")
+    page.fill("#issue-csr", make_csr("www.evil-bank.com", ["www.acme.example"])[0])
+    page.click("button:has-text('Issue')")
+    assert "www.evil-bank.com: DNS name outside" in page.locator(".error").first.inner_text()
+    watched.errors.clear()
+    page.select_option("#issue-client_id", label="Acme Hydraulics")
+    page.fill("#issue-csr", make_csr("www.acme.example", ["www.acme.example"])[0])
+    page.click("button:has-text('Issue')")
+    assert page.locator("h1").inner_text().endswith("issued")
+    assert "BEGIN CERTIFICATE" in page.locator("#certificate").inner_text()
+
+    page.goto(site.base + "/admin/certificates/issue")
+    page.select_option("#issue-client_id", label="Acme Hydraulics")
+    page.check("#issue-source-1")
+    page.fill("#issue-common_name", "gen.acme.example")
+    page.click("button:has-text('Issue')")
+    assert len(page.locator("#passphrase").inner_text()) >= 20  # shown once, here
+
+    page.goto(site.base + "/admin/certificates/issue")
+    page.select_option("#import-client_id", label="Acme Hydraulics")
+    page.fill("#import-pem", self_signed("legacy.acme.example", 90)[0].decode())
+    page.click("button:has-text('Track it')")
+    assert "Tracking CN=legacy.acme.example" in page.content()
+
+    page.goto(site.base + "/admin/certificates")
+    page.click("a:text-is('Renew 1')")  # the one issued from a CSR
+    page.fill("#csr", make_csr("www.acme.example", ["www.acme.example"])[0])
+    page.click("button:has-text('Renew')")
+    assert page.locator("h1").inner_text().endswith("issued")
+    shoot(watched, site, "boss-certificate-renewed")
