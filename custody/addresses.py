@@ -58,7 +58,7 @@ def allowed_names(entries: Sequence[str]) -> list[str]:
     checked = []
     for entry in entries:
         entry = entry.strip()
-        if _is_network(entry):
+        if is_network(entry):
             checked.append(str(ipaddress.ip_network(entry, strict=False))
                            if "/" in entry else str(ipaddress.ip_address(entry)))
             continue
@@ -75,7 +75,8 @@ def allowed_names(entries: Sequence[str]) -> list[str]:
     return checked
 
 
-def _is_network(value: str) -> bool:
+def is_network(value: str) -> bool:
+    """Whether ``value`` is an IP address or network (CIDR)."""
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from custody.addresses import dns_name
+from custody.addresses import dns_name, is_network
 from custody.errors import InvalidInput
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -247,16 +247,8 @@ def check_names(common_name: str, sans: Sequence[str], allowed: Sequence[str],
 
 
 def _within(name: str, allowed: Sequence[str]) -> bool:
-    domains = [a.lower() for a in allowed if not _is_ip_or_net(a)]
+    domains = [a.lower() for a in allowed if not is_network(a)]
     return any(name == a or name.endswith("." + a) for a in domains)
-
-
-def _is_ip_or_net(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _in_network(ip: str, allowed: str) -> bool:

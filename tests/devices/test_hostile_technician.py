@@ -71,6 +71,19 @@ class Screen:
         raise AssertionError(f"no {pattern!r} in {self.text!r}")
 
 
+def refused_then_alive(screen: Screen, keys: str, timeout: float = 15) -> None:
+    """Type ``keys``; the broker must refuse the line, and the terminal must go on."""
+    before = len(screen.events)
+    screen.type(keys)
+    deadline = time.monotonic() + timeout
+    while not any("refused" in e for e in screen.events[before:]):
+        assert time.monotonic() < deadline, (keys, screen.text[-300:])
+        time.sleep(0.05)
+    marker = f"still-here-{before}"
+    screen.type(f"echo {marker}\r")
+    screen.wait_for(rf"[\r\n]{marker}")
+
+
 def terminal(lab: Lab, session_id: int) -> Screen:
     svc = lab.services
     with transaction(svc.db) as db:
@@ -215,14 +228,7 @@ def test_line_editing_cannot_smuggle_a_refused_command(lab: Lab, sshd: SshDevice
                      # The review's wipe attacks: Esc or Ctrl-X before Enter would have
                      # turned the broker's own wipe keys into "expand" or "edit and run".
                      "echo $(whoami)\x1b\r", "echo $(whoami)\x18\r"):
-            before = len(screen.events)
-            screen.type(keys)
-            deadline = time.monotonic() + 10
-            while not any("refused" in e for e in screen.events[before:]):
-                assert time.monotonic() < deadline, (keys, screen.text[-300:])
-                time.sleep(0.05)
-        screen.type("echo still-here\r")
-        screen.wait_for(r"[\r\n]still-here")
+            refused_then_alive(screen, keys)
     finally:
         screen.terminal.close()
     assert DEVICE_USER + "\r\n" not in screen.text  # whoami never ran
@@ -246,13 +252,7 @@ def test_a_completion_slower_than_the_echo_cannot_smuggle_a_command(
     sid = open_session(lab, lab.enrol(sshd.port, credentials=LINUX_CREDS))
     screen = terminal(lab, sid)
     try:
-        screen.type("zz\t\r")
-        deadline = time.monotonic() + 15
-        while not any("refused" in e for e in screen.events):
-            assert time.monotonic() < deadline, screen.text[-300:]
-            time.sleep(0.05)
-        screen.type("echo still-here\r")
-        screen.wait_for(r"[\r\n]still-here")
+        refused_then_alive(screen, "zz\t\r")
     finally:
         screen.terminal.close()
     assert DEVICE_USER + "\r\n" not in screen.text  # whoami never ran
