@@ -7,6 +7,7 @@ from sqlalchemy import delete, select, text, update
 
 from custody.audit.models import AuditEvent
 from custody.audit.service import verify_chain
+from custody.db import transaction
 from custody.services import Services
 from tests.conftest import World, auth
 
@@ -80,3 +81,21 @@ def test_rewritten_chain_is_detected(world: World, services: Services) -> None:
         result = verify_chain(db)
     assert not result.ok
     assert result.problem == "event 3: chain broken before it (a row was deleted or inserted)"
+
+
+def test_concurrent_appenders_keep_one_unbroken_chain(services: Services) -> None:
+    """Eight writers append at once, each in its own transaction: the head row's lock
+    orders them, so the chain verifies and no event is lost or forked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def append(n: int) -> int:
+        with transaction(services.db) as tx:
+            return services.audit.record(tx, "test", "concurrent.append", f"n:{n}", n=n)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(append, range(40)))
+    assert len(set(ids)) == 40
+    with transaction(services.db) as tx:
+        result = verify_chain(tx)
+        assert result.ok, result.problem
+        assert result.checked == 40
