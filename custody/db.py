@@ -117,7 +117,10 @@ def finish(db: Session, *, ok: bool) -> None:
         db.info.pop(KEPT_ON_FAILURE, None)
         db.info.pop(UNDO_ON_FAILURE, None)
         for then in db.info.pop(AFTER_COMMIT, []):
-            then()
+            try:
+                then()
+            except Exception as exc:  # noqa: BLE001 - the unit stands: it committed
+                log.error("a step after a commit failed: %s", type(exc).__name__)
     else:
         _roll_back(db)
 

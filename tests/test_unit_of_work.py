@@ -10,7 +10,7 @@ from sqlalchemy import select
 from custody.audit.models import AuditEvent
 from custody.audit.service import verify_chain
 from custody.clients.models import Client
-from custody.db import KEPT_ON_FAILURE, after_rollback, transaction
+from custody.db import KEPT_ON_FAILURE, after_commit, after_rollback, transaction
 from custody.errors import Conflict
 from custody.services import Services
 from custody.web import create_app
@@ -89,3 +89,17 @@ def test_one_failing_kept_write_or_undo_does_not_take_the_others(services: Servi
         services.audit.record_kept(tx, "job", "job.refused")
         raise Conflict("the item fails")  # the original error, not the broken ones, comes out
     assert _actions(services) == ["job.refused"]
+
+
+def test_a_step_after_the_commit_that_fails_leaves_the_unit_committed(
+        services: Services) -> None:
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("the secret store is down")
+
+    with transaction(services.db) as tx:
+        services.clients.create_client(tx, "job", "landed")
+        after_commit(tx, broken)
+        after_commit(tx, lambda: ran.append("next step"))
+    assert _names(services) == ["landed"] and ran == ["next step"]
