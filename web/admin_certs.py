@@ -62,40 +62,44 @@ def issue() -> ResponseReturnValue:
     svc, who = services(), principal()
     names, issuing, importing = (NamesForm(prefix="names"), IssueForm(prefix="issue"),
                                  ImportForm(prefix="import"))
+    forms: dict[str, FlaskForm] = {"names": names, "issue": issuing, "import": importing}
+    choices = _clients()
     for form in (names, issuing, importing):
-        form.client_id.choices = _clients()
-    errors: dict[str, str | None] = {}
-    if request.method == "POST":
-        which = request.form.get("form")
+        form.client_id.choices = choices
+    errors: dict[str, str] = {}  # by form: what is wrong with what was sent
+    notices: dict[str, str] = {}  # by form: what was done
+    which = request.form.get("form", "") if request.method == "POST" else ""
+    if which:
+        form = forms.get(which)
         try:
-            if which == "names" and names.validate_on_submit():
+            if form is None:
+                errors["form"] = "unknown form"
+            elif not form.validate_on_submit():
+                errors[which] = problems(form)
+            elif form is names:
                 svc.devices.set_cert_names(db(), who, names.client_id.data,
                                            (names.names.data or "").split())
-                errors["names_saved"] = "Saved."
-            elif which == "issue" and issuing.validate_on_submit():
+                notices["names"] = "Saved."
+            elif form is issuing:
                 if issuing.source.data == "generate":
                     sans = (issuing.sans.data or "").replace(",", " ").split()
                     return _issued(svc.certs.issue_generated(
                         db(), who, issuing.client_id.data, issuing.common_name.data or "", sans))
                 return _issued(svc.certs.issue_from_csr(db(), who, issuing.client_id.data,
                                                         issuing.csr.data or ""))
-            elif which == "import" and importing.validate_on_submit():
+            else:
                 row = svc.certs.import_certificate(db(), who, importing.client_id.data,
                                                    (importing.pem.data or "").encode())
-                errors["import_saved"] = f"Tracking {row.subject} (expires {row.not_after:%Y-%m-%d})."
-            else:
-                form = {"names": names, "issue": issuing, "import": importing}.get(which or "")
-                errors[which or "form"] = problems(form) if form else "unknown form"
+                notices["import"] = f"Tracking {row.subject} (expires {row.not_after:%Y-%m-%d})."
         except CustodyError as exc:
-            form = {"names": names, "issue": issuing, "import": importing}[which or "issue"]
-            errors[which or "issue"] = place_error(form, exc) or ""
-    if request.form.get("form") != "names" and names.client_id.choices:
-        names.client_id.data = names.client_id.data or names.client_id.choices[0][0]
+            errors[which] = place_error(forms[which], exc) or ""
+    if which != "names" and choices:
+        names.client_id.data = names.client_id.data or choices[0][0]
         policy = svc.devices.client_policy(db(), who, names.client_id.data)
         names.names.data = "\n".join(policy.cert_names if policy else [])
-    failed = any(k in ("names", "issue", "import", "form") for k in errors)
     return render_template("admin_cert_issue.html", names=names, issuing=issuing,
-                           importing=importing, errors=errors), 400 if failed else 200
+                           importing=importing, errors=errors, notices=notices), (
+        400 if errors else 200)
 
 
 @bp.route("/<int:cert_id>/renew", methods=["GET", "POST"])

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from custody.accounts.service import Principal
 from custody.clients.models import Client, Contact, Engagement
 from custody.devices.models import Device
 from custody.web.schemas import ClientOut, ContactOut, DeviceOut, EngagementOut
-
-
-def when(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def client_out(c: Client) -> ClientOut:

@@ -12,6 +12,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock
 from custody.config import AlertSettings
+from custody.db import rows_changed
 from custody.secrets import SecretStore
 
 
@@ -31,10 +32,9 @@ class AlertRetention:
         cutoff = now - timedelta(days=self._settings.retention_days)
         held_cutoff = now - timedelta(days=self._settings.held_retention_days)
         db.execute(delete(OutboxMessage).where(OutboxMessage.created_at < cutoff))
-        gone = db.execute(delete(Notification).where(
+        return rows_changed(db, delete(Notification).where(
             (Notification.received_at < cutoff)
             | (Notification.client_id.is_(None) & (Notification.received_at < held_cutoff))))
-        return int(gone.rowcount)  # type: ignore[attr-defined]
 
     def key_retention(self, db: Session) -> int:
         """Destroy pseudonym keys of periods older than the retention: their tokens go dark."""

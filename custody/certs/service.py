@@ -234,9 +234,7 @@ class CertService:
     def _destroy_bundle(self, db: Session, row: Certificate, why: str) -> None:
         if row.bundle_path:
             self._secrets.destroy(row.bundle_path)
-            row.bundle_path = None
-            self._audit.record(db, "certs", "cert.key_destroyed", f"certificate:{row.id}",
-                               reason=why)
+            self._bundle_gone(db, row.id, why)
 
     def expire_bundles(self, db: Session) -> int:
         """Destroy generated keys never downloaded within their window (a scheduled job)."""

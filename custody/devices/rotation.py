@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from custody.audit.service import AuditLog
 from custody.clock import Clock
 from custody.config import BrokerSettings
-from custody.db import transaction
+from custody.db import rows_changed, transaction
 from custody.devices.models import LIVE_STATES, AccessSession, ClientPolicy, Device
 from custody.devices.platforms import platform_for
 from custody.devices.ssh import ConnectTarget, DeviceConnection
@@ -181,11 +181,11 @@ class CredentialRotation:
                                "PUT /api/v1/devices/{id}/credentials")
             if not (device.secret_path and device.host and device.host_key and device.egress_ip):
                 raise Conflict(f"device {device_id} is not ready for sessions")
-            taken = db.execute(update(Device).where(  # type: ignore[attr-defined]
+            taken = rows_changed(db, update(Device).where(
                 Device.id == device_id, Device.access_state == "active",
                 or_(Device.rotating_since.is_(None),
                     Device.rotating_since < now - timedelta(minutes=LOCK_MINUTES)))
-                .values(rotating_since=now)).rowcount
+                .values(rotating_since=now))
             if not taken:
                 raise Conflict(f"device {device_id} is being rotated already, or was purged")
             driver = self._drivers[name]

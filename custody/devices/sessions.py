@@ -324,8 +324,7 @@ class SessionService:
             AccessSession.device_id.in_(device_ids),
             AccessSession.state.in_(LIVE_STATES))).all()
         for session in live:
-            self._broker.close(session.id)
-            self._mark_closed(session, SessionState.CLOSED, reason)
+            self._end(db, session, SessionState.CLOSED, reason)
         return len(live)
 
     def expire_due(self, db: Session) -> list[int]:
