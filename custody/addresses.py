@@ -37,19 +37,26 @@ def dns_name(name: str) -> str:
     ``*`` label. Raise naming what is wrong."""
     wildcard = name.startswith("*.")
     body = name[2:] if wildcard else name
-    import idna  # only where names are checked: the alerts CLI starts without it
-
-    try:
-        ascii_name = idna.encode(body, uts46=True, std3_rules=True).decode()
-    except (idna.IDNAError, UnicodeError):
-        raise InvalidInput(f"{name!r} is not a valid DNS name (letters, digits and hyphens in "
-                           "dot-separated labels; one leading '*.' at most)") from None
+    if body.isascii() and "--" not in body:
+        ascii_name = body.lower()  # nothing for IDNA to map or check: skip its slow path
+    else:
+        ascii_name = _a_labels(name, body)
     labels = ascii_name.split(".")
     if len(ascii_name) > 253 or len(labels) < 2 or not all(LDH_LABEL.match(x) for x in labels):
         raise InvalidInput(f"{name!r} is not a valid DNS name (letters, digits and hyphens in "
                            "dot-separated labels of 1-63 characters, 253 in all; one leading "
                            "'*.' at most)")
     return ("*." if wildcard else "") + ascii_name
+
+
+def _a_labels(name: str, body: str) -> str:
+    import idna  # only where names are checked: the alerts CLI starts without it
+
+    try:
+        return str(idna.encode(body, uts46=True, std3_rules=True).decode())
+    except (idna.IDNAError, UnicodeError):
+        raise InvalidInput(f"{name!r} is not a valid DNS name (letters, digits and hyphens in "
+                           "dot-separated labels; one leading '*.' at most)") from None
 
 
 def allowed_names(entries: Sequence[str]) -> list[str]:

@@ -24,7 +24,7 @@ class CertificateAuthority(Base):
     key_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
     not_after: Mapped[datetime] = mapped_column(UTCDateTime())
     crl_number: Mapped[int] = mapped_column(default=0)
-    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     crl_next_update: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -11,13 +11,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
-from typing import Any, NoReturn
+from functools import lru_cache, partial
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
@@ -34,6 +34,41 @@ from custody.errors import Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
 from custody.secrets import SecretNotFound, SecretStore, client_path
 from custody.tenancy import get_owned, require_client_access, require_role
+
+
+class HeldCa(Protocol):
+    """What signing needs of a CA row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def cert_pem(self) -> str: ...
+    @property
+    def key_path(self) -> str | None: ...
+
+
+class CaRef(NamedTuple):
+    id: int
+    cert_pem: str
+    key_path: str | None
+
+
+_issuing, _root_ca = aliased(CertificateAuthority), aliased(CertificateAuthority)
+_ISSUANCE_READ = (
+    select(Client.id, ClientPolicy.cert_names,
+           _issuing.id.label("ca_id"), _issuing.cert_pem.label("ca_pem"),
+           _issuing.key_path.label("ca_key"), _root_ca.id.label("root_id"),
+           _root_ca.cert_pem.label("root_pem"), _root_ca.key_path.label("root_key"))
+    .select_from(Client)
+    .outerjoin(ClientPolicy, ClientPolicy.client_id == Client.id)
+    .outerjoin(_issuing, _issuing.client_id == Client.id)
+    .outerjoin(_root_ca, _root_ca.kind == "root")
+    .where(Client.id == bindparam("client_id")))
+
+
+@lru_cache(maxsize=256)
+def _parsed(cert_pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(cert_pem.encode())
 
 
 @dataclass(frozen=True)
@@ -71,11 +106,11 @@ class CertService:
                            fingerprint=x509ops.fingerprint(cert))
         return ca
 
-    def _held(self, ca: CertificateAuthority) -> tuple[x509.Certificate, str]:
+    def _held(self, ca: HeldCa) -> tuple[x509.Certificate, str]:
         """The CA as its backend knows it: certificate and key reference."""
         if ca.key_path is None:
             raise Conflict(f"CA {ca.id} is retired: its key was destroyed")
-        return x509.load_pem_x509_certificate(ca.cert_pem.encode()), ca.key_path
+        return _parsed(ca.cert_pem), ca.key_path
 
     def _root(self, db: Session) -> CertificateAuthority:
         root = db.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "root"))
@@ -87,9 +122,9 @@ class CertService:
         """The client's own issuing CA, created on first use (its trust and purge stay apart)."""
         ca = db.scalar(select(CertificateAuthority).where(
             CertificateAuthority.client_id == client_id))
-        if ca is not None:
-            return ca
-        root = self._root(db)
+        return ca if ca is not None else self._new_issuing(db, client_id, self._root(db))
+
+    def _new_issuing(self, db: Session, client_id: int, root: HeldCa) -> CertificateAuthority:
         name = f"custody issuing CA {client_id}"
         cert, ref = self._ca.new_issuing(self._held(root), name, self._settings.issuing_days,
                                          self._clock(), self._links(root))
@@ -101,7 +136,7 @@ class CertService:
         self._audit.record(db, "certs", "ca.issuing_create", f"ca:{ca.id}", client_id=client_id)
         return ca
 
-    def _links(self, ca: CertificateAuthority) -> x509ops.Links:
+    def _links(self, ca: HeldCa) -> x509ops.Links:
         """The CRL and issuer URLs written into the CA's certificates."""
         self._require_base_url()
         return x509ops.Links(crl=f"{self._base_url}/crl/{ca.id}.crl",
@@ -122,10 +157,29 @@ class CertService:
         return list(policy.cert_names) if policy else []
 
     def _checked(self, db: Session, client_id: int, common_name: str,
-                 sans: Sequence[str]) -> tuple[str, list[str]]:
+                 sans: Sequence[str], allowed: Sequence[str] | None = None
+                 ) -> tuple[str, list[str]]:
         where = (f"the client's allowed names (PUT /api/v1/clients/{client_id}/policy "
                  "cert_names, or the client's page)")
-        return x509ops.check_names(common_name, sans, self._allowed_names(db, client_id), where)
+        if allowed is None:
+            allowed = self._allowed_names(db, client_id)
+        return x509ops.check_names(common_name, sans, allowed, where)
+
+    def _issuing_for(self, db: Session, client_id: int, common_name: str,
+                     sans: Sequence[str]) -> tuple[str, list[str], HeldCa, HeldCa]:
+        """Everything an issuance reads, in one query: the client, its allowed names (the
+        request's names are checked against them here), its issuing CA (made on first
+        use, after the check) and the root. Returns the checked names and both CAs."""
+        found = db.connection().execute(_ISSUANCE_READ, {"client_id": client_id}).first()
+        if found is None:
+            _missing("client", client_id)
+        checked = self._checked(db, client_id, common_name, sans, found.cert_names or [])
+        if found.root_id is None:
+            raise Conflict("no root CA yet: run `custody ca init`")
+        root = CaRef(found.root_id, found.root_pem, found.root_key)
+        ca = (CaRef(found.ca_id, found.ca_pem, found.ca_key) if found.ca_id is not None
+              else self._new_issuing(db, client_id, root))
+        return *checked, ca, root
 
     def _contact(self, db: Session, client_id: int, contact_id: int | None) -> int | None:
         if contact_id is None:
@@ -136,16 +190,16 @@ class CertService:
                                field="contact_id")
         return contact.id
 
-    def _record(self, db: Session, client_id: int, ca: CertificateAuthority | None,
+    def _record(self, db: Session, client_id: int, ca: HeldCa | None,
                 cert: x509.Certificate, origin: str, sans: Sequence[str],
-                replaces: Certificate | None = None) -> Certificate:
+                replaces: Certificate | None = None, **fields: Any) -> Certificate:
         row = Certificate(
             client_id=client_id, ca_id=ca.id if ca else None, serial=x509ops.serial_hex(cert),
             fingerprint=x509ops.fingerprint(cert), subject=cert.subject.rfc4514_string(),
             sans=list(sans), not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc, key_origin=origin, cert_pem=x509ops.pem(cert),
             issued_at=self._clock(), replaces_id=replaces.id if replaces else None,
-            notices_sent=[])
+            notices_sent=[], **fields)
         db.add(row)
         db.flush()
         return row
@@ -155,37 +209,35 @@ class CertService:
         """Sign the client's CSR after checking its signature, key and names."""
         require_role(who, "admin")
         self._require_base_url()
-        db.get(Client, client_id) or _missing("client", client_id)
         request = x509ops.load_csr(csr_pem, self._settings.allowed_key_types)
-        common_name, names = self._checked(db, client_id, request.common_name, request.sans)
+        common_name, names, ca, root = self._issuing_for(db, client_id, request.common_name,
+                                                         request.sans)
         contact = self._contact(db, client_id, contact_id)
-        ca = self.issuing_ca(db, client_id)
         cert = self._ca.sign(self._held(ca), request.csr, common_name, names,
                              self._settings.leaf_days, self._clock(), self._links(ca))
-        row = self._record(db, client_id, ca, cert, "csr", names, replaces)
-        row.handed_over_at, row.handed_over_to, row.handover_method = self._clock(), contact, "api"
+        row = self._record(db, client_id, ca, cert, "csr", names, replaces,
+                           handed_over_at=self._clock(), handed_over_to=contact,
+                           handover_method="api")
         self._audit.record(db, who.actor, "cert.issue", f"certificate:{row.id}",
                            client_id=client_id, serial=row.serial, origin="csr",
                            replaces=replaces.id if replaces else None,
                            dropped=request.dropped)
-        return Issued(row, self.chain(db, ca), dropped=request.dropped)
+        return Issued(row, [ca.cert_pem, root.cert_pem], dropped=request.dropped)
 
     def issue_generated(self, db: Session, who: Principal, client_id: int, common_name: str,
                         sans: Sequence[str], contact_id: int | None = None) -> Issued:
         """Make a key for a client that cannot make a CSR; it waits, encrypted, for one download."""
         require_role(who, "admin")
         self._require_base_url()
-        db.get(Client, client_id) or _missing("client", client_id)
-        common_name, names = self._checked(db, client_id, common_name, list(sans))
+        common_name, names, ca, root = self._issuing_for(db, client_id, common_name, list(sans))
         contact = self._contact(db, client_id, contact_id)
-        ca = self.issuing_ca(db, client_id)
         links = self._links(ca)
         key = x509ops.new_key(self._settings.key_type)
         cert = self._ca.sign(self._held(ca), x509ops.request_for(key, common_name, names),
                              common_name, names, self._settings.leaf_days, self._clock(), links)
         row = self._record(db, client_id, ca, cert, "generated", names)
         passphrase = secrets.token_urlsafe(18)
-        chain = [x509.load_pem_x509_certificate(p.encode()) for p in self.chain(db, ca)]
+        chain = [x509.load_pem_x509_certificate(p.encode()) for p in (ca.cert_pem, root.cert_pem)]
         bundle = x509ops.pkcs12_bundle(key, cert, chain, passphrase, common_name)
         del key
         row.bundle_path = bundle_path = client_path(client_id, "certs", str(row.id), "bundle")
@@ -195,7 +247,7 @@ class CertService:
         row.handed_over_to = contact
         self._audit.record(db, who.actor, "cert.issue", f"certificate:{row.id}",
                            client_id=client_id, serial=row.serial, origin="generated")
-        return Issued(row, self.chain(db, ca), passphrase)
+        return Issued(row, [ca.cert_pem, root.cert_pem], passphrase)
 
     def download_bundle(self, db: Session, who: Principal, cert_id: int) -> bytes:
         """Hand the PKCS#12 over once, then destroy it: after this we hold no copy of the key."""
