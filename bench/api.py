@@ -32,7 +32,7 @@ def _prepare(directory: Path) -> str:
     with transaction(services.db) as db:
         for i in range(CLIENTS):
             services.clients.create_client(db, who.actor, f"Client {i:03d}")
-        token = services.accounts.create_token(db, "bench", "admin")
+        token = services.tokens.create(db, "bench", "admin")
     services.engine.dispose()
     return token
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from custody.accounts.roles import Role
+from custody.accounts.roles import STAFF, Role
 from custody.alerts.kinds import SourceKind
 from custody.errors import ConfigError, CustodyError
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the rest is imported by the commands that use it: `custody 
     from sqlalchemy.orm import Session, sessionmaker
 
     from custody.config import Settings
+    from custody.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -249,6 +250,122 @@ def user_create(ctx: click.Context, username: str, role: str, client_id: int | N
         click.echo(f"one-time password (shown once): {generated}")
 
 
+@contextmanager
+def built_services(ctx: click.Context) -> Iterator[Services]:
+    """The services for one command, their database connections closed after it."""
+    from custody.services import build_services
+
+    services = build_services(settings_from(ctx))
+    try:
+        yield services
+    finally:
+        services.engine.dispose()
+
+
+def _user_row(u: Any) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "role": u.role, "client_id": u.client_id,
+            "state": "deleted" if u.deleted_at else "disabled" if u.disabled_at else "active",
+            "totp": u.totp_secret_path is not None,
+            "can_read_transcripts": u.can_read_transcripts,
+            "created_at": u.created_at.isoformat()}
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    import json
+
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("-" if row[c] is None else str(row[c]) for c in columns))
+    Console().print(table)
+
+
+def _user_action(ctx: click.Context, username: str, action: str, as_json: bool,
+                 **options: Any) -> None:
+    """Run one lifecycle step on USERNAME as the CLI operator; print what it did."""
+    import json
+
+    from custody.accounts.service import Principal
+
+    who = Principal.operator("cli")
+    with built_services(ctx) as services, transaction(services.db) as db:
+        user = services.accounts.find_user(db, who, username)
+        ended = getattr(services.accounts, action)(db, who, user.id, **options)
+        row = _user_row(user)
+    ended = ended if isinstance(ended, dict) else {}
+    if as_json:
+        click.echo(json.dumps({"user": row, "ended": ended}, indent=2))
+        return
+    click.echo(f"{row['username']} (id {row['id']}): {row['role']}, {row['state']}")
+    for what, count in ended.items():
+        click.echo(f"  {what.replace('_', ' ')}: {count}")
+
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@user.command("list")
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def user_list(ctx: click.Context, as_json: bool) -> None:
+    """List users with their role and state."""
+    from custody.accounts.service import Principal
+
+    with built_services(ctx) as services, transaction(services.db) as db:
+        rows = [_user_row(u) for u in services.accounts.list_users(db, Principal.operator("cli"))]
+    _print_rows(rows, ["id", "username", "role", "client_id", "state", "totp"], as_json)
+
+
+@user.command("disable")
+@click.argument("username")
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def user_disable(ctx: click.Context, username: str, as_json: bool) -> None:
+    """Lock USERNAME out now: tokens, web and device sessions end, approvals are cancelled."""
+    _user_action(ctx, username, "disable_user", as_json)
+
+
+@user.command("enable")
+@click.argument("username")
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def user_enable(ctx: click.Context, username: str, as_json: bool) -> None:
+    """Let a disabled USERNAME sign in again (old tokens stay revoked)."""
+    _user_action(ctx, username, "enable_user", as_json)
+
+
+@user.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def user_delete(ctx: click.Context, username: str, yes: bool, as_json: bool) -> None:
+    """Disable USERNAME and remove their personal data (the audit log keeps their id)."""
+    if not yes:
+        click.confirm(f"Delete {username} for good?", abort=True, err=True)
+    _user_action(ctx, username, "delete_user", as_json)
+
+
+@user.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice([r.value for r in STAFF]))
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def user_set_role(ctx: click.Context, username: str, role: str, as_json: bool) -> None:
+    """Make staff user USERNAME an admin or a technician."""
+    _user_action(ctx, username, "set_role", as_json, role=role)
+
+
 @main.group()
 def token() -> None:
     """Manage API tokens."""
@@ -257,16 +374,59 @@ def token() -> None:
 @token.command("create")
 @click.argument("username")
 @click.option("--name", default="", help="A label to recognise the token by.")
+@click.option("--days", type=int, default=None,
+              help="Lifetime in days (default: security.token_days, 90).")
 @click.pass_context
 @handle_errors
-def token_create(ctx: click.Context, username: str, name: str) -> None:
+def token_create(ctx: click.Context, username: str, name: str, days: int | None) -> None:
     """Print a new API token for USERNAME (shown once; only its hash is stored)."""
     from custody.services import build_services
 
     services = build_services(settings_from(ctx))
     with transaction(services.db) as db:
-        value = services.accounts.create_token(db, "cli", username, name)
+        value = services.tokens.create(db, "cli", username, name, days)
     click.echo(value)
+
+
+@token.command("list")
+@click.option("--user", "username", help="Only this user's tokens.")
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def token_list(ctx: click.Context, username: str | None, as_json: bool) -> None:
+    """List API tokens (never their secrets) with expiry and last use."""
+    from custody.accounts.service import Principal
+
+    who = Principal.operator("cli")
+    with built_services(ctx) as services, transaction(services.db) as db:
+        owner = services.accounts.find_user(db, who, username).id if username else None
+        names = {u.id: u.username for u in services.accounts.list_users(db, who)}
+        rows = [{"id": t.id, "user": names.get(t.user_id), "name": t.name,
+                 "created_at": t.created_at.isoformat(),
+                 "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                 "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                 "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+                for t in services.tokens.list(db, who, everyone=True)
+                if owner is None or t.user_id == owner]
+    _print_rows(rows, ["id", "user", "name", "expires_at", "last_used_at", "revoked_at"],
+                as_json)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def token_revoke(ctx: click.Context, token_id: int, as_json: bool) -> None:
+    """Revoke token TOKEN_ID (see `custody token list`)."""
+    import json
+
+    from custody.accounts.service import Principal
+
+    with built_services(ctx) as services, transaction(services.db) as db:
+        row = services.tokens.revoke(db, Principal.operator("cli"), token_id)
+        out = {"id": row.id, "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
+    click.echo(json.dumps(out) if as_json else f"token {out['id']} revoked")
 
 
 @main.group()

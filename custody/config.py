@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from custody.errors import ConfigError
 
@@ -37,6 +45,8 @@ class ServerSettings(_Section):
     tls_key: Path | None = None
     base_url: str | None = None
     session_key_file: Path = Path("var/session.key")
+    # Proxies whose X-Forwarded-For is believed (CIDRs); otherwise the peer address counts.
+    trusted_proxies: list[IPvAnyNetwork] = []
 
 
 class DatabaseSettings(_Section):
@@ -84,10 +94,54 @@ class SecuritySettings(_Section):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     login_rate_limit: str = "10 per minute"
     api_rate_limit: str = "600 per minute"
+    # Failed logins before backoff starts (per address and username, and per account:
+    # then the account counts as under attack), and how long failures are remembered.
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    # Every login to an account under attack waits this long, the right one too.
+    attack_delay_seconds: float = Field(default=1.0, ge=0, le=10)
     session_hours: int = Field(default=8, ge=1)
     verification_link_hours: int = Field(default=72, ge=1)
+    token_days: int = Field(default=90, ge=1, le=3650)
+    # Roles whose users must enrol a second factor (TOTP) before they may do anything else.
+    require_totp_roles: list[Literal["admin", "technician", "client"]] = []
+    # Where security notices go (an account under attack); else to admins' verified e-mail.
+    notify_email: str | None = None
+    # /metrics answers loopback callers, and others that send this as a bearer token.
+    metrics_token: SecretStr | None = None
+
+
+class SsoSettings(_Section):
+    """Staff single sign-on with an OpenID Connect provider (client users keep passwords)."""
+
+    enabled: bool = False
+    issuer: str | None = None  # discovery at <issuer>/.well-known/openid-configuration
+    client_id: str | None = None
+    client_secret: SecretStr | None = None  # set it with CUSTODY_SSO__CLIENT_SECRET
+    scopes: str = "openid email profile"
+    label: str = "your company account"
+    groups_claim: str = "groups"
+    # Provider group -> custody role; someone in no mapped group is refused.
+    roles: dict[str, Literal["admin", "technician"]] = {}
+    # Admins must show one of these amr values (or acr values); empty lists: not required.
+    admin_amr: list[str] = []
+    admin_acr: list[str] = []
+    create_users: bool = True  # just-in-time staff users on first sign-in
+    # Whether staff may still sign in with a custody password; break-glass admins always
+    # may (and every such login is audited and announced).
+    local_passwords: bool = True
+    break_glass: list[str] = []
+
+    @model_validator(mode="after")
+    def _complete(self) -> SsoSettings:
+        if self.enabled:
+            missing = [n for n in ("issuer", "client_id", "client_secret")
+                       if getattr(self, n) in (None, "")]
+            if missing:
+                raise ValueError(f"sso.enabled needs {', '.join('sso.' + m for m in missing)}")
+            if not self.roles:
+                raise ValueError("sso.enabled needs sso.roles (provider group -> role)")
+        return self
 
 
 class LoggingSettings(_Section):
@@ -161,6 +215,7 @@ class Settings(_Section):
     purge: PurgeSettings = PurgeSettings()
     certs: CertSettings = CertSettings()
     alerts: AlertSettings = AlertSettings()
+    sso: SsoSettings = SsoSettings()
 
     @property
     def tls_enabled(self) -> bool:
@@ -251,17 +306,21 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> Non
 
 
 def _env_value(name: str, value: str) -> Any:
-    """A list-valued setting comes as a JSON list (``'["rsa-3072", "ecdsa-p256"]'``);
-    anything else stays a string for the settings to read."""
-    if not value.lstrip().startswith("["):
+    """A list-valued setting comes as a JSON list (``'["rsa-3072", "ecdsa-p256"]'``), a
+    table as a JSON object (``'{"custody-admins": "admin"}'``); anything else stays a
+    string for the settings to read."""
+    start = value.lstrip()[:1]
+    if start not in ("[", "{"):
         return value
+    kind, example = ("list", "'[\"a\", \"b\"]'") if start == "[" else \
+        ("object", "'{\"key\": \"value\"}'")
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"environment variable {name}: not a JSON list ({exc.msg} at "
-                          f"character {exc.pos}); write it like '[\"a\", \"b\"]'") from None
-    if not isinstance(parsed, list):
-        raise ConfigError(f"environment variable {name}: a JSON list is expected")
+        raise ConfigError(f"environment variable {name}: not a JSON {kind} ({exc.msg} at "
+                          f"character {exc.pos}); write it like {example}") from None
+    if not isinstance(parsed, list if start == "[" else dict):
+        raise ConfigError(f"environment variable {name}: a JSON {kind} is expected")
     return parsed
 
 

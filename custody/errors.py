@@ -45,6 +45,12 @@ class Unauthorized(CustodyError):
     code = "unauthorized"
 
 
+class TooManyAttempts(Unauthorized):
+    """Too many failed attempts from this address: wait before trying again."""
+
+    code = "too_many_attempts"
+
+
 class Forbidden(CustodyError):
     """The caller is known but its role or tenant does not allow this."""
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # imported by build_services: importing this module stays che
 
     from custody.accounts.passwords import Passwords
     from custody.accounts.service import AccountService
+    from custody.accounts.sso import SingleSignOn
+    from custody.accounts.tokens import TokenService
     from custody.alerts.engines import Engines
     from custody.alerts.service import Alerts
     from custody.audit.service import AuditLog
@@ -47,6 +49,8 @@ class Services:
     secrets: SecretStore
     audit: AuditLog
     accounts: AccountService
+    tokens: TokenService
+    sso: SingleSignOn
     clients: ClientService
     devices: DeviceService
     transcripts: TranscriptStore
@@ -107,6 +111,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     (`custody serve`); otherwise in this process (CLI, tests, the broker itself).
     """
     from custody.accounts.service import AccountService
+    from custody.accounts.sso import SingleSignOn
+    from custody.accounts.tokens import TokenService
     from custody.alerts.service import build_alerts
     from custody.audit.service import AuditLog
     from custody.certs.service import CertService
@@ -146,11 +152,11 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours, mailer)
     certs = CertService(store, audit, clock, settings.certs, mailer,
                         certificate_authority(settings, store), settings.server.base_url)
-    accounts = AccountService(store, audit, clock, sec.lockout_threshold, sec.lockout_minutes,
-                              passwords)
     devices = DeviceService(store, audit, clock)
     sessions = SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
                               approvals)
+    accounts = AccountService(store, audit, clock, sec, mailer, passwords, activity=(sessions,),
+                              sso=settings.sso)
     alerts = build_alerts(store, audit, clock, settings.alerts, mailer, signing_key,
                           settings.public_url,
                           settings.mail.sender.rpartition("@")[2] or "localhost")
@@ -167,6 +173,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         secrets=store,
         audit=audit,
         accounts=accounts,
+        tokens=TokenService(audit, clock, sec.token_days),
+        sso=SingleSignOn(settings.sso, audit, clock),
         clients=clients,
         rights=RightsService(clients, audit, clock, (clients, *client_data[:-1])),  # client first
         devices=devices,

@@ -20,7 +20,7 @@ from custody.secrets.local import generate_kek_file
 from custody.services import Services, build_services
 from custody.web import create_app
 from tests.lab import auth, fresh_sshd, ios, lab, sshd
-from tests.peers import PostgresCluster, SmtpSink
+from tests.peers import OidcProvider, PostgresCluster, SmtpSink, free_port
 
 __all__ = ["auth", "fresh_sshd", "ios", "lab", "sshd"]  # shared fixtures, defined in tests/lab.py
 
@@ -50,6 +50,22 @@ def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(scope="session")
+def sso_site_port() -> int:
+    """The port the browser's single sign-on test serves custody on (registered with the
+    provider as a redirect URI before either starts)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def oidc(sso_site_port: int) -> Iterator[OidcProvider]:
+    """One real OpenID provider for the run."""
+    provider = OidcProvider("http://localhost/login/sso/callback",
+                            f"http://127.0.0.1:{sso_site_port}/login/sso/callback")
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture
@@ -88,9 +104,16 @@ def write_settings(base: Path, database_url: str, smtp_port: int, **sections: di
     lines = []
     for name, values in doc.items():
         lines.append(f"[{name}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+        lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
     (base / "custody.toml").write_text("\n".join(lines) + "\n")
     return load_settings(base / "custody.toml", environ={})
+
+
+def _toml(value: Any) -> str:
+    """A value in TOML: JSON's form serves for strings, numbers, booleans and lists."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
 
 
 @pytest.fixture
@@ -124,6 +147,10 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+# Tokens of the test world outlive the clock jumps some tests make (tokens expire).
+LONG = 3650
+
+
 @dataclass
 class World:
     """Two tenants with users, tokens and data, for isolation and API tests."""
@@ -148,8 +175,8 @@ def world(services: Services, client: FlaskClient) -> World:
     with transaction(services.db) as db:
         services.accounts.create_user(db, "test", "root", "admin", password="Admin-Pass-123!")
         services.accounts.create_user(db, "test", "tech", "technician", password="Tech-Pass-123!")
-        admin_token = services.accounts.create_token(db, "test", "root")
-        tech_token = services.accounts.create_token(db, "test", "tech")
+        admin_token = services.tokens.create(db, "test", "root", days=LONG)
+        tech_token = services.tokens.create(db, "test", "tech", days=LONG)
     ids: dict[str, Any] = {}
     client.post("/api/v1/egress-profiles", json={"name": "node-a", "source_ip": "127.0.0.2"},
                 headers=auth(admin_token))
@@ -169,7 +196,7 @@ def world(services: Services, client: FlaskClient) -> World:
         with transaction(services.db) as db:
             services.accounts.create_user(db, "test", f"user-{tag}", "client", cid,
                                           password=f"Client-{tag}-Pass-123!")
-            token = services.accounts.create_token(db, "test", f"user-{tag}")
+            token = services.tokens.create(db, "test", f"user-{tag}", days=LONG)
         ids[tag] = (cid, eid, did, ctid, token)
     return World(admin_token, tech_token, ids["a"][0], ids["b"][0], ids["a"][4], ids["b"][4],
                  ids["a"][1], ids["b"][1], ids["a"][2], ids["b"][2], ids["a"][3], ids["b"][3],

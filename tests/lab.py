@@ -112,13 +112,13 @@ def lab(client: FlaskClient, services: Services) -> Iterator[Lab]:
     with transaction(services.db) as db:
         for name, role in (("boss", "admin"), ("tina", "technician"), ("theo", "technician")):
             services.accounts.create_user(db, "test", name, role, password=f"{name}-Pass-12345")
-        tokens = {n: services.accounts.create_token(db, "test", n) for n in ("boss", "tina", "theo")}
+        tokens = {n: services.tokens.create(db, "test", n, days=3650) for n in ("boss", "tina", "theo")}
     admin = auth(tokens["boss"])
     cid = client.post("/api/v1/clients", json={"name": "Acme"}, headers=admin).json["id"]
     with transaction(services.db) as db:
         services.accounts.create_user(db, "test", "acme-user", "client", cid,
                                       password="Acme-Pass-12345")
-        client_token = services.accounts.create_token(db, "test", "acme-user")
+        client_token = services.tokens.create(db, "test", "acme-user", days=3650)
     for name, ip in (("node-a", "127.0.0.2"), ("node-b", "127.0.0.3")):
         assert client.post("/api/v1/egress-profiles", headers=admin,
                            json={"name": name, "source_ip": ip}).status_code == 201

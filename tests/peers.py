@@ -19,8 +19,8 @@ from typing import Any
 from custody.demo_device import SshDevice as _SshDevice
 from custody.demo_device import free_port, wait_for_port
 
-__all__ = ["DEVICE_PASSWORD", "DEVICE_USER", "PostgresCluster", "SmtpSink", "SshDevice",
-           "free_port", "wait_for_port"]
+__all__ = ["DEVICE_PASSWORD", "DEVICE_USER", "OidcProvider", "PostgresCluster", "SmtpSink",
+           "SshDevice", "free_port", "wait_for_port"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -144,3 +144,67 @@ def text_of(message: Message) -> str:
             assert isinstance(payload, bytes)
             return payload.decode()
     raise AssertionError("no text/plain part")
+
+
+class OidcProvider:
+    """panva's oidc-provider (OpenID Certified) under Node.js on a free loopback port, with
+    the people of tests/oidc/provider.mjs; stopped by ``stop()``."""
+
+    SCRIPT = Path(__file__).parent / "oidc" / "provider.mjs"
+    CLIENT_ID = "custody-tests"
+    CLIENT_SECRET = "custody-tests-client-secret"
+
+    def __init__(self, *redirect_uris: str) -> None:
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.log = Path(tempfile.mkdtemp(prefix="custody-oidc-")) / "provider.log"
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("Node.js is needed for the OpenID provider (apt-get install nodejs)")
+        with open(self.log, "wb") as out:
+            self._proc = subprocess.Popen(
+                [node, str(self.SCRIPT), str(self.port), self.CLIENT_ID, self.CLIENT_SECRET,
+                 *redirect_uris], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout=30)
+        except Exception:
+            self.stop()
+            raise RuntimeError("the OpenID provider did not start:\n"
+                               + self.log.read_text()) from None
+
+    def mode(self, mode: str) -> None:
+        """``tamper`` or ``audience``: what the token endpoint does to ID tokens next."""
+        import requests
+
+        requests.post(f"{self.issuer}/__test/mode", json={"mode": mode}, timeout=10)
+
+    def sign_in(self, authorize_url: str, login: str, password: str) -> str:
+        """Follow the authorization request through the provider's sign-in form, as a
+        browser would; return the redirect back to the client (code, state, iss)."""
+        import re
+        from urllib.parse import urljoin
+
+        import requests
+
+        browser = requests.Session()
+        resp = browser.get(authorize_url, allow_redirects=False, timeout=10)
+        while resp.status_code in (302, 303) and resp.headers["Location"].startswith(
+                (self.issuer, "/")):
+            resp = browser.get(urljoin(self.issuer, resp.headers["Location"]),
+                               allow_redirects=False, timeout=10)
+        action = re.search(r'action="([^"]+)"', resp.text)
+        assert action, resp.text
+        resp = browser.post(urljoin(self.issuer, action.group(1)), allow_redirects=False,
+                            data={"login": login, "password": password}, timeout=10)
+        while resp.status_code in (302, 303):
+            location = urljoin(self.issuer, resp.headers["Location"])
+            if not location.startswith(self.issuer):
+                return location
+            resp = browser.get(location, allow_redirects=False, timeout=10)
+        raise AssertionError(f"the provider did not send the browser back: {resp.status_code} "
+                             f"{resp.text[:300]}")
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)

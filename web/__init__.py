@@ -14,6 +14,7 @@ from custody.web import (
     admin,
     admin_certs,
     admin_inventory,
+    admin_users,
     alerts,
     api,
     auth,
@@ -22,16 +23,17 @@ from custody.web import (
     health,
     openapi,
     pages,
+    people,
     portal,
     purge,
+    sso,
     tech,
     terminal,
     transcripts,
 )
 from custody.web.context import end_unit_of_work
 from custody.web.errors import register_error_handlers
-from custody.web.limits import api_limit, limiter
-from custody.web.sessions import COOKIE as SESSION_COOKIE
+from custody.web.limits import api_limit, client_address, limiter
 from custody.web.sessions import DbSessionInterface
 
 access_log = logging.getLogger("custody.access")
@@ -63,18 +65,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def _csrf_for_cookie_sessions() -> None:
         # Bearer-token calls carry no ambient credential, so CSRF cannot reach them.
         # The unsubscribe link is its own credential (RFC 8058 one-click posts carry no token).
-        # An API call with neither a token nor a session cookie carries no credential at
+        # An API call with neither a token nor a signed-in session carries no credential at
         # all: it gets the 401 its missing credential earns. Pages keep the check (login CSRF).
         if request.method in ("GET", "HEAD", "OPTIONS") or auth.bearer_token() is not None \
                 or request.path.startswith(("/ingest/", "/unsubscribe/")):
             return
-        if request.path.startswith("/api/") and SESSION_COOKIE not in request.cookies:
-            return
+        if request.path.startswith("/api/") and "uid" not in session:
+            return  # no signed-in session behind the cookie: no credential for CSRF to ride
         csrf.protect()
 
     auth.init_app(app)
+    sso.init_app(app)
     health.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(people.bp)
     app.register_blueprint(broker.bp)
     app.register_blueprint(purge.bp)
     app.register_blueprint(certs.bp)
@@ -85,10 +89,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(transcripts.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin_inventory.bp)
+    app.register_blueprint(admin_users.bp)
     app.register_blueprint(admin_certs.bp)
     app.register_blueprint(portal.bp)
     terminal.init_app(app)
     limiter.limit(api_limit)(api.bp)
+    limiter.limit(api_limit)(people.bp)
     limiter.limit(api_limit)(broker.bp)
     limiter.limit(api_limit)(purge.bp)
     limiter.limit(api_limit)(certs.bp)
@@ -117,6 +123,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             # xterm.js writes <style> elements for its renderer, hence 'unsafe-inline' for styles only.
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "frame-ancestors 'none'")
+        if request.endpoint != "static":  # one-time secrets are on pages: nothing is cached
+            response.headers.setdefault("Cache-Control", "no-store")
         if settings.tls_enabled:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         _log_access(response)
@@ -125,17 +133,25 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+def _logged_path() -> str:
+    """The path, with a token that is its own credential (a verification or unsubscribe
+    link) cut out: the access log must not hand out working links."""
+    token = (request.view_args or {}).get("token")
+    return request.path.replace(token, "[token]") if isinstance(token, str) and token \
+        else request.path
+
+
 def _log_access(response: Response) -> None:
     """One line per request; the caller's address only for provider staff (P3)."""
     who = g.get("principal")
     fields = {
         "method": request.method,
-        "path": request.path,
+        "path": _logged_path(),
         "status": response.status_code,
         "ms": round((time.perf_counter() - g.started) * 1000, 1) if "started" in g else None,
         "user": who.username if who else None,
         "role": who.role if who else None,
     }
     if who is not None and who.is_staff:
-        fields["ip"] = request.remote_addr
+        fields["ip"] = client_address()
     access_log.info("request", extra={"fields": fields})

@@ -1,5 +1,5 @@
 """Admin pages for what the provider runs: devices (write-only credentials), egress
-profiles, alert sources (tokens shown once), certificates, and users."""
+profiles, alert sources (tokens shown once) and certificates."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from custody.accounts.roles import ROLES
 from custody.alerts.formats import SOURCE_KINDS
 from custody.certs.x509ops import REASONS
 from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
-from custody.errors import CustodyError, InvalidInput
+from custody.errors import CustodyError
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.context import db, end_unit_of_work, principal, services
@@ -68,12 +67,6 @@ class SourceForm(FlaskForm):
 class RevokeForm(FlaskForm):
     reason = SelectField("Reason (RFC 5280)", choices=sorted(REASONS),
                          default="unspecified")
-
-
-class UserForm(FlaskForm):
-    username = StringField("User name", validators=[DataRequired(), Length(2, 150)])
-    role = SelectField("Role", choices=list(ROLES), default="technician")
-    client_id = SelectField("Client (client users only)", coerce=int, validators=[Optional()])
 
 
 def _secret(value: str | None) -> Secret | None:
@@ -257,34 +250,3 @@ def revoke(cert_id: int) -> ResponseReturnValue:
         else:
             flash(f"Certificate {cert_id} revoked; the CRL is published again.")
     return redirect(url_for("inventory.certificates"))
-
-
-@bp.route("/users", methods=["GET", "POST"])
-@roles_required("admin")
-def users() -> ResponseReturnValue:
-    form = UserForm()
-    form.client_id.choices = [(0, "(staff)")] + _clients()
-    error = None
-    created: dict[str, str] | None = None
-    if form.validate_on_submit():
-        client_id = form.client_id.data or None
-        if (form.role.data == "client") != (client_id is not None):
-            error = place_error(form, InvalidInput(
-                "a client user needs a client; staff need none", field="client_id"))
-        else:
-            try:
-                user, password = services().accounts.create_user(
-                    db(), principal().actor, form.username.data or "", form.role.data or "",
-                    client_id)
-            except CustodyError as exc:
-                error = place_error(form, exc)
-            else:
-                created = {"username": user.username, "password": password or ""}
-                form = UserForm(formdata=None)
-                form.client_id.choices = [(0, "(staff)")] + _clients()
-    elif request.method == "POST":
-        error = problems(form)
-    people = services().accounts.list_users(db(), principal())
-    return render_template("admin_users.html", form=form, users=people, error=error,
-                           created=created, clients=dict(_clients())), (
-        400 if error or form.errors else 200)

@@ -68,8 +68,8 @@ def start_totp() -> ResponseReturnValue:
 @roles_required(*ANYONE)
 def confirm_totp() -> ResponseReturnValue:
     body = parse_body(TotpConfirmIn)
-    services().accounts.confirm_totp(db(), _me(), body.code)
-    return TotpConfirmOut(enabled=True).reply()
+    codes = services().accounts.confirm_totp(db(), _me(), body.code)
+    return TotpConfirmOut(enabled=True, recovery_codes=codes).reply()
 
 
 def _me() -> User:

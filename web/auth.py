@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from flask import (
     Blueprint,
@@ -20,15 +20,15 @@ from flask import (
 )
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import IntegerField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange
 
-from custody.accounts.models import User
 from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
-from custody.errors import CustodyError, Forbidden
+from custody.errors import CustodyError, Forbidden, TooManyAttempts
 from custody.web.context import db, principal, services
-from custody.web.limits import limiter, login_limit
+from custody.web.forms import ActionForm, place_error, problems
+from custody.web.limits import address_key, client_address, limiter, login_limit
 from custody.web.sessions import server_session
 
 bp = Blueprint("auth", __name__)
@@ -39,6 +39,16 @@ class LoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=150)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
     code = StringField("Authenticator code (if enabled)", validators=[Length(max=10)])
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Name (what uses it)", validators=[Length(max=100)])
+    days = IntegerField("Valid for (days)", default=90,
+                        validators=[DataRequired(), NumberRange(min=1, max=3650)])
+
+
+class TotpForm(FlaskForm):
+    code = StringField("Code from your authenticator", validators=[DataRequired(), Length(max=10)])
 
 
 class PasswordForm(FlaskForm):
@@ -53,20 +63,32 @@ def bearer_token() -> str | None:
 
 
 def load_principal() -> None:
-    """Set ``g.principal`` from a bearer token or the session cookie (or leave it None)."""
+    """Set ``g.principal`` from a bearer token or the session cookie (or leave it None).
+
+    Once per request (the rate limiter may ask first). A disabled user's token or
+    session counts as none at all, from the next request on."""
+    if "principal" in g:
+        return
     g.principal = None
     token = bearer_token()
     if token is not None:
-        user = services().accounts.user_for_token(db(), token)
-        if user is not None:
-            g.principal = principal_of(user)
+        found = services().tokens.authenticate(db(), token)
+        if found is not None:
+            user, row = found
+            g.principal, g.token_id = principal_of(user), row.id
         return
     uid = session.get("uid")
-    if uid is not None:
-        user = db().get(User, uid)
-        if user is not None:
-            g.principal = principal_of(user)
-            g.must_change_password = user.must_change_password
+    if uid is None:
+        return
+    user = services().accounts.active_user(db(), uid)
+    if user is None:
+        session.clear()  # disabled or deleted: this cookie is worth nothing now
+        return
+    g.principal = principal_of(user)
+    if user.must_change_password:
+        g.unfinished = "password"
+    elif services().accounts.needs_second_factor(user):
+        g.unfinished = "totp"
 
 
 # Who may call what: provider staff, or every role (clients then see only their own).
@@ -106,16 +128,19 @@ def home_for(role: str) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"], key_func=address_key)
 def login() -> Any:
     form = LoginForm()
-    error = None
+    error, status = None, 200
     if form.validate_on_submit():
         try:
             user = services().accounts.authenticate(
-                db(), form.username.data or "", form.password.data or "", form.code.data or None)
+                db(), form.username.data or "", form.password.data or "",
+                form.code.data or None, address=client_address())
+        except TooManyAttempts as exc:
+            error, status = str(exc), 429
         except CustodyError as exc:
-            error = str(exc)
+            error, status = str(exc), 401
         else:
             ours = server_session(session)
             ours.clear()
@@ -124,8 +149,10 @@ def login() -> Any:
             g.principal = principal_of(user)
             if user.must_change_password:
                 return redirect(url_for("auth.change_password"))
+            if services().accounts.needs_second_factor(user):
+                return redirect(url_for("auth.totp"))
             return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
-    return render_template("login.html", form=form, error=error), (401 if error else 200)
+    return render_template("login.html", form=form, error=error), status
 
 
 @bp.route("/logout", methods=["POST"])
@@ -142,14 +169,98 @@ def change_password() -> Any:
     if form.validate_on_submit():
         user = services().accounts.me(db(), principal())
         try:
-            services().accounts.change_password(db(), user, form.current.data or "",
-                                                form.new.data or "")
+            ended = services().accounts.change_password(
+                db(), user, form.current.data or "", form.new.data or "",
+                keep_session=server_session(session).id_hash)
         except CustodyError as exc:
-            error = str(exc)
+            error = place_error(form, exc)
         else:
-            flash("Password changed.")
+            flash("Password changed." + (f" {ended} other session(s) signed out."
+                                         if ended else ""))
             return redirect(home_for(user.role))
-    return render_template("password.html", form=form, error=error), 400 if error else 200
+    return render_template("password.html", form=form, error=error), (
+        400 if error or form.errors else 200)
+
+
+@bp.route("/account", methods=["GET"])
+@roles_required(*ANYONE)
+def account() -> Any:
+    return _account_page(TokenForm())
+
+
+def _account_page(token_form: TokenForm, error: str | None = None,
+                  new_token: dict[str, str] | None = None) -> Any:
+    user = services().accounts.me(db(), principal())
+    return render_template("account.html", user=user, form=ActionForm(), token_form=token_form,
+                           token_error=error, new_token=new_token, now=services().clock(),
+                           tokens=services().tokens.list(db(), principal())
+                           ), 400 if error or token_form.errors else 200
+
+
+@bp.route("/account/tokens", methods=["POST"])
+@roles_required(*ANYONE)
+def create_token() -> Any:
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _account_page(form, problems(form))
+    try:
+        row, secret = services().tokens.create_own(db(), principal(), form.name.data or "",
+                                                   form.days.data)
+    except CustodyError as exc:
+        return _account_page(form, place_error(form, exc))
+    return _account_page(TokenForm(formdata=None), new_token={"name": row.name, "secret": secret})
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@roles_required(*ANYONE)
+def revoke_token(token_id: int) -> Any:
+    row = services().tokens.revoke(db(), principal(), token_id)
+    flash(f"Token {row.name or row.id} revoked.")
+    return redirect(_safe_next(_path_of(request.referrer)) or url_for("auth.account"))
+
+
+def _path_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return parts.path if parts.netloc == request.host else None
+
+
+@bp.route("/account/logout-everywhere", methods=["POST"])
+@roles_required(*ANYONE)
+def logout_everywhere() -> Any:
+    ended = services().accounts.log_out_everywhere(
+        db(), principal(), keep=server_session(session).id_hash)
+    flash(f"Signed out of {ended} other session(s).")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/account/totp", methods=["GET", "POST"])
+@roles_required(*ANYONE)
+def totp() -> Any:
+    """Enrol an authenticator: scan (or type) the secret, confirm a code, keep the
+    recovery codes (shown once)."""
+    accounts = services().accounts
+    user = accounts.me(db(), principal())
+    form = TotpForm()
+    error, codes = None, None
+    if form.validate_on_submit():
+        try:
+            codes = accounts.confirm_totp(db(), user, (form.code.data or "").strip())
+        except CustodyError as exc:
+            error = place_error(form, exc)
+    uri = None
+    if codes is None:  # a fresh secret when the page is opened; the same after a typo
+        uri = accounts.start_totp(user, fresh=request.method == "GET")
+    return render_template("totp.html", form=form, error=error, uri=uri,
+                           secret=parse_qs(urlsplit(uri).query)["secret"][0] if uri else None,
+                           codes=codes, enrolled=user.totp_secret_path is not None
+                           ), 400 if error or form.errors else 200
+
+
+# Where a signed-in user who must finish setting up their account is sent first.
+FINISH = {"password": "auth.change_password", "totp": "auth.totp"}
+FINISH_ALLOWED = {"auth.change_password", "auth.totp", "auth.logout", "static"}
 
 
 def init_app(app: Flask) -> None:
@@ -157,9 +268,13 @@ def init_app(app: Flask) -> None:
     app.before_request(load_principal)
 
     @app.before_request
-    def _force_password_change() -> Any:
-        if g.get("must_change_password") and request.endpoint not in (
-            "auth.change_password", "auth.logout", "static"
-        ) and not request.path.startswith("/api/"):
-            return redirect(url_for("auth.change_password"))
-        return None
+    def _finish_account_first() -> Any:
+        """A web session on a one-time password, or without the second factor its role
+        requires, may only finish that (tokens made at the machine are not held back)."""
+        unfinished = g.get("unfinished")
+        if unfinished is None or request.endpoint in FINISH_ALLOWED:
+            return None
+        if request.path.startswith("/api/"):
+            raise Forbidden("choose your own password first" if unfinished == "password"
+                            else "enrol a second factor (TOTP) first: your role requires it")
+        return redirect(url_for(FINISH[unfinished]))

@@ -153,20 +153,26 @@ def renew(cert_id: int) -> ResponseReturnValue:
     return issued_out(issued).reply(201)
 
 
+# Relying parties may cache what is public; everything else is sent no-store.
+PUBLIC = {"Cache-Control": "public, max-age=300"}
+
+
 @bp.get("/ca/<int:ca_id>.crt")
 def ca_certificate(ca_id: int) -> ResponseReturnValue:
     """The CA's certificate, DER: where issued certificates' AIA caIssuers URL points."""
-    return Response(services().certs.ca_der(db(), ca_id), mimetype="application/pkix-cert")
+    return Response(services().certs.ca_der(db(), ca_id), mimetype="application/pkix-cert",
+                    headers=PUBLIC)
 
 
 @bp.get("/crl/<int:ca_id>.crl")
 def crl_der(ca_id: int) -> ResponseReturnValue:
     der = services().certs.crl(db(), ca_id)
-    return Response(der, mimetype="application/pkix-crl")
+    return Response(der, mimetype="application/pkix-crl", headers=PUBLIC)
 
 
 @bp.get("/crl/<int:ca_id>.pem")
 def crl_pem(ca_id: int) -> ResponseReturnValue:
     der = services().certs.crl(db(), ca_id)
     crl = x509.load_der_x509_crl(der)
-    return Response(crl.public_bytes(serialization.Encoding.PEM), mimetype="application/x-pem-file")
+    return Response(crl.public_bytes(serialization.Encoding.PEM), mimetype="application/x-pem-file",
+                    headers=PUBLIC)

@@ -20,6 +20,7 @@ from custody.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    TooManyAttempts,
     Unauthorized,
 )
 
@@ -29,6 +30,7 @@ STATUS = {
     EgressUnavailable: 503,
     DeviceError: 502,
     InvalidInput: 400,
+    TooManyAttempts: 429,
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 import time
 
@@ -17,8 +19,10 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 
-from custody.errors import BackendUnavailable
+from custody.errors import BackendUnavailable, Forbidden
+from custody.web.auth import bearer_token
 from custody.web.context import db, services
+from custody.web.limits import client_address
 
 bp = Blueprint("health", __name__)
 
@@ -44,6 +48,10 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/metrics")
 def metrics() -> ResponseReturnValue:
+    """For a scraper on this machine, or one that sends ``security.metrics_token``."""
+    if not _may_scrape():
+        raise Forbidden("metrics are served to loopback callers, or with the bearer token "
+                        "set as security.metrics_token")
     # Under gunicorn, `custody serve` sets prometheus_client's multiprocess directory so that
     # every worker's counts add up, whichever worker answers the scrape.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -51,6 +59,18 @@ def metrics() -> ResponseReturnValue:
         multiprocess.MultiProcessCollector(registry)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape() -> bool:
+    token = services().settings.security.metrics_token
+    sent = bearer_token()
+    if token is not None and sent is not None:
+        return hmac.compare_digest(sent.encode(), token.get_secret_value().encode())
+    proxied = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    try:
+        return ipaddress.ip_address(client_address()).is_loopback and not proxied
+    except ValueError:
+        return False
 
 
 def init_app(app: Flask) -> None:

@@ -1,19 +1,63 @@
-"""Rate limits, kept in process memory only: addresses are never stored (P3)."""
+"""Rate limits, kept in process memory only: addresses are never stored (P3).
+
+A bucket is keyed on what is being attacked and what the caller cannot make up: the
+caller's address for anonymous attempts (logins among them), the token for API calls
+that present a valid one. A made-up header picks nothing: an invalid token counts
+against its sender's address.
+"""
 
 from __future__ import annotations
 
-from flask import request
+import ipaddress
+
+from flask import g, request
 from flask_limiter import Limiter
 
 from custody.web.context import services
 
 
-def _rate_key() -> str:
-    """Limit by API token when there is one, else by the caller's address."""
-    from custody.web.auth import bearer_token
+def client_address() -> str:
+    """The caller's address: the peer's, unless the peer is a trusted proxy
+    (``server.trusted_proxies``); then the nearest untrusted hop of X-Forwarded-For."""
+    peer = request.environ.get("REMOTE_ADDR") or "unknown"
+    trusted = services().settings.server.trusted_proxies
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop if _is_address(hop) else peer
+    return peer
 
-    token = bearer_token()
-    return f"t:{hash(token)}" if token else f"a:{request.remote_addr}"
+
+def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+            ) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def address_key() -> str:
+    return f"a:{client_address()}"
+
+
+def _rate_key() -> str:
+    """The valid token's id when the call has one, else the caller's address."""
+    from custody.web.auth import load_principal
+
+    load_principal()
+    token_id = g.get("token_id")
+    return f"t:{token_id}" if token_id is not None else address_key()
 
 
 def login_limit() -> str:

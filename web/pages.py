@@ -12,6 +12,7 @@ from custody.accounts.roles import STAFF
 from custody.errors import CustodyError
 from custody.web.auth import home_for, roles_required
 from custody.web.context import db, principal, services
+from custody.web.forms import ActionForm
 
 bp = Blueprint("pages", __name__)
 
@@ -26,8 +27,12 @@ def index() -> ResponseReturnValue:
     return redirect(home_for(who.role) if who else url_for("auth.login"))
 
 
-@bp.get("/contacts/verify/<token>")
+@bp.route("/contacts/verify/<token>", methods=["GET", "POST"])
 def verify_contact(token: str) -> ResponseReturnValue:
+    """GET asks (a mail scanner following the link confirms nothing); POST confirms."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("verified.html", ok=None, form=form, message=None)
     try:
         services().clients.verify_contact(db(), token)
     except CustodyError as exc:

@@ -65,8 +65,11 @@ Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=
 
 def one_of(*values: str, **field: Any) -> Any:
     """A string field whose allowed values the document lists; the service enforces them
-    (with the message the CLI gives too)."""
-    return Field(json_schema_extra={"enum": list(values)}, **field)
+    (with the message the CLI gives too). With ``default=None`` it may also be null."""
+    allowed: list[str | None] = list(values)
+    if "default" in field and field["default"] is None:
+        allowed.append(None)
+    return Field(json_schema_extra={"enum": allowed}, **field)
 
 
 class Body(BaseModel):
@@ -124,6 +127,62 @@ class TotpConfirmIn(Body):
 
 class TotpConfirmOut(Out):
     enabled: bool
+    recovery_codes: list[str] = Field(description="each works once instead of a code; "
+                                                  "shown only in this response")
+
+
+# -- people: users and tokens
+class UserOut(Out):
+    id: int
+    username: str
+    role: str
+    client_id: int | None
+    can_read_transcripts: bool
+    totp_enabled: bool
+    state: str = one_of("active", "disabled", "deleted")
+    created_at: Timestamp
+    disabled_at: Timestamp | None
+
+
+class UserPatch(Body):
+    role: str | None = one_of(*STAFF, default=None)
+    can_read_transcripts: bool | None = None
+
+
+class OffboardOut(Out):
+    user: UserOut
+    ended: dict[str, int] = Field(description="what was ended: tokens, web sessions, device "
+                                              "sessions, approvals")
+
+
+class PasswordResetOut(Out):
+    user: UserOut
+    password: str = Field(description="one-time password, shown once; every web session of "
+                                      "the user has ended")
+
+
+class LoggedOutOut(Out):
+    web_sessions_ended: int
+
+
+class TokenIn(Body):
+    name: str = Field(default="", max_length=100)
+    days: Whole | None = Field(default=None, ge=1, le=3650,
+                               description="lifetime; security.token_days when left out")
+
+
+class TokenOut(Out):
+    id: int
+    user_id: int
+    name: str
+    created_at: Timestamp
+    expires_at: Timestamp | None
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="the secret, shown once; only its hash is kept")
 
 
 # -- clients, contacts, engagements

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from custody.accounts.models import ApiToken, User
 from custody.accounts.service import Principal
 from custody.clients.models import Client, Contact, Engagement
 from custody.devices.models import Device
-from custody.web.schemas import ClientOut, ContactOut, DeviceOut, EngagementOut
+from custody.web.schemas import ClientOut, ContactOut, DeviceOut, EngagementOut, TokenOut, UserOut
 
 
 def client_out(c: Client) -> ClientOut:
@@ -35,3 +36,21 @@ def device_out(d: Device, who: Principal) -> DeviceOut:
     return DeviceOut(id=d.id, client_id=d.client_id, name=d.name, device_type=d.device_type,
                      access_state=d.access_state, purged_at=d.purged_at,
                      engagement_ids=sorted(e.id for e in d.engagements), **staff)
+
+
+def user_out(u: User) -> UserOut:
+    return UserOut(id=u.id, username=u.username, role=u.role, client_id=u.client_id,
+                   can_read_transcripts=u.can_read_transcripts,
+                   totp_enabled=u.totp_secret_path is not None,
+                   state="deleted" if u.deleted_at else "disabled" if u.disabled_at else "active",
+                   created_at=u.created_at, disabled_at=u.disabled_at)
+
+
+def token_fields(t: ApiToken) -> dict[str, object]:
+    return {"id": t.id, "user_id": t.user_id, "name": t.name, "created_at": t.created_at,
+            "expires_at": t.expires_at, "last_used_at": t.last_used_at,
+            "revoked_at": t.revoked_at}
+
+
+def token_out(t: ApiToken) -> TokenOut:
+    return TokenOut.model_validate(token_fields(t))

@@ -25,16 +25,32 @@ class User(Base):
         ForeignKey("clients.id", ondelete="CASCADE"), nullable=True, index=True
     )
     totp_secret_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Failed logins from any address, and when the last one was: the account's backoff.
     failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attack_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)
     # Reading transcripts is a permission of its own; admins always hold it.
     can_read_transcripts: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A disabled user's tokens and sessions stop working at once; a deleted one is
+    # disabled with its personal data gone, its id kept for the audit log.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # SHA-256 of each unused recovery code (random, so a fast hash is enough).
+    recovery_codes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The identity provider's subject for a staff user who signs in with single sign-on.
+    sso_subject: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
 
     @property
     def is_staff(self) -> bool:
         return is_staff(self.role)
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
 
 
 class ApiToken(Base):
@@ -48,6 +64,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class WebSession(Base):

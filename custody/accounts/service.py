@@ -1,33 +1,48 @@
-"""Users, logins with lockout and optional TOTP, and hashed API tokens."""
+"""Users from creation to deletion, and logins with backoff, TOTP and recovery codes."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from math import ceil
+from typing import Any, Protocol
 
 import pyotp
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from custody.accounts.models import ApiToken, User
+from custody.accounts.backoff import AddressBackoff
+from custody.accounts.models import ApiToken, User, WebSession
 from custody.accounts.passwords import Passwords, generate_password
-from custody.accounts.roles import ROLES, is_staff
+from custody.accounts.roles import ROLES, STAFF, is_staff
 from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock, iso
-from custody.db import rows_changed, write_kept
-from custody.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from custody.config import SecuritySettings, SsoSettings
+from custody.db import after_commit, before_io, rows_changed, write_kept
+from custody.errors import (
+    Conflict,
+    CustodyError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+)
+from custody.mail import Mailer, Message
 from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
-TOKEN_PREFIX = "cst_"
 LOGIN_FAILED = "invalid username, password or code"
+RECOVERY_CODES = 10
+log = logging.getLogger("custody.accounts")
 
 
 @dataclass(frozen=True)
@@ -63,18 +78,34 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class UserActivity(Protocol):
+    """A domain's part in offboarding: what a disabled user leaves running there."""
+
+    def end_user_activity(self, db: Session, user_id: int, reason: str) -> dict[str, int]:
+        """Close the user's live work and cancel what waits on them; say how much."""
+        ...
+
+
 class AccountService:
-    """Create users and tokens; authenticate passwords, codes and bearer tokens."""
+    """Users from creation to deletion; logins with backoff, TOTP and recovery codes."""
 
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
-                 lockout_threshold: int, lockout_minutes: int,
-                 passwords: Passwords | None = None) -> None:
+                 settings: SecuritySettings, mailer: Mailer,
+                 passwords: Passwords | None = None,
+                 activity: Sequence[UserActivity] = (),
+                 sso: SsoSettings | None = None,
+                 pause: Callable[[float], None] = time.sleep) -> None:
         self._secrets = secrets_store
         self._passwords = passwords or Passwords()
         self._audit = audit
         self._clock = clock
-        self._threshold = lockout_threshold
-        self._lockout = timedelta(minutes=lockout_minutes)
+        self._settings = settings
+        self._mailer = mailer
+        self._activity = tuple(activity)
+        self._sso = sso
+        self.pause = pause  # public: tests watch it
+        self._window = timedelta(minutes=settings.lockout_minutes)
+        self.backoff = AddressBackoff(settings.lockout_threshold, self._window)
 
     # -- the client's data (custody.tenancy.ClientData)
     def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
@@ -86,9 +117,23 @@ class AccountService:
         return {"users": rows_changed(db, delete(User).where(User.client_id == client_id))}
 
     def list_users(self, db: Session, who: Principal) -> Sequence[User]:
-        if who.role != "admin":  # (custody.tenancy imports this module: no require_role here)
-            raise Forbidden("this needs the admin role")
+        _require_admin(who)
         return db.scalars(select(User).order_by(User.role, User.username)).all()
+
+    def get_user(self, db: Session, who: Principal, user_id: int) -> User:
+        _require_admin(who)
+        user = db.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} does not exist")
+        return user
+
+    def find_user(self, db: Session, who: Principal, username: str) -> User:
+        """A user by name (the CLI names people, the API numbers them)."""
+        _require_admin(who)
+        user = db.scalar(select(User).where(User.username == username.strip().lower()))
+        if user is None:
+            raise NotFound(f"no user named {username!r}")
+        return user
 
     def me(self, db: Session, who: Principal) -> User:
         """The caller's own account."""
@@ -96,6 +141,11 @@ class AccountService:
         if user is None:
             raise NotFound("your account no longer exists")
         return user
+
+    def active_user(self, db: Session, user_id: int) -> User | None:
+        """The user behind a web session, if still enabled."""
+        user = db.get(User, user_id)
+        return user if user is not None and user.disabled_at is None else None
 
     def create_user(self, db: Session, actor: str, username: str, role: str,
                     client_id: int | None = None, password: str | None = None
@@ -128,49 +178,268 @@ class AccountService:
                            client_id=client_id)
         return user, generated
 
-    def authenticate(self, db: Session, username: str, password: str,
-                     totp_code: str | None = None) -> User:
-        """Check a password (and TOTP code when enrolled); count failures and lock out."""
+    # -- offboarding
+    def disable_user(self, db: Session, who: Principal, user_id: int) -> dict[str, int]:
+        """Lock a person out now: tokens revoked, web sessions ended, live device sessions
+        closed and pending requests cancelled. Return what was ended."""
+        user = self.get_user(db, who, user_id)
+        if user.id == who.user_id:
+            raise Conflict("you cannot disable your own account; ask another admin")
+        self._keep_an_admin(db, user)
+        ended = self._lock_out(db, user, f"user disabled by {who.username}")
+        if user.disabled_at is None:
+            user.disabled_at = self._clock()
+        self._audit.record(db, who.actor, "user.disable", f"user:{user.id}", **ended)
+        return ended
+
+    def enable_user(self, db: Session, who: Principal, user_id: int) -> User:
+        """Let a disabled user sign in again (their old tokens stay revoked)."""
+        user = self.get_user(db, who, user_id)
+        if user.deleted_at is not None:
+            raise Conflict(f"user {user_id} was deleted; create a new account instead")
+        if user.disabled_at is not None:
+            user.disabled_at = None
+            user.failed_logins, user.last_failed_at = 0, None
+            self._audit.record(db, who.actor, "user.enable", f"user:{user.id}")
+        return user
+
+    def delete_user(self, db: Session, who: Principal, user_id: int) -> dict[str, int]:
+        """Disable, then remove the person's data; the row stays as the audit log's actor id."""
+        user = self.get_user(db, who, user_id)
+        if user.id == who.user_id:
+            raise Conflict("you cannot delete your own account; ask another admin")
+        self._keep_an_admin(db, user)
+        ended = self._lock_out(db, user, f"user deleted by {who.username}")
+        if user.totp_secret_path is not None:
+            path = user.totp_secret_path
+            after_commit(db, lambda: self._secrets.destroy(path))
         now = self._clock()
-        user = db.scalar(select(User).where(User.username == username.strip().lower()))
+        user.username = f"deleted-{user.id}"
+        user.password_hash = "!"  # no password verifies against this
+        user.totp_secret_path = user.email = user.email_verified_at = None
+        user.recovery_codes = user.sso_subject = None
+        user.can_read_transcripts = False
+        user.disabled_at = user.disabled_at or now
+        user.deleted_at = now
+        ended["tokens_deleted"] = rows_changed(db, delete(ApiToken).where(
+            ApiToken.user_id == user.id))
+        self._audit.record(db, who.actor, "user.delete", f"user:{user.id}", **ended)
+        return ended
+
+    def _lock_out(self, db: Session, user: User, reason: str) -> dict[str, int]:
+        ended = {
+            "tokens_revoked": rows_changed(db, update(ApiToken).where(
+                ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=self._clock())),
+            "web_sessions_ended": self._end_web_sessions(db, user.id),
+        }
+        for domain in self._activity:
+            ended.update(domain.end_user_activity(db, user.id, reason))
+        return ended
+
+    def _keep_an_admin(self, db: Session, user: User) -> None:
+        if user.role != "admin" or user.disabled_at is not None:
+            return
+        others = db.scalar(select(func.count(User.id)).where(
+            User.role == "admin", User.disabled_at.is_(None), User.id != user.id))
+        if not others:
+            raise Conflict("this is the last enabled admin; make another admin first")
+
+    def set_role(self, db: Session, who: Principal, user_id: int, role: str) -> User:
+        """Move a staff user between admin and technician (takes effect on their next request)."""
+        user = self.get_user(db, who, user_id)
+        if role not in STAFF or not user.is_staff:
+            raise InvalidInput("role: staff users are admin or technician; a client's users "
+                               "stay client users", field="role")
+        if user.role != role:
+            if role != "admin":
+                self._keep_an_admin(db, user)
+            self._audit.record(db, who.actor, "user.role", f"user:{user.id}",
+                               before=user.role, after=role)
+            user.role = role
+        return user
+
+    def set_transcript_permission(self, db: Session, who: Principal, user_id: int,
+                                  allowed: bool) -> User:
+        """Grant or withdraw a technician's permission to read transcripts."""
+        user = self.get_user(db, who, user_id)
+        if user.role != "technician" and allowed:
+            raise InvalidInput("only technicians hold this permission (admins always may read "
+                               "transcripts, client users never)", field="can_read_transcripts")
+        if user.can_read_transcripts != allowed:
+            user.can_read_transcripts = allowed
+            self._audit.record(db, who.actor, "user.transcripts_permission", f"user:{user.id}",
+                               allowed=allowed)
+        return user
+
+    # -- web sessions
+    def _end_web_sessions(self, db: Session, user_id: int, keep: str | None = None) -> int:
+        stmt = delete(WebSession).where(WebSession.user_id == user_id)
+        if keep is not None:
+            stmt = stmt.where(WebSession.id_hash != keep)
+        return rows_changed(db, stmt)
+
+    def log_out_everywhere(self, db: Session, who: Principal, keep: str | None = None) -> int:
+        """End every web session of the caller (but ``keep``, the one asking)."""
+        ended = self._end_web_sessions(db, who.user_id, keep)
+        self._audit.record(db, who.actor, "user.logout_everywhere", f"user:{who.user_id}",
+                           web_sessions_ended=ended)
+        return ended
+
+    def sweep_web_sessions(self, db: Session) -> int:
+        """Delete expired web session rows (a scheduled job)."""
+        return rows_changed(db, delete(WebSession).where(WebSession.expires_at <= self._clock()))
+
+    # -- logging in
+    def authenticate(self, db: Session, username: str, password: str,
+                     totp_code: str | None = None, address: str | None = None) -> User:
+        """Check a password (and second factor when enrolled).
+
+        Failures slow the failing address down for this username (in memory), and count
+        against the account; an account under attack makes every login wait a moment and
+        warns the admins, but its owner's right password and code still let them in.
+        Known, unknown and disabled users get the same answer."""
+        now = self._clock()
+        name = username.strip().lower()[:150]
+        if address is not None:
+            wait = self.backoff.wait(address, name, now)
+            if wait > timedelta(0):
+                raise TooManyAttempts(f"too many failed attempts from your address; try "
+                                      f"again in {ceil(wait.total_seconds())} s")
+        user = db.scalar(select(User).where(User.username == name))
+        if user is not None and self._under_attack(user, now):
+            self.pause(self._settings.attack_delay_seconds)
         ok = self._passwords.verify(user.password_hash if user else None, password)
-        if user is None:
+        if user is None or user.disabled_at is not None:
+            ok = False
+        elif ok and user.totp_secret_path is not None:
+            ok = totp_code is not None and self._second_factor(db, user, totp_code)
+        if not ok or user is None:
+            if address is not None:
+                self.backoff.failed(address, name, now)
+            if user is not None:
+                notice = write_kept(db, partial(self._count_failure, user_id=user.id, now=now))
+                if notice:
+                    self._warn_admins(db, name)
             raise Unauthorized(LOGIN_FAILED)
-        if user.locked_until is not None and user.locked_until > now:
-            raise Unauthorized("too many failed attempts; the account is locked for a while")
-        if ok and user.totp_secret_path is not None:
-            ok = totp_code is not None and self._totp(user).verify(totp_code, valid_window=1)
-        if not ok:
-            write_kept(db, partial(self._count_failure, user_id=user.id, now=now))
-            raise Unauthorized(LOGIN_FAILED)
-        user.failed_logins = 0
-        user.locked_until = None
+        if address is not None:
+            self.backoff.succeeded(address, name)
+        self._check_local_password_allowed(db, user)
+        user.failed_logins, user.last_failed_at = 0, None
         if self._passwords.needs_rehash(user.password_hash):
             user.password_hash = self._passwords.hash(password)
         self._audit.record(db, f"user:{user.id}", "login", f"user:{user.id}")
         return user
 
-    def _count_failure(self, db: Session, user_id: int, now: datetime) -> None:
-        """One more failed login; enough of them lock the account for a while."""
+    def _check_local_password_allowed(self, db: Session, user: User) -> None:
+        """With single sign-on, staff passwords may be switched off; the break-glass admins
+        keep theirs, and each use of one is audited and announced."""
+        if self._sso is None or not self._sso.enabled or not user.is_staff:
+            return
+        if user.username in self._sso.break_glass:
+            self._audit.record(db, f"user:{user.id}", "login.break_glass", f"user:{user.id}")
+            self._announce(db, f"custody: break-glass login by {user.username}",
+                           f"{user.username} signed in with a local password instead of single "
+                           "sign-on (the break-glass account). If this was not planned, "
+                           "disable the account and change its password.\n")
+        elif not self._sso.local_passwords:
+            raise Unauthorized(f"staff sign in with {self._sso.label} here (single sign-on)")
+
+    def _under_attack(self, user: User, now: datetime) -> bool:
+        return (user.failed_logins >= self._settings.lockout_threshold
+                and user.last_failed_at is not None and now - user.last_failed_at < self._window)
+
+    def _count_failure(self, db: Session, user_id: int, now: datetime) -> bool:
+        """One more failed login; return whether the admins should now be warned."""
         user = db.get(User, user_id)
         if user is None:
-            return
+            return False
+        if user.last_failed_at is None or now - user.last_failed_at >= self._window:
+            user.failed_logins = 0  # an old run of failures is forgiven
         user.failed_logins += 1
-        if user.failed_logins >= self._threshold:
-            user.locked_until = now + self._lockout
-            user.failed_logins = 0
-            self._audit.record(db, f"user:{user.id}", "login.locked", f"user:{user.id}")
-        else:
-            self._audit.record(db, f"user:{user.id}", "login.failed", f"user:{user.id}")
+        user.last_failed_at = now
+        self._audit.record(db, f"user:{user.id}", "login.failed", f"user:{user.id}",
+                           failures=user.failed_logins)
+        if user.failed_logins < self._settings.lockout_threshold or (
+                user.attack_noticed_at is not None
+                and now - user.attack_noticed_at < self._window):
+            return False
+        user.attack_noticed_at = now
+        self._audit.record(db, f"user:{user.id}", "login.under_attack", f"user:{user.id}",
+                           failures=user.failed_logins)
+        return True
 
-    def change_password(self, db: Session, user: User, current: str, new: str) -> None:
+    def _warn_admins(self, db: Session, username: str) -> None:
+        self._announce(
+            db, f"custody: repeated failed logins for {username}",
+            f"The account {username} has had {self._settings.lockout_threshold} or more failed "
+            f"logins within {self._settings.lockout_minutes} minutes. The addresses they came "
+            "from now wait longer between tries; the account itself stays usable.\n\nIf this "
+            "was not its owner, check the audit log (login.failed) and consider disabling the "
+            "account or changing its password.\n")
+
+    def _announce(self, db: Session, subject: str, text: str) -> None:
+        """Mail a security notice; outside the transaction, and never failing the login."""
+        recipients = self.security_recipients(db)
+        before_io(db)
+        for to in recipients:
+            try:
+                self._mailer.send(Message(to=to, subject=subject, text=text))
+            except CustodyError as exc:
+                log.error("a security notice could not be sent: %s", exc)
+
+    def security_recipients(self, db: Session) -> list[str]:
+        """Where security notices go: ``security.notify_email``, else admins' verified e-mail."""
+        if self._settings.notify_email:
+            return [self._settings.notify_email]
+        return list(db.scalars(select(User.email).where(
+            User.role == "admin", User.disabled_at.is_(None), User.email.is_not(None),
+            User.email_verified_at.is_not(None))))
+
+    # -- passwords
+    def change_password(self, db: Session, user: User, current: str, new: str,
+                        keep_session: str | None = None) -> int:
+        """Change one's own password; every other web session of the user ends."""
         if not self._passwords.verify(user.password_hash, current):
-            raise InvalidInput("the current password is wrong")
+            raise InvalidInput("the current password is wrong", field="current")
         if current == new:
-            raise InvalidInput("the new password must differ from the current one")
+            raise InvalidInput("the new password must differ from the current one", field="new")
         user.password_hash = self._passwords.hash(new)
         user.must_change_password = False
-        self._audit.record(db, f"user:{user.id}", "user.password_change", f"user:{user.id}")
+        ended = self._end_web_sessions(db, user.id, keep_session)
+        self._audit.record(db, f"user:{user.id}", "user.password_change", f"user:{user.id}",
+                           web_sessions_ended=ended)
+        return ended
+
+    def reset_password(self, db: Session, who: Principal, user_id: int) -> str:
+        """Give a user a new one-time password (shown once); all their web sessions end."""
+        user = self.get_user(db, who, user_id)
+        if user.deleted_at is not None:
+            raise Conflict(f"user {user_id} was deleted")
+        generated = generate_password()
+        user.password_hash = self._passwords.hash(generated)
+        user.must_change_password = True
+        ended = self._end_web_sessions(db, user.id)
+        self._audit.record(db, who.actor, "user.password_reset", f"user:{user.id}",
+                           web_sessions_ended=ended)
+        return generated
+
+    # -- second factor
+    def needs_second_factor(self, user: User) -> bool:
+        """Whether the user's role requires TOTP and they have not enrolled yet."""
+        return user.role in self._settings.require_totp_roles and user.totp_secret_path is None
+
+    def _second_factor(self, db: Session, user: User, code: str) -> bool:
+        code = code.strip().replace(" ", "")
+        if code.isdigit() and len(code) == 6:
+            return bool(self._totp(user).verify(code, valid_window=1))
+        digest = token_digest(code.lower())
+        if user.recovery_codes and digest in user.recovery_codes:
+            user.recovery_codes = [c for c in user.recovery_codes if c != digest]
+            self._audit.record(db, f"user:{user.id}", "login.recovery_code", f"user:{user.id}",
+                               left=len(user.recovery_codes))
+            return True
+        return False
 
     def _totp_path(self, user: User) -> str:
         if user.client_id is not None:
@@ -182,41 +451,52 @@ class AccountService:
             raise Conflict("this account has no TOTP enrolment")
         return pyotp.TOTP(self._secrets.get(user.totp_secret_path)["seed"].reveal())
 
-    def start_totp(self, user: User) -> str:
-        """Store a new TOTP seed (not yet active) and return its provisioning URI."""
-        seed = pyotp.random_base32()
-        self._secrets.put(self._totp_path(user) + "-pending", {"seed": seed})
+    def start_totp(self, user: User, fresh: bool = True) -> str:
+        """Store a new TOTP seed (not yet active) and return its provisioning URI; with
+        ``fresh`` False, the pending one if there is one (a mistyped code keeps the seed)."""
+        pending = self._totp_path(user) + "-pending"
+        seed = None
+        if not fresh:
+            try:
+                seed = self._secrets.get(pending)["seed"].reveal()
+            except SecretNotFound:
+                pass
+        if seed is None:
+            seed = pyotp.random_base32()
+            self._secrets.put(pending, {"seed": seed})
         return pyotp.TOTP(seed).provisioning_uri(name=user.username, issuer_name="custody")
 
-    def confirm_totp(self, db: Session, user: User, code: str) -> None:
-        """Activate the pending seed once the user proves their authenticator has it."""
+    def confirm_totp(self, db: Session, user: User, code: str) -> list[str]:
+        """Activate the pending seed once the user proves their authenticator has it;
+        return new recovery codes (shown once, stored only as hashes)."""
         pending = self._totp_path(user) + "-pending"
         try:
             seed = self._secrets.get(pending)["seed"].reveal()
         except SecretNotFound:
             raise InvalidInput("start TOTP enrolment first (POST /api/v1/me/totp)") from None
         if not pyotp.TOTP(seed).verify(code, valid_window=1):
-            raise InvalidInput("the code does not match; check the authenticator's clock")
+            raise InvalidInput("the code does not match; check the authenticator's clock",
+                               field="code")
         self._secrets.put(self._totp_path(user), {"seed": seed})
         self._secrets.destroy(pending)
         user.totp_secret_path = self._totp_path(user)
+        codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
+        user.recovery_codes = [token_digest(c) for c in codes]
         self._audit.record(db, f"user:{user.id}", "user.totp_enable", f"user:{user.id}")
+        return codes
 
-    def create_token(self, db: Session, actor: str, username: str, name: str = "") -> str:
-        """Mint an API token for ``username``; only its hash is stored."""
-        user = db.scalar(select(User).where(User.username == username.strip().lower()))
-        if user is None:
-            raise NotFound(f"no user named {username!r}")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        row = ApiToken(user_id=user.id, token_hash=token_digest(token), name=name,
-                       created_at=self._clock())
-        db.add(row)
-        db.flush()
-        self._audit.record(db, actor, "token.create", f"user:{user.id}", token_id=row.id)
-        return token
+    def reset_totp(self, db: Session, who: Principal, user_id: int) -> User:
+        """Remove a user's second factor (a lost phone): they enrol again at next login if
+        their role requires it."""
+        user = self.get_user(db, who, user_id)
+        if user.totp_secret_path is not None:
+            path = user.totp_secret_path
+            after_commit(db, lambda: self._secrets.destroy(path))
+            user.totp_secret_path, user.recovery_codes = None, None
+            self._audit.record(db, who.actor, "user.totp_reset", f"user:{user.id}")
+        return user
 
-    def user_for_token(self, db: Session, token: str) -> User | None:
-        if not token.startswith(TOKEN_PREFIX):
-            return None
-        return db.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-            ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None)))
+
+def _require_admin(who: Principal) -> None:
+    if who.role != "admin":  # (custody.tenancy imports this module: no require_role here)
+        raise Forbidden("this needs the admin role")

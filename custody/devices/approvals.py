@@ -33,6 +33,7 @@ class ApprovalState(StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     USED = "used"  # approved, and run
+    CANCELLED = "cancelled"  # its requester was disabled
 
 
 def may_approve(policy: ClientPolicy | None, who: Principal, requester_id: int | None) -> None:

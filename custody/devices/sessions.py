@@ -19,7 +19,7 @@ from custody.clients.models import Client
 from custody.clock import Clock, iso
 from custody.config import BrokerSettings
 from custody.db import before_io, rows_changed, write_kept
-from custody.devices.approvals import CommandApprovals, may_approve
+from custody.devices.approvals import ApprovalState, CommandApprovals, may_approve
 from custody.devices.broker import Broker, Terminal
 from custody.devices.models import (
     LIVE_STATES,
@@ -318,6 +318,21 @@ class SessionService:
                 AccessSession.device_id == device_id, AccessSession.source_ip.is_not(None))
                 .values(source_ip=None)),
         }
+
+    def end_user_activity(self, db: Session, user_id: int, reason: str) -> dict[str, int]:
+        """Offboarding (custody.accounts.service.UserActivity): close the user's live and
+        pending sessions and cancel the lines they hold for approval."""
+        live = db.scalars(select(AccessSession).where(
+            AccessSession.user_id == user_id, AccessSession.state.in_(LIVE_STATES))).all()
+        for session in live:
+            self._end(db, session, SessionState.CLOSED, reason)
+            self._audit.record(db, "custody", "session.close", f"session:{session.id}",
+                               reason=reason)
+        cancelled = rows_changed(db, update(CommandApproval).where(
+            CommandApproval.user_id == user_id,
+            CommandApproval.state == ApprovalState.PENDING)
+            .values(state=ApprovalState.CANCELLED, decided_at=self._clock()))
+        return {"device_sessions_closed": len(live), "approvals_cancelled": cancelled}
 
     def _close_live(self, db: Session, device_ids: list[int], reason: str) -> int:
         live = db.scalars(select(AccessSession).where(

@@ -1,22 +1,36 @@
-"""Accounts: argon2id hashes, login with lockout and TOTP, tokens, 401/403, CSRF."""
+"""Accounts: argon2id hashes, login with backoff and TOTP, tokens, 401/403, CSRF."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from custody.accounts.models import ApiToken, User
+from custody.accounts.service import Principal
+from custody.audit.models import AuditEvent
+from custody.config import Settings
 from custody.db import transaction
 from custody.errors import Conflict, InvalidInput
 from custody.services import Services
-from tests.conftest import FrozenClock, World, auth, csrf_from
+from tests.conftest import FrozenClock, World, auth, csrf_from, write_settings
+from tests.peers import SmtpSink
 
 Login = Callable[..., Any]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:
+    return write_settings(tmp_path, database_url, smtp.port,
+                          security={"notify_email": "soc@provider.test"})
 
 
 @pytest.fixture
@@ -55,18 +69,73 @@ def test_session_id_changes_at_login(client: FlaskClient, login: Login, alice: U
     assert after is not None and after.value != before.value
 
 
-def test_wrong_password_then_lockout(client: FlaskClient, login: Login, alice: User,
-                                     clock: FrozenClock) -> None:
-    for _ in range(4):
-        resp = login("alice", "wrong-password-xx")
+def test_failures_slow_the_address_down_never_the_owner(
+        app: Flask, alice: User, services: Services, clock: FrozenClock,
+        mailbox: SmtpSink) -> None:
+    """Five bad passwords from one address: that address waits, with the right password
+    too; the owner on another address still gets in (after the short pause an account
+    under attack imposes), and the notice goes out once."""
+    pauses: list[float] = []
+    services.accounts.pause = pauses.append
+    attacker, owner = _client(app, "198.51.100.7"), _client(app, "203.0.113.9")
+    for _ in range(5):
+        resp = _login(attacker, "alice", "wrong-password-xx")
         assert resp.status_code == 401
         assert "invalid username, password or code" in resp.get_data(as_text=True)
-    resp = login("alice", "wrong-password-xx")  # the fifth failure locks
-    assert resp.status_code == 401
-    locked = login("alice", "Alice-Pass-123!")
-    assert locked.status_code == 401 and "locked" in locked.get_data(as_text=True)
-    clock.advance(minutes=16)
-    assert login("alice", "Alice-Pass-123!").status_code == 302
+    slowed = _login(attacker, "alice", "Alice-Pass-123!")
+    assert slowed.status_code == 429 and "try again in" in slowed.get_data(as_text=True)
+    assert _login(owner, "alice", "Alice-Pass-123!").status_code == 302
+    assert pauses == [services.settings.security.attack_delay_seconds]
+    [notice] = [m for m in mailbox.wait_for(1) if "failed logins" in m["Subject"]]
+    assert notice["To"] == "soc@provider.test" and "alice" in notice["Subject"]
+    clock.advance(seconds=2)  # the attacker's first wait is over: it may try once more
+    assert _login(attacker, "alice", "wrong-password-xx").status_code == 401
+    assert _login(attacker, "alice", "Alice-Pass-123!").status_code == 429  # now 2 s
+    with services.db() as db:
+        actions = list(db.scalars(select(AuditEvent.action).where(
+            AuditEvent.target == f"user:{alice.id}")))
+    assert actions.count("login.under_attack") == 1 and actions.count("login.failed") == 6
+
+
+def test_the_right_password_is_never_locked_out(app: Flask, alice: User,
+                                                services: Services) -> None:
+    """An attacker rotating addresses cannot keep the owner out (the old hard lock could)."""
+    services.accounts.pause = lambda _seconds: None
+    for n in range(30):
+        _login(_client(app, f"198.51.100.{n + 1}"), "alice", "wrong-password-xx")
+    assert _login(_client(app, "203.0.113.9"), "alice", "Alice-Pass-123!").status_code == 302
+
+
+def test_unknown_and_known_users_cost_the_same_and_read_the_same(
+        app: Flask, alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Structurally comparable timing: an unknown user costs one verification through
+    the same hasher, as a known one does; the answers and the backoff are the same."""
+    calls: list[str] = []
+    real = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, hash: str, password: str) -> bool:
+        calls.append(hash)
+        return real(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    known, unknown = _client(app, "198.51.100.7"), _client(app, "198.51.100.8")
+    answers = []
+    for c, name in ((known, "alice"), (unknown, "nobody")):
+        for _ in range(6):
+            resp = _login(c, name, "wrong-password-xx")
+            answers.append((name, resp.status_code, _message(resp)))
+    assert len(calls) == 10  # five each; the sixth is turned away before any hashing
+    assert [a[1:] for a in answers if a[0] == "alice"] == [a[1:] for a in answers
+                                                         if a[0] == "nobody"]
+
+
+def test_disabled_user_reads_like_a_wrong_password(client: FlaskClient, login: Login,
+                                                   alice: User, services: Services) -> None:
+    with transaction(services.db) as db:
+        services.accounts.create_user(db, "test", "carol", "admin", password="Carol-Pass-123!")
+        services.accounts.disable_user(db, Principal.operator("test"), alice.id)
+    resp = login("alice", "Alice-Pass-123!")
+    assert resp.status_code == 401 and "invalid username, password or code" in _message(resp)
 
 
 def test_unknown_user_gets_the_same_answer(login: Login, alice: User) -> None:
@@ -76,9 +145,39 @@ def test_unknown_user_gets_the_same_answer(login: Login, alice: User) -> None:
 
 
 def test_login_is_rate_limited(login: Login, alice: User) -> None:
-    statuses = [login("nobody", f"guess-{i}-xxxxxxx").status_code for i in range(12)]
+    statuses = [login(f"nobody{i}", f"guess-{i}-xxxxxxx").status_code for i in range(12)]
     assert statuses[:10] == [401] * 10
     assert statuses[10:] == [429, 429]
+
+
+def test_a_made_up_header_picks_no_rate_limit_bucket(client: FlaskClient, alice: User) -> None:
+    """A bearer header, or an X-Forwarded-For with no trusted proxy configured, changes
+    nothing: the eleventh attempt from this address is still refused."""
+    statuses = []
+    for i in range(12):
+        token = csrf_from(client.get("/login").get_data(as_text=True))
+        statuses.append(client.post("/login", headers={
+            "Authorization": f"Bearer x{i}", "X-Forwarded-For": f"192.0.2.{i}"},
+            data={"username": f"nobody{i}", "password": "guess-xxxxxxxx",
+                  "csrf_token": token}).status_code)
+    assert statuses[10:] == [429, 429]
+
+
+def _client(app: Flask, address: str) -> FlaskClient:
+    c = app.test_client()
+    c.environ_base["REMOTE_ADDR"] = address
+    return c
+
+
+def _login(c: FlaskClient, username: str, password: str, code: str = "") -> Any:
+    token = csrf_from(c.get("/login").get_data(as_text=True))
+    return c.post("/login", data={"username": username, "password": password, "code": code,
+                                  "csrf_token": token})
+
+
+def _message(resp: Any) -> str:
+    found = re.search(r'class="error"[^>]*>([^<]*)<', resp.get_data(as_text=True))
+    return found.group(1) if found else ""
 
 
 def test_generated_password_must_be_changed(client: FlaskClient, login: Login,
@@ -175,13 +274,22 @@ def test_totp_enrolment_through_the_api(client: FlaskClient, world: World, login
     bad = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": "12345"})
     assert bad.status_code == 400 and "code:" in bad.json["error"]["message"]
     ok = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": pyotp.TOTP(seed).now()})
-    assert ok.status_code == 200 and ok.json == {"enabled": True}
+    assert ok.status_code == 200 and ok.json["enabled"] is True
+    codes = ok.json["recovery_codes"]
+    assert len(codes) == 10 and len(set(codes)) == 10
     # The seed is a secret of client A's tenant: it is shredded with the client.
     assert services.secrets.list_paths(f"client-{world.client_a}") == [
         f"client-{world.client_a}/devices/{world.device_a}",
         f"client-{world.client_a}/users/{_user_id(services, 'user-a')}/totp"]
     assert login("user-a", "Client-a-Pass-123!").status_code == 401
     assert login("user-a", "Client-a-Pass-123!", pyotp.TOTP(seed).now()).status_code == 302
+    # A recovery code stands in for a code once; only hashes of them are kept.
+    with services.db() as db:
+        stored = db.scalar(select(User.recovery_codes).where(User.username == "user-a"))
+    assert stored is not None and not set(codes) & set(stored)
+    assert login("user-a", "Client-a-Pass-123!", codes[3]).status_code == 302
+    assert login("user-a", "Client-a-Pass-123!", codes[3]).status_code == 401
+    assert login("user-a", "Client-a-Pass-123!", codes[4].upper()).status_code == 302
 
 
 def _user_id(services: Services, username: str) -> int:

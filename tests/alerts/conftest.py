@@ -33,7 +33,7 @@ def served(tmp_path: Path, smtp: SmtpSink) -> Iterator[Served]:
     config.write_text(config.read_text().replace("port = 25", f"port = {smtp.port}"))
     svc = build_services(load_settings(config, environ={}))
     with transaction(svc.db) as db:
-        token = svc.accounts.create_token(db, "test", "boss")
+        token = svc.tokens.create(db, "test", "boss")
     try:
         with running(["serve"], site, port):
             yield Served(f"http://127.0.0.1:{port}", site, svc,

@@ -58,8 +58,8 @@ def live(tmp_path: Path) -> Iterator[Live]:
     svc = build_services(settings)
     with transaction(svc.db) as db:
         svc.accounts.create_user(db, "test", "tina", "technician", password="Tina-Pass-12345")
-        admin = svc.accounts.create_token(db, "test", "boss")
-        tech = svc.accounts.create_token(db, "test", "tina")
+        admin = svc.tokens.create(db, "test", "boss")
+        tech = svc.tokens.create(db, "test", "tina")
     svc.engine.dispose()
     with running(["serve"], site, port, {"CUSTODY_LOGGING__LEVEL": "DEBUG"}):
         yield Live(f"http://127.0.0.1:{port}", site, {"Authorization": f"Bearer {admin}"},

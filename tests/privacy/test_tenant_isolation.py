@@ -14,7 +14,8 @@ from tests.conftest import World, auth
 from tests.privacy.routes import arguments, every_route
 
 # Routes that act on the caller's own account: a 2xx there touches nothing of client B.
-SELF_ROUTES = {"/api/v1/me/totp"}
+# Routes about the caller's own account (their tokens, their sessions, their TOTP).
+SELF_ROUTES = {"/api/v1/me/totp", "/api/v1/tokens", "/api/v1/me/logout-everywhere"}
 
 
 # Bodies that would succeed for a staff caller, so a write is refused for tenancy, not syntax.

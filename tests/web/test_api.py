@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from custody.services import Services
-from tests.conftest import World, auth
+from tests.conftest import World, auth, csrf_from
 from tests.peers import SmtpSink
 
 
@@ -72,29 +72,42 @@ def test_contact_double_opt_in(client: FlaskClient, world: World, mailbox: SmtpS
     text = mail.get_payload(decode=True).decode()
     link = next(line for line in text.splitlines() if "/contacts/verify/" in line).strip()
     path = link.removeprefix("http://localhost")
-    assert client.get(path).status_code == 200
-    contacts = client.get(f"/api/v1/clients/{world.client_a}/contacts", headers=h).json["items"]
-    assert {c["value"]: c["verified"] for c in contacts}["billing@example.test"] is True
+
+    def verified() -> bool:
+        contacts = client.get(f"/api/v1/clients/{world.client_a}/contacts",
+                              headers=h).json["items"]
+        return bool({c["value"]: c["verified"] for c in contacts}["billing@example.test"])
+
+    page = client.get(path)  # what a mail scanner following the link does: confirms nothing
+    assert page.status_code == 200 and "Confirm my address" in page.get_data(as_text=True)
+    assert not verified()
+    assert client.post(path).status_code == 400  # a cross-site form without the token
+    assert not verified()
+    assert client.post(path, data={"csrf_token": csrf_from(page.get_data(as_text=True))}
+                       ).status_code == 200
+    assert verified()
     tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
-    assert client.get(tampered).status_code == 400
+    page = client.get(tampered).get_data(as_text=True)
+    assert client.post(tampered, data={"csrf_token": csrf_from(page)}).status_code == 400
 
 
 def test_verification_link_expires(client: FlaskClient, world: World, mailbox: SmtpSink,
                                    clock: object, services: Services) -> None:
+    import time
+
     from custody.clients.models import Contact
 
+    real = time.time
     with services.db() as db:
         contact = db.get(Contact, world.contact_a)
         assert contact is not None
-        token = services.clients.verification_token(contact)
-    import time
-
-    real = time.time
-    try:
-        time.time = lambda: real() + 73 * 3600  # itsdangerous reads the wall clock
-        resp = client.get(f"/contacts/verify/{token}")
-    finally:
-        time.time = real
+        try:
+            time.time = lambda: real() - 73 * 3600  # itsdangerous reads the wall clock
+            token = services.clients.verification_token(contact)  # sent 73 hours ago
+        finally:
+            time.time = real
+    page = client.get(f"/contacts/verify/{token}").get_data(as_text=True)
+    resp = client.post(f"/contacts/verify/{token}", data={"csrf_token": csrf_from(page)})
     assert resp.status_code == 400
     assert "expired" in resp.get_data(as_text=True)
 

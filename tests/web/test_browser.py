@@ -67,7 +67,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         svc.accounts.create_user(db, "test", "tina", "technician", password=PASSWORDS["tina"])
         svc.accounts.create_user(db, "test", "carla", "client", a.id, PASSWORDS["carla"])
         svc.accounts.create_user(db, "test", "bruno", "client", b.id, PASSWORDS["bruno"])
-        token = svc.accounts.create_token(db, "test", "boss")
+        token = svc.tokens.create(db, "test", "boss")
         svc.clients.add_contact(db, Principal(0, "test", "admin", None), a.id, "email",
                                 "ops@acme.example", ["alerts"])
         ids = (a.id, b.id)
