@@ -156,7 +156,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     sessions = SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
                               approvals)
     accounts = AccountService(store, audit, clock, sec, mailer, passwords, activity=(sessions,),
-                              sso=settings.sso)
+                              sso=settings.sso, signing_key=signing_key,
+                              public_url=settings.public_url)
     alerts = build_alerts(store, audit, clock, settings.alerts, mailer, signing_key,
                           settings.public_url,
                           settings.mail.sender.rpartition("@")[2] or "localhost")

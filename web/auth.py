@@ -47,6 +47,11 @@ class TokenForm(FlaskForm):
                         validators=[DataRequired(), NumberRange(min=1, max=3650)])
 
 
+class EmailForm(FlaskForm):
+    email = StringField("E-mail for security notices and approval requests",
+                        validators=[Length(max=254)])
+
+
 class TotpForm(FlaskForm):
     code = StringField("Code from your authenticator", validators=[DataRequired(), Length(max=10)])
 
@@ -189,12 +194,49 @@ def account() -> Any:
 
 
 def _account_page(token_form: TokenForm, error: str | None = None,
-                  new_token: dict[str, str] | None = None) -> Any:
+                  new_token: dict[str, str] | None = None,
+                  email_form: EmailForm | None = None, email_error: str | None = None) -> Any:
     user = services().accounts.me(db(), principal())
+    email_form = email_form or EmailForm(formdata=None, email=user.email or "")
     return render_template("account.html", user=user, form=ActionForm(), token_form=token_form,
                            token_error=error, new_token=new_token, now=services().clock(),
+                           email_form=email_form, email_error=email_error,
                            tokens=services().tokens.list(db(), principal())
-                           ), 400 if error or token_form.errors else 200
+                           ), 400 if error or token_form.errors or email_error or \
+        email_form.errors else 200
+
+
+@bp.route("/account/email", methods=["POST"])
+@roles_required(*ANYONE)
+def set_email() -> Any:
+    form = EmailForm()
+    if not form.validate_on_submit():
+        return _account_page(TokenForm(formdata=None), email_form=form,
+                             email_error=problems(form))
+    try:
+        sent = services().accounts.set_email(db(), principal(), form.email.data)
+    except CustodyError as exc:
+        return _account_page(TokenForm(formdata=None), email_form=form,
+                             email_error=place_error(form, exc))
+    flash("Check your inbox: a confirmation link is on its way." if sent else
+          "E-mail address removed." if not form.email.data else
+          "The confirmation mail could not be sent; try again later.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/account/email/verify/<token>", methods=["GET", "POST"])
+def verify_email(token: str) -> Any:
+    """GET asks (a mail scanner opening the link confirms nothing); POST confirms."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("verified.html", ok=None, form=form, message=None)
+    try:
+        services().accounts.verify_email(db(), token)
+    except CustodyError as exc:
+        return render_template("verified.html", ok=False, message=str(exc)), 400
+    return render_template("verified.html", ok=True,
+                           message="Thank you: security notices and approval requests for "
+                                   "you will go to this address.")
 
 
 @bp.route("/account/tokens", methods=["POST"])

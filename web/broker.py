@@ -17,7 +17,7 @@ from custody.devices.models import (
 from custody.devices.replay import asciicast, readable
 from custody.devices.service import DeviceCredentials
 from custody.devices.ssh import fingerprint
-from custody.errors import BackendUnavailable, InvalidInput
+from custody.errors import InvalidInput
 from custody.web.api import secret_or_none
 from custody.web.auth import roles_required
 from custody.web.context import db, end_unit_of_work, principal, services
@@ -186,10 +186,7 @@ def open_session(device_id: int) -> ResponseReturnValue:
     session = svc.sessions.request(db(), who, device_id, body.reason, body.ttl_seconds,
                                    body.privileged)
     if session.state == "pending":
-        try:
-            svc.sessions.notify_approvers(db(), session, who.username)
-        except BackendUnavailable as exc:
-            log.warning("approval request for session %s not mailed: %s", session.id, exc)
+        svc.sessions.notify_approvers(db(), session, who.username)  # failures are logged
         return session_out(session).reply(202)
     return session_out(svc.sessions.open(db(), session.id)).reply(201)
 

@@ -9,6 +9,8 @@ from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
 from custody.web.openapi import operation, query
 from custody.web.schemas import (
+    EmailIn,
+    EmailOut,
     Items,
     LoggedOutOut,
     OffboardOut,
@@ -126,6 +128,17 @@ def create_token() -> ResponseReturnValue:
 @roles_required(*ANYONE)
 def revoke_token(token_id: int) -> ResponseReturnValue:
     return token_out(services().tokens.revoke(db(), principal(), token_id)).reply()
+
+
+@operation("Set or clear your e-mail address (staff): used once confirmed through the "
+           "mailed link", body=EmailIn, out=EmailOut, status=202)
+@bp.put("/me/email")
+@roles_required(*ANYONE)
+def set_email() -> ResponseReturnValue:
+    body = parse_body(EmailIn)
+    sent = services().accounts.set_email(db(), principal(), body.email)
+    return EmailOut(email=body.email.strip().lower() if body.email else None,
+                    verification_sent=sent).reply(202)
 
 
 @operation("Log out everywhere: end every web session of yours (but this one)",

@@ -161,6 +161,15 @@ class PasswordResetOut(Out):
                                       "the user has ended")
 
 
+class EmailIn(Body):
+    email: str | None = Field(max_length=254, description="null or empty: remove it")
+
+
+class EmailOut(Out):
+    email: str | None
+    verification_sent: bool
+
+
 class LoggedOutOut(Out):
     web_sessions_ended: int
 

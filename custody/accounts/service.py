@@ -15,6 +15,7 @@ from math import ceil
 from typing import Any, Protocol
 
 import pyotp
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,7 @@ from custody.mail import Mailer, Message
 from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 LOGIN_FAILED = "invalid username, password or code"
 RECOVERY_CODES = 10
 log = logging.getLogger("custody.accounts")
@@ -94,6 +96,7 @@ class AccountService:
                  passwords: Passwords | None = None,
                  activity: Sequence[UserActivity] = (),
                  sso: SsoSettings | None = None,
+                 signing_key: bytes = b"", public_url: str = "",
                  pause: Callable[[float], None] = time.sleep) -> None:
         self._secrets = secrets_store
         self._passwords = passwords or Passwords()
@@ -103,6 +106,9 @@ class AccountService:
         self._mailer = mailer
         self._activity = tuple(activity)
         self._sso = sso
+        self._email_signer = URLSafeTimedSerializer(signing_key or secrets.token_bytes(32),
+                                                    salt="staff-email-verify")
+        self._public_url = public_url.rstrip("/")
         self.pause = pause  # public: tests watch it
         self._window = timedelta(minutes=settings.lockout_minutes)
         self.backoff = AddressBackoff(settings.lockout_threshold, self._window)
@@ -423,6 +429,54 @@ class AccountService:
         self._audit.record(db, who.actor, "user.password_reset", f"user:{user.id}",
                            web_sessions_ended=ended)
         return generated
+
+    # -- e-mail (security notices, approval requests)
+    def set_email(self, db: Session, who: Principal, email: str | None) -> bool:
+        """Set (or clear) the caller's e-mail address; it is used once confirmed through
+        the link mailed to it (the same double opt-in as contacts). Return whether the
+        link went out."""
+        user = self.me(db, who)
+        if not user.is_staff:
+            raise Forbidden("client users are reached through their client's contacts")
+        address = (email or "").strip().lower() or None
+        if address is not None and not EMAIL.match(address):
+            raise InvalidInput("email: an address like name@example.net", field="email")
+        user.email, user.email_verified_at = address, None
+        self._audit.record(db, who.actor, "user.email", f"user:{user.id}", set=bool(address))
+        if address is None:
+            return False
+        token = self._email_signer.dumps([user.id, token_digest(address)])
+        link = f"{self._public_url}/account/email/verify/{token}"
+        before_io(db)
+        try:
+            self._mailer.send(Message(
+                to=address, subject="custody: confirm your e-mail address",
+                text=(f"{user.username} asked custody to send security notices and approval "
+                      f"requests to this address. Confirm it here:\n\n{link}\n\nIf that "
+                      "was not you, ignore this message: nothing is sent here until it is "
+                      "confirmed.\n")))
+        except CustodyError as exc:
+            log.warning("the e-mail confirmation for user %s was not sent: %s", user.id, exc)
+            return False
+        return True
+
+    def verify_email(self, db: Session, token: str) -> User:
+        """Confirm a staff user's address from the mailed link."""
+        hours = self._settings.verification_link_hours
+        try:
+            user_id, digest = self._email_signer.loads(token, max_age=hours * 3600)
+        except SignatureExpired:
+            raise InvalidInput("this confirmation link has expired; set the address again "
+                               "on your account page") from None
+        except (BadSignature, ValueError, TypeError):
+            raise InvalidInput("this confirmation link is not valid") from None
+        user = db.get(User, user_id)
+        if user is None or user.email is None or token_digest(user.email) != digest:
+            raise InvalidInput("this confirmation link is not valid (the address changed?)")
+        if user.email_verified_at is None:
+            user.email_verified_at = self._clock()
+            self._audit.record(db, f"user:{user.id}", "user.email_verify", f"user:{user.id}")
+        return user
 
     # -- second factor
     def needs_second_factor(self, user: User) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +36,7 @@ from custody.devices.policy import CommandPolicy, Verdict, check_shape
 from custody.devices.replay import Line, matches, readable
 from custody.devices.transcripts import TranscriptLine, TranscriptStore
 from custody.errors import (
+    BackendUnavailable,
     CommandRefused,
     Conflict,
     CustodyError,
@@ -47,6 +49,7 @@ from custody.logs import scrub
 from custody.mail import Mailer, Message
 from custody.tenancy import require_role
 
+log = logging.getLogger("custody.sessions")
 MAX_CONFIG_LINES = 200
 
 
@@ -120,17 +123,33 @@ class SessionService:
         return session
 
     def notify_approvers(self, db: Session, session: AccessSession, requester: str) -> bool:
-        """Mail the approval request, if an address is configured; return whether sent."""
-        if not self._settings.approval_email:
+        """Mail the approval request to ``broker.approval_email``, else to the confirmed
+        addresses of the people who may approve it; return whether any went out."""
+        recipients = [self._settings.approval_email] if self._settings.approval_email else \
+            self._approver_addresses(db, session)
+        if not recipients:
             return False
         before_io(db)
-        self._mailer.send(Message(
-            to=self._settings.approval_email,
-            subject=f"Approval needed: session {session.id}",
-            text=(f"{requester} asks for a session on device {session.device_id} "
-                  f"({session.ttl_seconds // 60} minutes).\nReason: {session.reason}\n\n"
-                  f"Approve or deny it in custody: session {session.id}.\n")))
-        return True
+        sent = False
+        for to in recipients:
+            try:
+                self._mailer.send(Message(
+                    to=to, subject=f"Approval needed: session {session.id}",
+                    text=(f"{requester} asks for a session on device {session.device_id} "
+                          f"({session.ttl_seconds // 60} minutes).\nReason: {session.reason}\n\n"
+                          f"Approve or deny it in custody: session {session.id}.\n")))
+                sent = True
+            except BackendUnavailable as exc:
+                log.warning("an approval request for session %s was not sent: %s",
+                            session.id, exc)
+        return sent
+
+    def _approver_addresses(self, db: Session, session: AccessSession) -> list[str]:
+        policy = db.get(ClientPolicy, session.client_id)
+        roles = ["admin"] if (policy is None or policy.approver_role == "admin") else list(STAFF)
+        return list(db.scalars(select(User.email).where(
+            User.role.in_(roles), User.disabled_at.is_(None), User.email.is_not(None),
+            User.email_verified_at.is_not(None), User.id != session.user_id)))
 
     def open(self, db: Session, session_id: int) -> AccessSession:
         """Connect an approved session; on failure it ends as 'failed', never left open."""

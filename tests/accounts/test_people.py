@@ -25,7 +25,8 @@ from tests.conftest import FrozenClock, World, auth, csrf_from
 
 # Routes anyone may call: their own credential is in the URL or there is none.
 ANONYMOUS = ("/healthz", "/metrics", "/crl/", "/ca/", "/ingest/", "/unsubscribe/",
-             "/contacts/verify/", "/login", "/logout", "/static/", "/api/v1/openapi.json")
+             "/contacts/verify/", "/account/email/verify/", "/login", "/logout", "/static/",
+             "/api/v1/openapi.json")
 
 
 def _page_login(app: Flask, username: str, password: str) -> FlaskClient:
@@ -398,3 +399,46 @@ def test_the_cli_offboards(services: Services, world: World, settings: Any) -> N
     assert cli("user", "delete", "user-a", "--yes", "--json")["user"]["state"] == "deleted"
     missing = runner.invoke(main, ["user", "disable", "nobody"], env=env)
     assert missing.exit_code == 1 and "no user named 'nobody'" in missing.output
+
+
+def test_staff_email_is_confirmed_then_gets_notices(
+        app: Flask, client: FlaskClient, world: World, services: Services,
+        mailbox: Any) -> None:
+    """Settled: staff e-mail goes through the same double opt-in as contacts; then the
+    approval requests and security notices for that person go there."""
+    h = auth(world.admin_token)
+    assert client.put("/api/v1/me/email", headers=auth(world.user_a_token),
+                      json={"email": "x@example.test"}).status_code == 403
+    bad = client.put("/api/v1/me/email", headers=h, json={"email": "not an address"})
+    assert bad.status_code == 400 and bad.json["error"]["fields"][0]["field"] == "email"
+    resp = client.put("/api/v1/me/email", headers=h, json={"email": "Root@Provider.test"})
+    assert resp.status_code == 202 and resp.json == {"email": "root@provider.test",
+                                                     "verification_sent": True}
+    [mail] = [m for m in mailbox.wait_for(1) if m["To"] == "root@provider.test"]
+    link = next(line for line in mail.get_payload(decode=True).decode().splitlines()
+                if "/account/email/verify/" in line).strip()
+    path = link.removeprefix("http://localhost")
+    browser = app.test_client()
+    page = browser.get(path)  # a scanner opening the link confirms nothing
+    with services.db() as db:
+        assert db.scalar(select(User.email_verified_at).where(User.username == "root")) is None
+    done = browser.post(path, data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert done.status_code == 200 and "Thank you" in done.get_data(as_text=True)
+    # Approval requests reach the confirmed address of whoever may approve.
+    with transaction(services.db) as db:
+        device = db.get(Device, world.device_a)
+        assert device is not None
+        device.host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6Lq0G0n9yWm8bXQ2c3VqUb0b7lKc"
+    client.put(f"/api/v1/clients/{world.client_a}/policy", headers=h,
+               json={"require_approval": True, "approver_role": "admin"})
+    asked = client.post(f"/api/v1/devices/{world.device_a}/sessions",
+                        headers=auth(world.tech_token), json={"reason": "INC-7 uplink"})
+    assert asked.status_code == 202
+    [approval] = [m for m in mailbox.wait_for(2) if m["To"] == "root@provider.test"
+                  and "Approval needed" in m["Subject"]]
+    assert "INC-7 uplink" in approval.get_payload(decode=True).decode()
+    # A tampered link confirms nothing.
+    page = browser.get(path[:-4] + "AAAA")
+    bad_link = browser.post(path[:-4] + "AAAA",
+                            data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert bad_link.status_code == 400

@@ -188,10 +188,10 @@ PAGES = {
              "/admin/devices/new",
              "/admin/egress", "/admin/alert-sources", "/admin/alerts/held", "/admin/certificates",
              "/admin/certificates/issue",
-             "/admin/users"],
+             "/admin/users", "/admin/users/3", "/account", "/account/totp"],
     "tina": ["/admin/", "/tech/devices", "/tech/sessions", "/tech/approvals",
-             "/tech/reidentify"],
-    "carla": ["/portal/"],
+             "/tech/reidentify", "/account"],
+    "carla": ["/portal/", "/account"],
 }
 
 
@@ -431,6 +431,50 @@ def test_admin_enrols_with_write_only_credentials_and_sees_tokens_once(
     page.click("button:has-text('Add user')")
     assert "needs a client" in page.locator(".error").inner_text()
     assert page.input_value("#username") == "lost-client"
+
+
+def test_admin_offboards_on_the_users_page(open_as: Any, site: Site) -> None:
+    page = open_as("boss").page
+    page.goto(site.base + "/admin/users")
+    page.fill("#username", "leaver")
+    page.click("button:has-text('Add user')")
+    page.click("a:has-text('leaver')")
+    page.select_option("#role", "admin")
+    page.click("button:has-text('Set role')")
+    assert "Role set to admin" in page.locator(".flash").inner_text()
+    page.click("button:has-text('Disable')")
+    assert "tokens revoked" in page.locator(".flash").inner_text()
+    assert page.locator("#user-state").inner_text() == "disabled"
+    page.click("button:has-text('Enable')")
+    assert page.locator("#user-state").inner_text() == "active"
+    page.fill("#confirm", "someone-else")
+    page.click("button:has-text('Delete')")
+    assert "confirmation does not match" in page.locator("[role=alert]").first.inner_text()
+    page.fill("#confirm", "leaver")
+    page.click("button:has-text('Delete')")
+    assert "deleted" in page.locator(".flash").inner_text()
+    assert "leaver" not in page.locator("table").inner_text()
+
+
+def test_a_technician_makes_and_revokes_a_token_on_the_account_page(open_as: Any,
+                                                                   site: Site) -> None:
+    page = open_as("tina").page
+    page.goto(site.base + "/account")
+    page.fill("#name", "laptop script")
+    page.fill("#days", "30")
+    page.click("button:has-text('Create token')")
+    secret = page.locator("#new-token").inner_text()
+    assert secret.startswith("cst_")
+    me = requests.get(site.base + "/api/v1/me", headers={"Authorization": f"Bearer {secret}"},
+                      timeout=30)
+    assert me.json()["username"] == "tina"
+    page.goto(site.base + "/account")
+    assert secret not in page.content()  # shown once
+    page.click("button[aria-label='Revoke token laptop script']")
+    assert "revoked" in page.locator(".flash").inner_text()
+    gone = requests.get(site.base + "/api/v1/me", headers={"Authorization": f"Bearer {secret}"},
+                        timeout=30)
+    assert gone.status_code == 401
 
 
 def test_admin_sets_names_issues_generates_imports_and_renews_without_the_api(
