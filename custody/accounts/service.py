@@ -480,8 +480,10 @@ class AccountService:
 
     # -- second factor
     def needs_second_factor(self, user: User) -> bool:
-        """Whether the user's role requires TOTP and they have not enrolled yet."""
-        return user.role in self._settings.require_totp_roles and user.totp_secret_path is None
+        """Whether the user's role requires TOTP and they have not enrolled yet. Single
+        sign-on users prove a second factor to their identity provider (sso.admin_amr)."""
+        return (user.role in self._settings.require_totp_roles and user.totp_secret_path is None
+                and user.sso_subject is None)
 
     def _second_factor(self, db: Session, user: User, code: str) -> bool:
         code = code.strip().replace(" ", "")

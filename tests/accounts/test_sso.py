@@ -97,22 +97,31 @@ def test_refusals_name_the_reason(client: FlaskClient, sso: OidcProvider,
                        ("login.sso_refused", "no_role")]
 
 
-def test_a_tampered_id_token_is_refused(client: FlaskClient, sso: OidcProvider) -> None:
+def test_a_tampered_id_token_is_refused(client: FlaskClient, sso: OidcProvider,
+                                        caplog: pytest.LogCaptureFixture) -> None:
     """The provider's token response is altered after signing (groups and subject of
     someone else): the signature no longer matches the provider's published key."""
     sso.mode("tamper")
     resp, _ = sign_in(client, sso, "tom", "tom-sso-pass")
     assert resp.status_code == 401 and "single sign-on failed" in resp.get_data(as_text=True)
     assert client.get("/api/v1/me").status_code == 401
+    assert "BadSignatureError" in caplog.text
 
 
-def test_an_id_token_for_another_client_is_refused(client: FlaskClient,
-                                                   sso: OidcProvider) -> None:
-    """Validly signed by the provider, but issued to another application (aud)."""
-    sso.mode("audience")
+@pytest.mark.parametrize(("mode", "why"), [
+    ("audience", "'azp'"),  # aud names another client, and no azp names this one
+    ("expired", "ExpiredTokenError"),
+    ("nonce", "Invalid claim: 'nonce'")])
+def test_a_signed_but_wrong_id_token_is_refused(client: FlaskClient, sso: OidcProvider,
+                                                mode: str, why: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Validly signed with the provider's key, but issued to another application (aud),
+    expired, or minted for another sign-in attempt (nonce)."""
+    sso.mode(mode)
     resp, _ = sign_in(client, sso, "alice", "alice-sso-pass")
-    assert resp.status_code == 401
+    assert resp.status_code == 401 and "single sign-on failed" in resp.get_data(as_text=True)
     assert client.get("/api/v1/me").status_code == 401
+    assert why in caplog.text
 
 
 def test_a_replayed_callback_is_refused(app: Flask, client: FlaskClient,

@@ -3,9 +3,10 @@
 //
 //   node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI [REDIRECT_URI...]
 //
-// POST /__test/mode {"mode": "tamper" | "audience" | "normal"} changes what the token
-// endpoint returns, for the cases no honest provider produces: an ID token altered after
-// signing, or one signed for another client. Everything else is the library's own.
+// POST /__test/mode {"mode": "tamper" | "audience" | "expired" | "nonce" | "normal"}
+// changes what the token endpoint returns, for the cases no honest provider produces: an
+// ID token altered after signing, or one signed for another client, already expired or
+// for another sign-in attempt. Everything else is the library's own.
 import { createServer } from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -135,6 +136,11 @@ provider.use(async (ctx, next) => {
       ctx.body = { ...ctx.body, id_token: `${head}.${payload}.${signature}` };
     } else if (mode === 'audience') {
       ctx.body = { ...ctx.body, id_token: await resign(token, { aud: 'another-client' }) };
+    } else if (mode === 'expired') {
+      const now = Math.floor(Date.now() / 1000);
+      ctx.body = { ...ctx.body, id_token: await resign(token, { iat: now - 7200, exp: now - 3600 }) };
+    } else if (mode === 'nonce') {  // a token minted for another sign-in attempt
+      ctx.body = { ...ctx.body, id_token: await resign(token, { nonce: 'someone-elses-nonce' }) };
     }
   }
   return undefined;
