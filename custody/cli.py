@@ -238,11 +238,8 @@ def user() -> None:
 def user_create(ctx: click.Context, username: str, role: str, client_id: int | None,
                 password_stdin: bool) -> None:
     """Create a user; without --password-stdin a one-time password is printed."""
-    from custody.services import build_services
-
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    services = build_services(settings_from(ctx))
-    with transaction(services.db) as db:
+    with built_services(ctx) as services, transaction(services.db) as db:
         created, generated = services.accounts.create_user(db, "cli", username, role, client_id,
                                                            password)
     click.echo(f"created {role} {created.username} (id {created.id})")
@@ -380,10 +377,7 @@ def token() -> None:
 @handle_errors
 def token_create(ctx: click.Context, username: str, name: str, days: int | None) -> None:
     """Print a new API token for USERNAME (shown once; only its hash is stored)."""
-    from custody.services import build_services
-
-    services = build_services(settings_from(ctx))
-    with transaction(services.db) as db:
+    with built_services(ctx) as services, transaction(services.db) as db:
         value = services.tokens.create(db, "cli", username, name, days)
     click.echo(value)
 

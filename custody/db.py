@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -165,6 +174,20 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         finish(session, ok=True)
     finally:
         session.close()
+
+
+def lock_rows(db: Session, entity: Any, *where: Any) -> None:
+    """Hold a write lock on these rows until the unit ends, so that what is read next
+    cannot change under a check (a recovery code used twice, the last admin removed by
+    two admins at once). PostgreSQL locks the rows; SQLite, which locks the database,
+    takes its write lock now instead of at the first write."""
+    fresh = select(entity).where(*where).execution_options(populate_existing=True)
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(fresh.with_for_update()).all()
+    else:
+        table = entity.__table__
+        db.execute(update(table).where(*where).values({table.c.id: table.c.id}))
+        db.execute(fresh).all()  # what was read before the lock is read again
 
 
 def rows_changed(db: Session, statement: Any) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from flask import Flask, Response, g, request, session
@@ -133,12 +134,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+# Paths whose last part is a credential of its own (a verification or unsubscribe link).
+LINK_TOKEN = re.compile(r"^(/contacts/verify/|/account/email/verify/|/unsubscribe/)[^/]+")
+
+
 def _logged_path() -> str:
-    """The path, with a token that is its own credential (a verification or unsubscribe
-    link) cut out: the access log must not hand out working links."""
-    token = (request.view_args or {}).get("token")
-    return request.path.replace(token, "[token]") if isinstance(token, str) and token \
-        else request.path
+    """The path, with a link's token cut out (matched route or not): the access log
+    must not hand out working links."""
+    return LINK_TOKEN.sub(r"\1[token]", request.path)
 
 
 def _log_access(response: Response) -> None:

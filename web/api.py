@@ -68,7 +68,7 @@ def start_totp() -> ResponseReturnValue:
 @roles_required(*ANYONE)
 def confirm_totp() -> ResponseReturnValue:
     body = parse_body(TotpConfirmIn)
-    codes = services().accounts.confirm_totp(db(), _me(), body.code)
+    codes = services().accounts.confirm_totp(db(), _me(), body.code, body.password)
     return TotpConfirmOut(enabled=True, recovery_codes=codes).reply()
 
 

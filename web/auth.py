@@ -28,7 +28,7 @@ from custody.accounts.service import principal_of
 from custody.errors import CustodyError, Forbidden, TooManyAttempts
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error, problems
-from custody.web.limits import address_key, client_address, limiter, login_limit
+from custody.web.limits import address_key, client_address, limiter, login_limit, user_key
 from custody.web.sessions import server_session
 
 bp = Blueprint("auth", __name__)
@@ -47,6 +47,10 @@ class TokenForm(FlaskForm):
                         validators=[DataRequired(), NumberRange(min=1, max=3650)])
 
 
+# Each change mails a confirmation: not a tool to flood someone's inbox.
+EMAIL_LIMIT = "5 per hour"
+
+
 class EmailForm(FlaskForm):
     email = StringField("E-mail for security notices and approval requests",
                         validators=[Length(max=254)])
@@ -54,6 +58,7 @@ class EmailForm(FlaskForm):
 
 class TotpForm(FlaskForm):
     code = StringField("Code from your authenticator", validators=[DataRequired(), Length(max=10)])
+    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
 
 
 class PasswordForm(FlaskForm):
@@ -207,6 +212,7 @@ def _account_page(token_form: TokenForm, error: str | None = None,
 
 
 @bp.route("/account/email", methods=["POST"])
+@limiter.limit(EMAIL_LIMIT, key_func=user_key)
 @roles_required(*ANYONE)
 def set_email() -> Any:
     form = EmailForm()
@@ -258,14 +264,7 @@ def create_token() -> Any:
 def revoke_token(token_id: int) -> Any:
     row = services().tokens.revoke(db(), principal(), token_id)
     flash(f"Token {row.name or row.id} revoked.")
-    return redirect(_safe_next(_path_of(request.referrer)) or url_for("auth.account"))
-
-
-def _path_of(url: str | None) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url)
-    return parts.path if parts.netloc == request.host else None
+    return redirect(_safe_next(request.form.get("next")) or url_for("auth.account"))
 
 
 @bp.route("/account/logout-everywhere", methods=["POST"])
@@ -288,7 +287,8 @@ def totp() -> Any:
     error, codes = None, None
     if form.validate_on_submit():
         try:
-            codes = accounts.confirm_totp(db(), user, (form.code.data or "").strip())
+            codes = accounts.confirm_totp(db(), user, (form.code.data or "").strip(),
+                                          form.password.data or "")
         except CustodyError as exc:
             error = place_error(form, exc)
     uri = None

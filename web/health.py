@@ -66,7 +66,7 @@ def _may_scrape() -> bool:
     sent = bearer_token()
     if token is not None and sent is not None:
         return hmac.compare_digest(sent.encode(), token.get_secret_value().encode())
-    proxied = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    proxied = any(h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
     try:
         return ipaddress.ip_address(client_address()).is_loopback and not proxied
     except ValueError:

@@ -1,9 +1,9 @@
 """Rate limits, kept in process memory only: addresses are never stored (P3).
 
 A bucket is keyed on what is being attacked and what the caller cannot make up: the
-caller's address for anonymous attempts (logins among them), the token for API calls
-that present a valid one. A made-up header picks nothing: an invalid token counts
-against its sender's address.
+caller's address for anonymous attempts (logins among them), the person behind a valid
+token for API calls. A made-up header picks nothing: an invalid token counts against its
+sender's address.
 """
 
 from __future__ import annotations
@@ -48,16 +48,37 @@ def _is_address(value: str) -> bool:
 
 
 def address_key() -> str:
-    return f"a:{client_address()}"
+    """The caller's address; for IPv6 its /64, which one host usually has whole."""
+    address = client_address()
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"a:{address}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"a:{ip.ipv4_mapped}"
+        return f"a:{ipaddress.ip_network((ip, 64), strict=False)}"
+    return f"a:{ip}"
 
 
 def _rate_key() -> str:
-    """The valid token's id when the call has one, else the caller's address."""
+    """The user behind a valid token (more tokens buy no more calls), else the caller's
+    address."""
     from custody.web.auth import load_principal
 
     load_principal()
-    token_id = g.get("token_id")
-    return f"t:{token_id}" if token_id is not None else address_key()
+    who = g.get("principal")
+    return f"u:{who.user_id}" if who is not None and g.get("token_id") is not None \
+        else address_key()
+
+
+def user_key() -> str:
+    """The signed-in caller (for per-person limits on their own actions)."""
+    from custody.web.auth import load_principal
+
+    load_principal()
+    who = g.get("principal")
+    return f"u:{who.user_id}" if who is not None else address_key()
 
 
 def login_limit() -> str:

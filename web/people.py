@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, request, session
 from flask.typing import ResponseReturnValue
 
-from custody.web.auth import ANYONE, roles_required
+from custody.web.auth import ANYONE, EMAIL_LIMIT, roles_required
 from custody.web.context import db, principal, services
+from custody.web.limits import limiter, user_key
 from custody.web.openapi import operation, query
 from custody.web.schemas import (
     EmailIn,
@@ -133,6 +134,7 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
 @operation("Set or clear your e-mail address (staff): used once confirmed through the "
            "mailed link", body=EmailIn, out=EmailOut, status=202)
 @bp.put("/me/email")
+@limiter.limit(EMAIL_LIMIT, key_func=user_key)
 @roles_required(*ANYONE)
 def set_email() -> ResponseReturnValue:
     body = parse_body(EmailIn)

@@ -123,6 +123,7 @@ class TotpStartOut(Out):
 
 class TotpConfirmIn(Body):
     code: str = Field(pattern=r"^[0-9]{6}$")
+    password: str = Field(max_length=1024, description="your current password")
 
 
 class TotpConfirmOut(Out):

@@ -67,7 +67,10 @@ class DbSessionInterface(SessionInterface):
                                             max_age=int(self._lifetime.total_seconds()))
             except BadSignature:
                 return ServerSession(None, None)
-            return ServerSession(data if isinstance(data, dict) else None, None)
+            if not isinstance(data, dict):
+                return ServerSession(None, None)
+            data.pop("uid", None)  # only a stored session signs anyone in
+            return ServerSession(data, None)
         if not sid or len(sid) > 100:
             return ServerSession(None, None)
         with transaction(self._services.db) as db:

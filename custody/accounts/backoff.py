@@ -12,6 +12,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
+
+K = TypeVar("K")
 
 
 @dataclass
@@ -28,6 +31,8 @@ class AddressBackoff:
         self._longest = longest
         self._capacity = capacity
         self._failures: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
+        # Per username, from any address: known or not, a name under attack waits alike.
+        self._by_name: OrderedDict[str, _Failures] = OrderedDict()
         self._lock = threading.Lock()
 
     def wait(self, address: str, username: str, now: datetime) -> timedelta:
@@ -43,17 +48,29 @@ class AddressBackoff:
 
     def failed(self, address: str, username: str, now: datetime) -> None:
         with self._lock:
-            key = (address, username)
-            entry = self._failures.pop(key, None) or _Failures(0, now)
-            entry.count += 1
-            entry.last = now
-            self._failures[key] = entry  # newest last: the oldest go first when full
-            while len(self._failures) > self._capacity:
-                self._failures.popitem(last=False)
+            self._bump(self._failures, (address, username), now)
+            self._bump(self._by_name, username, now)
+
+    def _bump(self, table: OrderedDict[K, _Failures], key: K, now: datetime) -> None:
+        entry = table.pop(key, None) or _Failures(0, now)
+        if now - entry.last > self._longest:
+            entry.count = 0
+        entry.count += 1
+        entry.last = now
+        table[key] = entry  # newest last: the oldest go first when full
+        while len(table) > self._capacity:
+            table.popitem(last=False)
+
+    def name_failures(self, username: str, now: datetime) -> int:
+        """Failures for this username from any address lately (this process's count)."""
+        with self._lock:
+            entry = self._by_name.get(username)
+            return entry.count if entry and now - entry.last <= self._longest else 0
 
     def succeeded(self, address: str, username: str) -> None:
         with self._lock:
             self._failures.pop((address, username), None)
+            self._by_name.pop(username, None)
 
     def _delay(self, count: int) -> timedelta:
         if count < self._free:

@@ -37,6 +37,8 @@ class User(Base):
     # disabled with its personal data gone, its id kept for the audit log.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The time step of the last TOTP code accepted: a code is good once.
+    totp_last_step: Mapped[int | None] = mapped_column(nullable=True)
     # SHA-256 of each unused recovery code (random, so a fast hash is enough).
     recovery_codes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)

@@ -38,11 +38,15 @@ class Passwords:
         return self._hasher.hash(password)
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
-        """Return True if ``password`` matches; a None hash still costs one verification."""
+        """Return True if ``password`` matches. No hash, or one that is not a hash (a
+        deleted or single sign-on user's), still costs one full verification."""
         try:
             return (self._hasher.verify(stored_hash or self._dummy_hash, password)
                     and stored_hash is not None)
-        except (VerificationError, InvalidHashError):
+        except InvalidHashError:
+            self.verify(None, password)
+            return False
+        except VerificationError:
             return False
 
     def needs_rehash(self, stored_hash: str) -> bool:

@@ -27,7 +27,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock, iso
 from custody.config import SecuritySettings, SsoSettings
-from custody.db import after_commit, before_io, rows_changed, write_kept
+from custody.db import after_commit, before_io, lock_rows, rows_changed, write_kept
 from custody.errors import (
     Conflict,
     CustodyError,
@@ -216,14 +216,15 @@ class AccountService:
             raise Conflict("you cannot delete your own account; ask another admin")
         self._keep_an_admin(db, user)
         ended = self._lock_out(db, user, f"user deleted by {who.username}")
-        if user.totp_secret_path is not None:
-            path = user.totp_secret_path
-            after_commit(db, lambda: self._secrets.destroy(path))
+        self._destroy_totp(db, user)
         now = self._clock()
-        user.username = f"deleted-{user.id}"
+        user.username = f"deleted#{user.id}"  # '#' is in no name anyone can choose
         user.password_hash = "!"  # no password verifies against this
         user.totp_secret_path = user.email = user.email_verified_at = None
-        user.recovery_codes = user.sso_subject = None
+        user.recovery_codes = None
+        # The provider's subject is kept only as a hash: the person signing in there again
+        # must not come back as a new user.
+        user.sso_subject = deleted_subject(user.sso_subject) if user.sso_subject else None
         user.can_read_transcripts = False
         user.disabled_at = user.disabled_at or now
         user.deleted_at = now
@@ -234,18 +235,23 @@ class AccountService:
 
     def _lock_out(self, db: Session, user: User, reason: str) -> dict[str, int]:
         ended = {
-            "tokens_revoked": rows_changed(db, update(ApiToken).where(
-                ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                .values(revoked_at=self._clock())),
+            "tokens_revoked": self._revoke_tokens(db, user.id),
             "web_sessions_ended": self._end_web_sessions(db, user.id),
         }
         for domain in self._activity:
             ended.update(domain.end_user_activity(db, user.id, reason))
         return ended
 
+    def _revoke_tokens(self, db: Session, user_id: int) -> int:
+        return rows_changed(db, update(ApiToken).where(
+            ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=self._clock()))
+
     def _keep_an_admin(self, db: Session, user: User) -> None:
         if user.role != "admin" or user.disabled_at is not None:
             return
+        # Two admins removing each other at once: the second waits, then counts again.
+        lock_rows(db, User, User.role == "admin", User.disabled_at.is_(None))
         others = db.scalar(select(func.count(User.id)).where(
             User.role == "admin", User.disabled_at.is_(None), User.id != user.id))
         if not others:
@@ -312,8 +318,9 @@ class AccountService:
             if wait > timedelta(0):
                 raise TooManyAttempts(f"too many failed attempts from your address; try "
                                       f"again in {ceil(wait.total_seconds())} s")
-        user = db.scalar(select(User).where(User.username == name))
-        if user is not None and self._under_attack(user, now):
+        user = db.scalar(select(User).where(User.username == name)) \
+            if USERNAME.match(name) else None
+        if self._under_attack(user, name, now):
             self.pause(self._settings.attack_delay_seconds)
         ok = self._passwords.verify(user.password_hash if user else None, password)
         if user is None or user.disabled_at is not None:
@@ -351,8 +358,12 @@ class AccountService:
         elif not self._sso.local_passwords:
             raise Unauthorized(f"staff sign in with {self._sso.label} here (single sign-on)")
 
-    def _under_attack(self, user: User, now: datetime) -> bool:
-        return (user.failed_logins >= self._settings.lockout_threshold
+    def _under_attack(self, user: User | None, name: str, now: datetime) -> bool:
+        """An account failing from many addresses (counted in the database, for every
+        node); any name failing here (counted in memory, so unknown names pause alike)."""
+        if self.backoff.name_failures(name, now) >= self._settings.lockout_threshold:
+            return True
+        return (user is not None and user.failed_logins >= self._settings.lockout_threshold
                 and user.last_failed_at is not None and now - user.last_failed_at < self._window)
 
     def _count_failure(self, db: Session, user_id: int, now: datetime) -> bool:
@@ -426,8 +437,10 @@ class AccountService:
         user.password_hash = self._passwords.hash(generated)
         user.must_change_password = True
         ended = self._end_web_sessions(db, user.id)
+        # A reset answers a suspected compromise: the tokens go too.
+        revoked = self._revoke_tokens(db, user.id)
         self._audit.record(db, who.actor, "user.password_reset", f"user:{user.id}",
-                           web_sessions_ended=ended)
+                           web_sessions_ended=ended, tokens_revoked=revoked)
         return generated
 
     # -- e-mail (security notices, approval requests)
@@ -486,9 +499,16 @@ class AccountService:
                 and user.sso_subject is None)
 
     def _second_factor(self, db: Session, user: User, code: str) -> bool:
+        """A current TOTP code not used before, or an unused recovery code. The user's row
+        is locked first: two logins racing cannot both spend one code."""
+        lock_rows(db, User, User.id == user.id)
         code = code.strip().replace(" ", "")
         if code.isdigit() and len(code) == 6:
-            return bool(self._totp(user).verify(code, valid_window=1))
+            step = _totp_step(self._totp(user), code, self._clock())
+            if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+                return False  # wrong, or replayed within its window
+            user.totp_last_step = step
+            return True
         digest = token_digest(code.lower())
         if user.recovery_codes and digest in user.recovery_codes:
             user.recovery_codes = [c for c in user.recovery_codes if c != digest]
@@ -522,20 +542,28 @@ class AccountService:
             self._secrets.put(pending, {"seed": seed})
         return pyotp.TOTP(seed).provisioning_uri(name=user.username, issuer_name="custody")
 
-    def confirm_totp(self, db: Session, user: User, code: str) -> list[str]:
-        """Activate the pending seed once the user proves their authenticator has it;
-        return new recovery codes (shown once, stored only as hashes)."""
+    def confirm_totp(self, db: Session, user: User, code: str, password: str) -> list[str]:
+        """Activate the pending seed once the user proves their authenticator has it and
+        gives their password (a stolen cookie or token alone cannot swap the second
+        factor); return new recovery codes (shown once, stored only as hashes)."""
+        if user.sso_subject is not None:
+            raise Conflict("you sign in through your identity provider: its second factor "
+                           "is the one that counts")
+        if not self._passwords.verify(user.password_hash, password):
+            raise InvalidInput("password: your current password is needed to change the "
+                               "second factor", field="password")
         pending = self._totp_path(user) + "-pending"
         try:
             seed = self._secrets.get(pending)["seed"].reveal()
         except SecretNotFound:
             raise InvalidInput("start TOTP enrolment first (POST /api/v1/me/totp)") from None
-        if not pyotp.TOTP(seed).verify(code, valid_window=1):
+        if _totp_step(pyotp.TOTP(seed), code, self._clock()) is None:
             raise InvalidInput("the code does not match; check the authenticator's clock",
                                field="code")
         self._secrets.put(self._totp_path(user), {"seed": seed})
         self._secrets.destroy(pending)
         user.totp_secret_path = self._totp_path(user)
+        user.totp_last_step = None
         codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
         user.recovery_codes = [token_digest(c) for c in codes]
         self._audit.record(db, f"user:{user.id}", "user.totp_enable", f"user:{user.id}")
@@ -546,11 +574,37 @@ class AccountService:
         their role requires it."""
         user = self.get_user(db, who, user_id)
         if user.totp_secret_path is not None:
-            path = user.totp_secret_path
-            after_commit(db, lambda: self._secrets.destroy(path))
+            self._destroy_totp(db, user)
             user.totp_secret_path, user.recovery_codes = None, None
             self._audit.record(db, who.actor, "user.totp_reset", f"user:{user.id}")
         return user
+
+    def _destroy_totp(self, db: Session, user: User) -> None:
+        """Destroy the seed and any pending one, once the unit commits."""
+        paths = [self._totp_path(user), self._totp_path(user) + "-pending"]
+
+        def destroy() -> None:
+            for path in paths:
+                try:
+                    self._secrets.destroy(path)
+                except SecretNotFound:
+                    pass
+
+        after_commit(db, destroy)
+
+
+def deleted_subject(subject: str) -> str:
+    """What a deleted single sign-on user keeps of their provider subject: its hash."""
+    return "deleted:" + hashlib.sha256(subject.encode()).hexdigest()
+
+
+def _totp_step(totp: pyotp.TOTP, code: str, now: datetime) -> int | None:
+    """The time step ``code`` belongs to (the current one or a neighbour), or None."""
+    step = totp.timecode(now)
+    for candidate in (step, step - 1, step + 1):
+        if secrets.compare_digest(totp.generate_otp(candidate), code):
+            return candidate
+    return None
 
 
 def _require_admin(who: Principal) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from custody.accounts.models import User
 from custody.accounts.roles import Role
+from custody.accounts.service import deleted_subject
 from custody.audit.service import AuditLog
 from custody.clock import Clock
 from custody.config import SsoSettings
@@ -59,6 +60,10 @@ class SingleSignOn:
                          "factor at the identity provider (it reported "
                          f"amr={list(claims.get('amr') or [])})")
         user = db.scalar(select(User).where(User.sso_subject == subject))
+        if user is None and db.scalar(select(User.id).where(
+                User.sso_subject == deleted_subject(subject))) is not None:
+            self._refuse(db, subject, "deleted", "your custody account was deleted; ask an "
+                         "admin if you need access again")
         if user is None:
             if not self._settings.create_users:
                 self._refuse(db, subject, "no_account", "no custody account is linked to your "

@@ -13,7 +13,7 @@ from custody.accounts.models import ApiToken, User
 from custody.accounts.service import Principal, token_digest
 from custody.audit.service import AuditLog
 from custody.clock import Clock
-from custody.errors import Forbidden, InvalidInput, NotFound
+from custody.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 TOKEN_PREFIX = "cst_"
 # A token's last use is written at most this often: not one write per API call.
@@ -34,6 +34,9 @@ class TokenService:
         user = db.scalar(select(User).where(User.username == username.strip().lower()))
         if user is None or user.deleted_at is not None:
             raise NotFound(f"no user named {username!r}")
+        if user.disabled_at is not None:
+            raise Conflict(f"{user.username} is disabled; enable them first "
+                           "(`custody user enable`)")
         return self._mint(db, actor, user, name, days)[1]
 
     def create_own(self, db: Session, who: Principal, name: str, days: int | None = None

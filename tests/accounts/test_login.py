@@ -107,7 +107,7 @@ def test_the_right_password_is_never_locked_out(app: Flask, alice: User,
 
 
 def test_unknown_and_known_users_cost_the_same_and_read_the_same(
-        app: Flask, alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
+        app: Flask, alice: User, services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     """Structurally comparable timing: an unknown user costs one verification through
     the same hasher, as a known one does; the answers and the backoff are the same."""
     calls: list[str] = []
@@ -117,16 +117,28 @@ def test_unknown_and_known_users_cost_the_same_and_read_the_same(
         calls.append(hash)
         return real(self, hash, password)
 
+    pauses: list[str] = []
+    services.accounts.pause = lambda _seconds: pauses.append("pause")
+    with transaction(services.db) as db:  # a single sign-on user: no password hash at all
+        sam, _ = services.accounts.create_user(db, "test", "sam", "technician",
+                                               password="Sams-Pass-12345")
+        db.get(User, sam.id).password_hash = "!"  # type: ignore[union-attr]
     monkeypatch.setattr(PasswordHasher, "verify", counting)
-    known, unknown = _client(app, "198.51.100.7"), _client(app, "198.51.100.8")
     answers = []
-    for c, name in ((known, "alice"), (unknown, "nobody")):
+    for n, name in enumerate(("alice", "nobody", "sam")):
+        c = _client(app, f"198.51.100.{n + 7}")
         for _ in range(6):
             resp = _login(c, name, "wrong-password-xx")
             answers.append((name, resp.status_code, _message(resp)))
-    assert len(calls) == 10  # five each; the sixth is turned away before any hashing
-    assert [a[1:] for a in answers if a[0] == "alice"] == [a[1:] for a in answers
-                                                         if a[0] == "nobody"]
+        # Once failing from anywhere, the next try of any name waits alike (from a
+        # fresh address, so the address's own backoff does not answer first).
+        _login(_client(app, f"203.0.113.{n + 7}"), name, "wrong-password-xx")
+    real_work = [h for h in calls if h.startswith("$argon2")]
+    assert len(real_work) == 18  # six each: the address's sixth try is turned away
+    assert pauses == ["pause"] * 3
+    first = [a[1:] for a in answers if a[0] == "alice"]
+    assert first == [a[1:] for a in answers if a[0] == "nobody"] == \
+        [a[1:] for a in answers if a[0] == "sam"]
 
 
 def test_disabled_user_reads_like_a_wrong_password(client: FlaskClient, login: Login,
@@ -196,18 +208,25 @@ def test_generated_password_must_be_changed(client: FlaskClient, login: Login,
 
 
 def test_totp_is_required_once_enabled(client: FlaskClient, login: Login, alice: User,
-                                       services: Services) -> None:
+                                       services: Services, clock: FrozenClock) -> None:
     with transaction(services.db) as db:
         user = db.get(User, alice.id)
         assert user is not None
         uri = services.accounts.start_totp(user)
-        seed = pyotp.parse_uri(uri).secret
+        totp = pyotp.TOTP(pyotp.parse_uri(uri).secret)
         with pytest.raises(InvalidInput, match="does not match"):
-            services.accounts.confirm_totp(db, user, "000000")
-        services.accounts.confirm_totp(db, user, pyotp.TOTP(seed).now())
+            services.accounts.confirm_totp(db, user, "000000", "Alice-Pass-123!")
+        # A stolen cookie or token cannot swap the second factor: the password is asked.
+        with pytest.raises(InvalidInput, match="current password"):
+            services.accounts.confirm_totp(db, user, totp.at(clock()), "wrong-password-xx")
+        services.accounts.confirm_totp(db, user, totp.at(clock()), "Alice-Pass-123!")
     assert login("alice", "Alice-Pass-123!").status_code == 401
     assert login("alice", "Alice-Pass-123!", "123456").status_code == 401
-    assert login("alice", "Alice-Pass-123!", pyotp.TOTP(seed).now()).status_code == 302
+    assert login("alice", "Alice-Pass-123!", totp.at(clock())).status_code == 302
+    # A code is good once, even within its 30 seconds: someone who saw it cannot reuse it.
+    assert login("alice", "Alice-Pass-123!", totp.at(clock())).status_code == 401
+    clock.advance(seconds=30)
+    assert login("alice", "Alice-Pass-123!", totp.at(clock())).status_code == 302
     assert services.secrets.list_paths("provider") == [f"provider/users/{alice.id}/totp"]
 
 
@@ -264,16 +283,19 @@ def test_user_rules(services: Services, world: World) -> None:
 
 
 def test_totp_enrolment_through_the_api(client: FlaskClient, world: World, login: Login,
-                                        services: Services) -> None:
+                                        services: Services, clock: FrozenClock) -> None:
     h = auth(world.user_a_token)
-    early = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": "123456"})
+    pw = "Client-a-Pass-123!"
+    early = client.post("/api/v1/me/totp/confirm", headers=h,
+                        json={"code": "123456", "password": pw})
     assert early.status_code == 400 and "start TOTP enrolment first" in early.json["error"]["message"]
     started = client.post("/api/v1/me/totp", headers=h)
     assert started.status_code == 201
     seed = pyotp.parse_uri(started.json["provisioning_uri"]).secret
-    bad = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": "12345"})
+    bad = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": "12345", "password": pw})
     assert bad.status_code == 400 and "code:" in bad.json["error"]["message"]
-    ok = client.post("/api/v1/me/totp/confirm", headers=h, json={"code": pyotp.TOTP(seed).now()})
+    ok = client.post("/api/v1/me/totp/confirm", headers=h,
+                     json={"code": pyotp.TOTP(seed).at(clock()), "password": pw})
     assert ok.status_code == 200 and ok.json["enabled"] is True
     codes = ok.json["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
@@ -282,7 +304,7 @@ def test_totp_enrolment_through_the_api(client: FlaskClient, world: World, login
         f"client-{world.client_a}/devices/{world.device_a}",
         f"client-{world.client_a}/users/{_user_id(services, 'user-a')}/totp"]
     assert login("user-a", "Client-a-Pass-123!").status_code == 401
-    assert login("user-a", "Client-a-Pass-123!", pyotp.TOTP(seed).now()).status_code == 302
+    assert login("user-a", "Client-a-Pass-123!", pyotp.TOTP(seed).at(clock())).status_code == 302
     # A recovery code stands in for a code once; only hashes of them are kept.
     with services.db() as db:
         stored = db.scalar(select(User.recovery_codes).where(User.username == "user-a"))

@@ -168,15 +168,16 @@ def test_delete_keeps_the_actor_id_and_nothing_personal(
         user = db.get(User, tech)
         assert user is not None
         uri = services.accounts.start_totp(user)
-        services.accounts.confirm_totp(db, user, pyotp.TOTP(pyotp.parse_uri(uri).secret).now())
+        services.accounts.confirm_totp(db, user, pyotp.TOTP(pyotp.parse_uri(uri).secret).at(
+            services.clock()), "Tech-Pass-123!")
     assert services.secrets.list_paths("provider") == [f"provider/users/{tech}/totp"]
     gone = client.delete(f"/api/v1/users/{tech}", headers=h)
     assert gone.status_code == 200 and gone.json["user"]["state"] == "deleted"
-    assert gone.json["user"]["username"] == f"deleted-{tech}"
+    assert gone.json["user"]["username"] == f"deleted#{tech}"
     assert gone.json["ended"]["tokens_deleted"] == 1
     with services.db() as db:
         user = db.get(User, tech)
-        assert user is not None and user.username == f"deleted-{tech}"
+        assert user is not None and user.username == f"deleted#{tech}"
         assert user.totp_secret_path is None and user.recovery_codes is None
         assert db.scalar(select(func.count()).select_from(ApiToken).where(
             ApiToken.user_id == tech)) == 0
@@ -245,12 +246,15 @@ def test_admin_password_reset_ends_every_session(app: Flask, world: World,
     with transaction(services.db) as db:
         bob, _ = services.accounts.create_user(db, "test", "bob", "technician",
                                                password="Bobs-Pass-12345")
+        bobs_token = services.tokens.create(db, "test", "bob")
     browser = _page_login(app, "bob", "Bobs-Pass-12345")
     reset = app.test_client().post(f"/api/v1/users/{bob.id}/password-reset",
                                    headers=auth(world.admin_token))
     assert reset.status_code == 200 and len(reset.json["password"]) >= 12
     assert reset.headers["Cache-Control"] == "no-store"
     assert browser.get("/tech/devices").headers["Location"].startswith("/login")
+    # A reset answers a suspected compromise: the tokens are revoked too.
+    assert app.test_client().get("/api/v1/me", headers=auth(bobs_token)).status_code == 401
     again = _page_login(app, "bob", reset.json["password"])
     assert again.get("/tech/devices").headers["Location"] == "/account/password"
 
@@ -281,10 +285,12 @@ def test_totp_on_pages_with_recovery_codes(app: Flask, services: Services) -> No
     assert page.headers["Cache-Control"] == "no-store"
     html = page.get_data(as_text=True)
     secret = html.split('id="totp-secret">')[1].split("<")[0]
-    wrong = browser.post("/account/totp", data={"code": "000000", "csrf_token": csrf_from(html)})
+    wrong = browser.post("/account/totp", data={"code": "000000", "password": "Alice-Pass-123!",
+                                                "csrf_token": csrf_from(html)})
     assert wrong.status_code == 400 and "does not match" in wrong.get_data(as_text=True)
     assert secret in wrong.get_data(as_text=True)  # a typo keeps the same secret
-    done = browser.post("/account/totp", data={"code": pyotp.TOTP(secret).now(),
+    done = browser.post("/account/totp", data={"code": pyotp.TOTP(secret).at(services.clock()),
+                                               "password": "Alice-Pass-123!",
                                                "csrf_token": csrf_from(html)})
     codes = [c.split("</code>")[0] for c in
              done.get_data(as_text=True).split('id="recovery-codes">')[1].split("<code>")[1:]]
@@ -326,7 +332,8 @@ def test_a_role_can_require_a_second_factor(tmp_path: Any, sqlite_url: str, smtp
         assert browser.get("/api/v1/me").status_code == 403
         html = browser.get("/account/totp").get_data(as_text=True)
         secret = html.split('id="totp-secret">')[1].split("<")[0]
-        browser.post("/account/totp", data={"code": pyotp.TOTP(secret).now(),
+        browser.post("/account/totp", data={"code": pyotp.TOTP(secret).at(clock()),
+                                            "password": "Alice-Pass-123!",
                                             "csrf_token": csrf_from(html)})
         assert browser.get("/admin/").status_code == 200
         assert _page_login(app, "tom", "Toms-Pass-12345").get("/tech/devices").status_code == 200
@@ -353,10 +360,19 @@ def test_anonymous_visitors_store_no_session(app: Flask, services: Services,
         assert db.scalar(select(func.count()).select_from(WebSession)) == 0
 
 
-def test_a_forged_anonymous_cookie_is_ignored(app: Flask) -> None:
-    c = app.test_client()
-    c.set_cookie("custody_session", 'a.{"uid": 1}')
-    assert c.get("/admin/").headers["Location"].startswith("/login")
+def test_a_forged_anonymous_cookie_is_ignored(app: Flask, services: Services) -> None:
+    """Unsigned, or even signed with the right key: the cookie that carries a visitor's
+    data before login never signs anyone in (only a stored session does)."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    with transaction(services.db) as db:
+        services.accounts.create_user(db, "test", "alice", "admin", password="Alice-Pass-123!")
+    signed = URLSafeTimedSerializer(services.signing_key, salt="custody-anonymous-session")
+    for forged in ('a.{"uid": 1}', "a." + signed.dumps({"uid": 1})):
+        c = app.test_client()
+        c.set_cookie("custody_session", forged)
+        assert c.get("/admin/").headers["Location"].startswith("/login")
+        assert c.get("/api/v1/me").status_code == 401
 
 
 def test_metrics_are_for_loopback_or_the_token(app: Flask) -> None:
@@ -373,6 +389,7 @@ def test_verification_tokens_stay_out_of_the_access_log(
     with caplog.at_level("INFO", logger="custody.access"):
         client.get("/contacts/verify/SECRET-TOKEN-123")
         client.get("/unsubscribe/SECRET-TOKEN-456")
+        client.put("/contacts/verify/SECRET-TOKEN-789")  # no route matches: 405
     paths = [r.fields["path"] for r in caplog.records if hasattr(r, "fields")]
     assert "/contacts/verify/[token]" in paths and "/unsubscribe/[token]" in paths
     assert "SECRET-TOKEN" not in caplog.text
@@ -399,6 +416,9 @@ def test_the_cli_offboards(services: Services, world: World, settings: Any) -> N
     assert cli("user", "delete", "user-a", "--yes", "--json")["user"]["state"] == "deleted"
     missing = runner.invoke(main, ["user", "disable", "nobody"], env=env)
     assert missing.exit_code == 1 and "no user named 'nobody'" in missing.output
+    cli("user", "disable", "tech", "--json")
+    no_token = runner.invoke(main, ["token", "create", "tech"], env=env)
+    assert no_token.exit_code == 1 and "disabled" in no_token.output
 
 
 def test_staff_email_is_confirmed_then_gets_notices(

@@ -146,6 +146,14 @@ def test_disabling_in_custody_wins(client: FlaskClient, sso: OidcProvider,
     assert client.get("/api/v1/me").status_code == 401
     resp, _ = sign_in(client.application.test_client(), sso, "tom", "tom-sso-pass")
     assert resp.status_code == 401 and "disabled" in resp.get_data(as_text=True)
+    # Deleted, the person is not made anew by their next sign-in at the provider.
+    with transaction(services.db) as db:
+        services.accounts.delete_user(db, Principal.operator("test"), tom.id)
+    resp, _ = sign_in(client.application.test_client(), sso, "tom", "tom-sso-pass")
+    assert resp.status_code == 401 and "deleted" in resp.get_data(as_text=True)
+    with services.db() as db:
+        assert db.scalar(select(User.username).where(User.id == tom.id)) == f"deleted#{tom.id}"
+        assert db.scalar(select(User.id).where(User.username == "tom")) is None
 
 
 def test_local_passwords_off_but_break_glass(tmp_path: Path, sqlite_url: str, smtp: SmtpSink,

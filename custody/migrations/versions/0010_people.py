@@ -12,6 +12,7 @@ Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,6 +32,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("attack_noticed_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("disabled_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("deleted_at", UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("recovery_codes", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("email", sa.String(254), nullable=True))
         batch_op.add_column(sa.Column("email_verified_at", UTCDateTime(timezone=True), nullable=True))
@@ -39,6 +41,10 @@ def upgrade() -> None:
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("expires_at", UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("last_used_at", UTCDateTime(timezone=True), nullable=True))
+    # Tokens made before tokens expired get the default lifetime from today.
+    tokens = sa.table("api_tokens", sa.column("expires_at", UTCDateTime(timezone=True)))
+    op.execute(tokens.update().where(tokens.c.expires_at.is_(None))
+               .values(expires_at=datetime.now(UTC) + timedelta(days=90)))
 
 
 def downgrade() -> None:
@@ -48,6 +54,7 @@ def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint("uq_users_sso_subject", type_="unique")
         for column in ("sso_subject", "email_verified_at", "email", "recovery_codes",
+                       "totp_last_step",
                        "deleted_at", "disabled_at", "attack_noticed_at", "last_failed_at"):
             batch_op.drop_column(column)
         batch_op.add_column(sa.Column("locked_until", UTCDateTime(timezone=True), nullable=True))
