@@ -330,3 +330,31 @@ def test_the_default_hasher_uses_the_recommended_cost() -> None:
     assert cheap.startswith("$argon2id$") and "m=1024" in cheap
     assert Passwords().needs_rehash(cheap) and not Passwords().needs_rehash(default)
     assert Passwords().verify(cheap, "a-long-password-1")
+
+
+def test_api_limits_count_the_person_not_each_token(tmp_path: Path, sqlite_url: str,
+                                                    smtp: SmtpSink, clock: FrozenClock) -> None:
+    """Minting more tokens buys no more calls; an invalid token counts against its
+    sender's address, whatever it says."""
+    from custody.accounts.passwords import Passwords
+    from custody.services import build_services
+    from custody.web import create_app
+
+    settings = write_settings(tmp_path, sqlite_url, smtp.port,
+                              security={"api_rate_limit": "5 per minute"})
+    services = build_services(settings, clock=clock, passwords=Passwords.cheap())
+    try:
+        app = create_app(services=services)
+        with transaction(services.db) as db:
+            services.accounts.create_user(db, "test", "tom", "technician",
+                                          password="Toms-Pass-12345")
+            tokens = [services.tokens.create(db, "test", "tom", f"t{i}") for i in range(3)]
+        c = app.test_client()
+        statuses = [c.get("/api/v1/clients", headers=auth(tokens[i % 3])).status_code
+                    for i in range(7)]
+        assert statuses == [200] * 5 + [429] * 2
+        made_up = [c.get("/api/v1/clients", headers=auth(f"cst_made-up-{i}")).status_code
+                   for i in range(7)]
+        assert made_up == [401] * 5 + [429] * 2
+    finally:
+        services.engine.dispose()
