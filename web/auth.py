@@ -27,7 +27,7 @@ from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
 from custody.errors import CustodyError, Forbidden, TooManyAttempts
 from custody.web.context import db, principal, services
-from custody.web.forms import ActionForm, place_error, problems
+from custody.web.forms import ActionForm, confirm_by_post, place_error, problems
 from custody.web.limits import address_key, client_address, limiter, login_limit, user_key
 from custody.web.sessions import server_session
 
@@ -232,17 +232,9 @@ def set_email() -> Any:
 
 @bp.route("/account/email/verify/<token>", methods=["GET", "POST"])
 def verify_email(token: str) -> Any:
-    """GET asks (a mail scanner opening the link confirms nothing); POST confirms."""
-    form = ActionForm()
-    if not form.validate_on_submit():
-        return render_template("verified.html", ok=None, form=form, message=None)
-    try:
-        services().accounts.verify_email(db(), token)
-    except CustodyError as exc:
-        return render_template("verified.html", ok=False, message=str(exc)), 400
-    return render_template("verified.html", ok=True,
-                           message="Thank you: security notices and approval requests for "
-                                   "you will go to this address.")
+    return confirm_by_post(lambda: services().accounts.verify_email(db(), token),
+                           "Thank you: security notices and approval requests for you will go "
+                           "to this address.")
 
 
 @bp.route("/account/tokens", methods=["POST"])

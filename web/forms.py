@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import render_template
+from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 
 from custody.errors import CustodyError, InvalidInput
@@ -31,3 +35,16 @@ def problems(form: FlaskForm) -> str:
     """Every failed check of the form in one line, for the message above it."""
     return "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
                      for name, msgs in form.errors.items())
+
+
+def confirm_by_post(verify: Callable[[], object], done: str) -> ResponseReturnValue:
+    """A link mailed for confirmation: GET asks (a mail scanner opening the link confirms
+    nothing), POST confirms through ``verify`` and says ``done``."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("verified.html", ok=None, form=form, message=None)
+    try:
+        verify()
+    except CustodyError as exc:
+        return render_template("verified.html", ok=False, message=str(exc)), 400
+    return render_template("verified.html", ok=True, message=done)

@@ -12,7 +12,7 @@ from custody.accounts.roles import STAFF
 from custody.errors import CustodyError
 from custody.web.auth import home_for, roles_required
 from custody.web.context import db, principal, services
-from custody.web.forms import ActionForm
+from custody.web.forms import confirm_by_post
 
 bp = Blueprint("pages", __name__)
 
@@ -29,15 +29,8 @@ def index() -> ResponseReturnValue:
 
 @bp.route("/contacts/verify/<token>", methods=["GET", "POST"])
 def verify_contact(token: str) -> ResponseReturnValue:
-    """GET asks (a mail scanner following the link confirms nothing); POST confirms."""
-    form = ActionForm()
-    if not form.validate_on_submit():
-        return render_template("verified.html", ok=None, form=form, message=None)
-    try:
-        services().clients.verify_contact(db(), token)
-    except CustodyError as exc:
-        return render_template("verified.html", ok=False, message=str(exc)), 400
-    return render_template("verified.html", ok=True, message="Thank you: your address is confirmed.")
+    return confirm_by_post(lambda: services().clients.verify_contact(db(), token),
+                           "Thank you: your address is confirmed.")
 
 
 @bp.route("/admin/clients", methods=["GET", "POST"])
