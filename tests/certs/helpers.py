@@ -14,16 +14,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
-def make_csr(cn: str, sans: list[str], key: object | None = None) -> tuple[str, object]:
+def make_csr(cn: str, sans: list[str], key: object | None = None,
+             organization: str | None = None) -> tuple[str, object]:
     key = key or ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = []
     for s in sans:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(s)))
         except ValueError:
-            names.append(x509.DNSName(s))
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            names.append(x509.RFC822Name(s) if "@" in s else x509.DNSName(s))
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     csr = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]

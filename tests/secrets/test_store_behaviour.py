@@ -1,10 +1,5 @@
-"""One behaviour suite for every SecretStore implementation.
-
-The Vault backend runs here against tests/vault_fake.py (a recording stand-in for
-Vault's documented KV v2 API: no Vault server is installable on these machines)
-and, when CUSTODY_TEST_VAULT_ADDR / CUSTODY_TEST_VAULT_TOKEN are set, against
-that real Vault too.
-"""
+"""One behaviour suite for every SecretStore implementation: the embedded store, and the
+Vault backend against a real OpenBao server (the open-source fork of Vault, same API)."""
 
 from __future__ import annotations
 
@@ -21,31 +16,21 @@ from custody.secrets import SecretStore
 from custody.secrets.local import LocalSecretStore
 from custody.secrets.vault import VaultSecretStore
 from custody.sensitive import Secret
-from tests.vault_fake import FakeVault
-
-BACKENDS = ["local", "vault-fake"]
-if os.environ.get("CUSTODY_TEST_VAULT_ADDR"):
-    BACKENDS.append("vault-real")
+from tests.peers import OpenBao
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=["local", "openbao"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SecretStore]:
     if request.param == "local":
         yield LocalSecretStore(tmp_path / "secrets.db", os.urandom(32))
-    elif request.param == "vault-fake":
-        fake = FakeVault().start()
-        yield VaultSecretStore(VaultSettings.model_validate(
-            {"url": fake.url, "token": fake.token, "prefix": "custody"}))
-        fake.stop()
-    else:
-        prefix = f"custody-test-{uuid.uuid4().hex[:8]}"
-        real = VaultSecretStore(VaultSettings.model_validate({
-            "url": os.environ["CUSTODY_TEST_VAULT_ADDR"],
-            "token": os.environ["CUSTODY_TEST_VAULT_TOKEN"],
-            "mount": os.environ.get("CUSTODY_TEST_VAULT_MOUNT", "secret"), "prefix": prefix}))
-        yield real
-        for tenant in ("client-1", "client-2", "provider"):
-            real.shred_tenant(tenant)
+        return
+    server: OpenBao = request.getfixturevalue("openbao")
+    real = VaultSecretStore(VaultSettings.model_validate({
+        "url": server.url, "token": server.token, "mount": "secret",
+        "prefix": f"custody-test-{uuid.uuid4().hex[:8]}"}))
+    yield real
+    for tenant in ("client-1", "client-2", "provider"):
+        real.shred_tenant(tenant)
 
 
 def test_store_implements_the_protocol(store: SecretStore) -> None:

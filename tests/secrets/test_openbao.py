@@ -1,0 +1,124 @@
+"""The Vault backend against a real OpenBao: AppRole with exactly the README's policy,
+no ambient credentials, token expiry, refusals and an outage it recovers from."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from custody.config import VaultSettings
+from custody.errors import BackendUnavailable, ConfigError, SecretNotFound
+from custody.secrets.vault import VaultSecretStore
+from tests.peers import OpenBao, free_port
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_policy(name: str) -> str:
+    """The HCL block of README.md that starts with ``# name``."""
+    text = README.read_text()
+    block = re.search(r"```hcl\n\s*# " + re.escape(name) + r"\n(.*?)```", text, re.S)
+    assert block, f"README.md has no ```hcl block starting with # {name}"
+    return "\n".join(line.strip() for line in block.group(1).splitlines())
+
+
+def approle_store(server: OpenBao, name: str, policy: str, **role: str) -> VaultSecretStore:
+    role_id, secret_id = server.approle(name, policy, **role)
+    return VaultSecretStore(VaultSettings.model_validate({
+        "url": server.url, "auth": "approle", "role_id": role_id, "secret_id": secret_id,
+        "mount": "secret", "prefix": "custody"}))
+
+
+def test_the_readme_policy_is_all_the_store_needs(openbao: OpenBao) -> None:
+    store = approle_store(openbao, "custody-kv", readme_policy("custody-kv"))
+    tenant = f"client-{uuid.uuid4().int % 10**6}"
+    path = f"{tenant}/devices/1"
+    assert store.put(path, {"username": "ops", "password": "First-Pw-1"}) == 1
+    assert store.put(path, {"username": "ops", "password": "Second-Pw-2"}) == 2
+    assert store.get(path)["password"].reveal() == "Second-Pw-2"
+    assert store.list_paths(tenant) == [path]
+    store.destroy_versions(path, [1])  # a rotation destroys the old credential
+    assert store.versions(path) == [2]
+    store.check()
+    assert store.shred_tenant(tenant) == [path]
+    with pytest.raises(SecretNotFound):
+        store.get(path)
+    # ...and nothing beyond it: the policy does not reach outside the prefix.
+    with pytest.raises(BackendUnavailable, match="403 permission denied"):
+        store.request("read another mount's secret", "GET", "secret/data/other/thing")
+
+
+def test_no_ambient_credentials(openbao: OpenBao, monkeypatch: pytest.MonkeyPatch,
+                                tmp_path: Path) -> None:
+    """The root token lies in ~/.vault-token and VAULT_TOKEN, as `bao server -dev` and a
+    shell leave them: custody's AppRole login must not carry it, and its work must be
+    done with the AppRole's own narrow token."""
+    (tmp_path / ".vault-token").write_text(openbao.token)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VAULT_TOKEN", openbao.token)
+    role_id, _ = openbao.approle("custody-kv", readme_policy("custody-kv"))
+    with pytest.raises(BackendUnavailable, match="log in with AppRole"):
+        VaultSecretStore(VaultSettings.model_validate({
+            "url": openbao.url, "auth": "approle", "role_id": role_id,
+            "secret_id": "not-the-secret-id"}))
+    store = approle_store(openbao, "custody-kv", readme_policy("custody-kv"))
+    me = store.request("look up its token", "GET", "auth/token/lookup-self")
+    assert me["data"]["policies"] == ["custody-kv", "default"]
+
+
+def test_an_expired_approle_token_is_replaced_by_a_new_login(openbao: OpenBao) -> None:
+    store = approle_store(openbao, "custody-short", readme_policy("custody-kv"),
+                          token_ttl="2s", token_max_ttl="2s")
+    tenant = f"client-{uuid.uuid4().int % 10**6}"
+    store.put(f"{tenant}/devices/1", {"password": "Pw-1"})
+    time.sleep(3)  # the server's own clock expires the token: nothing to fake here
+    assert store.get(f"{tenant}/devices/1")["password"].reveal() == "Pw-1"
+    store.shred_tenant(tenant)
+
+
+def test_a_refusal_names_the_policy_never_the_token(openbao: OpenBao) -> None:
+    read_only = 'path "secret/data/custody/*" { capabilities = ["read"] }\n'
+    store = approle_store(openbao, "custody-read-only", read_only)
+    with pytest.raises(BackendUnavailable) as info:
+        store.put("client-1/devices/1", {"password": "Secret-Value-1"})
+    message = str(info.value)
+    assert "403 permission denied" in message and "secret/custody" in message
+    assert "Secret-Value-1" not in message and openbao.token not in message
+
+
+def test_an_outage_is_a_clear_error_and_custody_recovers_by_itself(tmp_path: Path) -> None:
+    """A server with storage on disk, stopped and started again under a running store."""
+    server = OpenBao(storage=tmp_path / "bao-data")
+    try:
+        store = VaultSecretStore(VaultSettings.model_validate({
+            "url": server.url, "token": server.token, "timeout": 3}))
+        store.put("client-1/devices/1", {"password": "Before-Pw-1"})
+        server.stop()
+        with pytest.raises(BackendUnavailable, match=r"is unreachable"):
+            store.put("client-1/devices/1", {"password": "During-Pw-2"})
+        with pytest.raises(BackendUnavailable):
+            store.check()
+        server.start()  # started and unsealed again; the store is the same object
+        assert store.get("client-1/devices/1")["password"].reveal() == "Before-Pw-1"
+        assert store.versions("client-1/devices/1") == [1]  # nothing half-written
+        store.put("client-1/devices/1", {"password": "After-Pw-3"})
+        assert store.versions("client-1/devices/1") == [1, 2]
+    finally:
+        server.stop()
+
+
+def test_nothing_listening_is_a_clear_error() -> None:
+    port = free_port()
+    store = VaultSecretStore(VaultSettings.model_validate(
+        {"url": f"http://127.0.0.1:{port}", "token": "t", "timeout": 2}))
+    with pytest.raises(BackendUnavailable, match=rf"Vault at http://127.0.0.1:{port} is unreachable"):
+        store.get("client-1/devices/1")
+
+
+def test_token_auth_needs_a_token() -> None:
+    with pytest.raises(ConfigError, match="secrets.vault.token is required"):
+        VaultSecretStore(VaultSettings())
