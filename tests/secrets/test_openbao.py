@@ -9,11 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from custody.config import VaultSettings
+from custody.db import transaction
 from custody.errors import BackendUnavailable, ConfigError, SecretNotFound
 from custody.secrets.vault import VaultSecretStore
-from tests.peers import OpenBao, free_port
+from tests.peers import OpenBao, SmtpSink, free_port
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -122,3 +124,51 @@ def test_nothing_listening_is_a_clear_error() -> None:
 def test_token_auth_needs_a_token() -> None:
     with pytest.raises(ConfigError, match="secrets.vault.token is required"):
         VaultSecretStore(VaultSettings())
+
+
+def test_the_service_answers_503_while_openbao_is_down_and_loses_nothing(
+        tmp_path: Path, sqlite_url: str, smtp: SmtpSink) -> None:
+    """Through the API: enrolling a device while the server is down answers a clear 503
+    and leaves no device behind; once it is back, the same request works, with no
+    restart of custody."""
+    from custody.accounts.passwords import Passwords
+    from custody.devices.models import Device
+    from custody.services import build_services
+    from custody.web import create_app
+    from tests.conftest import auth, write_settings
+
+    server = OpenBao(storage=tmp_path / "bao-data")
+    services = None
+    try:
+        settings = write_settings(tmp_path, sqlite_url, smtp.port, secrets={
+            "backend": "vault", "vault": {"url": server.url, "token": server.token,
+                                          "timeout": 3}})
+        services = build_services(settings, passwords=Passwords.cheap())
+        client = create_app(services=services).test_client()
+        with transaction(services.db) as db:
+            services.accounts.create_user(db, "test", "root", "admin", password="Root-Pass-12345")
+            token = services.tokens.create(db, "test", "root")
+        h = auth(token)
+        client.post("/api/v1/egress-profiles", headers=h,
+                    json={"name": "node-a", "source_ip": "127.0.0.2"})
+        client_id = client.post("/api/v1/clients", headers=h, json={"name": "Acme"}).json["id"]
+        device = {"client_id": client_id, "name": "edge-1", "host": "10.0.0.1", "port": 22,
+                  "device_type": "cisco_ios", "egress_ip": "127.0.0.2",
+                  "credentials": {"username": "ops", "password": "Device-Pw-123"}}
+        server.stop()
+        down = client.post("/api/v1/devices", headers=h, json=device)
+        assert down.status_code == 503 and "is unreachable" in down.json["error"]["message"]
+        assert server.token not in down.get_data(as_text=True)
+        assert client.get("/healthz").status_code == 503
+        with services.db() as db:
+            assert db.scalars(select(Device)).all() == []
+        server.start()
+        assert client.get("/healthz").status_code == 200
+        up = client.post("/api/v1/devices", headers=h, json=device)
+        assert up.status_code == 201, up.json
+        assert services.secrets.list_paths(f"client-{client_id}") == [
+            f"client-{client_id}/devices/{up.json['id']}"]
+    finally:
+        if services is not None:
+            services.engine.dispose()
+        server.stop()
