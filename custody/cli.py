@@ -170,6 +170,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 def serve_settings(settings: Settings, host: str, port: int) -> None:
     from custody import server
     from custody.db import make_engine, migrate
+    from custody.devices.broker_net import claim_socket
     from custody.jobs.broker import start_broker_process
     from custody.secrets.factory import build_secret_store
 
@@ -178,6 +179,7 @@ def serve_settings(settings: Settings, host: str, port: int) -> None:
         click.echo(f"warning: server.base_url is not set; links in e-mails point to "
                    f"{settings.public_url}", err=True)
     build_secret_store(settings).check()  # a bad key or an unreachable Vault stops start-up
+    claim_socket(settings.path(settings.broker.socket))  # not another serve's broker
     engine = make_engine(settings.database_url)
     migrate(engine)
     engine.dispose()

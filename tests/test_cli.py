@@ -143,6 +143,28 @@ def test_serve_over_tls_with_the_configured_certificate(installed: tuple[Path, s
     assert f"custody listening on https://127.0.0.1:{port}/" in proc.stdout
 
 
+def test_a_second_serve_in_the_same_folder_refuses_and_harms_nothing(
+        installed: tuple[Path, str]) -> None:
+    """Two `serve` in one folder would share the broker socket: the second refuses,
+    naming it, and the first keeps its socket and its sessions; /healthz tells when a
+    node's broker is gone."""
+    site, _ = installed
+    port = free_port()
+    with running(["serve", "--port", str(port)], site, port):
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert health.status_code == 200 and health.json()["checks"]["broker"] == "ok"
+        second = run("serve", "--port", str(free_port()), cwd=site)
+        assert second.returncode != 0
+        assert "another custody broker is running on" in second.stderr
+        assert "broker.sock" in second.stderr
+        assert (site / "var" / "broker.sock").exists()
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert health.status_code == 200 and health.json()["checks"]["broker"] == "ok"
+        (site / "var" / "broker.sock").unlink()  # the broker can no longer be reached
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert health.status_code == 503 and health.json()["checks"]["broker"] == "unavailable"
+
+
 def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     port = free_port()
     with running(["demo", "--port", str(port), "--tls"], tmp_path, port) as proc:

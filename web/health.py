@@ -33,7 +33,7 @@ LATENCY = Histogram("custody_http_request_seconds", "HTTP request latency", ["en
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    checks = {"database": "ok", "secrets": "ok"}
+    checks = {"database": "ok", "secrets": "ok", "broker": "ok"}
     try:
         db().execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure means "not ready"
@@ -42,6 +42,10 @@ def healthz() -> ResponseReturnValue:
         services().secrets.check()
     except BackendUnavailable:
         checks["secrets"] = "unavailable"
+    try:
+        services().broker.check()
+    except BackendUnavailable:
+        checks["broker"] = "unavailable"  # no sessions can open or run through this node
     ok = all(v == "ok" for v in checks.values())
     return jsonify({"status": "ok" if ok else "degraded", "checks": checks}), (200 if ok else 503)
 

@@ -98,6 +98,10 @@ class Broker(Protocol):
 
     def attach(self, session_id: int, policy: CommandPolicy, actor: str) -> Terminal: ...
 
+    def check(self) -> None:
+        """Raise BackendUnavailable unless the broker can take sessions (for /healthz)."""
+        ...
+
     def is_live(self, session_id: int) -> bool: ...
 
     def redact(self, session_id: int, text: str) -> str:
@@ -208,6 +212,9 @@ class LocalBroker:
         for value in live.registered:
             unregister_secret(value)
         self._note(session_id, live.client_id, "note", "disconnected")
+
+    def check(self) -> None:
+        """In this process: it is here whenever it is asked."""
 
     def is_live(self, session_id: int) -> bool:
         with self._lock:

@@ -8,6 +8,7 @@ lines; an attached terminal turns its connection into a stream of them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -20,7 +21,7 @@ from typing import Any
 from custody import errors
 from custody.devices.broker import LocalBroker, LocalTerminal, Opened
 from custody.devices.policy import CommandPolicy
-from custody.errors import BackendUnavailable, CustodyError
+from custody.errors import BackendUnavailable, ConfigError, CustodyError
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -47,6 +48,24 @@ def _raise(error: dict[str, str]) -> None:
     raise cls(error.get("message", "broker error"))
 
 
+def claim_socket(path: Path) -> None:
+    """Make ``path`` free for a new broker: a stale socket (its broker gone) is removed;
+    a live one belongs to a running custody, which a second one must not take over."""
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # nobody listens: left by a broker that died
+        return
+    finally:
+        probe.close()
+    raise ConfigError(f"another custody broker is running on {path} (a `custody serve` in "
+                      "this folder?): stop it first, or give this node a broker socket of "
+                      "its own (broker.socket, or CUSTODY_BROKER__SOCKET)")
+
+
 class BrokerServer:
     """Serve a LocalBroker on a Unix socket readable only by this user."""
 
@@ -60,13 +79,13 @@ class BrokerServer:
                 outer._handle(self.connection)
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            path.unlink()
+        claim_socket(path)
         old = os.umask(0o077)
         try:
             self._server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
         finally:
             os.umask(old)
+        self._inode = path.stat().st_ino
         self._server.daemon_threads = True
 
     def serve_forever(self) -> None:
@@ -81,8 +100,10 @@ class BrokerServer:
         self._server.server_close()
         for session_id in self.broker.live_sessions():
             self.broker.close(session_id)
-        if self.path.exists():
-            self.path.unlink()
+        # Only our own socket: never one another broker has bound at this path since.
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.stat().st_ino == self._inode:
+                self.path.unlink()
 
     def _handle(self, sock: socket.socket) -> None:
         lines = _Lines(sock)
@@ -178,6 +199,10 @@ class RemoteBroker:
             raise BackendUnavailable("the session broker is not running "
                                      f"(no socket at {self._path})") from None
         return sock
+
+    def check(self) -> None:
+        """Raise BackendUnavailable unless a broker listens on the socket."""
+        self._connect().close()
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
         sock = self._connect()
