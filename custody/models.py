@@ -16,6 +16,7 @@ from custody.devices.models import (
     TranscriptChunk,
 )
 from custody.purge.models import Hold, PurgeReceipt, PurgeRun
+from custody.ratelimit import RateCounter
 
 metadata = Base.metadata
 
@@ -23,5 +24,5 @@ __all__ = [
     "AccessSession", "AlertSource", "ApiToken", "AuditEvent", "AuditHead", "Certificate",
     "CertificateAuthority", "Client", "ClientPolicy", "Contact", "CrlEntry", "Device",
     "EgressProfile", "Engagement", "Hold", "Notification", "OutboxMessage", "PurgeReceipt",
-    "PurgeRun", "TranscriptChunk", "User", "WebSession", "metadata",
+    "PurgeRun", "RateCounter", "TranscriptChunk", "User", "WebSession", "metadata",
 ]

@@ -16,3 +16,12 @@ def sweep_web_sessions(services: Services) -> None:
         swept = services.accounts.sweep_web_sessions(db)
     if swept:
         log.info("swept %d expired web sessions", swept)
+
+
+def sweep_rate_counters(services: Services) -> None:
+    """Delete the shared rate-limit counters of windows that have ended."""
+    from custody.ratelimit import SharedCounters
+
+    swept = SharedCounters(services.engine, services.clock).sweep()
+    if swept:
+        log.info("swept %d ended rate-limit windows", swept)

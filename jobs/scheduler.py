@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, text
 
-from custody.jobs.accounts import sweep_web_sessions
+from custody.jobs.accounts import sweep_rate_counters, sweep_web_sessions
 from custody.jobs.alerts import alert_retention, deliver_outbox
 from custody.jobs.certs import certificate_jobs
 from custody.jobs.purge import daily_digest, purge_notices, purge_sweep, retention_sweep
@@ -42,7 +42,8 @@ def add_purge_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
                        (certificate_jobs, {"hours": 1}),
                        (deliver_outbox, {"seconds": services.settings.alerts.deliver_seconds}),
                        (alert_retention, {"hours": 6}),
-                       (sweep_web_sessions, {"hours": 1})):
+                       (sweep_web_sessions, {"hours": 1}),
+                       (sweep_rate_counters, {"hours": 1})):
         # First run at start-up: a node that was down catches up at once.
         scheduler.add_job(fn, "interval", args=[services], id=fn.__name__, max_instances=1,
                           coalesce=True, next_run_time=datetime.now(UTC), **kwargs)

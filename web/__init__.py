@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.session_interface = DbSessionInterface(services)
     csrf.init_app(app)
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {"engine": services.engine,
+                                               "clock": services.clock}
     limiter.init_app(app)
 
     @app.before_request

@@ -9,10 +9,13 @@ sender's address.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from flask import g, request
 from flask_limiter import Limiter
+from limits.storage import MemoryStorage, Storage
 
+from custody.ratelimit import SharedCounters
 from custody.web.context import services
 
 
@@ -89,4 +92,55 @@ def api_limit() -> str:
     return services().settings.security.api_rate_limit
 
 
-limiter = Limiter(key_func=_rate_key, storage_uri="memory://", headers_enabled=True)
+class CustodyStorage(Storage):
+    """Where the limiter counts. Buckets keyed on a person ("u:<id>") are counted in the
+    database when it is PostgreSQL (several nodes share it: a person's limit is global);
+    everything else, addresses above all, in this process's memory (P3)."""
+
+    STORAGE_SCHEME = ["custody"]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False,
+                 **options: Any) -> None:
+        super().__init__(uri, wrap_exceptions)
+        self._memory = MemoryStorage()
+        engine = options.get("engine")
+        self._shared = SharedCounters(engine, options["clock"]) if engine is not None \
+            and engine.dialect.name == "postgresql" else None
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return (ValueError, OSError)
+
+    def _on(self, key: str) -> SharedCounters | None:
+        return self._shared if "/u:" in key else None
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        shared = self._on(key)
+        return shared.incr(key, expiry, amount) if shared else \
+            self._memory.incr(key, expiry, amount)
+
+    def get(self, key: str) -> int:
+        shared = self._on(key)
+        return shared.get(key) if shared else self._memory.get(key)
+
+    def get_expiry(self, key: str) -> float:
+        shared = self._on(key)
+        return shared.expiry(key) if shared else self._memory.get_expiry(key)
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int | None:
+        if self._shared:
+            self._shared.clear()
+        return self._memory.reset()
+
+    def clear(self, key: str) -> None:
+        shared = self._on(key)
+        if shared:
+            shared.clear(key)
+        else:
+            self._memory.clear(key)
+
+
+limiter = Limiter(key_func=_rate_key, storage_uri="custody://", headers_enabled=True)
