@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,6 +117,20 @@ def write_settings(base: Path, database_url: str, smtp_port: int, **sections: di
         lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
     (base / "custody.toml").write_text("\n".join(lines) + "\n")
     return load_settings(base / "custody.toml", environ={})
+
+
+@contextmanager
+def installation(base: Path, database_url: str, smtp_port: int, clock: Any = None,
+                 **sections: dict[str, Any]) -> Iterator[tuple[Services, Flask]]:
+    """Services and the app on settings of a test's own (``sections`` over the usual
+    ones); their database connections are closed afterwards."""
+    settings = write_settings(base, database_url, smtp_port, **sections)
+    services = build_services(settings, clock=clock or FrozenClock(),
+                              passwords=Passwords.cheap())
+    try:
+        yield services, create_app(services=services)
+    finally:
+        services.engine.dispose()
 
 
 def _toml(value: Any) -> str:

@@ -21,7 +21,7 @@ from custody.config import Settings
 from custody.db import transaction
 from custody.errors import Conflict, InvalidInput
 from custody.services import Services
-from tests.conftest import FrozenClock, World, auth, csrf_from, write_settings
+from tests.conftest import FrozenClock, World, auth, csrf_from, installation, write_settings
 from tests.peers import SmtpSink
 
 Login = Callable[..., Any]
@@ -336,15 +336,8 @@ def test_api_limits_count_the_person_not_each_token(tmp_path: Path, sqlite_url: 
                                                     smtp: SmtpSink, clock: FrozenClock) -> None:
     """Minting more tokens buys no more calls; an invalid token counts against its
     sender's address, whatever it says."""
-    from custody.accounts.passwords import Passwords
-    from custody.services import build_services
-    from custody.web import create_app
-
-    settings = write_settings(tmp_path, sqlite_url, smtp.port,
-                              security={"api_rate_limit": "5 per minute"})
-    services = build_services(settings, clock=clock, passwords=Passwords.cheap())
-    try:
-        app = create_app(services=services)
+    with installation(tmp_path, sqlite_url, smtp.port, clock,
+                      security={"api_rate_limit": "5 per minute"}) as (services, app):
         with transaction(services.db) as db:
             services.accounts.create_user(db, "test", "tom", "technician",
                                           password="Toms-Pass-12345")
@@ -356,5 +349,3 @@ def test_api_limits_count_the_person_not_each_token(tmp_path: Path, sqlite_url: 
         made_up = [c.get("/api/v1/clients", headers=auth(f"cst_made-up-{i}")).status_code
                    for i in range(7)]
         assert made_up == [401] * 5 + [429] * 2
-    finally:
-        services.engine.dispose()

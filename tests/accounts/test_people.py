@@ -21,7 +21,7 @@ from custody.db import transaction
 from custody.devices.approvals import ApprovalState
 from custody.devices.models import AccessSession, CommandApproval, Device, SessionState
 from custody.services import Services
-from tests.conftest import FrozenClock, World, auth, csrf_from
+from tests.conftest import FrozenClock, World, auth, csrf_from, installation
 
 # Routes anyone may call: their own credential is in the URL or there is none.
 ANONYMOUS = ("/healthz", "/metrics", "/crl/", "/ca/", "/ingest/", "/unsubscribe/",
@@ -36,6 +36,15 @@ def _page_login(app: Flask, username: str, password: str) -> FlaskClient:
                                   "csrf_token": csrf_from(page)})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return c
+
+
+def _pin_a_host_key(services: Services, device_id: int) -> None:
+    """A pinned key, written directly: pinning one needs a live device (tests/devices), and
+    a pending session never connects."""
+    with transaction(services.db) as db:
+        device = db.get(Device, device_id)
+        assert device is not None
+        device.host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6Lq0G0n9yWm8bXQ2c3VqUb0b7lKc"
 
 
 def _rules(app: Flask) -> list[tuple[str, str]]:
@@ -94,10 +103,7 @@ def test_disabling_ends_device_sessions_and_cancels_approvals(
     device, which the session and hostile-technician tests drive; here only their
     ending is at stake (a pending session never connects)."""
     h_admin, h_tech = auth(world.admin_token), auth(world.tech_token)
-    with transaction(services.db) as db:
-        device = db.get(Device, world.device_a)
-        assert device is not None
-        device.host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6Lq0G0n9yWm8bXQ2c3VqUb0b7lKc"
+    _pin_a_host_key(services, world.device_a)
     client.put(f"/api/v1/clients/{world.client_a}/policy", headers=h_admin,
                json={"require_approval": True, "approver_role": "admin"})
     asked = client.post(f"/api/v1/devices/{world.device_a}/sessions", headers=h_tech,
@@ -309,16 +315,8 @@ def test_totp_on_pages_with_recovery_codes(app: Flask, services: Services) -> No
 
 def test_a_role_can_require_a_second_factor(tmp_path: Any, sqlite_url: str, smtp: Any,
                                             clock: FrozenClock) -> None:
-    from custody.accounts.passwords import Passwords
-    from custody.services import build_services
-    from custody.web import create_app
-    from tests.conftest import write_settings
-
-    settings = write_settings(tmp_path, sqlite_url, smtp.port,
-                              security={"require_totp_roles": ["admin"]})
-    services = build_services(settings, clock=clock, passwords=Passwords.cheap())
-    try:
-        app = create_app(services=services)
+    with installation(tmp_path, sqlite_url, smtp.port, clock,
+                      security={"require_totp_roles": ["admin"]}) as (services, app):
         with transaction(services.db) as db:
             services.accounts.create_user(db, "test", "alice", "admin", password="Alice-Pass-123!")
             services.accounts.create_user(db, "test", "tom", "technician",
@@ -337,8 +335,6 @@ def test_a_role_can_require_a_second_factor(tmp_path: Any, sqlite_url: str, smtp
                                             "csrf_token": csrf_from(html)})
         assert browser.get("/admin/").status_code == 200
         assert _page_login(app, "tom", "Toms-Pass-12345").get("/tech/devices").status_code == 200
-    finally:
-        services.engine.dispose()
 
 
 def test_anonymous_visitors_store_no_session(app: Flask, services: Services,
@@ -445,10 +441,7 @@ def test_staff_email_is_confirmed_then_gets_notices(
     done = browser.post(path, data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert done.status_code == 200 and "Thank you" in done.get_data(as_text=True)
     # Approval requests reach the confirmed address of whoever may approve.
-    with transaction(services.db) as db:
-        device = db.get(Device, world.device_a)
-        assert device is not None
-        device.host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6Lq0G0n9yWm8bXQ2c3VqUb0b7lKc"
+    _pin_a_host_key(services, world.device_a)
     client.put(f"/api/v1/clients/{world.client_a}/policy", headers=h,
                json={"require_approval": True, "approver_role": "admin"})
     asked = client.post(f"/api/v1/devices/{world.device_a}/sessions",

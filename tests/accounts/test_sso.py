@@ -21,7 +21,7 @@ from custody.audit.models import AuditEvent
 from custody.config import Settings
 from custody.db import transaction
 from custody.services import Services
-from tests.conftest import csrf_from, write_settings
+from tests.conftest import csrf_from, installation, write_settings
 from tests.peers import OidcProvider, SmtpSink
 
 
@@ -158,16 +158,9 @@ def test_disabling_in_custody_wins(client: FlaskClient, sso: OidcProvider,
 
 def test_local_passwords_off_but_break_glass(tmp_path: Path, sqlite_url: str, smtp: SmtpSink,
                                              oidc: OidcProvider, mailbox: SmtpSink) -> None:
-    from custody.accounts.passwords import Passwords
-    from custody.services import build_services
-    from custody.web import create_app
-
-    settings = write_settings(tmp_path, sqlite_url, smtp.port,
-                              sso=sso_section(oidc, local_passwords=False),
-                              security={"notify_email": "soc@provider.test"})
-    services = build_services(settings, passwords=Passwords.cheap())
-    try:
-        app = create_app(services=services)
+    with installation(tmp_path, sqlite_url, smtp.port,
+                      sso=sso_section(oidc, local_passwords=False),
+                      security={"notify_email": "soc@provider.test"}) as (services, app):
         with transaction(services.db) as db:
             services.accounts.create_user(db, "test", "root", "admin", password="Root-Pass-12345")
             services.accounts.create_user(db, "test", "tina", "technician",
@@ -191,8 +184,6 @@ def test_local_passwords_off_but_break_glass(tmp_path: Path, sqlite_url: str, sm
         assert notice["To"] == "soc@provider.test"
         with services.db() as db:
             assert "login.break_glass" in set(db.scalars(select(AuditEvent.action)))
-    finally:
-        services.engine.dispose()
 
 
 def test_sso_settings_are_checked(oidc: OidcProvider) -> None:
