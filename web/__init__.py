@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request, session
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
 from custody.config import Settings
 from custody.services import Services, build_services
@@ -38,6 +41,19 @@ from custody.web.limits import api_limit, client_address, limiter
 from custody.web.sessions import DbSessionInterface
 
 access_log = logging.getLogger("custody.access")
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in every route: a non-negative id that fits the id columns (INTEGER:
+    32 bits on PostgreSQL, the narrower of the two databases)."""
+
+    MAX = 2**31 - 1
+
+    def to_python(self, value: str) -> Any:
+        number = super().to_python(value)
+        if number > self.MAX:
+            raise NotFound()  # not a ValidationError: that would read as a 405 elsewhere
+        return number
 csrf = CSRFProtect()
 
 
@@ -49,6 +65,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services = build_services(settings)
     settings = services.settings
     app = Flask(__name__)
+    # Ids beyond the id columns' range name nothing: 404, not an overflow.
+    app.url_map.converters["int"] = DatabaseId
     app.extensions["custody"] = services
     app.config.update(
         SECRET_KEY=services.signing_key,

@@ -78,7 +78,13 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, WebsocketMismatch):
             return error_response(400, "websocket_only", "this URL takes websocket connections only")
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(status, code, messages.get(status, exc.description or code))
+        body, status = error_response(status, code, messages.get(status, exc.description or code))
+        allowed = getattr(exc, "valid_methods", None)
+        if allowed:  # RFC 9110: a 405 says which methods the resource takes
+            response = app.make_response((body, status))
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
+        return body, status
 
     @app.errorhandler(Exception)
     def _unknown(exc: Exception):  # type: ignore[no-untyped-def]

@@ -198,3 +198,24 @@ def test_portal_shows_the_clients_own_services(client: FlaskClient, world: World
     assert "ZZCANARYB" not in page
     assert "10.0.0.97" not in page  # device addresses are staff-only
     assert client.get("/admin/").status_code == 403
+
+
+def test_ids_beyond_the_columns_and_wrong_methods_are_answered_plainly(
+        client: FlaskClient, world: World) -> None:
+    """An id no id column can hold names nothing (404, not an overflow, on either
+    database); a 405 says which methods the resource takes."""
+    h = auth(world.admin_token)
+    for huge in (2**31, 2**63, 10**30):
+        for path in (f"/api/v1/clients/{huge}", f"/api/v1/devices/{huge}",
+                     f"/api/v1/users/{huge}", f"/api/v1/certificates/{huge}"):
+            assert client.get(path, headers=h).status_code == 404, path
+        assert client.get(f"/crl/{huge}.crl").status_code == 404  # anonymous
+        # Not a 405 because another method's route would have taken the path.
+        assert client.get(f"/api/v1/clients/{huge}/certificates",
+                          headers=h).status_code == 404
+        assert client.post(f"/api/v1/clients/{huge}/certificates", headers=h,
+                           json={"csr": "x"}).status_code == 404
+    assert client.get(f"/api/v1/clients/{2**31 - 1}", headers=h).status_code == 404
+    wrong = client.put("/api/v1/clients", headers=h, json={})
+    assert wrong.status_code == 405
+    assert set(wrong.headers["Allow"].split(", ")) >= {"GET", "POST"}
