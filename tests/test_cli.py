@@ -170,7 +170,8 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     with running(["demo", "--port", str(port), "--tls"], tmp_path, port) as proc:
         cert = tmp_path / "custody-demo" / "var" / "tls" / "cert.pem"
         resp = requests.get(f"https://127.0.0.1:{port}/healthz", verify=str(cert), timeout=10)
-        assert resp.json() == {"status": "ok", "checks": {"database": "ok", "secrets": "ok"}}
+        assert resp.json() == {"status": "ok", "checks": {"database": "ok", "secrets": "ok",
+                                                          "broker": "ok"}}
         # The demo's own device: a loopback sshd that custody logs into for the technician.
         token = run("token", "create", "admin", cwd=tmp_path / "custody-demo").stdout.strip()
         api = f"https://127.0.0.1:{port}/api/v1"

@@ -25,6 +25,13 @@ from tests.conftest import csrf_from, installation, write_settings
 from tests.peers import OidcProvider, SmtpSink
 
 
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """SQLite only: nothing here differs by database, and the suite has a time budget
+    (the accounts' locks and races run on both in test_login.py and test_audit.py)."""
+    return sqlite_url
+
+
 def sso_section(oidc: OidcProvider, **overrides: Any) -> dict[str, Any]:
     return {"enabled": True, "issuer": oidc.issuer, "client_id": oidc.CLIENT_ID,
             "client_secret": oidc.CLIENT_SECRET, "scopes": "openid email profile groups",
