@@ -110,6 +110,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     With ``remote_broker`` the device connections live in the broker process
     (`custody serve`); otherwise in this process (CLI, tests, the broker itself).
     """
+    from custody.accounts.passwords import Passwords
+    from custody.accounts.second_factor import SecondFactor
     from custody.accounts.service import AccountService
     from custody.accounts.sso import SingleSignOn
     from custody.accounts.tokens import TokenService
@@ -155,9 +157,11 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     devices = DeviceService(store, audit, clock)
     sessions = SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
                               approvals)
-    accounts = AccountService(store, audit, clock, sec, mailer, passwords, activity=(sessions,),
-                              sso=settings.sso, signing_key=signing_key,
-                              public_url=settings.public_url)
+    hasher = passwords or Passwords()
+    accounts = AccountService(store, audit, clock, sec, mailer,
+                              SecondFactor(store, audit, clock, hasher, sec.require_totp_roles),
+                              hasher, activity=(sessions,), sso=settings.sso,
+                              signing_key=signing_key, public_url=settings.public_url)
     alerts = build_alerts(store, audit, clock, settings.alerts, mailer, signing_key,
                           settings.public_url,
                           settings.mail.sender.rpartition("@")[2] or "localhost")

@@ -172,7 +172,7 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 @bp.post("/users/<int:user_id>/totp-reset")
 @roles_required("admin")
 def reset_totp(user_id: int) -> ResponseReturnValue:
-    services().accounts.reset_totp(db(), principal(), user_id)
+    services().accounts.second_factor.reset(db(), principal(), user_id)
     flash("Second factor removed; they set up a new one at their next login if their "
           "role requires it.")
     return redirect(url_for("users.user", user_id=user_id))

@@ -58,7 +58,7 @@ def me() -> ResponseReturnValue:
 def start_totp() -> ResponseReturnValue:
     """Begin TOTP enrolment: the URI goes into an authenticator app, then confirm a code."""
     user = _me()
-    uri = services().accounts.start_totp(user)
+    uri = services().accounts.second_factor.start(user)
     return TotpStartOut(provisioning_uri=uri, enabled=False).reply(201)
 
 
@@ -68,7 +68,7 @@ def start_totp() -> ResponseReturnValue:
 @roles_required(*ANYONE)
 def confirm_totp() -> ResponseReturnValue:
     body = parse_body(TotpConfirmIn)
-    codes = services().accounts.confirm_totp(db(), _me(), body.code, body.password)
+    codes = services().accounts.second_factor.confirm(db(), _me(), body.code, body.password)
     return TotpConfirmOut(enabled=True, recovery_codes=codes).reply()
 
 

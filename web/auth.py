@@ -97,7 +97,7 @@ def load_principal() -> None:
     g.principal = principal_of(user)
     if user.must_change_password:
         g.unfinished = "password"
-    elif services().accounts.needs_second_factor(user):
+    elif services().accounts.second_factor.required(user):
         g.unfinished = "totp"
 
 
@@ -159,7 +159,7 @@ def login() -> Any:
             g.principal = principal_of(user)
             if user.must_change_password:
                 return redirect(url_for("auth.change_password"))
-            if services().accounts.needs_second_factor(user):
+            if services().accounts.second_factor.required(user):
                 return redirect(url_for("auth.totp"))
             return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
     return render_template("login.html", form=form, error=error), status
@@ -279,13 +279,13 @@ def totp() -> Any:
     error, codes = None, None
     if form.validate_on_submit():
         try:
-            codes = accounts.confirm_totp(db(), user, (form.code.data or "").strip(),
+            codes = accounts.second_factor.confirm(db(), user, (form.code.data or "").strip(),
                                           form.password.data or "")
         except CustodyError as exc:
             error = place_error(form, exc)
     uri = None
     if codes is None:  # a fresh secret when the page is opened; the same after a typo
-        uri = accounts.start_totp(user, fresh=request.method == "GET")
+        uri = accounts.second_factor.start(user, fresh=request.method == "GET")
     return render_template("totp.html", form=form, error=error, uri=uri,
                            secret=parse_qs(urlsplit(uri).query)["secret"][0] if uri else None,
                            codes=codes, enrolled=user.totp_secret_path is not None

@@ -101,7 +101,7 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 @bp.post("/users/<int:user_id>/totp-reset")
 @roles_required("admin")
 def reset_totp(user_id: int) -> ResponseReturnValue:
-    return user_out(services().accounts.reset_totp(db(), principal(), user_id)).reply()
+    return user_out(services().accounts.second_factor.reset(db(), principal(), user_id)).reply()
 
 
 @operation("List your API tokens (admins: everyone's with all=true)", out=Items[TokenOut],

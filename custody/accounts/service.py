@@ -1,4 +1,5 @@
-"""Users from creation to deletion, and logins with backoff, TOTP and recovery codes."""
+"""Users from creation to deletion, and logins with backoff (the second factor is
+custody.accounts.second_factor's)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from math import ceil
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pyotp
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock, iso
 from custody.config import SecuritySettings, SsoSettings
-from custody.db import after_commit, before_io, lock_rows, rows_changed, write_kept
+from custody.db import before_io, lock_rows, rows_changed, write_kept
 from custody.errors import (
     Conflict,
     CustodyError,
@@ -38,13 +38,15 @@ from custody.errors import (
     Unauthorized,
 )
 from custody.mail import Mailer, Message
-from custody.secrets import SecretNotFound, SecretStore, client_path, provider_path
+from custody.secrets import SecretStore
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 LOGIN_FAILED = "invalid username, password or code"
-RECOVERY_CODES = 10
 log = logging.getLogger("custody.accounts")
+
+if TYPE_CHECKING:  # it imports this module (Principal)
+    from custody.accounts.second_factor import SecondFactor
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class AccountService:
     """Users from creation to deletion; logins with backoff, TOTP and recovery codes."""
 
     def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
-                 settings: SecuritySettings, mailer: Mailer,
+                 settings: SecuritySettings, mailer: Mailer, second_factor: SecondFactor,
                  passwords: Passwords | None = None,
                  activity: Sequence[UserActivity] = (),
                  sso: SsoSettings | None = None,
@@ -112,6 +114,7 @@ class AccountService:
         self.pause = pause  # public: tests watch it
         self._window = timedelta(minutes=settings.lockout_minutes)
         self.backoff = AddressBackoff(settings.lockout_threshold, self._window)
+        self.second_factor = second_factor
 
     # -- the client's data (custody.tenancy.ClientData)
     def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
@@ -216,7 +219,7 @@ class AccountService:
             raise Conflict("you cannot delete your own account; ask another admin")
         self._keep_an_admin(db, user)
         ended = self._lock_out(db, user, f"user deleted by {who.username}")
-        self._destroy_totp(db, user)
+        self.second_factor.destroy(db, user)
         now = self._clock()
         user.username = f"deleted#{user.id}"  # '#' is in no name anyone can choose
         user.password_hash = "!"  # no password verifies against this
@@ -326,7 +329,7 @@ class AccountService:
         if user is None or user.disabled_at is not None:
             ok = False
         elif ok and user.totp_secret_path is not None:
-            ok = totp_code is not None and self._second_factor(db, user, totp_code)
+            ok = totp_code is not None and self.second_factor.verify(db, user, totp_code)
         if not ok or user is None:
             if address is not None:
                 self.backoff.failed(address, name, now)
@@ -491,120 +494,10 @@ class AccountService:
             self._audit.record(db, f"user:{user.id}", "user.email_verify", f"user:{user.id}")
         return user
 
-    # -- second factor
-    def needs_second_factor(self, user: User) -> bool:
-        """Whether the user's role requires TOTP and they have not enrolled yet. Single
-        sign-on users prove a second factor to their identity provider (sso.admin_amr)."""
-        return (user.role in self._settings.require_totp_roles and user.totp_secret_path is None
-                and user.sso_subject is None)
-
-    def _second_factor(self, db: Session, user: User, code: str) -> bool:
-        """A current TOTP code not used before, or an unused recovery code. The user's row
-        is locked first: two logins racing cannot both spend one code."""
-        lock_rows(db, User, User.id == user.id)
-        code = code.strip().replace(" ", "")
-        if code.isdigit() and len(code) == 6:
-            step = _totp_step(self._totp(user), code, self._clock())
-            if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
-                return False  # wrong, or replayed within its window
-            user.totp_last_step = step
-            return True
-        digest = token_digest(code.lower())
-        if user.recovery_codes and digest in user.recovery_codes:
-            user.recovery_codes = [c for c in user.recovery_codes if c != digest]
-            self._audit.record(db, f"user:{user.id}", "login.recovery_code", f"user:{user.id}",
-                               left=len(user.recovery_codes))
-            return True
-        return False
-
-    def _totp_path(self, user: User) -> str:
-        if user.client_id is not None:
-            return client_path(user.client_id, "users", str(user.id), "totp")
-        return provider_path("users", str(user.id), "totp")
-
-    def _totp(self, user: User) -> pyotp.TOTP:
-        if user.totp_secret_path is None:
-            raise Conflict("this account has no TOTP enrolment")
-        return pyotp.TOTP(self._secrets.get(user.totp_secret_path)["seed"].reveal())
-
-    def start_totp(self, user: User, fresh: bool = True) -> str:
-        """Store a new TOTP seed (not yet active) and return its provisioning URI; with
-        ``fresh`` False, the pending one if there is one (a mistyped code keeps the seed)."""
-        pending = self._totp_path(user) + "-pending"
-        seed = None
-        if not fresh:
-            try:
-                seed = self._secrets.get(pending)["seed"].reveal()
-            except SecretNotFound:
-                pass
-        if seed is None:
-            seed = pyotp.random_base32()
-            self._secrets.put(pending, {"seed": seed})
-        return pyotp.TOTP(seed).provisioning_uri(name=user.username, issuer_name="custody")
-
-    def confirm_totp(self, db: Session, user: User, code: str, password: str) -> list[str]:
-        """Activate the pending seed once the user proves their authenticator has it and
-        gives their password (a stolen cookie or token alone cannot swap the second
-        factor); return new recovery codes (shown once, stored only as hashes)."""
-        if user.sso_subject is not None:
-            raise Conflict("you sign in through your identity provider: its second factor "
-                           "is the one that counts")
-        if not self._passwords.verify(user.password_hash, password):
-            raise InvalidInput("password: your current password is needed to change the "
-                               "second factor", field="password")
-        pending = self._totp_path(user) + "-pending"
-        try:
-            seed = self._secrets.get(pending)["seed"].reveal()
-        except SecretNotFound:
-            raise InvalidInput("start TOTP enrolment first (POST /api/v1/me/totp)") from None
-        if _totp_step(pyotp.TOTP(seed), code, self._clock()) is None:
-            raise InvalidInput("the code does not match; check the authenticator's clock",
-                               field="code")
-        self._secrets.put(self._totp_path(user), {"seed": seed})
-        self._secrets.destroy(pending)
-        user.totp_secret_path = self._totp_path(user)
-        user.totp_last_step = None
-        codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
-        user.recovery_codes = [token_digest(c) for c in codes]
-        self._audit.record(db, f"user:{user.id}", "user.totp_enable", f"user:{user.id}")
-        return codes
-
-    def reset_totp(self, db: Session, who: Principal, user_id: int) -> User:
-        """Remove a user's second factor (a lost phone): they enrol again at next login if
-        their role requires it."""
-        user = self.get_user(db, who, user_id)
-        if user.totp_secret_path is not None:
-            self._destroy_totp(db, user)
-            user.totp_secret_path, user.recovery_codes = None, None
-            self._audit.record(db, who.actor, "user.totp_reset", f"user:{user.id}")
-        return user
-
-    def _destroy_totp(self, db: Session, user: User) -> None:
-        """Destroy the seed and any pending one, once the unit commits."""
-        paths = [self._totp_path(user), self._totp_path(user) + "-pending"]
-
-        def destroy() -> None:
-            for path in paths:
-                try:
-                    self._secrets.destroy(path)
-                except SecretNotFound:
-                    pass
-
-        after_commit(db, destroy)
-
 
 def deleted_subject(subject: str) -> str:
     """What a deleted single sign-on user keeps of their provider subject: its hash."""
     return "deleted:" + hashlib.sha256(subject.encode()).hexdigest()
-
-
-def _totp_step(totp: pyotp.TOTP, code: str, now: datetime) -> int | None:
-    """The time step ``code`` belongs to (the current one or a neighbour), or None."""
-    step = totp.timecode(now)
-    for candidate in (step, step - 1, step + 1):
-        if secrets.compare_digest(totp.generate_otp(candidate), code):
-            return candidate
-    return None
 
 
 def _require_admin(who: Principal) -> None:

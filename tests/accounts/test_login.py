@@ -212,14 +212,14 @@ def test_totp_is_required_once_enabled(client: FlaskClient, login: Login, alice:
     with transaction(services.db) as db:
         user = db.get(User, alice.id)
         assert user is not None
-        uri = services.accounts.start_totp(user)
+        uri = services.accounts.second_factor.start(user)
         totp = pyotp.TOTP(pyotp.parse_uri(uri).secret)
         with pytest.raises(InvalidInput, match="does not match"):
-            services.accounts.confirm_totp(db, user, "000000", "Alice-Pass-123!")
+            services.accounts.second_factor.confirm(db, user, "000000", "Alice-Pass-123!")
         # A stolen cookie or token cannot swap the second factor: the password is asked.
         with pytest.raises(InvalidInput, match="current password"):
-            services.accounts.confirm_totp(db, user, totp.at(clock()), "wrong-password-xx")
-        services.accounts.confirm_totp(db, user, totp.at(clock()), "Alice-Pass-123!")
+            services.accounts.second_factor.confirm(db, user, totp.at(clock()), "wrong-password-xx")
+        services.accounts.second_factor.confirm(db, user, totp.at(clock()), "Alice-Pass-123!")
     assert login("alice", "Alice-Pass-123!").status_code == 401
     assert login("alice", "Alice-Pass-123!", "123456").status_code == 401
     assert login("alice", "Alice-Pass-123!", totp.at(clock())).status_code == 302

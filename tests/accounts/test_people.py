@@ -180,8 +180,8 @@ def test_delete_keeps_the_actor_id_and_nothing_personal(
     with transaction(services.db) as db:
         user = db.get(User, tech)
         assert user is not None
-        uri = services.accounts.start_totp(user)
-        services.accounts.confirm_totp(db, user, pyotp.TOTP(pyotp.parse_uri(uri).secret).at(
+        uri = services.accounts.second_factor.start(user)
+        services.accounts.second_factor.confirm(db, user, pyotp.TOTP(pyotp.parse_uri(uri).secret).at(
             services.clock()), "Tech-Pass-123!")
     assert services.secrets.list_paths("provider") == [f"provider/users/{tech}/totp"]
     gone = client.delete(f"/api/v1/users/{tech}", headers=h)
@@ -313,7 +313,7 @@ def test_totp_on_pages_with_recovery_codes(app: Flask, services: Services) -> No
         assert alice is not None and alice.totp_secret_path is not None
         # An admin removes it (a lost phone): the next login needs no code.
         services.accounts.create_user(db, "test", "root2", "admin", password="Root2-Pass-1234")
-        services.accounts.reset_totp(db, Principal(0, "root2", "admin", None), alice.id)
+        services.accounts.second_factor.reset(db, Principal(0, "root2", "admin", None), alice.id)
     again = app.test_client()
     page_html = again.get("/login").get_data(as_text=True)
     assert again.post("/login", data={"username": "alice", "password": "Alice-Pass-123!",
