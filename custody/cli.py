@@ -263,7 +263,7 @@ def built_services(ctx: click.Context) -> Iterator[Services]:
 
 def _user_row(u: Any) -> dict[str, Any]:
     return {"id": u.id, "username": u.username, "role": u.role, "client_id": u.client_id,
-            "state": "deleted" if u.deleted_at else "disabled" if u.disabled_at else "active",
+            "state": u.state,
             "totp": u.totp_secret_path is not None,
             "can_read_transcripts": u.can_read_transcripts,
             "created_at": u.created_at.isoformat()}
@@ -436,10 +436,9 @@ def audit() -> None:
 def audit_verify(ctx: click.Context) -> None:
     """Check the hash chain; exit 1 naming the first changed, inserted or deleted row."""
     from custody.audit.service import verify_chain
-    from custody.services import build_services
 
-    services = build_services(settings_from(ctx))
-    with stderr().status("verifying audit chain…") as status, transaction(services.db) as db:
+    with built_services(ctx) as services, stderr().status("verifying audit chain…") as status, \
+            transaction(services.db) as db:
         result = verify_chain(db, lambda n: status.update(f"verified {n} events…"))
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} events")
@@ -463,10 +462,7 @@ def purge_plan(ctx: click.Context, as_json: bool) -> None:
 
     from rich.table import Table
 
-    from custody.services import build_services
-
-    services = build_services(settings_from(ctx))
-    with transaction(services.db) as db:
+    with built_services(ctx) as services, transaction(services.db) as db:
         items = services.purge.plan(db)
     if as_json:
         click.echo(json.dumps([{"kind": i.kind, "target": i.target, "name": i.name,
@@ -491,10 +487,7 @@ def purge_run(ctx: click.Context, dry_run: bool) -> None:
     """Destroy everything that is due now, leaving a receipt for each target."""
     from rich.progress import Progress
 
-    from custody.services import build_services
-
-    services = build_services(settings_from(ctx))
-    with Progress(console=stderr(), transient=True) as progress:
+    with built_services(ctx) as services, Progress(console=stderr(), transient=True) as progress:
         task = progress.add_task("purging", total=None)
         result = services.purge.run("cli", dry_run=dry_run, trigger="cli",
                                     progress=lambda n, total: progress.update(
@@ -525,12 +518,11 @@ def import_devices(ctx: click.Context, file: Any, dry_run: bool) -> None:
     from custody.accounts.service import Principal
     from custody.db import finish
     from custody.purge.importer import DatesImporter, parse
-    from custody.services import build_services
 
     rows = parse(file.read())
-    services = build_services(settings_from(ctx))
-    importer = DatesImporter(services.audit, services.clock, services.settings.purge.grace_days)
-    with services.db() as db:
+    with built_services(ctx) as services, services.db() as db:
+        importer = DatesImporter(services.audit, services.clock,
+                                 services.settings.purge.grace_days)
         result = importer.apply(db, Principal.operator("cli"), rows, dry_run)
         finish(db, ok=not dry_run)  # a dry run rolls back whatever it tried
     verb = "would import" if dry_run else "imported"
@@ -571,10 +563,7 @@ def ca() -> None:
 @handle_errors
 def ca_init(ctx: click.Context, name: str) -> None:
     """Create the provider's root CA (clients' issuing CAs follow on first issuance)."""
-    from custody.services import build_services
-
-    services = build_services(settings_from(ctx))
-    with transaction(services.db) as db:
+    with built_services(ctx) as services, transaction(services.db) as db:
         root = services.certs.init_root(db, "cli", name)
     # Only now, committed: a closed pipe cannot make a printed CA roll back.
     click.echo(f"root CA {root.id} created, valid until {root.not_after:%Y-%m-%d}")

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from wtforms import IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
+from custody.accounts.models import User
 from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
 from custody.errors import CustodyError, Forbidden, TooManyAttempts
@@ -152,17 +153,23 @@ def login() -> Any:
         except CustodyError as exc:
             error, status = str(exc), 401
         else:
-            ours = server_session(session)
-            ours.clear()
-            ours.regenerate()
-            ours["uid"] = user.id
-            g.principal = principal_of(user)
-            if user.must_change_password:
-                return redirect(url_for("auth.change_password"))
-            if services().accounts.second_factor.required(user):
-                return redirect(url_for("auth.totp"))
-            return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
+            return signed_in(user, _safe_next(request.args.get("next")))
     return render_template("login.html", form=form, error=error), status
+
+
+def signed_in(user: User, then: str | None = None) -> Response:
+    """Start the user's web session under a fresh id (a planted one is worthless) and
+    send them on: first to what their account still lacks, else to ``then`` or home."""
+    ours = server_session(session)
+    ours.clear()
+    ours.regenerate()
+    ours["uid"] = user.id
+    g.principal = principal_of(user)
+    if user.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    if services().accounts.second_factor.required(user):
+        return redirect(url_for("auth.totp"))
+    return redirect(then or home_for(user.role))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -15,6 +15,7 @@ from flask import g, request
 from flask_limiter import Limiter
 from limits.storage import MemoryStorage, Storage
 
+from custody.addresses import is_ip
 from custody.ratelimit import SharedCounters
 from custody.web.context import services
 
@@ -29,7 +30,7 @@ def client_address() -> str:
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     for hop in reversed(hops):
         if not _within(hop, trusted):
-            return hop if _is_address(hop) else peer
+            return hop if is_ip(hop) else peer
     return peer
 
 
@@ -40,14 +41,6 @@ def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6N
     except ValueError:
         return False
     return any(ip in net for net in networks)
-
-
-def _is_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def address_key() -> str:
@@ -67,12 +60,8 @@ def address_key() -> str:
 def _rate_key() -> str:
     """The user behind a valid token (more tokens buy no more calls), else the caller's
     address."""
-    from custody.web.auth import load_principal
-
-    load_principal()
-    who = g.get("principal")
-    return f"u:{who.user_id}" if who is not None and g.get("token_id") is not None \
-        else address_key()
+    key = user_key()  # the caller is known from here on
+    return key if g.get("token_id") is not None else address_key()
 
 
 def user_key() -> str:

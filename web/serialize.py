@@ -42,7 +42,7 @@ def user_out(u: User) -> UserOut:
     return UserOut(id=u.id, username=u.username, role=u.role, client_id=u.client_id,
                    can_read_transcripts=u.can_read_transcripts,
                    totp_enabled=u.totp_secret_path is not None,
-                   state="deleted" if u.deleted_at else "disabled" if u.disabled_at else "active",
+                   state=u.state,
                    created_at=u.created_at, disabled_at=u.disabled_at)
 
 

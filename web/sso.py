@@ -13,17 +13,15 @@ from typing import Any
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, session, url_for
+from flask import Blueprint, Flask, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
 from joserfc.errors import JoseError
 from requests import RequestException
 
-from custody.accounts.service import principal_of
 from custody.errors import CustodyError, NotFound
-from custody.web.auth import LoginForm, home_for
+from custody.web.auth import LoginForm, signed_in
 from custody.web.context import db, services
 from custody.web.limits import address_key, limiter, login_limit
-from custody.web.sessions import server_session
 
 bp = Blueprint("sso", __name__)
 log = logging.getLogger("custody.web.sso")
@@ -73,12 +71,7 @@ def callback() -> ResponseReturnValue:
         user = services().sso.sign_in(db(), claims)
     except CustodyError as exc:
         return _refused(str(exc), 401)
-    ours = server_session(session)
-    ours.clear()
-    ours.regenerate()
-    ours["uid"] = user.id
-    g.principal = principal_of(user)
-    return redirect(home_for(user.role))
+    return signed_in(user)
 
 
 # What only the verified ID token may say: the userinfo endpoint adds profile claims
@@ -89,9 +82,10 @@ PROTOCOL_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "nonce", "amr", "acr", "au
 def _with_userinfo(claims: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
     """The ID token's claims, completed from the userinfo endpoint when the provider has
     one; its answer must be about the same subject (OpenID Connect Core 5.3.2)."""
-    if "userinfo_endpoint" not in _client().load_server_metadata():
+    client = _client()
+    if "userinfo_endpoint" not in client.load_server_metadata():
         return claims
-    extra = _client().userinfo(token=token)
+    extra = client.userinfo(token=token)
     if extra.get("sub") != claims["sub"]:
         raise ValueError("userinfo is about another subject")
     return {k: v for k, v in extra.items() if k not in PROTOCOL_CLAIMS} | claims

@@ -54,6 +54,11 @@ class User(Base):
     def active(self) -> bool:
         return self.disabled_at is None
 
+    @property
+    def state(self) -> str:
+        """active, disabled or deleted (a deleted user is disabled too)."""
+        return "deleted" if self.deleted_at else "disabled" if self.disabled_at else "active"
+
 
 class ApiToken(Base):
     """A bearer token for the API, stored only as its SHA-256 hash."""
