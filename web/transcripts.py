@@ -56,7 +56,7 @@ def watch(session_id: int) -> ResponseReturnValue:
     """Server-sent events: the session's transcript as it grows, until the session ends.
 
     One audit event per viewing; the stream polls the database itself, and stops when
-    the session is no longer open."""
+    the session is no longer open, or its watcher is disabled."""
     svc, who = services(), principal()
     session = svc.sessions.watch(db(), who, session_id)
     session_key = session.id
@@ -68,6 +68,9 @@ def watch(session_id: int) -> ResponseReturnValue:
                 current = tx.get(AccessSession, session_key)
                 state = current.state if current else "gone"
                 new = svc.sessions.events_since(tx, current, after) if current else []
+                # The stream is one long request: a watcher disabled meanwhile stops here.
+                if svc.accounts.active_user(tx, who.user_id) is None:
+                    new, state = [], "watcher disabled"
             for event in new:
                 after = event.seq
                 yield "data: " + json.dumps({"at": event.at.isoformat(),

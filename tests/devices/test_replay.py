@@ -99,3 +99,31 @@ def test_transcripts_download_search_and_watch(lab: Lab, sshd: SshDevice) -> Non
             AuditEvent.action == "session.watch"))
     assert watches == 1
     assert lab.client.get(f"/tech/sessions/{other}/watch", headers=lab.tech).status_code == 403
+
+
+def test_a_disabled_watcher_stops_watching(lab: Lab, sshd: SshDevice) -> None:
+    """Offboarding reaches a stream already open: the watcher's next poll ends it, while
+    the session itself goes on."""
+    from custody.accounts.service import Principal
+    from custody.db import transaction
+
+    sid = lab.open(lab.enrol(sshd.port))
+    with transaction(lab.services.db) as db:  # another admin, so boss may be disabled
+        lab.services.accounts.create_user(db, "test", "deputy", "admin",
+                                          password="Deputy-Pass-1234")
+    stream = lab.client.get(f"/tech/sessions/{sid}/watch", headers=lab.admin, buffered=False)
+    received: list[str] = []
+
+    def read() -> None:
+        for chunk in stream.response:
+            received.append(chunk.decode() if isinstance(chunk, bytes) else chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert lab.run(sid, "echo before-disable")[0] == 200
+    with transaction(lab.services.db) as db:
+        boss = lab.services.accounts.find_user(db, Principal.operator("test"), "boss")
+        lab.services.accounts.disable_user(db, Principal.operator("test"), boss.id)
+    reader.join(timeout=20)
+    assert not reader.is_alive()  # the stream stopped with its watcher
+    assert 'event: end\ndata: {"state": "watcher disabled"}' in "".join(received)
