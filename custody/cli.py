@@ -158,16 +158,48 @@ def initialize(directory: Path, admin_name: str, port: int = 8080) -> str:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: server.host).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port).")
+@click.option("--join", "join_token", default=None, metavar="TOKEN",
+              help="Join the cluster as the node this token names (from `custody node add`).")
 @click.pass_context
 @handle_errors
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, join_token: str | None
+          ) -> None:
     """Apply migrations and serve the web app and API."""
     settings = settings_from(ctx)
+    token = join_token or (settings.node.join_token.get_secret_value()
+                           if settings.node.join_token else None)
     serve_settings(settings, host or settings.server.host,
-                   settings.server.port if port is None else port)
+                   settings.server.port if port is None else port, token)
 
 
-def serve_settings(settings: Settings, host: str, port: int) -> None:
+def join_cluster(settings: Settings, token: str | None) -> Settings:
+    """Use a join token once (this node gets its certificate), unless this node has one
+    already; return the settings with the node's name as its certificate says."""
+    from custody.cluster.identity import join, name_in, require_identity
+    from custody.services import build_services
+
+    folder = settings.path(settings.node.dir)
+    name = name_in(folder)
+    if token and name is None:
+        services = build_services(settings, run_migrations=False)
+        try:
+            name = join(settings, services.db, services.nodes, token).name
+        finally:
+            services.engine.dispose()
+        click.echo(f"joined as node {name}; its key and certificate are in {folder}", err=True)
+    elif token:
+        click.echo(f"this node has joined already (as {name}); the join token is not used",
+                   err=True)
+    if name and not settings.node.name:
+        settings = settings.model_copy(update={
+            "node": settings.node.model_copy(update={"name": name})})
+    if settings.node.listen:
+        require_identity(settings)
+    return settings
+
+
+def serve_settings(settings: Settings, host: str, port: int, join_token: str | None = None
+                   ) -> None:
     from custody import server
     from custody.db import make_engine, migrate
     from custody.devices.broker_net import claim_socket
@@ -183,6 +215,7 @@ def serve_settings(settings: Settings, host: str, port: int) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine)
     engine.dispose()
+    settings = join_cluster(settings, join_token)
     start_broker_process(settings)
 
     def factory() -> Any:
@@ -550,6 +583,52 @@ def scheduler(ctx: click.Context) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     click.echo("custody scheduler started")
     run_scheduler(services, stop)
+
+
+@main.group()
+def node() -> None:
+    """The nodes of a cluster (several `custody serve` on one database)."""
+
+
+@node.command("add")
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def node_add(ctx: click.Context, name: str) -> None:
+    """Print a one-time join token for node NAME (good for 24 hours): start that node with
+    `custody serve --join TOKEN`. Adding an existing name lets that node join again."""
+    with built_services(ctx) as services, transaction(services.db) as db:
+        token = services.nodes.add(db, "cli", name)
+    click.echo(token)
+
+
+@node.command("list")
+@JSON_OPTION
+@click.pass_context
+@handle_errors
+def node_list(ctx: click.Context, as_json: bool) -> None:
+    """List the nodes: address, last heartbeat, whether their lease holds."""
+    with built_services(ctx) as services, transaction(services.db) as db:
+        rows = [{"name": n.name, "address": n.address,
+                 "state": ("removed" if n.removed_at
+                           else "joining" if n.join_token_hash and not n.heartbeat_at
+                           else "down" if services.nodes.lost(db, n.name) else "up"),
+                 "heartbeat_at": n.heartbeat_at.isoformat() if n.heartbeat_at else None,
+                 "cert_not_after": n.cert_not_after.isoformat() if n.cert_not_after else None}
+                for n in services.nodes.all(db)]
+    _print_rows(rows, ["name", "address", "state", "heartbeat_at", "cert_not_after"], as_json)
+
+
+@node.command("remove")
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def node_remove(ctx: click.Context, name: str) -> None:
+    """Stop accepting node NAME's certificate; the sessions it holds end as failed."""
+    with built_services(ctx) as services, transaction(services.db) as db:
+        failed = services.nodes.remove(db, "cli", name)
+    click.echo(f"node {name} removed" + (f"; sessions {', '.join(map(str, failed))} ended"
+                                         if failed else ""))
 
 
 @main.group()

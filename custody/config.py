@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -162,6 +164,45 @@ class BrokerSettings(_Section):
     confirm_timeout_seconds: int = Field(default=300, ge=10, le=3600)
 
 
+NODE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+class NodeSettings(_Section):
+    """This node's own settings (give each node its own, e.g. CUSTODY_NODE__NAME).
+
+    One node needs none of them. With several, each runs `custody serve` with a name,
+    and an address where the other nodes reach its broker over mutual TLS."""
+
+    name: str = Field(default="", max_length=63)  # empty: the host's name
+    # host:port the node channel listens on; empty: no channel (one node only).
+    listen: str = ""
+    # host:port other nodes dial (default: listen).
+    advertise: str = ""
+    # This node's key and certificate from the cluster's node CA.
+    dir: Path = Path("var/node")
+    join_token: SecretStr | None = None
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
+    # A node not heard from for this long is dead: its sessions end as failed.
+    lease_seconds: float = Field(default=20.0, gt=0, le=3600)
+    # Whether this node's broker also competes to run the scheduled jobs.
+    scheduler: bool = True
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeats(self) -> NodeSettings:
+        if self.lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("node.lease_seconds must be at least twice node.heartbeat_seconds")
+        if self.name and not NODE_NAME.fullmatch(self.name):
+            raise ValueError(f"node.name {self.name!r}: use lower-case letters, digits, '-' "
+                             "and '.' (it is the name in the node's certificate)")
+        for field in ("listen", "advertise"):
+            value = getattr(self, field)
+            if value:
+                host, sep, port = value.rpartition(":")
+                if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+                    raise ValueError(f"node.{field} must be host:port, not {value!r}")
+        return self
+
+
 class PurgeSettings(_Section):
     grace_days: int = Field(default=0, ge=0)
     notice_days: int = Field(default=7, ge=0)
@@ -212,6 +253,7 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
     broker: BrokerSettings = BrokerSettings()
+    node: NodeSettings = NodeSettings()
     purge: PurgeSettings = PurgeSettings()
     certs: CertSettings = CertSettings()
     alerts: AlertSettings = AlertSettings()
@@ -232,6 +274,11 @@ class Settings(_Section):
         host = self.server.host
         shown = f"[{host}]" if ":" in host else host
         return f"{'https' if self.tls_enabled else 'http'}://{shown}:{self.server.port}"
+
+    @property
+    def node_name(self) -> str:
+        """This node's name: ``node.name``, else the host's name."""
+        return self.node.name or socket.gethostname().lower()[:63]
 
     def path(self, value: Path) -> Path:
         """Resolve a configured path against the configuration's directory."""

@@ -7,6 +7,7 @@ from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.audit.models import AuditEvent, AuditHead
 from custody.certs.models import Certificate, CertificateAuthority, CrlEntry
 from custody.clients.models import Client, Contact, Engagement
+from custody.cluster.models import Node, NodeAuthority
 from custody.db import Base
 from custody.devices.models import (
     AccessSession,
@@ -23,6 +24,7 @@ metadata = Base.metadata
 __all__ = [
     "AccessSession", "AlertSource", "ApiToken", "AuditEvent", "AuditHead", "Certificate",
     "CertificateAuthority", "Client", "ClientPolicy", "Contact", "CrlEntry", "Device",
-    "EgressProfile", "Engagement", "Hold", "Notification", "OutboxMessage", "PurgeReceipt",
+    "EgressProfile", "Engagement", "Hold", "Node", "NodeAuthority", "Notification",
+    "OutboxMessage", "PurgeReceipt",
     "PurgeRun", "RateCounter", "TranscriptChunk", "User", "WebSession", "metadata",
 ]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # imported by build_services: importing this module stays che
     from custody.certs.service import CertService
     from custody.clients.rights import RightsService
     from custody.clients.service import ClientService
+    from custody.cluster.channel import NodeChannel
+    from custody.cluster.nodes import Nodes
     from custody.config import Settings
     from custody.devices.broker import Broker, Connector
     from custody.devices.rotation import CredentialRotation
@@ -55,6 +57,7 @@ class Services:
     devices: DeviceService
     transcripts: TranscriptStore
     broker: Broker
+    nodes: Nodes
     rotation: CredentialRotation
     sessions: SessionService
     purge: PurgeService
@@ -101,6 +104,22 @@ def certificate_authority(settings: Settings, store: SecretStore) -> CaBackend:
     return BuiltinCa(store, settings.certs.key_type)
 
 
+def node_channel(settings: Settings, db: sessionmaker[Session], nodes: Nodes
+                 ) -> NodeChannel | None:
+    """The channel to other nodes' brokers, when this node has one (node.listen)."""
+    if not settings.node.listen:
+        return None
+    from custody.cluster.channel import NodeChannel
+    from custody.cluster.identity import require_identity
+    from custody.db import transaction
+
+    def address_of(name: str) -> str:
+        with transaction(db) as tx:
+            return nodes.address_of(tx, name)
+
+    return NodeChannel(require_identity(settings), address_of)
+
+
 def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer | None = None,
                    secrets: SecretStore | None = None, run_migrations: bool = True,
                    remote_broker: bool = False, connector: Connector | None = None,
@@ -120,6 +139,9 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     from custody.certs.service import CertService
     from custody.clients.rights import RightsService
     from custody.clients.service import ClientService
+    from custody.cluster.authority import NodeCa
+    from custody.cluster.nodes import Nodes
+    from custody.cluster.routing import RoutingBroker
     from custody.db import make_engine, make_session_factory, migrate
     from custody.devices.approvals import CommandApprovals
     from custody.devices.broker import LocalBroker
@@ -144,19 +166,22 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     transcripts = TranscriptStore(store, clock)
     approvals = CommandApprovals(db, audit, clock, settings.broker)
     device_connector: Connector = connector or NetmikoConnector()
+    nodes = Nodes(NodeCa(store, clock), audit, clock, settings.node)
     broker: Broker
     if remote_broker:
-        broker = RemoteBroker(settings.path(settings.broker.socket))
+        broker = RoutingBroker(RemoteBroker(settings.path(settings.broker.socket)),
+                               settings.node_name, db, node_channel(settings, db, nodes))
     else:
         broker = LocalBroker(db, store, transcripts, settings.broker, clock, audit, approvals,
-                             device_connector)
+                             device_connector, node=settings.node_name)
     mailer = mailer or SmtpMailer(settings.mail)
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours, mailer)
     certs = CertService(store, audit, clock, settings.certs, mailer,
                         certificate_authority(settings, store), settings.server.base_url)
     devices = DeviceService(store, audit, clock)
+    # Web workers check the holder's lease: a dead node's session fails, visibly.
     sessions = SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
-                              approvals)
+                              approvals, leases=nodes if remote_broker else None)
     hasher = passwords or Passwords()
     accounts = AccountService(store, audit, clock, sec, mailer,
                               SecondFactor(store, audit, clock, hasher, sec.require_totp_roles),
@@ -185,6 +210,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         devices=devices,
         transcripts=transcripts,
         broker=broker,
+        nodes=nodes,
         sessions=sessions,
         rotation=CredentialRotation(db, store, device_connector, audit, clock, settings.broker),
         purge=PurgeService(db, store, transcripts, audit, clock, settings.purge,

@@ -7,12 +7,20 @@ import atexit
 import logging
 import multiprocessing
 import os
+import secrets
 import signal
+import ssl
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from custody.config import Settings
+from custody.db import transaction
 from custody.errors import ConfigError
+
+if TYPE_CHECKING:
+    from custody.devices.broker_net import BrokerServer
+    from custody.services import Services
 
 log = logging.getLogger("custody.broker")
 
@@ -35,15 +43,53 @@ def run_broker(settings: Settings) -> None:
     if not isinstance(services.broker, LocalBroker):
         raise ConfigError("the broker process holds the device connections itself")
     server = BrokerServer(services.broker, settings.path(settings.broker.socket)).start()
-    scheduler = session_scheduler(services)
+    address = listen_for_nodes(services, server)
+    instance = secrets.token_hex(8)
+    with transaction(services.db) as db:
+        failed = services.nodes.start(db, settings.node_name, address, instance)
+    if failed:
+        log.warning("sessions %s ended: this node's previous run held them", failed)
+    scheduler = session_scheduler(services, instance)
     scheduler.start()
-    # The purge jobs too (leader-elected on PostgreSQL, so extra nodes stand by).
-    threading.Thread(target=run_scheduler, args=(services, stopping), daemon=True,
-                     name="scheduler").start()
-    log.info("broker listening on %s", server.path)
+    if settings.node.scheduler:  # the purge jobs too (leader-elected on PostgreSQL)
+        threading.Thread(target=run_scheduler, args=(services, stopping), daemon=True,
+                         name="scheduler").start()
+    log.info("broker of node %s listening on %s%s", settings.node_name, server.path,
+             f" and on {address} for other nodes" if address else "")
     stopping.wait()
     scheduler.shutdown(wait=False)
     server.stop()  # closes every live device connection
+
+
+def listen_for_nodes(services: Services, server: BrokerServer) -> str | None:
+    """Open the node channel (node.listen); return the address other nodes dial."""
+    from custody.cluster.channel import SerializedTls, peer_identity, server_context
+    from custody.cluster.identity import require_identity
+
+    node = services.settings.node
+    if not node.listen:
+        return None
+    accepted: dict[tuple[str, str], float] = {}
+
+    def accept(tls: ssl.SSLSocket) -> bool:
+        # The CA vouched for the certificate; is it still the one of a current node?
+        peer = peer_identity(tls)
+        if accepted.get(peer, 0.0) > time.monotonic():
+            return True
+        with transaction(services.db) as db:
+            ok = services.nodes.accepts(db, *peer)
+        if ok:
+            accepted[peer] = time.monotonic() + 10
+        else:
+            log.warning("node channel: refused a peer presenting node %r (serial %s), which "
+                        "is not a current node", *peer)
+        return ok
+
+    host, port = server.listen_tls(node.listen, server_context(require_identity(services.settings)),
+                                   accept, SerializedTls)
+    if node.advertise:
+        return node.advertise
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def start_broker_process(settings: Settings) -> multiprocessing.process.BaseProcess:

@@ -18,17 +18,20 @@ from custody.jobs.accounts import sweep_rate_counters, sweep_web_sessions
 from custody.jobs.alerts import alert_retention, deliver_outbox
 from custody.jobs.certs import certificate_jobs
 from custody.jobs.purge import daily_digest, purge_notices, purge_sweep, retention_sweep
-from custody.jobs.sessions import expire_sessions, rotate_due
+from custody.jobs.sessions import expire_sessions, node_heartbeat, rotate_due
 from custody.services import Services
 
 log = logging.getLogger("custody.scheduler")
 SCHEDULER_LOCK_KEY = 0x6375737464795343  # one advisory lock id for "the active scheduler"
 
 
-def add_session_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
+def add_session_jobs(scheduler: BackgroundScheduler, services: Services, instance: str) -> None:
     """Jobs that must run where the live device connections are (the broker process)."""
     scheduler.add_job(expire_sessions, "interval", seconds=15, args=[services],
                       id="sessions.expire", max_instances=1, coalesce=True)
+    scheduler.add_job(node_heartbeat, "interval", args=[services, instance],
+                      seconds=services.settings.node.heartbeat_seconds, id="nodes.heartbeat",
+                      max_instances=1, coalesce=True)
     scheduler.add_job(rotate_due, "interval", minutes=5, args=[services],
                       id="devices.rotate", max_instances=1, coalesce=True)
 
@@ -49,10 +52,11 @@ def add_purge_jobs(scheduler: BackgroundScheduler, services: Services) -> None:
                           coalesce=True, next_run_time=datetime.now(UTC), **kwargs)
 
 
-def session_scheduler(services: Services) -> BackgroundScheduler:
-    """The broker's own jobs (sessions past their time); the purge jobs run apart, on one node."""
+def session_scheduler(services: Services, instance: str) -> BackgroundScheduler:
+    """The broker's own jobs (sessions past their time, this node's lease); the purge jobs
+    run apart, on one node."""
     scheduler = BackgroundScheduler(timezone="UTC")
-    add_session_jobs(scheduler, services)
+    add_session_jobs(scheduler, services, instance)
     return scheduler
 
 

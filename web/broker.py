@@ -67,7 +67,7 @@ def approval_out(a: CommandApproval) -> CommandApprovalOut:
 
 
 def egress_out(p: EgressProfile) -> EgressOut:
-    return EgressOut(id=p.id, name=p.name, source_ip=p.source_ip)
+    return EgressOut(id=p.id, name=p.name, source_ip=p.source_ip, node=p.node)
 
 
 @operation("List egress profiles (fixed source addresses)", out=Items[EgressOut])
@@ -83,7 +83,8 @@ def list_egress() -> ResponseReturnValue:
 @roles_required("admin")
 def create_egress() -> ResponseReturnValue:
     body = parse_body(EgressIn)
-    profile = services().devices.create_egress_profile(db(), principal(), body.name, body.source_ip)
+    profile = services().devices.create_egress_profile(db(), principal(), body.name,
+                                                       body.source_ip, body.node)
     return egress_out(profile).reply(201)
 
 

@@ -310,12 +310,15 @@ class DeviceOut(Out):
 class EgressIn(Body):
     name: str = Field(min_length=1, max_length=100)
     source_ip: str = Field(min_length=1, max_length=64)
+    node: str | None = Field(default=None, min_length=1, max_length=63,
+                             description="The node that holds this address (None: any node)")
 
 
 class EgressOut(Out):
     id: int
     name: str
     source_ip: str
+    node: str | None = None
 
 
 class PolicyIn(Body):

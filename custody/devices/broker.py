@@ -59,6 +59,7 @@ class Connector(Protocol):
 class Opened:
     session_id: int
     source_ip: str
+    node: str | None = None  # whose broker holds the connection
 
 
 @dataclass
@@ -114,8 +115,10 @@ class LocalBroker:
 
     def __init__(self, db: sessionmaker[Session], secrets: SecretStore, transcripts: TranscriptStore,
                  settings: BrokerSettings, clock: Clock, audit: AuditLog,
-                 approvals: CommandApprovals, connector: Connector | None = None) -> None:
+                 approvals: CommandApprovals, connector: Connector | None = None,
+                 node: str | None = None) -> None:
         self._db = db
+        self.node = node
         self.audit = audit
         self.approvals = approvals
         self._secrets = secrets
@@ -162,7 +165,7 @@ class LocalBroker:
                    f"connected to {target.host}:{target.port} from {target.source_ip}; "
                    "host key matched the pin" + ("; elevated by custody before hand-over"
                                                  if target.privileged else ""))
-        return Opened(session_id, target.source_ip)
+        return Opened(session_id, target.source_ip, self.node)
 
     def _get(self, session_id: int) -> _Live:
         with self._lock:

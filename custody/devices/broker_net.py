@@ -13,10 +13,11 @@ import json
 import os
 import socket
 import socketserver
+import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from custody import errors
 from custody.devices.broker import LocalBroker, LocalTerminal, Opened
@@ -24,17 +25,39 @@ from custody.devices.policy import CommandPolicy
 from custody.errors import BackendUnavailable, ConfigError, CustodyError
 
 
-def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+class Connection(Protocol):
+    """What the protocol needs of a connection: a Unix socket, or a node channel's TLS."""
+
+    def recv(self, size: int, /) -> bytes: ...
+
+    def sendall(self, data: bytes, /) -> None: ...
+
+    def settimeout(self, seconds: float | None, /) -> None: ...
+
+    def shutdown(self, how: int, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _send(sock: Connection, message: dict[str, Any]) -> None:
     sock.sendall(json.dumps(message).encode() + b"\n")
 
 
 class _Lines:
-    def __init__(self, sock: socket.socket) -> None:
-        self._file = sock.makefile("rb")
+    """JSON messages, one per line, read from a connection."""
+
+    def __init__(self, sock: Connection) -> None:
+        self._sock = sock
+        self._buffer = b""
 
     def next(self) -> dict[str, Any] | None:
-        line = self._file.readline()
-        return json.loads(line) if line else None
+        while b"\n" not in self._buffer:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)  # type: ignore[no-any-return]
 
 
 def _error(exc: CustodyError) -> dict[str, Any]:
@@ -87,6 +110,7 @@ class BrokerServer:
             os.umask(old)
         self._inode = path.stat().st_ino
         self._server.daemon_threads = True
+        self._tls_servers: list[socketserver.ThreadingTCPServer] = []
 
     def serve_forever(self) -> None:
         self._server.serve_forever(poll_interval=0.2)
@@ -96,8 +120,9 @@ class BrokerServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for server in (self._server, *self._tls_servers):
+            server.shutdown()
+            server.server_close()
         for session_id in self.broker.live_sessions():
             self.broker.close(session_id)
         # Only our own socket: never one another broker has bound at this path since.
@@ -105,7 +130,42 @@ class BrokerServer:
             if self.path.stat().st_ino == self._inode:
                 self.path.unlink()
 
-    def _handle(self, sock: socket.socket) -> None:
+    def listen_tls(self, address: str, context: ssl.SSLContext,
+                   accept: Callable[[ssl.SSLSocket], bool],
+                   wrap: Callable[[ssl.SSLSocket], Connection]) -> tuple[str, int]:
+        """Also serve other nodes on ``address`` (host:port) over TLS: ``context`` checks
+        their certificate, ``accept`` whether that node is still one of ours. Returns the
+        address bound (port 0 picks a free one)."""
+        host, _, port = address.rpartition(":")
+        outer = self
+
+        class TlsHandler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.settimeout(10)  # for the handshake
+                try:
+                    tls = context.wrap_socket(self.request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # no certificate from the node CA: nothing is said
+                if not accept(tls):
+                    tls.close()
+                    return
+                outer._handle(wrap(tls))
+
+        family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+
+        class Server(socketserver.ThreadingTCPServer):
+            address_family = family
+            allow_reuse_address = True
+            daemon_threads = True
+
+        tls_server = Server((host.strip("[]"), int(port)), TlsHandler)
+        self._tls_servers.append(tls_server)
+        threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True, name="node-channel").start()
+        bound = tls_server.server_address
+        return str(bound[0]), int(bound[1])
+
+    def _handle(self, sock: Connection) -> None:
         lines = _Lines(sock)
         request = lines.next()
         if request is None:
@@ -114,7 +174,7 @@ class BrokerServer:
         try:
             if op == "open":
                 opened = self.broker.open(sid)
-                _send(sock, {"ok": True, "source_ip": opened.source_ip})
+                _send(sock, {"ok": True, "source_ip": opened.source_ip, "node": opened.node})
             elif op == "run":
                 command = request["command"]
                 _send(sock, {"ok": True, "output": self.broker.run(
@@ -139,7 +199,7 @@ class BrokerServer:
         except OSError:
             pass  # the client went away
 
-    def _pump(self, sock: socket.socket, lines: _Lines, terminal: LocalTerminal) -> None:
+    def _pump(self, sock: Connection, lines: _Lines, terminal: LocalTerminal) -> None:
         def device_to_client() -> None:
             try:
                 while (event := terminal.next()) is not None:
@@ -161,7 +221,7 @@ class BrokerServer:
 class RemoteStream:
     """The client side of an attached terminal."""
 
-    def __init__(self, sock: socket.socket, lines: _Lines) -> None:
+    def __init__(self, sock: Connection, lines: _Lines) -> None:
         self._sock = sock
         self._lines = lines
 
@@ -183,22 +243,29 @@ class RemoteStream:
 
 
 class RemoteBroker:
-    """Broker client used by web workers."""
+    """Broker client: web workers talk to their node's broker on its Unix socket, and
+    to another node's broker through the node channel (``connect``)."""
 
-    def __init__(self, path: Path, timeout: float = 120.0) -> None:
+    def __init__(self, path: Path | None = None, timeout: float = 120.0,
+                 connect: Callable[[], Connection] | None = None) -> None:
         self._path = path
         self._timeout = timeout
+        self._dial = connect
 
-    def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self._timeout)
+    def _connect(self) -> Connection:
+        if self._dial is not None:
+            sock = self._dial()
+            sock.settimeout(self._timeout)
+            return sock
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.settimeout(self._timeout)
         try:
-            sock.connect(str(self._path))
+            unix.connect(str(self._path))
         except OSError:
-            sock.close()
+            unix.close()
             raise BackendUnavailable("the session broker is not running "
                                      f"(no socket at {self._path})") from None
-        return sock
+        return unix
 
     def check(self) -> None:
         """Raise BackendUnavailable unless a broker listens on the socket."""
@@ -218,7 +285,8 @@ class RemoteBroker:
         return reply
 
     def open(self, session_id: int) -> Opened:
-        return Opened(session_id, self._call({"op": "open", "session_id": session_id})["source_ip"])
+        reply = self._call({"op": "open", "session_id": session_id})
+        return Opened(session_id, reply["source_ip"], reply.get("node"))
 
     def run(self, session_id: int, command: str | Sequence[str]) -> str:
         payload: str | list[str] = command if isinstance(command, str) else list(command)

@@ -52,6 +52,8 @@ class EgressProfile(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     source_ip: Mapped[str] = mapped_column(String(64), unique=True)
+    # The node that holds this address (sessions through it open there); None: any node.
+    node: Mapped[str | None] = mapped_column(String(63), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -124,6 +126,8 @@ class AccessSession(Base):
     source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     host_key_verified: Mapped[bool] = mapped_column(default=False)
     privileged: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The node whose broker holds the live connection (set when it opens).
+    node: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
 
     device: Mapped[Device] = relationship()
 

@@ -16,6 +16,7 @@ from custody.addresses import allowed_names, is_ip
 from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement, engagement_devices
 from custody.clock import Clock, iso
+from custody.cluster.models import Node
 from custody.db import after_rollback, before_io, rows_changed
 from custody.devices.models import ClientPolicy, Device, EgressProfile
 from custody.devices.platforms import DEVICE_TYPES
@@ -157,7 +158,9 @@ class DeviceService:
         return key
 
     def create_egress_profile(self, db: Session, who: Principal, name: str,
-                              source_ip: str) -> EgressProfile:
+                              source_ip: str, node: str | None = None) -> EgressProfile:
+        """A fixed source address; ``node`` is the node that holds it (sessions through it
+        open there), or None when every node can use it."""
         require_role(who, "admin")
         name = name.strip()
         if not name or len(name) > 100:
@@ -167,11 +170,16 @@ class DeviceService:
         if db.scalar(select(EgressProfile.id).where(
                 (EgressProfile.name == name) | (EgressProfile.source_ip == source_ip))) is not None:
             raise Conflict("an egress profile with this name or address exists already")
-        profile = EgressProfile(name=name, source_ip=source_ip, created_at=self._clock())
+        if node is not None and db.scalar(select(Node.id).where(
+                Node.name == node, Node.removed_at.is_(None))) is None:
+            raise InvalidInput(f"no node is named {node!r} (see `custody node list`)",
+                               field="node")
+        profile = EgressProfile(name=name, source_ip=source_ip, node=node,
+                                created_at=self._clock())
         db.add(profile)
         db.flush()
         self._audit.record(db, who.actor, "egress.create", f"egress:{profile.id}",
-                           source_ip=source_ip)
+                           source_ip=source_ip, node=node)
         return profile
 
     def set_client_policy(self, db: Session, who: Principal, client_id: int,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -59,13 +59,22 @@ class CommandResult:
     approval: CommandApproval | None = None  # set when the line waits for approval instead
 
 
+class Leases(Protocol):
+    """Whether the node holding a session's connection is still alive (custody.cluster)."""
+
+    def lost(self, db: Session, name: str) -> str | None:
+        """Why node ``name`` holds no connections any more; None while its lease holds."""
+        ...
+
+
 class SessionService:
     """Open, use and close sessions; every step is audited."""
 
     def __init__(self, broker: Broker, transcripts: TranscriptStore, audit: AuditLog,
                  clock: Clock, settings: BrokerSettings, mailer: Mailer,
-                 approvals: CommandApprovals) -> None:
+                 approvals: CommandApprovals, leases: Leases | None = None) -> None:
         self._broker = broker
+        self._leases = leases
         self.approvals = approvals
         self._transcripts = transcripts
         self._audit = audit
@@ -169,6 +178,7 @@ class SessionService:
         session.opened_at = now
         session.expires_at = now + timedelta(seconds=session.ttl_seconds)
         session.source_ip = opened.source_ip
+        session.node = opened.node
         session.host_key_verified = True
         self._audit.record(db, "broker", "session.open", f"session:{session_id}",
                            source_ip=opened.source_ip)
@@ -227,6 +237,12 @@ class SessionService:
             self._broker.close(session.id)
             write_kept(db, lambda tx: self._mark_closed(self._get(tx, session_id),
                                                         SessionState.EXPIRED, "time limit reached"))
+        elif session.state == SessionState.OPEN and session.node and self._leases is not None \
+                and (lost := self._leases.lost(db, session.node)) is not None:
+            write_kept(db, partial(self._mark_failed, session_id=session_id, reason=lost))
+        if session.state == SessionState.FAILED:
+            raise Conflict(f"session {session_id} failed: {session.close_reason}; "
+                           "open a new one")
         if session.state != SessionState.OPEN:
             raise Conflict(f"session {session_id} is {session.state}; open a new one")
         return session
@@ -301,6 +317,13 @@ class SessionService:
         self._broker.close(session.id)
         self._mark_closed(session, state, reason)
 
+    def _mark_failed(self, db: Session, session_id: int, reason: str) -> None:
+        session = self._get(db, session_id)
+        if session.state == SessionState.OPEN:  # another node may have failed it already
+            self._mark_closed(session, SessionState.FAILED, reason[:200])
+            self._audit.record(db, "broker", "session.failed", f"session:{session_id}",
+                               reason=reason[:200])
+
     def _mark_closed(self, session: AccessSession, state: SessionState, reason: str) -> None:
         session.state = state
         session.closed_at = self._clock()
@@ -361,11 +384,15 @@ class SessionService:
             self._end(db, session, SessionState.CLOSED, reason)
         return len(live)
 
-    def expire_due(self, db: Session) -> list[int]:
-        """Close every open session past its time limit (the scheduled job calls this)."""
+    def expire_due(self, db: Session, node: str | None = None) -> list[int]:
+        """Close every open session past its time limit (the scheduled job calls this);
+        with ``node``, only those whose connection that node's broker holds."""
         now = self._clock()
-        due = db.scalars(select(AccessSession).where(AccessSession.state == SessionState.OPEN,
-                                                     AccessSession.expires_at <= now)).all()
+        query = select(AccessSession).where(AccessSession.state == SessionState.OPEN,
+                                            AccessSession.expires_at <= now)
+        if node is not None:
+            query = query.where((AccessSession.node == node) | AccessSession.node.is_(None))
+        due = db.scalars(query).all()
         for session in due:
             self._end(db, session, SessionState.EXPIRED, "time limit reached")
             self._audit.record(db, "scheduler", "session.expire", f"session:{session.id}")

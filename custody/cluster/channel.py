@@ -1,0 +1,134 @@
+"""The node channel: brokers reach each other over mutual TLS, with certificates from the
+node CA only (TLS 1.3; the peer's name must be that of the node it claims to be)."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+from custody.cluster.identity import NodeIdentity
+from custody.errors import BackendUnavailable
+
+
+def server_context(identity: NodeIdentity) -> ssl.SSLContext:
+    """Accept only peers with a certificate from the node CA."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cafile=str(identity.ca))
+    context.load_cert_chain(str(identity.cert), str(identity.key))
+    return context
+
+
+def client_context(identity: NodeIdentity) -> ssl.SSLContext:
+    """Present this node's certificate; trust only the node CA, and check the peer's name."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_verify_locations(cafile=str(identity.ca))
+    context.load_cert_chain(str(identity.cert), str(identity.key))
+    return context
+
+
+def peer_identity(sock: ssl.SSLSocket) -> tuple[str, str]:
+    """The verified peer's node name (its CN) and certificate serial (hex)."""
+    cert = sock.getpeercert()
+    if not cert:
+        return "", ""
+    names = [attr[1] for rdn in cert.get("subject", ()) for attr in rdn
+             if attr[0] == "commonName"]
+    return (str(names[0]) if names else ""), str(cert.get("serialNumber", "")).lower().lstrip("0")
+
+
+class SerializedTls:
+    """A TLS socket one thread reads while another writes: OpenSSL allows neither at once,
+    so both take a lock, and the reader waits for data outside it."""
+
+    SEND_TIMEOUT = 30.0
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self._sock = sock
+        self._sock.settimeout(self.SEND_TIMEOUT)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._read_timeout: float | None = None
+
+    def settimeout(self, seconds: float | None) -> None:
+        """How long recv waits for data (None: for ever)."""
+        self._read_timeout = seconds
+
+    def recv(self, size: int) -> bytes:
+        deadline = None if self._read_timeout is None else time.monotonic() + self._read_timeout
+        while True:
+            with self._lock:
+                if self._closed:
+                    return b""
+                self._sock.settimeout(0)
+                try:
+                    return self._sock.recv(size)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    pass
+                finally:
+                    self._sock.settimeout(self.SEND_TIMEOUT)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("the node channel timed out")
+            select.select([self._sock], [], [], 0.25)
+
+    def sendall(self, data: bytes) -> None:
+        with self._lock:
+            self._sock.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(how)
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+
+
+class NodeChannel:
+    """Dial another node's broker: ``address_of`` says where a node listens (looked up
+    again after a few seconds, or at once when the node does not answer there)."""
+
+    ADDRESS_SECONDS = 5.0
+
+    def __init__(self, identity: NodeIdentity, address_of: Callable[[str], str],
+                 timeout: float = 120.0) -> None:
+        self.identity = identity
+        self._address_of = address_of
+        self._addresses: dict[str, tuple[str, float]] = {}
+        self._context = client_context(identity)
+        self._timeout = timeout
+
+    def _address(self, node: str) -> str:
+        known = self._addresses.get(node)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        address = self._address_of(node)
+        self._addresses[node] = (address, time.monotonic() + self.ADDRESS_SECONDS)
+        return address
+
+    def connect(self, node: str) -> SerializedTls:
+        address = self._address(node)
+        host, _, port = address.rpartition(":")
+        try:
+            raw = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+        except OSError as exc:
+            self._addresses.pop(node, None)
+            raise BackendUnavailable(f"node {node} does not answer at {address} "
+                                     f"({exc.strerror or exc})") from None
+        try:
+            tls = self._context.wrap_socket(raw, server_hostname=node)
+        except (ssl.SSLError, OSError) as exc:
+            raw.close()
+            raise BackendUnavailable(f"node {node} at {address} failed the node channel's "
+                                     f"TLS check: {exc}") from None
+        channel = SerializedTls(tls)
+        channel.settimeout(self._timeout)
+        return channel
