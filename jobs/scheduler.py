@@ -66,8 +66,11 @@ def run_scheduler(services: Services, stop: threading.Event, poll_seconds: float
         _run_active(services, stop, poll_seconds, None)
         return
     with services.engine.connect() as conn:
+        said = False
         while not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": SCHEDULER_LOCK_KEY}):
-            log.info("scheduler standing by: another node is active")
+            if not said:
+                log.info("scheduler standing by: another node is active")
+                said = True
             if stop.wait(poll_seconds):
                 return
         try:

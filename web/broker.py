@@ -56,7 +56,8 @@ def session_out(s: AccessSession) -> SessionOut:
                       requested_at=s.requested_at, opened_at=s.opened_at,
                       expires_at=s.expires_at, closed_at=s.closed_at,
                       close_reason=s.close_reason, source_ip=s.source_ip,
-                      host_key_verified=s.host_key_verified, privileged=s.privileged)
+                      host_key_verified=s.host_key_verified, privileged=s.privileged,
+                      node=s.node)
 
 
 def approval_out(a: CommandApproval) -> CommandApprovalOut:

@@ -408,6 +408,8 @@ class SessionOut(Out):
     source_ip: str | None
     host_key_verified: bool
     privileged: bool
+    node: str | None = Field(default=None, description="The node whose broker holds the "
+                                                       "device connection")
 
 
 class CommandIn(Body):
