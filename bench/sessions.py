@@ -4,6 +4,10 @@ Needs root (it starts an OpenSSH sshd on loopback with its own user, as the test
 - open + one command + close: the broker path (SessionService: request, open, run,
   close, with audit and encrypted transcript) against bare netmiko ConnectHandler
   with the same bound socket and pinned host key; ratio = broker / netmiko.
+- a command through the node that does not hold the session (forwarded to the holder's
+  broker over the node channel's mutual TLS) against the same command through the
+  holder itself (its broker's Unix socket): both as a web worker runs them, with the
+  holder's lease checked; overhead_ms = forwarded - direct (target: at most 10 ms).
 - 50 concurrent sessions: resident memory per open session and commands per second.
 """
 
@@ -26,6 +30,71 @@ def _rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def forwarded(svc: Any, admin: Any, device_id: int, tmp: Path, rounds: int) -> dict[str, Any]:
+    """One session held by node a; commands through a (direct) and through b (forwarded)."""
+    from custody.cluster.channel import NodeChannel, SerializedTls, peer_identity, server_context
+    from custody.cluster.identity import join
+    from custody.cluster.routing import RoutingBroker
+    from custody.db import transaction
+    from custody.devices.broker_net import BrokerServer, RemoteBroker
+    from custody.devices.sessions import SessionService
+
+    identities = {}
+    for name in ("a", "b"):
+        with transaction(svc.db) as db:
+            token = svc.nodes.add(db, "bench", name)
+        settings = svc.settings.model_copy(update={"node": svc.settings.node.model_copy(
+            update={"dir": tmp / f"node-{name}", "name": name})})
+        identities[name] = join(settings, svc.db, svc.nodes, token)
+    server = BrokerServer(svc.broker, tmp / "broker-a.sock").start()
+
+    def accept(tls: Any) -> bool:
+        with transaction(svc.db) as db:
+            return bool(svc.nodes.accepts(db, *peer_identity(tls)))
+
+    host, port = server.listen_tls("127.0.0.1:0", server_context(identities["a"]), accept,
+                                   SerializedTls)
+    with transaction(svc.db) as db:
+        svc.nodes.start(db, "a", f"{host}:{port}", "bench")
+
+    channels: list[NodeChannel] = []
+
+    def web_worker(node: str) -> Any:
+        channel = NodeChannel(identities[node], lambda _: f"{host}:{port}")
+        channels.append(channel)
+        broker = RoutingBroker(RemoteBroker(tmp / f"broker-{node}.sock"), node, svc.db, channel)
+        return SessionService(broker, svc.transcripts, svc.audit, svc.clock,
+                              svc.settings.broker, svc.mailer, svc.sessions.approvals,
+                              leases=svc.nodes)
+
+    direct, through_b = web_worker("a"), web_worker("b")
+    with transaction(svc.db) as db:
+        session_id = svc.sessions.request(db, admin, device_id, "bench forwarding", 600).id
+    with transaction(svc.db) as db:
+        assert svc.sessions.open(db, session_id).node == "a"
+    times: dict[str, list[float]] = {"direct": [], "forwarded": []}
+    try:
+        for n in range(rounds + 1):  # the first of each is a warm-up
+            for label, sessions in (("direct", direct), ("forwarded", through_b)):
+                t0 = time.perf_counter()
+                with transaction(svc.db) as db:
+                    sessions.run(db, admin, session_id, "echo ok")
+                if n:
+                    times[label].append(time.perf_counter() - t0)
+            with transaction(svc.db) as db:
+                svc.nodes.heartbeat(db, "a", "bench")
+    finally:
+        with transaction(svc.db) as db:
+            svc.sessions.close(db, admin, session_id)
+        for channel in channels:
+            channel.close()
+        server.stop()
+    d, f = statistics.median(times["direct"]), statistics.median(times["forwarded"])
+    return {"metric": "command_forwarded", "value": round(f * 1000, 2), "unit": "ms",
+            "baseline": round(d * 1000, 2), "ratio": round(f / d, 3),
+            "overhead_ms": round((f - d) * 1000, 2), "target_overhead_ms": 10}
+
+
 def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
     from netmiko import ConnectHandler
 
@@ -44,7 +113,8 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
     try:
         with tempfile.TemporaryDirectory(prefix="custody-bench-") as tmp:
             initialize(Path(tmp), "admin")
-            env = {"CUSTODY_BROKER__MAX_SESSIONS_PER_DEVICE": str(CONCURRENT * 2)}
+            env = {"CUSTODY_BROKER__MAX_SESSIONS_PER_DEVICE": str(CONCURRENT * 2),
+                   "CUSTODY_NODE__NAME": "a"}
             svc = build_services(load_settings(Path(tmp) / "custody.toml", environ=env))
             admin = Principal(1, "admin", "admin", None)
             key = scan_host_key("127.0.0.1", device.port, "127.0.0.2")
@@ -92,6 +162,8 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
             b, p = statistics.median(broker_times), statistics.median(plain_times)
             yield {"metric": "open_command_close", "value": round(b * 1000, 1), "unit": "ms",
                    "baseline": round(p * 1000, 1), "ratio": round(b / p, 3)}
+
+            yield forwarded(svc, admin, device_id, Path(tmp), rounds * 4)
 
             before = _rss_bytes()
             ids: list[int] = []

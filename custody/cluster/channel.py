@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from custody.cluster.identity import NodeIdentity
+from custody.devices.broker_net import Connection
 from custody.errors import BackendUnavailable
 
 
@@ -97,6 +98,10 @@ class NodeChannel:
     again after a few seconds, or at once when the node does not answer there)."""
 
     ADDRESS_SECONDS = 5.0
+    # Idle connections kept per node, and for how long (well below the broker's own
+    # IDLE_SECONDS, so that a kept connection is never one the other end has dropped).
+    KEEP_PER_NODE = 8
+    KEEP_SECONDS = 60.0
 
     def __init__(self, identity: NodeIdentity, address_of: Callable[[str], str],
                  timeout: float = 120.0) -> None:
@@ -105,6 +110,8 @@ class NodeChannel:
         self._addresses: dict[str, tuple[str, float]] = {}
         self._context = client_context(identity)
         self._timeout = timeout
+        self._idle: dict[str, list[tuple[SerializedTls, float]]] = {}
+        self._lock = threading.Lock()
 
     def _address(self, node: str) -> str:
         known = self._addresses.get(node)
@@ -113,6 +120,36 @@ class NodeChannel:
         address = self._address_of(node)
         self._addresses[node] = (address, time.monotonic() + self.ADDRESS_SECONDS)
         return address
+
+    def dialer(self, node: str) -> NodeDialer:
+        """Connections to ``node``'s broker, kept open between requests."""
+        return NodeDialer(self, node)
+
+    def close(self) -> None:
+        """Close the connections kept for reuse."""
+        with self._lock:
+            kept = [conn for conns in self._idle.values() for conn, _ in conns]
+            self._idle.clear()
+        for conn in kept:
+            conn.close()
+
+    def _take(self, node: str) -> SerializedTls | None:
+        with self._lock:
+            kept = self._idle.get(node, [])
+            while kept:
+                conn, since = kept.pop()
+                if time.monotonic() - since < self.KEEP_SECONDS:
+                    return conn
+                conn.close()
+        return None
+
+    def _keep(self, node: str, conn: SerializedTls) -> None:
+        with self._lock:
+            kept = self._idle.setdefault(node, [])
+            if len(kept) < self.KEEP_PER_NODE:
+                kept.append((conn, time.monotonic()))
+                return
+        conn.close()
 
     def connect(self, node: str) -> SerializedTls:
         address = self._address(node)
@@ -132,3 +169,23 @@ class NodeChannel:
         channel = SerializedTls(tls)
         channel.settimeout(self._timeout)
         return channel
+
+
+class NodeDialer:
+    """A RemoteBroker's dialer for one node: kept connections first, else a new one."""
+
+    def __init__(self, channel: NodeChannel, node: str) -> None:
+        self._channel = channel
+        self._node = node
+
+    def acquire(self, fresh: bool = False) -> tuple[SerializedTls, bool]:
+        kept = None if fresh else self._channel._take(self._node)
+        if kept is not None:
+            return kept, True
+        return self._channel.connect(self._node), False
+
+    def release(self, conn: Connection) -> None:
+        if isinstance(conn, SerializedTls):
+            self._channel._keep(self._node, conn)
+        else:
+            conn.close()

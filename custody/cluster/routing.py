@@ -40,8 +40,7 @@ class RoutingBroker:
         if self._channel is None:
             raise Conflict(f"session {session_id} is held by node {node}, and this node has "
                            "no node channel to reach it (set node.listen on every node)")
-        channel = self._channel
-        return RemoteBroker(connect=lambda: channel.connect(node))
+        return RemoteBroker(dialer=self._channel.dialer(node))
 
     def _holder(self, session_id: int) -> str | None:
         with self._lock:

@@ -39,6 +39,10 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+# A connection kept open between requests is dropped after this long without one.
+IDLE_SECONDS = 300.0
+
+
 def _send(sock: Connection, message: dict[str, Any]) -> None:
     sock.sendall(json.dumps(message).encode() + b"\n")
 
@@ -146,10 +150,11 @@ class BrokerServer:
                     tls = context.wrap_socket(self.request, server_side=True)
                 except (ssl.SSLError, OSError):
                     return  # no certificate from the node CA: nothing is said
-                if not accept(tls):
+                try:
+                    if accept(tls):  # and again before each request: a node removed since
+                        outer._handle(wrap(tls), lambda: accept(tls))  # is cut off
+                finally:
                     tls.close()
-                    return
-                outer._handle(wrap(tls))
 
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
 
@@ -165,11 +170,21 @@ class BrokerServer:
         bound = tls_server.server_address
         return str(bound[0]), int(bound[1])
 
-    def _handle(self, sock: Connection) -> None:
+    def _handle(self, sock: Connection, allowed: Callable[[], bool] = lambda: True) -> None:
+        """Answer requests on one connection until the client closes it (node channels
+        keep theirs open for the next request), or ``allowed`` says no more; an attached
+        terminal ends it."""
         lines = _Lines(sock)
-        request = lines.next()
-        if request is None:
-            return
+        sock.settimeout(IDLE_SECONDS)
+        try:
+            while (request := lines.next()) is not None:
+                if not allowed() or not self._answer(sock, lines, request):
+                    return
+        except OSError:
+            pass  # the client went away, or stayed silent too long
+
+    def _answer(self, sock: Connection, lines: _Lines, request: dict[str, Any]) -> bool:
+        """Answer one request; False once the connection is used up (a terminal)."""
         op, sid = request.get("op"), int(request.get("session_id", 0))
         try:
             if op == "open":
@@ -190,14 +205,15 @@ class BrokerServer:
                 policy = CommandPolicy.from_json(request["policy"])
                 stream = self.broker.attach(sid, policy, str(request["actor"]))
                 _send(sock, {"ok": True})
+                sock.settimeout(None)
                 self._pump(sock, lines, stream)
+                return False
             else:
                 _send(sock, {"ok": False, "error": {"type": "InvalidInput",
                                                     "message": f"unknown op {op!r}"}})
         except CustodyError as exc:
             _send(sock, _error(exc))
-        except OSError:
-            pass  # the client went away
+        return True
 
     def _pump(self, sock: Connection, lines: _Lines, terminal: LocalTerminal) -> None:
         def device_to_client() -> None:
@@ -242,47 +258,85 @@ class RemoteStream:
         self._sock.close()
 
 
-class RemoteBroker:
-    """Broker client: web workers talk to their node's broker on its Unix socket, and
-    to another node's broker through the node channel (``connect``)."""
+class Dialer(Protocol):
+    """Where a RemoteBroker gets its connections: new ones, or kept ones to reuse."""
 
-    def __init__(self, path: Path | None = None, timeout: float = 120.0,
-                 connect: Callable[[], Connection] | None = None) -> None:
+    def acquire(self, fresh: bool = False) -> tuple[Connection, bool]:
+        """A connection (a new one if ``fresh``), and whether it was used before (and so
+        may have gone stale)."""
+        ...
+
+    def release(self, conn: Connection) -> None:
+        """Take back a connection whose last request was fully answered."""
+        ...
+
+
+class UnixDialer:
+    """A new connection to the broker's Unix socket for every request."""
+
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._timeout = timeout
-        self._dial = connect
 
-    def _connect(self) -> Connection:
-        if self._dial is not None:
-            sock = self._dial()
-            sock.settimeout(self._timeout)
-            return sock
+    def acquire(self, fresh: bool = False) -> tuple[Connection, bool]:
         unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        unix.settimeout(self._timeout)
         try:
             unix.connect(str(self._path))
         except OSError:
             unix.close()
             raise BackendUnavailable("the session broker is not running "
                                      f"(no socket at {self._path})") from None
-        return unix
+        return unix, False
+
+    def release(self, conn: Connection) -> None:
+        conn.close()
+
+
+class RemoteBroker:
+    """Broker client: web workers talk to their node's broker on its Unix socket, and
+    to another node's broker through the node channel (its ``dialer``)."""
+
+    def __init__(self, path: Path | None = None, timeout: float = 120.0,
+                 dialer: Dialer | None = None) -> None:
+        if dialer is None:
+            if path is None:
+                raise ValueError("a RemoteBroker needs a socket path or a dialer")
+            dialer = UnixDialer(path)
+        self._dialer = dialer
+        self._timeout = timeout
+
+    def _connect(self, fresh: bool = False) -> tuple[Connection, bool]:
+        sock, reused = self._dialer.acquire(fresh)
+        sock.settimeout(self._timeout)
+        return sock, reused
 
     def check(self) -> None:
         """Raise BackendUnavailable unless a broker listens on the socket."""
-        self._connect().close()
+        sock, _ = self._connect()
+        sock.close()
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
-        sock = self._connect()
-        try:
-            _send(sock, request)
-            reply = _Lines(sock).next()
-        finally:
-            sock.close()
-        if reply is None:
-            raise BackendUnavailable("the session broker closed the connection")
-        if not reply.get("ok"):
-            _raise(reply["error"])
-        return reply
+        # A kept connection may have died with its node since (a restart): then the
+        # request never reached a broker, and goes once more on a new connection.
+        for _ in range(2):
+            sock, reused = self._connect()
+            try:
+                _send(sock, request)
+                reply = _Lines(sock).next()
+            except OSError as exc:  # a reset, a timeout, a TLS alert from the other end
+                sock.close()
+                if reused:
+                    continue
+                raise BackendUnavailable(f"the session broker did not answer ({exc})") from None
+            if reply is None:
+                sock.close()
+                if reused:
+                    continue
+                raise BackendUnavailable("the session broker closed the connection")
+            self._dialer.release(sock)
+            if not reply.get("ok"):
+                _raise(reply["error"])
+            return reply
+        raise BackendUnavailable("the session broker closed the connection")
 
     def open(self, session_id: int) -> Opened:
         reply = self._call({"op": "open", "session_id": session_id})
@@ -303,7 +357,7 @@ class RemoteBroker:
         return str(self._call({"op": "redact", "session_id": session_id, "text": text})["text"])
 
     def attach(self, session_id: int, policy: CommandPolicy, actor: str) -> RemoteStream:
-        sock = self._connect()
+        sock, _ = self._connect(fresh=True)
         sock.settimeout(None)
         _send(sock, {"op": "attach", "session_id": session_id, "policy": policy.to_json(),
                      "actor": actor})
