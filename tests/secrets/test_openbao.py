@@ -153,3 +153,11 @@ def test_the_service_answers_503_while_openbao_is_down_and_loses_nothing(
         if services is not None:
             services.engine.dispose()
         server.stop()
+
+
+@pytest.mark.parametrize("name", ["custody-kv", "custody-pki"])
+def test_the_policy_files_are_the_readmes(name: str) -> None:
+    """scripts/cluster applies deploy/openbao/*.hcl; users copy the README's: the same."""
+    kept = (Path(__file__).parents[2] / "deploy" / "openbao" / f"{name}.hcl").read_text()
+    rules = [line for line in kept.splitlines() if line and not line.startswith("#")]
+    assert rules == [line.strip() for line in readme_policy(name).splitlines() if line.strip()]
