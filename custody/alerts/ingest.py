@@ -13,6 +13,8 @@ from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from custody.alerts.delivery import header_safe
@@ -121,24 +123,42 @@ class AlertIngest:
                 alertname=str(labels.get("alertname") or item.get("subject") or "alert")[:200],
                 payload=item, received_at=now))
         write_outbox = self._queue(db, new_rows)
-        db.add_all(new_rows)  # the first write: from here to the commit, briefly
-        db.flush()
-        return IngestResult(len(alerts), len(new_rows), write_outbox())
+        stored = self._store(db, new_rows)  # the first write: from here to the commit, briefly
+        return IngestResult(len(alerts), len(stored), write_outbox(stored))
 
-    def _queue(self, db: Session, rows: Sequence[Notification]) -> Callable[[], int]:
+    def _store(self, db: Session, rows: Sequence[Notification]) -> set[str]:
+        """Insert the rows whose dedup key no one has stored meanwhile (a retry, or the
+        other half of an HA pair, racing this one); give each its id; return their keys."""
+        if not rows:
+            return set()
+        insert = (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)
+        statement = insert(Notification).on_conflict_do_nothing(
+            index_elements=[Notification.dedup_key]).returning(Notification.id,
+                                                               Notification.dedup_key)
+        ids = dict((key, id_) for id_, key in db.execute(statement, [
+            {"source_id": r.source_id, "client_id": r.client_id, "dedup_key": r.dedup_key,
+             "group_id": r.group_id, "status": r.status, "alertname": r.alertname,
+             "payload": r.payload, "received_at": r.received_at} for r in rows]))
+        for row in rows:
+            row.id = ids.get(row.dedup_key)  # type: ignore[assignment]
+        return set(ids)
+
+    def _queue(self, db: Session, rows: Sequence[Notification]
+               ) -> Callable[[set[str]], int]:
         """Plan one e-mail per group and recipient: verified, subscribed, consenting (P2).
 
         News for a group whose e-mail has not gone out yet is folded into that e-mail;
         a flapping group waits out a hold period, collecting its changes meanwhile.
         Everything is read now, before ``rows`` are written; the returned function
-        writes the plan once they have their ids.
+        writes the plan once they have their ids, for those of them that were stored
+        (their dedup keys).
         """
         groups: dict[tuple[int, str], list[Notification]] = defaultdict(list)
         for row in rows:
             if row.client_id is not None:
                 groups[(row.client_id, row.group_id)].append(row)
         now = self._clock()
-        folds: list[tuple[OutboxMessage, list[Notification], int]] = []
+        folds: list[tuple[OutboxMessage, list[Notification], list[Notification], int]] = []
         fresh: list[tuple[list[Notification], int, int]] = []  # members, contact, flaps
         for (client_id, group_id), members in groups.items():
             client = db.get(Client, client_id)
@@ -164,20 +184,29 @@ class AlertIngest:
                         Notification.client_id == client_id, Notification.group_id == group_id,
                         Notification.id >= pending.notification_id)
                         .order_by(Notification.id)), *members]
-                    folds.append((pending, news, flaps))
+                    folds.append((pending, news, members, flaps))
                 elif self._sent_last_hour(db, contact.id) < self._settings.hourly_cap:
                     fresh.append((members, contact.id, flaps))
 
-        def write() -> int:
-            for pending, news, flaps in folds:
-                pending.subject, pending.body = _render(news, flaps, self._settings)
-            for members, contact_id, flaps in fresh:
+        def write(stored: set[str]) -> int:
+            # A row of this request that another request stored first has no id: it is
+            # left out (rows read from the database all have theirs).
+            for pending, news, members, flaps in folds:
+                if any(m.dedup_key in stored for m in members):
+                    pending.subject, pending.body = _render(
+                        [n for n in news if n.id is not None], flaps, self._settings)
+            fresh_written = 0
+            for candidates, contact_id, flaps in fresh:
+                members = [m for m in candidates if m.dedup_key in stored]
+                if not members:
+                    continue  # another request stored them first, and planned their mail
+                fresh_written += 1
                 subject, body = _render(members, flaps, self._settings)
                 hold = timedelta(minutes=self._settings.flap_hold_minutes if flaps else 0)
                 db.add(OutboxMessage(notification_id=members[0].id, contact_id=contact_id,
                                      subject=subject, body=body, state="pending", attempts=0,
                                      next_attempt_at=now + hold, created_at=now))
-            return len(fresh)
+            return fresh_written
         return write
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:

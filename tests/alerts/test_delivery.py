@@ -7,18 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from custody.accounts.service import Principal
 from custody.alerts.delivery import Outbox
-from custody.alerts.models import OutboxMessage
+from custody.alerts.models import Notification, OutboxMessage
 from custody.cli import initialize
 from custody.config import MailSettings, load_settings
 from custody.db import transaction
@@ -275,3 +278,32 @@ def test_init_records_the_address_links_point_to(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "site" / "custody.toml", environ={})
     assert settings.server.base_url == "http://127.0.0.1:8471"
     assert settings.public_url == "http://127.0.0.1:8471"
+
+
+def test_the_same_payload_posted_at_once_is_stored_and_mailed_once(
+        app: Flask, client: FlaskClient, world: World, services: Services,
+        clock: FrozenClock) -> None:
+    """A retry racing the original, or both halves of an HA Alertmanager pair: every post
+    is accepted (a 5xx would make Alertmanager send it again), one row, one e-mail."""
+    token = source(client, world)
+    verify_contact(services, world.contact_a, clock, ["alerts"])
+    payload = {**group_payload("sw-1", "firing", "2026-11-01T11:00:00Z"),
+               "alerts": [group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")["alerts"][0]
+                          | {"fingerprint": f"fp-{n}"} for n in range(5)]}
+    barrier = threading.Barrier(12)
+
+    def post(_: int) -> tuple[int, int]:
+        with app.test_client() as own:
+            barrier.wait()
+            resp = own.post("/ingest/alertmanager/prom", headers=auth(token), json=payload)
+            return resp.status_code, int((resp.json or {}).get("new", -1))
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(post, range(12)))
+    assert [status for status, _ in answers] == [202] * 12
+    assert sum(new for _, new in answers) == 5  # each alert stored by exactly one post
+    with services.db() as db:
+        assert db.scalar(select(func.count()).select_from(Notification)) == 5
+        assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        message = db.scalars(select(OutboxMessage)).one()
+    assert message.body.count("- firing: LinkDown") == 5  # folded: all five, once each
