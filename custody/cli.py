@@ -111,6 +111,9 @@ def settings_from(ctx: click.Context) -> Settings:
 def main(ctx: click.Context, config: str | None) -> None:
     """custody: credential-blind device access, certificate custody, pseudonymized
     alerts and automatic purging for managed IT providers."""
+    from custody.files import private_umask
+
+    private_umask()  # every file custody writes is for its own user only
     ctx.ensure_object(dict)["config"] = config
 
 
@@ -203,10 +206,13 @@ def serve_settings(settings: Settings, host: str, port: int, join_token: str | N
     from custody import server
     from custody.db import make_engine, migrate
     from custody.devices.broker_net import claim_socket
+    from custody.files import tighten
     from custody.jobs.broker import start_broker_process
     from custody.secrets.factory import build_secret_store
 
     server.check_bind(settings, host)
+    for change in tighten(settings):
+        click.echo(f"tightened {change}", err=True)
     if not settings.server.base_url:
         click.echo(f"warning: server.base_url is not set; links in e-mails point to "
                    f"{settings.public_url}", err=True)

@@ -83,6 +83,7 @@ def run(settings: Settings, host: str, port: int, app_factory: Callable[[], Any]
         "timeout": 60,
         "graceful_timeout": 5,
         "child_exit": _worker_exit,
+        "umask": 0o077,
     }
     if settings.tls_enabled:
         if not (settings.server.tls_cert and settings.server.tls_key):

@@ -1,0 +1,68 @@
+"""Files at rest: whatever custody writes is for its own user only (0600, folders 0700)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from custody.config import Settings
+from custody.errors import ConfigError
+
+PRIVATE_UMASK = 0o077
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def private_umask() -> None:
+    """Create every later file 0600 and folder 0700, whatever umask custody was started with."""
+    os.umask(PRIVATE_UMASK)
+
+
+def _kept_paths(settings: Settings) -> list[Path]:
+    """custody's own files and folders: its data folder, and files configured elsewhere."""
+    paths: list[Path] = []
+    var = settings.path(Path("var"))
+    if var.is_dir():
+        paths.append(var)
+        paths.extend(sorted(var.rglob("*")))
+    url = settings.database_url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        db = Path(url[len("sqlite:///"):])
+        paths.extend(db.with_name(db.name + suffix) for suffix in SQLITE_SIDE_FILES)
+    local = settings.secrets.local
+    paths.extend(settings.path(local.path).with_name(settings.path(local.path).name + suffix)
+                 for suffix in SQLITE_SIDE_FILES)
+    paths += [settings.path(local.kek_file), settings.path(settings.server.session_key_file)]
+    if settings.server.tls_key is not None:
+        paths.append(settings.path(settings.server.tls_key))
+    return paths
+
+
+def tighten(settings: Settings) -> list[str]:
+    """Take away every permission others have on custody's existing files (0600) and
+    folders (0700); return one line per change. Raise ConfigError, with the reason, for
+    a file whose mode cannot be changed."""
+    changes: list[str] = []
+    seen: set[Path] = set()
+    for path in _kept_paths(settings):
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode) or not (info.st_mode & 0o077):
+            continue
+        wanted = 0o700 if stat.S_ISDIR(info.st_mode) else 0o600
+        try:
+            path.chmod(stat.S_IMODE(info.st_mode) & wanted)
+        except OSError as exc:
+            raise ConfigError(f"{path} is open to other users (mode "
+                              f"{stat.S_IMODE(info.st_mode):04o}) and custody cannot change "
+                              f"that: {exc.strerror}. Make it {wanted:04o}, owned by the "
+                              "user custody runs as") from None
+        changes.append(f"{path}: mode {stat.S_IMODE(info.st_mode):04o} -> "
+                       f"{stat.S_IMODE(info.st_mode) & wanted:04o} (custody's files are for "
+                       "its own user only)")
+    return changes
