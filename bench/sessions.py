@@ -60,12 +60,12 @@ def forwarded(svc: Any, admin: Any, device_id: int, tmp: Path, rounds: int) -> d
     channels: list[NodeChannel] = []
 
     def web_worker(node: str) -> Any:
-        channel = NodeChannel(identities[node], lambda _: f"{host}:{port}")
+        serial = identities["a"].serial()
+        channel = NodeChannel(identities[node], lambda _: (f"{host}:{port}", serial))
         channels.append(channel)
         broker = RoutingBroker(RemoteBroker(tmp / f"broker-{node}.sock"), node, svc.db, channel)
         return SessionService(broker, svc.transcripts, svc.audit, svc.clock,
-                              svc.settings.broker, svc.mailer, svc.sessions.approvals,
-                              leases=svc.nodes)
+                              svc.settings.broker, svc.mailer, svc.sessions.approvals)
 
     direct, through_b = web_worker("a"), web_worker("b")
     with transaction(svc.db) as db:

@@ -176,23 +176,30 @@ def serve(ctx: click.Context, host: str | None, port: int | None, join_token: st
 
 
 def join_cluster(settings: Settings, token: str | None) -> Settings:
-    """Use a join token once (this node gets its certificate), unless this node has one
-    already; return the settings with the node's name as its certificate says."""
+    """Use a join token (this node gets a new key and certificate; one it has already is
+    replaced, as `custody node add` for an existing node means); a used-up token leaves
+    the certificate there. Return the settings with the node's name as its certificate
+    says."""
     from custody.cluster.identity import join, name_in, require_identity
+    from custody.errors import Unauthorized
     from custody.services import build_services
 
     folder = settings.path(settings.node.dir)
     name = name_in(folder)
-    if token and name is None:
+    if token:
         services = build_services(settings, run_migrations=False)
         try:
             name = join(settings, services.db, services.nodes, token).name
+            click.echo(f"joined as node {name}; its key and certificate are in {folder}",
+                       err=True)
+        except Unauthorized:
+            if name is None:
+                raise
+            # Started again with the token it joined with: it keeps the certificate it has.
+            click.echo(f"node {name} has joined already; this join token is used up",
+                       err=True)
         finally:
             services.engine.dispose()
-        click.echo(f"joined as node {name}; its key and certificate are in {folder}", err=True)
-    elif token:
-        click.echo(f"this node has joined already (as {name}); the join token is not used",
-                   err=True)
     if name and not settings.node.name:
         settings = settings.model_copy(update={
             "node": settings.node.model_copy(update={"name": name})})

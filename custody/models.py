@@ -18,6 +18,7 @@ from custody.devices.models import (
 )
 from custody.purge.models import Hold, PurgeReceipt, PurgeRun
 from custody.ratelimit import RateCounter
+from custody.scheduling import ScheduledJob
 
 metadata = Base.metadata
 
@@ -26,5 +27,5 @@ __all__ = [
     "CertificateAuthority", "Client", "ClientPolicy", "Contact", "CrlEntry", "Device",
     "EgressProfile", "Engagement", "Hold", "Node", "NodeAuthority", "Notification",
     "OutboxMessage", "PurgeReceipt",
-    "PurgeRun", "RateCounter", "TranscriptChunk", "User", "WebSession", "metadata",
+    "PurgeRun", "RateCounter", "ScheduledJob", "TranscriptChunk", "User", "WebSession", "metadata",
 ]

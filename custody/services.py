@@ -113,7 +113,7 @@ def node_channel(settings: Settings, db: sessionmaker[Session], nodes: Nodes
     from custody.cluster.identity import require_identity
     from custody.db import transaction
 
-    def address_of(name: str) -> str:
+    def address_of(name: str) -> tuple[str, str]:
         with transaction(db) as tx:
             return nodes.address_of(tx, name)
 
@@ -179,9 +179,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     certs = CertService(store, audit, clock, settings.certs, mailer,
                         certificate_authority(settings, store), settings.server.base_url)
     devices = DeviceService(store, audit, clock)
-    # Web workers check the holder's lease: a dead node's session fails, visibly.
     sessions = SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
-                              approvals, leases=nodes if remote_broker else None)
+                              approvals)
     hasher = passwords or Passwords()
     accounts = AccountService(store, audit, clock, sec, mailer,
                               SecondFactor(store, audit, clock, hasher, sec.require_totp_roles),

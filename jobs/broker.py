@@ -30,6 +30,7 @@ def run_broker(settings: Settings) -> None:
     from custody.devices.broker import LocalBroker
     from custody.devices.broker_net import BrokerServer
     from custody.jobs.scheduler import run_scheduler, session_scheduler
+    from custody.jobs.sessions import Lease
     from custody.logs import configure_logging
     from custody.services import build_services
 
@@ -49,7 +50,7 @@ def run_broker(settings: Settings) -> None:
         failed = services.nodes.start(db, settings.node_name, address, instance)
     if failed:
         log.warning("sessions %s ended: this node's previous run held them", failed)
-    scheduler = session_scheduler(services, instance)
+    scheduler = session_scheduler(services, Lease(instance, time.monotonic()))
     scheduler.start()
     if settings.node.scheduler:  # the purge jobs too (leader-elected on PostgreSQL)
         threading.Thread(target=run_scheduler, args=(services, stopping), daemon=True,

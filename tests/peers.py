@@ -65,6 +65,11 @@ class PostgresCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
+    def restart(self) -> None:
+        """Restart the server (fast shutdown: every client connection is cut)."""
+        self._run(PG_BIN / "pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w",
+                  "restart")
+
     def stop(self) -> None:
         try:
             self._run(PG_BIN / "pg_ctl", "-D", str(self.root / "data"), "-m", "immediate",

@@ -128,7 +128,8 @@ def run(c: Cluster, node: str, session_id: int, command: str) -> requests.Respon
 
 
 def test_a_cluster_serves_sessions_from_any_node_and_survives_losing_one(
-        cluster: Cluster, sshd: SshDevice, openbao: OpenBao, smtp: SmtpSink) -> None:
+        cluster: Cluster, sshd: SshDevice, openbao: OpenBao, smtp: SmtpSink,
+        postgres: PostgresCluster) -> None:
     c = cluster
     client_id = c.call("a", "POST", "/api/v1/clients", c.admin, json={"name": "Acme"}).json()["id"]
     for profile in ({"name": "any node", "source_ip": "127.0.0.2"},
@@ -237,5 +238,17 @@ def test_a_cluster_serves_sessions_from_any_node_and_survives_losing_one(
                       json=group_payload("sw-4", "firing", "2026-11-30T06:05:00Z", "Acme"))
         assert resp.status_code == 202 and resp.json()["queued"] == 1, resp.text
         eventually(lambda: len(mailed()) == 4, 60, "the alert after the takeover")
+
+        # PostgreSQL restarts, cutting every connection: the scheduler connects again,
+        # takes the lead again, and the mail still goes out.
+        postgres.restart()
+        resp = c.call("b", "POST", "/ingest/alertmanager/prom", ingest,
+                      json=group_payload("sw-5", "firing", "2026-11-30T06:10:00Z", "Acme"))
+        assert resp.status_code == 202 and resp.json()["queued"] == 1, resp.text
+        eventually(lambda: "scheduler lost the database" in c.log(standby), 30,
+                   "the scheduler to notice the restart")
+        eventually(lambda: c.log(standby).count("scheduler active") == 2, 60,
+                   "the scheduler to lead again")
+        eventually(lambda: len(mailed()) == 5, 60, "the alert after the restart")
     finally:
         b_only.cleanup()

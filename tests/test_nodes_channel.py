@@ -4,8 +4,8 @@ sessions. In one process: the brokers are real, the nodes are this process's thr
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from custody.certs import x509ops
 from custody.certs.models import CertificateAuthority
 from custody.cluster.channel import NodeChannel, SerializedTls, peer_identity, server_context
 from custody.cluster.identity import NodeIdentity, join
@@ -21,8 +22,8 @@ from custody.db import transaction
 from custody.devices.broker import LocalBroker
 from custody.devices.broker_net import BrokerServer, RemoteBroker
 from custody.devices.models import AccessSession
-from custody.devices.sessions import SessionService
 from custody.errors import BackendUnavailable, Conflict, Unauthorized
+from custody.jobs.sessions import Lease, node_heartbeat
 from custody.services import Services
 from tests.conftest import FrozenClock
 from tests.lab import Lab
@@ -69,8 +70,13 @@ def _close_channels() -> Iterator[None]:
         CHANNELS.pop().close()
 
 
-def dial(identity: NodeIdentity, address: str, as_name: str = "a") -> RemoteBroker:
-    channel = NodeChannel(identity, lambda _name: address, timeout=10)
+def dial(identity: NodeIdentity, address: str, as_name: str = "a",
+         serial: str | None = None) -> RemoteBroker:
+    """Node ``identity`` dialling ``as_name`` at ``address``, expecting a's certificate."""
+    expected = serial or (Path(identity.folder).parent / "node-a" / "node.crt")
+    if not isinstance(expected, str):
+        expected = x509ops.serial_hex(x509.load_pem_x509_certificate(expected.read_bytes()))
+    channel = NodeChannel(identity, lambda _name: (address, str(expected)), timeout=10)
     CHANNELS.append(channel)
     return RemoteBroker(dialer=channel.dialer(as_name))
 
@@ -119,8 +125,13 @@ def test_a_joined_node_reaches_another_and_nobody_else_does(
                         for ca in db.query(CertificateAuthority)]
     assert node_ca is not None and node_ca.public_key() not in client_roots
 
+    # A node that shows a certificate the registry no longer holds for it (one replaced
+    # at a new join, its old key perhaps stolen) is not spoken to.
+    with pytest.raises(BackendUnavailable, match="checks"):
+        dial(b, address, serial="1234abcd").is_live(7)
+
     # Node b dials "c" but reaches a: a's certificate does not name c.
-    with pytest.raises(BackendUnavailable, match="TLS check"):
+    with pytest.raises(BackendUnavailable, match="checks"):
         dial(b, address, as_name="c").is_live(7)
 
     # A removed node's certificate, still signed by the node CA, is refused: on the
@@ -159,29 +170,53 @@ def test_a_dead_nodes_sessions_fail_with_the_reason(
     me = svc.settings.node_name
     with transaction(svc.db) as db:
         svc.nodes.start(db, me, None, "first")
+        svc.nodes.add(db, "test", "other")  # a node that joined and never ran
     device = lab.enrol(sshd.port)
     first, second = lab.open(device), lab.open(device)
     with transaction(svc.db) as db:
         assert {s.node for s in db.query(AccessSession)} == {me}
-        svc.nodes.heartbeat(db, me, "first")
-    # The web side checks the holder's lease before using a session.
-    watched = replace(svc, sessions=SessionService(
-        svc.broker, svc.transcripts, svc.audit, svc.clock, svc.settings.broker, svc.mailer,
-        svc.sessions.approvals, leases=svc.nodes))
-    lab.client.application.extensions["custody"] = watched
-    assert lab.run(first, "echo alive")[0] == 200
+        assert svc.nodes.fail_orphans(db) == []  # a lease that holds
+        assert svc.nodes.lost(db, "other") is not None
     clock.advance(seconds=svc.settings.node.lease_seconds + 1)
+    with transaction(svc.db) as db:  # the sweep every live node runs
+        assert sorted(svc.nodes.fail_orphans(db)) == sorted([first, second])
+        assert svc.nodes.fail_orphans(db) == []  # once: a second sweep finds nothing
     status, body = lab.run(first, "echo gone")
     assert status == 409
     assert f"node {me}, which held the device connection, stopped answering" in str(body)
-    with transaction(svc.db) as db:  # the sweep every node runs finds the other one
-        assert svc.nodes.fail_orphans(db) == [second]
-        assert svc.nodes.fail_orphans(db) == []
     shown = lab.client.get(f"/api/v1/sessions/{second}", headers=lab.tech).json
     assert shown["state"] == "failed" and "stopped answering" in shown["close_reason"]
     # A node that starts again fails what its previous run held; it never says "expired".
+    with transaction(svc.db) as db:
+        svc.nodes.start(db, me, None, "second")
     third = lab.open(device)
     with transaction(svc.db) as db:
-        assert svc.nodes.start(db, me, None, "second") == [third]
+        assert svc.nodes.start(db, me, None, "third") == [third]
         reason = db.get(AccessSession, third).close_reason  # type: ignore[union-attr]
     assert reason is not None and "restarted" in reason
+
+
+def test_a_broker_lets_go_of_connections_the_database_ended(
+        lab: Lab, sshd: SshDevice) -> None:
+    """A session failed or closed by another node (its close lost on the way) leaves no
+    device connection open in the broker that held it: its heartbeat closes it."""
+    svc = lab.services
+    me = svc.settings.node_name
+    assert isinstance(svc.broker, LocalBroker)
+    with transaction(svc.db) as db:
+        svc.nodes.start(db, me, None, "one")
+    device = lab.enrol(sshd.port)
+    kept, ended = lab.open(device), lab.open(device)
+    with transaction(svc.db) as db:
+        row = db.get(AccessSession, ended)
+        assert row is not None
+        row.state, row.close_reason = "failed", "ended elsewhere"
+    lease = Lease("one", time.monotonic())
+    node_heartbeat(svc, lease)
+    assert svc.broker.live_sessions() == [kept]
+    assert lab.run(kept, "echo still")[1]["output"] == "still"
+    # Another process takes this node's name: this one holds nothing any more.
+    with transaction(svc.db) as db:
+        svc.nodes.start(db, me, None, "usurper")
+    node_heartbeat(svc, lease)
+    assert svc.broker.live_sessions() == []

@@ -6,6 +6,7 @@ import hmac
 import ipaddress
 import os
 import time
+from datetime import timedelta
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -20,11 +21,13 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from custody.errors import BackendUnavailable, Forbidden
+from custody.scheduling import status as scheduler_status
 from custody.web.auth import bearer_token
 from custody.web.context import db, services
 from custody.web.limits import client_address
 
 bp = Blueprint("health", __name__)
+SCHEDULER_STALE = timedelta(seconds=30)  # the active scheduler renews its lead every 2 s
 
 REQUESTS = Counter("custody_http_requests_total", "HTTP requests handled",
                    ["method", "endpoint", "status"])
@@ -47,7 +50,14 @@ def healthz() -> ResponseReturnValue:
     except BackendUnavailable:
         checks["broker"] = "unavailable"  # no sessions can open or run through this node
     ok = all(v == "ok" for v in checks.values())
-    return jsonify({"status": "ok" if ok else "degraded", "checks": checks}), (200 if ok else 503)
+    body: dict[str, object] = {"status": "ok" if ok else "degraded", "checks": checks}
+    if checks["database"] == "ok":
+        # Told, never failing the check: a scheduler between leaders must not drain the nodes.
+        sched = scheduler_status(db(), services().clock(), SCHEDULER_STALE)
+        body["scheduler"] = {"state": "active" if sched.active else "down",
+                             "last_ok": {name: at.isoformat() for name, at in
+                                         sorted(sched.last_ok.items())}}
+    return jsonify(body), (200 if ok else 503)
 
 
 @bp.get("/metrics")

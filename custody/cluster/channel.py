@@ -4,6 +4,7 @@ node CA only (TLS 1.3; the peer's name must be that of the node it claims to be)
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import socket
 import ssl
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from custody.cluster.identity import NodeIdentity
 from custody.devices.broker_net import Connection
 from custody.errors import BackendUnavailable
+
+log = logging.getLogger("custody.cluster")
 
 
 def server_context(identity: NodeIdentity) -> ssl.SSLContext:
@@ -77,7 +80,18 @@ class SerializedTls:
                     self._sock.settimeout(self.SEND_TIMEOUT)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError("the node channel timed out")
-            select.select([self._sock], [], [], 0.25)
+            self._wait_readable(250)
+
+    def _wait_readable(self, milliseconds: int) -> bool:
+        poller = select.poll()  # not select(): descriptors past 1024 are common in a broker
+        poller.register(self._sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(milliseconds))
+
+    def stale(self) -> bool:
+        """Whether an idle connection has been closed, or said anything, since its last
+        reply: either way it cannot carry the next request."""
+        with self._lock:
+            return self._closed or bool(self._sock.pending()) or self._wait_readable(0)
 
     def sendall(self, data: bytes) -> None:
         with self._lock:
@@ -94,8 +108,9 @@ class SerializedTls:
 
 
 class NodeChannel:
-    """Dial another node's broker: ``address_of`` says where a node listens (looked up
-    again after a few seconds, or at once when the node does not answer there)."""
+    """Dial another node's broker: ``address_of`` says where a node listens and the serial
+    of its certificate (looked up again after a few seconds, or at once when the node does
+    not answer there)."""
 
     ADDRESS_SECONDS = 5.0
     # Idle connections kept per node, and for how long (well below the broker's own
@@ -103,23 +118,23 @@ class NodeChannel:
     KEEP_PER_NODE = 8
     KEEP_SECONDS = 60.0
 
-    def __init__(self, identity: NodeIdentity, address_of: Callable[[str], str],
+    def __init__(self, identity: NodeIdentity, address_of: Callable[[str], tuple[str, str]],
                  timeout: float = 120.0) -> None:
         self.identity = identity
         self._address_of = address_of
-        self._addresses: dict[str, tuple[str, float]] = {}
+        self._addresses: dict[str, tuple[tuple[str, str], float]] = {}
         self._context = client_context(identity)
         self._timeout = timeout
         self._idle: dict[str, list[tuple[SerializedTls, float]]] = {}
         self._lock = threading.Lock()
 
-    def _address(self, node: str) -> str:
+    def _address(self, node: str) -> tuple[str, str]:
         known = self._addresses.get(node)
         if known is not None and known[1] > time.monotonic():
             return known[0]
-        address = self._address_of(node)
-        self._addresses[node] = (address, time.monotonic() + self.ADDRESS_SECONDS)
-        return address
+        found = self._address_of(node)
+        self._addresses[node] = (found, time.monotonic() + self.ADDRESS_SECONDS)
+        return found
 
     def dialer(self, node: str) -> NodeDialer:
         """Connections to ``node``'s broker, kept open between requests."""
@@ -138,7 +153,7 @@ class NodeChannel:
             kept = self._idle.get(node, [])
             while kept:
                 conn, since = kept.pop()
-                if time.monotonic() - since < self.KEEP_SECONDS:
+                if time.monotonic() - since < self.KEEP_SECONDS and not conn.stale():
                     return conn
                 conn.close()
         return None
@@ -152,20 +167,32 @@ class NodeChannel:
         conn.close()
 
     def connect(self, node: str) -> SerializedTls:
-        address = self._address(node)
+        """A new connection to ``node``'s broker, checked to be that node's current
+        certificate (the CA's signature, the name, and the serial the registry holds)."""
+        address, serial = self._address(node)
         host, _, port = address.rpartition(":")
         try:
             raw = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
         except OSError as exc:
             self._addresses.pop(node, None)
-            raise BackendUnavailable(f"node {node} does not answer at {address} "
-                                     f"({exc.strerror or exc})") from None
+            log.warning("node channel: node %s does not answer at %s: %s", node, address, exc)
+            raise BackendUnavailable(f"node {node}, which holds this session's device "
+                                     "connection, does not answer") from None
         try:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             tls = self._context.wrap_socket(raw, server_hostname=node)
         except (ssl.SSLError, OSError) as exc:
             raw.close()
-            raise BackendUnavailable(f"node {node} at {address} failed the node channel's "
-                                     f"TLS check: {exc}") from None
+            log.warning("node channel: %s at %s failed the TLS check: %s", node, address, exc)
+            raise BackendUnavailable(f"node {node} failed the node channel's checks; see "
+                                     "the log") from None
+        if peer_identity(tls)[1] != serial:
+            tls.close()
+            self._addresses.pop(node, None)
+            log.warning("node channel: %s at %s presented a certificate the registry no "
+                        "longer holds for it", node, address)
+            raise BackendUnavailable(f"node {node} failed the node channel's checks; see "
+                                     "the log")
         channel = SerializedTls(tls)
         channel.settimeout(self._timeout)
         return channel

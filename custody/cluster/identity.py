@@ -68,6 +68,7 @@ def join(settings: Settings, db: sessionmaker[Session], nodes: Nodes, token: str
     identity.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(identity.folder, 0o700)
     fd = os.open(identity.key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a key file that was there before keeps no wider mode
     with os.fdopen(fd, "wb") as fh:
         fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()))

@@ -71,16 +71,21 @@ class Nodes:
     def join(self, db: Session, token: str, name: str, public_key: ec.EllipticCurvePublicKey
              ) -> Joined:
         """Use a join token once: sign the node's key. The token names the node."""
-        node = db.scalar(select(Node).where(Node.join_token_hash == _token_hash(token.strip())))
+        hashed = _token_hash(token.strip())
+        node = db.scalar(select(Node).where(Node.join_token_hash == hashed))
         if node is None or node.join_expires_at is None or node.join_expires_at <= self._clock():
             raise Unauthorized("this join token is unknown, used or expired: make a new one "
                                "with `custody node add NAME`")
         if name and name != node.name:
             raise Conflict(f"this join token is for node {node.name!r}, but this node is "
                            f"named {name!r} (node.name)")
+        claimed = db.execute(update(Node).where(Node.id == node.id, Node.join_token_hash == hashed)
+                             .values(join_token_hash=None, join_expires_at=None))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Unauthorized("this join token was used meanwhile: make a new one with "
+                               "`custody node add NAME`")
+        db.refresh(node)
         cert = self.ca.issue(db, node.name, public_key)
-        node.join_token_hash = None
-        node.join_expires_at = None
         node.cert_serial = x509ops.serial_hex(cert)
         node.cert_not_after = cert.not_valid_after_utc
         self._audit.record(db, f"node:{node.name}", "node.join", f"node:{node.name}",
@@ -114,12 +119,13 @@ class Nodes:
         node = db.scalar(select(Node).where(Node.name == name))
         return bool(node and node.removed_at is None and node.cert_serial == serial)
 
-    def address_of(self, db: Session, name: str) -> str:
+    def address_of(self, db: Session, name: str) -> tuple[str, str]:
+        """Where node ``name`` listens, and the serial of the certificate it must show."""
         node = self._get(db, name)
-        if node.removed_at is not None or not node.address:
-            raise Conflict(f"node {name} has no node channel address (is it running, with "
-                           "node.listen set?)")
-        return node.address
+        if node.removed_at is not None or not node.address or not node.cert_serial:
+            raise Conflict(f"node {name} cannot be reached over the node channel (is it "
+                           "running, joined, with node.listen set?)")
+        return node.address, node.cert_serial
 
     # -- liveness
     def start(self, db: Session, name: str, address: str | None, instance: str) -> list[int]:
@@ -168,13 +174,17 @@ class Nodes:
         return failed
 
     def _fail_sessions(self, db: Session, name: str, reason: str) -> list[int]:
-        held = db.scalars(select(AccessSession).where(
+        held = db.scalars(select(AccessSession.id).where(
             AccessSession.node == name, AccessSession.state.in_(LIVE_STATES))).all()
         now: datetime = self._clock()
-        for session in held:
-            session.state = SessionState.FAILED
-            session.closed_at = now
-            session.close_reason = reason[:200]
-            self._audit.record(db, "broker", "session.failed", f"session:{session.id}",
-                               reason=reason[:200])
-        return [s.id for s in held]
+        failed = []
+        for session_id in held:
+            # Only if still live: another node's sweep, or a close, may have come first.
+            changed = db.execute(update(AccessSession).where(
+                AccessSession.id == session_id, AccessSession.state.in_(LIVE_STATES))
+                .values(state=SessionState.FAILED, closed_at=now, close_reason=reason[:200]))
+            if changed.rowcount == 1:  # type: ignore[attr-defined]
+                failed.append(session_id)
+                self._audit.record(db, "broker", "session.failed", f"session:{session_id}",
+                                   reason=reason[:200])
+        return failed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import socketserver
@@ -23,6 +24,8 @@ from custody import errors
 from custody.devices.broker import LocalBroker, LocalTerminal, Opened
 from custody.devices.policy import CommandPolicy
 from custody.errors import BackendUnavailable, ConfigError, CustodyError
+
+log = logging.getLogger("custody.broker")
 
 
 class Connection(Protocol):
@@ -41,6 +44,11 @@ class Connection(Protocol):
 
 # A connection kept open between requests is dropped after this long without one.
 IDLE_SECONDS = 300.0
+# Node channel connections served at once (a cluster needs a few per node and worker).
+MAX_NODE_CONNECTIONS = 256
+# What may be sent again on a new connection when a kept one turns out dead: a request
+# that changes nothing, or whose repeat is harmless. Never a command, an open or a terminal.
+SAFE_TO_REPEAT = frozenset({"is_live", "redact", "close"})
 
 
 def _send(sock: Connection, message: dict[str, Any]) -> None:
@@ -143,8 +151,19 @@ class BrokerServer:
         host, _, port = address.rpartition(":")
         outer = self
 
+        slots = threading.BoundedSemaphore(MAX_NODE_CONNECTIONS)
+
         class TlsHandler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
+                if not slots.acquire(blocking=False):
+                    return  # more connections than any cluster needs: someone else's
+                try:
+                    self._serve()
+                finally:
+                    slots.release()
+
+            def _serve(self) -> None:
+                self.request.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 self.request.settimeout(10)  # for the handshake
                 try:
                     tls = context.wrap_socket(self.request, server_side=True)
@@ -178,12 +197,13 @@ class BrokerServer:
         sock.settimeout(IDLE_SECONDS)
         try:
             while (request := lines.next()) is not None:
-                if not allowed() or not self._answer(sock, lines, request):
+                if not allowed() or not self._answer(sock, lines, request, allowed):
                     return
         except OSError:
             pass  # the client went away, or stayed silent too long
 
-    def _answer(self, sock: Connection, lines: _Lines, request: dict[str, Any]) -> bool:
+    def _answer(self, sock: Connection, lines: _Lines, request: dict[str, Any],
+                allowed: Callable[[], bool]) -> bool:
         """Answer one request; False once the connection is used up (a terminal)."""
         op, sid = request.get("op"), int(request.get("session_id", 0))
         try:
@@ -206,16 +226,22 @@ class BrokerServer:
                 stream = self.broker.attach(sid, policy, str(request["actor"]))
                 _send(sock, {"ok": True})
                 sock.settimeout(None)
-                self._pump(sock, lines, stream)
+                self._pump(sock, lines, stream, allowed)
                 return False
             else:
                 _send(sock, {"ok": False, "error": {"type": "InvalidInput",
                                                     "message": f"unknown op {op!r}"}})
         except CustodyError as exc:
             _send(sock, _error(exc))
+        except Exception:  # a reply, always: a caller left without one might send it again
+            log.exception("the broker failed on %s for session %s", op, sid)
+            _send(sock, {"ok": False, "error": {"type": "CustodyError",
+                                                "message": "the session broker failed; see "
+                                                           "its log"}})
         return True
 
-    def _pump(self, sock: Connection, lines: _Lines, terminal: LocalTerminal) -> None:
+    def _pump(self, sock: Connection, lines: _Lines, terminal: LocalTerminal,
+              allowed: Callable[[], bool]) -> None:
         def device_to_client() -> None:
             try:
                 while (event := terminal.next()) is not None:
@@ -226,7 +252,7 @@ class BrokerServer:
         reader = threading.Thread(target=device_to_client, daemon=True)
         reader.start()
         try:
-            while (msg := lines.next()) is not None:
+            while (msg := lines.next()) is not None and allowed():
                 if "write" in msg:
                     terminal.write(str(msg["write"]))
         finally:
@@ -315,21 +341,23 @@ class RemoteBroker:
         sock.close()
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
-        # A kept connection may have died with its node since (a restart): then the
-        # request never reached a broker, and goes once more on a new connection.
+        # A kept connection may have died with its node since (a restart): a request
+        # that is safe to repeat goes once more on a new connection; others fail.
         for _ in range(2):
             sock, reused = self._connect()
+            repeat = reused and request.get("op") in SAFE_TO_REPEAT
             try:
                 _send(sock, request)
                 reply = _Lines(sock).next()
             except OSError as exc:  # a reset, a timeout, a TLS alert from the other end
                 sock.close()
-                if reused:
+                if repeat:
                     continue
-                raise BackendUnavailable(f"the session broker did not answer ({exc})") from None
+                raise BackendUnavailable(f"the session broker did not answer ({exc}); "
+                                         "if this was a command, it may have run") from None
             if reply is None:
                 sock.close()
-                if reused:
+                if repeat:
                     continue
                 raise BackendUnavailable("the session broker closed the connection")
             self._dialer.release(sock)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -59,22 +59,13 @@ class CommandResult:
     approval: CommandApproval | None = None  # set when the line waits for approval instead
 
 
-class Leases(Protocol):
-    """Whether the node holding a session's connection is still alive (custody.cluster)."""
-
-    def lost(self, db: Session, name: str) -> str | None:
-        """Why node ``name`` holds no connections any more; None while its lease holds."""
-        ...
-
-
 class SessionService:
     """Open, use and close sessions; every step is audited."""
 
     def __init__(self, broker: Broker, transcripts: TranscriptStore, audit: AuditLog,
                  clock: Clock, settings: BrokerSettings, mailer: Mailer,
-                 approvals: CommandApprovals, leases: Leases | None = None) -> None:
+                 approvals: CommandApprovals) -> None:
         self._broker = broker
-        self._leases = leases
         self.approvals = approvals
         self._transcripts = transcripts
         self._audit = audit
@@ -237,10 +228,7 @@ class SessionService:
             self._broker.close(session.id)
             write_kept(db, lambda tx: self._mark_closed(self._get(tx, session_id),
                                                         SessionState.EXPIRED, "time limit reached"))
-        elif session.state == SessionState.OPEN and session.node and self._leases is not None \
-                and (lost := self._leases.lost(db, session.node)) is not None:
-            write_kept(db, partial(self._mark_failed, session_id=session_id, reason=lost))
-        if session.state == SessionState.FAILED:
+        if session.state == SessionState.FAILED:  # e.g. its node died (custody.cluster)
             raise Conflict(f"session {session_id} failed: {session.close_reason}; "
                            "open a new one")
         if session.state != SessionState.OPEN:
@@ -316,13 +304,6 @@ class SessionService:
              ) -> None:
         self._broker.close(session.id)
         self._mark_closed(session, state, reason)
-
-    def _mark_failed(self, db: Session, session_id: int, reason: str) -> None:
-        session = self._get(db, session_id)
-        if session.state == SessionState.OPEN:  # another node may have failed it already
-            self._mark_closed(session, SessionState.FAILED, reason[:200])
-            self._audit.record(db, "broker", "session.failed", f"session:{session_id}",
-                               reason=reason[:200])
 
     def _mark_closed(self, session: AccessSession, state: SessionState, reason: str) -> None:
         session.state = state
