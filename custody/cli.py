@@ -86,6 +86,14 @@ def handle_errors(fn: F) -> F:
         except CustodyError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except Exception as exc:
+            from custody.db import storage_full
+
+            if not storage_full(exc):
+                raise
+            click.echo("error: the disk that holds custody's data is full: free some space "
+                       "and run this again (nothing was changed)", err=True)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -56,6 +58,41 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+SQLITE_FULL, SQLITE_IOERR = 13, 10
+STORAGE_FULL_MESSAGE = ("the disk that holds custody's data is full: nothing of this request "
+                        "was kept. Free some space; custody goes on by itself")
+
+
+def storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the disk is full or failing: SQLite's
+    SQLITE_FULL and I/O errors, PostgreSQL's disk_full (53100), ENOSPC and EDQUOT."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        code = getattr(seen, "sqlite_errorcode", None)
+        if isinstance(code, int) and (code & 0xFF) in (SQLITE_FULL, SQLITE_IOERR):
+            return True
+        if getattr(seen, "sqlstate", None) == "53100":
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(seen) or "database or disk is full" in str(seen):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
+def use_wal(cursor: Any) -> None:
+    """Put a SQLite database in WAL mode; one already in it needs no write (which a full
+    disk would refuse)."""
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            raise
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and secure_delete on every connection."""
     if url.startswith("sqlite"):
@@ -67,7 +104,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            use_wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
             # Deleted rows are overwritten with zeros: purged data must not linger in free pages.
             cur.execute("PRAGMA secure_delete=ON")

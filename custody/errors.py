@@ -75,6 +75,13 @@ class BackendUnavailable(CustodyError):
     code = "backend_unavailable"
 
 
+class StorageFull(BackendUnavailable):
+    """The disk under the database or the secret store is full (or failing): nothing of
+    the request was kept."""
+
+    code = "storage_full"
+
+
 class SecretNotFound(NotFound):
     """No live version of the secret exists at that path."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,12 +56,20 @@ def url_for_bind(settings: Settings, host: str, port: int) -> str:
     return f"{scheme}://{shown}:{port}/"
 
 
-def _metrics_dir(settings: Settings) -> Path:
-    """A fresh folder where workers share Prometheus counts (prometheus_client multiprocess)."""
-    path = settings.path(Path("var/metrics"))
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, mode=0o700)
+def _metrics_dir() -> Path:
+    """A fresh folder where workers share Prometheus counts (prometheus_client multiprocess),
+    in memory (/dev/shm) and never on the data disk: its files are memory-mapped, and a
+    full disk under a mapped file kills the process that touches a new page (SIGBUS)."""
+    shm = Path("/dev/shm")
+    path = Path(tempfile.mkdtemp(prefix="custody-metrics-",
+                                 dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+    atexit.register(_remove_in_owner, path, os.getpid())
     return path
+
+
+def _remove_in_owner(path: Path, owner: int) -> None:
+    if os.getpid() == owner:  # not in a forked worker
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _worker_exit(_server: Any, worker: Any) -> None:
@@ -71,7 +81,7 @@ def _worker_exit(_server: Any, worker: Any) -> None:
 def run(settings: Settings, host: str, port: int, app_factory: Callable[[], Any]) -> None:
     """Serve until stopped; each worker builds its own app (and database pool) after fork."""
     check_bind(settings, host)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir())
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": settings.server.workers,

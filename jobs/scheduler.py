@@ -65,7 +65,7 @@ def recorded(job: Callable[[Services], object], services: Services) -> None:
     try:
         job(services)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = type(exc).__name__  # its text might quote what it was working on
         raise  # APScheduler logs it; the next run comes at its time
     finally:
         with contextlib.suppress(SQLAlchemyError), transaction(services.db) as db:
@@ -86,13 +86,13 @@ def run_scheduler(services: Services, stop: threading.Event, poll_seconds: float
 
     A database that goes away (a restart, a failover) takes the lock with it: this node
     then stops its jobs, waits with backoff, connects again and contests the lock anew."""
-    if services.engine.dialect.name != "postgresql":
-        _run_active(services, stop, poll_seconds, None)
-        return
     backoff = poll_seconds
     while not stop.is_set():
         try:
-            _lead_while_possible(services, stop, poll_seconds)
+            if services.engine.dialect.name == "postgresql":
+                _lead_while_possible(services, stop, poll_seconds)
+            else:  # one machine: nobody to contend with
+                _run_active(services, stop, poll_seconds, None)
             return
         except SQLAlchemyError as exc:
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

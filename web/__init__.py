@@ -13,6 +13,8 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from custody.config import Settings
+from custody.db import STORAGE_FULL_MESSAGE, storage_full
+from custody.errors import StorageFull
 from custody.services import Services, build_services
 from custody.web import (
     admin,
@@ -36,11 +38,12 @@ from custody.web import (
     transcripts,
 )
 from custody.web.context import end_unit_of_work
-from custody.web.errors import register_error_handlers
+from custody.web.errors import error_response, register_error_handlers
 from custody.web.limits import api_limit, client_address, limiter
 from custody.web.sessions import DbSessionInterface
 
 access_log = logging.getLogger("custody.access")
+log = logging.getLogger("custody.web")
 
 
 class DatabaseId(IntegerConverter):
@@ -121,15 +124,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     limiter.limit(api_limit)(certs.bp)
     register_error_handlers(app)
 
-    @app.after_request
-    def _end_unit_of_work(response: Response) -> Response:
-        try:
-            end_unit_of_work(ok=response.status_code < 400)
-        except Exception:
-            session.clear()  # nothing this request did stands, a login it made included
-            raise
-        return response
-
     @app.teardown_appcontext
     def _close_db(_exc: BaseException | None) -> None:
         end_unit_of_work(ok=False)  # only reached with a session still open after a failure
@@ -149,6 +143,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if settings.tls_enabled:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         _log_access(response)
+        return response
+
+    # Registered last, so run first (Flask runs these in reverse): the headers and the
+    # access log above see the answer as it finally is.
+    @app.after_request
+    def _end_unit_of_work(response: Response) -> Response:
+        try:
+            end_unit_of_work(ok=response.status_code < 400)
+        except Exception as exc:
+            session.clear()  # nothing this request did stands, a login it made included
+            if not storage_full(exc):
+                raise
+            # The commit found the disk full: the answer says so, not what would have been.
+            log.error("the disk is full: %s %s was rolled back", request.method, request.path)
+            body, status = error_response(507, StorageFull.code, STORAGE_FULL_MESSAGE)
+            response.status_code = status
+            response.set_data(body.get_data() if isinstance(body, Response) else body)
+            response.mimetype = "application/json" if isinstance(body, Response) else "text/html"
         return response
 
     return app

@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
+from custody.db import STORAGE_FULL_MESSAGE, storage_full
 from custody.errors import (
     BackendUnavailable,
     Conflict,
@@ -20,6 +21,7 @@ from custody.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    StorageFull,
     TooManyAttempts,
     Unauthorized,
 )
@@ -27,6 +29,7 @@ from custody.errors import (
 log = logging.getLogger("custody.web")
 
 STATUS = {
+    StorageFull: 507,
     EgressUnavailable: 503,
     DeviceError: 502,
     InvalidInput: 400,
@@ -88,6 +91,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unknown(exc: Exception):  # type: ignore[no-untyped-def]
+        if storage_full(exc):
+            log.error("the disk is full: %s %s was refused", request.method, request.path)
+            return error_response(507, StorageFull.code, STORAGE_FULL_MESSAGE)
         request_id = uuid.uuid4().hex[:12]
         log.error("unhandled %s on %s %s (request %s)", type(exc).__name__, request.method,
                   request.path, request_id)

@@ -43,7 +43,7 @@ def healthz() -> ResponseReturnValue:
         checks["database"] = "unavailable"
     try:
         services().secrets.check()
-    except BackendUnavailable:
+    except Exception:  # noqa: BLE001 - any failure (a full disk, say) means "not ready"
         checks["secrets"] = "unavailable"
     try:
         services().broker.check()

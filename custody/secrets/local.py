@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from custody.db import use_wal
 from custody.errors import BackendUnavailable, ConfigError, SecretNotFound
 from custody.secrets import check_data, split_path
 from custody.sensitive import Secret
@@ -87,8 +88,14 @@ class LocalSecretStore:
         self._kek = AESGCM(kek)
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
+            use_wal(db.cursor())  # once: the mode stays with the file
             db.executescript(_SCHEMA)
         os.chmod(path, 0o600)
+        # Held open, unused, for as long as the store lives: SQLite removes the WAL files
+        # when the last connection closes, and a full disk would then refuse every new
+        # connection (which must create them again), reads included.
+        self._keeper = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self._keeper.execute("SELECT 1 FROM data_keys LIMIT 1").fetchall()  # opens the WAL
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -98,7 +105,6 @@ class LocalSecretStore:
             raise BackendUnavailable(f"secret store {self._path} cannot be opened: {exc}") from None
         try:
             conn.execute("PRAGMA secure_delete=ON")
-            conn.execute("PRAGMA journal_mode=WAL")
             yield conn
         finally:
             conn.close()
