@@ -90,9 +90,7 @@ class Nodes:
         node.cert_not_after = cert.not_valid_after_utc
         self._audit.record(db, f"node:{node.name}", "node.join", f"node:{node.name}",
                            serial=node.cert_serial)
-        ca_cert = self.ca.certificate(db)
-        assert ca_cert is not None  # issue() made it
-        return Joined(node.name, cert, ca_cert)
+        return Joined(node.name, cert, self.ca.ensure(db))  # issue() made it, if need be
 
     def remove(self, db: Session, actor: str, name: str) -> list[int]:
         """Stop accepting the node's certificate; its sessions end as failed."""
