@@ -27,6 +27,8 @@ from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.devices.models import Device
 
+MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
+
 MAPPING_LABELS = ("client", "device", "host", "hostname", "instance")
 
 
@@ -158,7 +160,7 @@ class AlertIngest:
             if row.client_id is not None:
                 groups[(row.client_id, row.group_id)].append(row)
         now = self._clock()
-        folds: list[tuple[OutboxMessage, list[Notification], list[Notification], int]] = []
+        folds: list[tuple[OutboxMessage, Fold, list[Notification], int]] = []
         fresh: list[tuple[list[Notification], int, int]] = []  # members, contact, flaps
         for (client_id, group_id), members in groups.items():
             client = db.get(Client, client_id)
@@ -180,21 +182,30 @@ class AlertIngest:
                     OutboxMessage.contact_id == contact.id, OutboxMessage.state == "pending",
                     Notification.client_id == client_id, Notification.group_id == group_id))
                 if pending is not None and pending.notification_id is not None:
-                    news = [*db.scalars(select(Notification).where(
-                        Notification.client_id == client_id, Notification.group_id == group_id,
-                        Notification.id >= pending.notification_id)
-                        .order_by(Notification.id)), *members]
-                    folds.append((pending, news, members, flaps))
+                    # Only the latest few are read (and listed): a mail that waits long, on
+                    # a relay that is down, must not grow, nor cost more per batch.
+                    in_group = (Notification.client_id == client_id,
+                                Notification.group_id == group_id,
+                                Notification.id >= pending.notification_id)
+                    earlier = db.scalar(select(func.count()).select_from(Notification)
+                                        .where(*in_group)) or 0
+                    recent = db.scalars(select(Notification).where(*in_group)
+                                        .order_by(Notification.id.desc())
+                                        .limit(MAX_LISTED)).all()[::-1]
+                    first = db.get(Notification, pending.notification_id) or recent[0]
+                    folds.append((pending, Fold(first, earlier, recent), members, flaps))
                 elif self._sent_last_hour(db, contact.id) < self._settings.hourly_cap:
                     fresh.append((members, contact.id, flaps))
 
         def write(stored: set[str]) -> int:
             # A row of this request that another request stored first has no id: it is
             # left out (rows read from the database all have theirs).
-            for pending, news, members, flaps in folds:
-                if any(m.dedup_key in stored for m in members):
+            for pending, fold, members, flaps in folds:
+                added = [m for m in members if m.dedup_key in stored]
+                if added:
                     pending.subject, pending.body = _render(
-                        [n for n in news if n.id is not None], flaps, self._settings)
+                        [*fold.recent, *added], flaps, self._settings,
+                        first=fold.first, total=fold.earlier + len(added))
             fresh_written = 0
             for candidates, contact_id, flaps in fresh:
                 members = [m for m in candidates if m.dedup_key in stored]
@@ -215,22 +226,38 @@ class AlertIngest:
             OutboxMessage.created_at >= self._clock() - timedelta(hours=1))) or 0
 
 
-def _render(members: Sequence[Notification], flaps: int, settings: AlertSettings
-            ) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Fold:
+    """What a pending e-mail holds so far: its first alert, how many, the latest few."""
+
+    first: Notification
+    earlier: int
+    recent: Sequence[Notification]
+
+
+def _render(members: Sequence[Notification], flaps: int, settings: AlertSettings, *,
+            first: Notification | None = None, total: int | None = None) -> tuple[str, str]:
     """Subject without identifiers; a plain-text body of the pseudonymized alerts.
 
     The subject tells the latest state; ``flaps`` (state changes in the flap window)
-    marks a flapping group.
+    marks a flapping group. Of ``total`` alerts (default: the members), the body lists
+    the latest MAX_LISTED and says how many came before.
     """
-    first, last = members[0], members[-1]
+    first, last = first or members[0], members[-1]
+    total = len(members) if total is None else total
+    listed = members[-MAX_LISTED:]
     status = "flapping" if flaps else ("resolved" if last.status == "resolved" else "firing")
-    subject = f"[{status}] {first.alertname}" + (f" (+{len(members) - 1})" if len(members) > 1 else "")
+    subject = f"[{status}] {first.alertname}" + (f" (+{total - 1})" if total > 1 else "")
     lines = []
     if flaps:
         lines.append(f"This alert changed state {flaps} times in the last "
                      f"{settings.flap_window_minutes} minutes. Its changes are collected into "
                      f"one e-mail every {settings.flap_hold_minutes} minutes; the latest is last.")
-    for m in members:
+    if total > len(listed):
+        lines.append(f"{total} alerts of this group since this e-mail was first written; "
+                     f"the latest {len(listed)} follow ({total - len(listed)} before them are "
+                     "not listed).")
+    for m in listed:
         p = m.payload
         labels = p.get("labels", {}) if isinstance(p.get("labels"), dict) else {}
         notes = p.get("annotations", {}) if isinstance(p.get("annotations"), dict) else {}

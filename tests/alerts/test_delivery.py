@@ -307,3 +307,28 @@ def test_the_same_payload_posted_at_once_is_stored_and_mailed_once(
         assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
         message = db.scalars(select(OutboxMessage)).one()
     assert message.body.count("- firing: LinkDown") == 5  # folded: all five, once each
+
+
+def test_a_mail_that_waits_on_a_dead_relay_stays_bounded(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
+    """News keeps coming for a group while its e-mail cannot go out: the one pending
+    e-mail lists the latest alerts and says how many came before, at a bounded size."""
+    token, alerts = delivering
+    own_sink.stop()
+    for batch in range(24):
+        payload = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
+        payload["alerts"] = [payload["alerts"][0] | {"fingerprint": f"fp-{batch}-{n}"}
+                             for n in range(10)]
+        assert client.post("/ingest/alertmanager/prom", headers=auth(token),
+                           json=payload).status_code == 202
+    assert alerts.deliver(services.db) == 0
+    with services.db() as db:
+        message = db.scalars(select(OutboxMessage)).one()
+    assert message.subject.endswith("(+239)")
+    assert "240 alerts of this group" in message.body and "190 before them" in message.body
+    assert message.body.count("- firing: LinkDown") == 50
+    assert len(message.body) < 20_000
+    own_sink.start()  # the relay is back: the one e-mail goes
+    clock.advance(minutes=3)
+    assert alerts.deliver(services.db) == 1
