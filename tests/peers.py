@@ -68,7 +68,7 @@ class PostgresCluster:
     def restart(self) -> None:
         """Restart the server (fast shutdown: every client connection is cut)."""
         self._run(PG_BIN / "pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w",
-                  "restart")
+                  "-l", str(self.root / "log"), "restart")  # -l: its output is not our pipe
 
     def stop(self) -> None:
         try:
