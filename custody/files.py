@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from custody.config import Settings
 from custody.errors import ConfigError
+
+if TYPE_CHECKING:  # `custody --help` sets the umask: it must not pay for the config's imports
+    from custody.config import Settings
 
 PRIVATE_UMASK = 0o077
 SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")

@@ -32,7 +32,7 @@ class Running:
 def running(args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None,
             timeout: float = 30) -> Iterator[Running]:
     """Run ``custody ARGS`` in ``cwd`` with no CUSTODY_* variables but ``env``; ready once
-    ``port`` accepts connections; stopped (SIGTERM to its process group) after the block.
+    ``port`` accepts connections; stopped (SIGINT to its process group) after the block.
     Its output goes to ``cwd/<command>.log``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
     log = cwd / f"{args[0]}.log"
@@ -43,6 +43,6 @@ def running(args: list[str], cwd: Path, port: int, env: dict[str, str] | None = 
         wait_for_port("127.0.0.1", port, timeout=timeout)
         yield Running(proc, log)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:  # SIGINT: gunicorn's quick shutdown; a test waits for nothing
+            os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=30)

@@ -25,7 +25,8 @@ from tests.peers import DEVICE_PASSWORD, DEVICE_USER, OpenBao, PostgresCluster, 
 
 ROOT = Path(__file__).parent.parent
 CUSTODY = str(Path(sys.executable).parent / "custody")
-LEASE = 4.0
+LEASE = 3.0
+API_LIMIT = 60  # calls per person per minute: the test's own people stay under it
 
 
 @dataclass
@@ -73,7 +74,7 @@ def cluster(tmp_path: Path, postgres: PostgresCluster, openbao: OpenBao, smtp: S
          "--database-url", postgres.new_database(), "--vault-addr", openbao.url,
          "--vault-token", openbao.token, "--vault-prefix", f"cluster-{tag}",
          "--pki-mount", f"pki-cluster-{tag}", "--smtp-port", str(smtp.port),
-         "--lease-seconds", str(LEASE)],
+         "--lease-seconds", str(LEASE), "--api-rate-limit", f"{API_LIMIT} per minute"],
         capture_output=True, text=True, timeout=300)
     try:
         assert up.returncode == 0, up.stderr
@@ -208,6 +209,15 @@ def test_a_cluster_serves_sessions_from_any_node_and_survives_losing_one(
         keys = [p.relative_to(c.dir).as_posix() for p in on_disk
                 if b"PRIVATE KEY" in p.read_bytes()]
         assert sorted(keys) == ["var/node-a/node.key", "var/node-b/node.key"]
+
+        # A person's API limit is one count for the whole cluster, whichever node answers.
+        c.cli("user", "create", "busy", "--role", "technician", "--password-stdin",
+              stdin="Busy-Pass-12345\n")
+        busy = {"Authorization": f"Bearer {c.cli('token', 'create', 'busy')}",
+                "Connection": "close"}
+        statuses = [c.call("ab"[n % 2], "GET", "/api/v1/devices", busy).status_code
+                    for n in range(API_LIMIT + 3)]
+        assert statuses == [200] * API_LIMIT + [429] * 3
 
         # Node A dies: its session ends as failed, with the reason, seen through B.
         c.kill("node-a")

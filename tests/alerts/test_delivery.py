@@ -309,6 +309,7 @@ def test_the_same_payload_posted_at_once_is_stored_and_mailed_once(
     assert message.body.count("- firing: LinkDown") == 5  # folded: all five, once each
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # nothing differs by database
 def test_a_mail_that_waits_on_a_dead_relay_stays_bounded(
         client: FlaskClient, world: World, services: Services, clock: FrozenClock,
         own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
