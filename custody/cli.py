@@ -617,7 +617,8 @@ def node() -> None:
 @handle_errors
 def node_add(ctx: click.Context, name: str) -> None:
     """Print a one-time join token for node NAME (good for 24 hours): start that node with
-    `custody serve --join TOKEN`. Adding an existing name lets that node join again."""
+    CUSTODY_NODE__JOIN_TOKEN=TOKEN custody serve (or `--join TOKEN`, which the process list
+    shows to every user). Adding an existing name lets that node join again."""
     with built_services(ctx) as services, transaction(services.db) as db:
         token = services.nodes.add(db, "cli", name)
     click.echo(token)
