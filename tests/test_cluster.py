@@ -20,6 +20,9 @@ import requests
 import sqlalchemy
 from simple_websocket import Client as WsClient
 
+from custody.config import load_settings
+from custody.db import transaction
+from custody.services import build_services
 from tests.alerts.test_delivery import group_payload
 from tests.peers import DEVICE_PASSWORD, DEVICE_USER, OpenBao, PostgresCluster, SmtpSink, SshDevice
 
@@ -37,6 +40,7 @@ class Cluster:
     state: dict[str, Any]
     admin: dict[str, str]
     tech: dict[str, str]
+    busy: dict[str, str]  # a technician who only uses up her API limit
     cli: Callable[..., str]
 
     def url(self, node: str) -> str:
@@ -64,6 +68,22 @@ def eventually(check: Callable[[], Any], timeout: float, what: str | Callable[[]
     return result
 
 
+def people(config: Path) -> tuple[str, str, str]:
+    """API tokens of the cluster's admin and of two technicians, made in this process with
+    the cluster's own configuration (as `custody user create` and `token create` would)."""
+    services = build_services(load_settings(config, environ={}), run_migrations=False)
+    try:
+        with transaction(services.db) as db:
+            for name in ("tina", "busy"):
+                services.accounts.create_user(db, "test", name, "technician",
+                                              password=f"{name.title()}-Pass-12345")
+            admin, tina, busy = (services.tokens.create(db, "test", name)
+                                 for name in ("admin", "tina", "busy"))
+    finally:
+        services.engine.dispose()
+    return admin, tina, busy
+
+
 @pytest.fixture
 def cluster(tmp_path: Path, postgres: PostgresCluster, openbao: OpenBao, smtp: SmtpSink
             ) -> Iterator[Cluster]:
@@ -89,12 +109,10 @@ def cluster(tmp_path: Path, postgres: PostgresCluster, openbao: OpenBao, smtp: S
             assert done.returncode == 0, done.stderr
             return done.stdout.strip()
 
-        cli("user", "create", "tina", "--role", "technician", "--password-stdin",
-            stdin="Tina-Pass-12345\n")
-        admin, tech = cli("token", "create", "admin"), cli("token", "create", "tina")
+        admin, tech, busy = people(Path(state["config"]))
         yield Cluster(folder, f"cluster-{tag}", f"pki-cluster-{tag}", state,
                       {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {tech}"},
-                      cli)
+                      {"Authorization": f"Bearer {busy}", "Connection": "close"}, cli)
     finally:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "cluster"), "down", str(folder)],
                        capture_output=True, timeout=120)
@@ -211,11 +229,7 @@ def test_a_cluster_serves_sessions_from_any_node_and_survives_losing_one(
         assert sorted(keys) == ["var/node-a/node.key", "var/node-b/node.key"]
 
         # A person's API limit is one count for the whole cluster, whichever node answers.
-        c.cli("user", "create", "busy", "--role", "technician", "--password-stdin",
-              stdin="Busy-Pass-12345\n")
-        busy = {"Authorization": f"Bearer {c.cli('token', 'create', 'busy')}",
-                "Connection": "close"}
-        statuses = [c.call("ab"[n % 2], "GET", "/api/v1/devices", busy).status_code
+        statuses = [c.call("ab"[n % 2], "GET", "/api/v1/devices", c.busy).status_code
                     for n in range(API_LIMIT + 3)]
         assert statuses == [200] * API_LIMIT + [429] * 3
 

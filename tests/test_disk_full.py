@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from custody.cli import initialize
+from custody.config import load_settings
+from custody.db import transaction
+from custody.services import build_services
 from tests.peers import free_port
 from tests.served import running
 
@@ -62,12 +66,11 @@ def test_a_full_disk_refuses_writes_clearly_and_custody_recovers_by_itself(
         return subprocess.run([CUSTODY, *args], cwd=site, env=env, input=stdin, text=True,
                               capture_output=True, timeout=120)
 
-    assert subprocess.run([CUSTODY, "init", "--dir", str(site)], env=env,
-                          capture_output=True, timeout=120).returncode == 0
-    assert cli("user", "create", "boss", "--role", "admin", "--password-stdin",
-               stdin="Boss-Pass-12345\n").returncode == 0
-    token = cli("token", "create", "boss").stdout.strip()
-    h = {"Authorization": f"Bearer {token}"}
+    initialize(site, "boss")  # as `custody init` does
+    services = build_services(load_settings(site / "custody.toml", environ={}))
+    with transaction(services.db) as db:
+        h = {"Authorization": f"Bearer {services.tokens.create(db, 'test', 'boss')}"}
+    services.engine.dispose()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(["serve", "--port", str(port)], site, port) as served:

@@ -17,8 +17,6 @@ import posixpath
 import re
 from typing import Any
 
-import bashlex
-
 from custody.errors import CommandRefused
 
 MAX_DEPTH = 8
@@ -96,6 +94,8 @@ def _unquoted(line: str) -> str:
 def _collect(line: str, found: list[list[str]], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise CommandRefused("command refused: it nests shells too deeply to be checked")
+    import bashlex  # here: its grammar takes a quarter second to load, which no CLI needs
+
     try:
         trees = bashlex.parse(_readable(line))
     except Exception:  # bashlex raises its own errors and, on odd input, others
