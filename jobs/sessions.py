@@ -53,8 +53,9 @@ def node_heartbeat(services: Services, lease: Lease) -> None:
             log.error("node name %s was taken by another running custody: this one lets go "
                       "of its sessions (give each node a name of its own: node.name)", name)
         if taken or (before is not None and now - before > node.lease_seconds):
-            # The others count this node dead by now, and its sessions failed: hold nothing.
-            _close_local(services, lambda _state, _holder: True)
+            # The others count this node dead by now, and its sessions failed: hold nothing
+            # (without asking the database, which may be what is gone).
+            _close_local(services, None)
         return
     lease.renewed_at = now
     # Only a node that has renewed on time judges the others: one just back from a
@@ -70,14 +71,20 @@ def node_heartbeat(services: Services, lease: Lease) -> None:
 ENDED = {SessionState.CLOSED, SessionState.EXPIRED, SessionState.FAILED, SessionState.DENIED}
 
 
-def _close_local(services: Services, ended: Callable[[str, str | None], bool]) -> None:
+def _close_local(services: Services, ended: Callable[[str, str | None], bool] | None) -> None:
     """Close this broker's connections of sessions ``ended`` says are over (by state and
-    holder): a session failed, closed or expired elsewhere leaves no connection behind."""
+    holder), or all of them: a session failed, closed or expired elsewhere leaves no
+    connection behind."""
     broker = services.broker
     if not isinstance(broker, LocalBroker):
         return
     live = broker.live_sessions()
     if not live:
+        return
+    if ended is None:
+        for session_id in live:
+            broker.close(session_id)
+        log.warning("closed the connections of sessions %s", live)
         return
     with transaction(services.db) as db:
         rows = dict((sid, (state, holder)) for sid, state, holder in db.execute(
