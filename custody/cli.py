@@ -632,9 +632,7 @@ def node_list(ctx: click.Context, as_json: bool) -> None:
     """List the nodes: address, last heartbeat, whether their lease holds."""
     with built_services(ctx) as services, transaction(services.db) as db:
         rows = [{"name": n.name, "address": n.address,
-                 "state": ("removed" if n.removed_at
-                           else "joining" if n.join_token_hash and not n.heartbeat_at
-                           else "down" if services.nodes.lost(db, n.name) else "up"),
+                 "state": services.nodes.state(db, n),
                  "heartbeat_at": n.heartbeat_at.isoformat() if n.heartbeat_at else None,
                  "cert_not_after": n.cert_not_after.isoformat() if n.cert_not_after else None}
                 for n in services.nodes.all(db)]

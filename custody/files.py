@@ -21,6 +21,11 @@ def private_umask() -> None:
     os.umask(PRIVATE_UMASK)
 
 
+def _with_side_files(database: Path) -> list[Path]:
+    """A SQLite database and the files SQLite keeps beside it."""
+    return [database.with_name(database.name + suffix) for suffix in SQLITE_SIDE_FILES]
+
+
 def _kept_paths(settings: Settings) -> list[Path]:
     """custody's own files and folders: its data folder, and files configured elsewhere."""
     paths: list[Path] = []
@@ -30,11 +35,9 @@ def _kept_paths(settings: Settings) -> list[Path]:
         paths.extend(sorted(var.rglob("*")))
     url = settings.database_url
     if url.startswith("sqlite:///") and ":memory:" not in url:
-        db = Path(url[len("sqlite:///"):])
-        paths.extend(db.with_name(db.name + suffix) for suffix in SQLITE_SIDE_FILES)
+        paths += _with_side_files(Path(url[len("sqlite:///"):]))
     local = settings.secrets.local
-    paths.extend(settings.path(local.path).with_name(settings.path(local.path).name + suffix)
-                 for suffix in SQLITE_SIDE_FILES)
+    paths += _with_side_files(settings.path(local.path))
     paths += [settings.path(local.kek_file), settings.path(settings.server.session_key_file)]
     if settings.server.tls_key is not None:
         paths.append(settings.path(settings.server.tls_key))

@@ -150,6 +150,9 @@ def test_a_join_token_names_its_node_works_once_and_expires(
     with transaction(services.db) as db:
         token = services.nodes.add(db, "test", "a")
         late = services.nodes.add(db, "test", "late")
+    with transaction(services.db) as db:  # as `custody node list` shows them
+        assert {n.name: services.nodes.state(db, n) for n in services.nodes.all(db)} == {
+            "a": "joining", "late": "joining"}
     with transaction(services.db) as db, pytest.raises(Conflict, match="for node 'a'"):
         services.nodes.join(db, token, "b", key)
     with transaction(services.db) as db:

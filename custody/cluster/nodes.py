@@ -147,6 +147,14 @@ class Nodes:
                              .values(heartbeat_at=self._clock())).rowcount  # type: ignore[attr-defined]
         return bool(changed)
 
+    def state(self, db: Session, node: Node) -> str:
+        """``removed``, ``joining`` (a token made, never started), ``down`` or ``up``."""
+        if node.removed_at is not None:
+            return "removed"
+        if node.join_token_hash is not None and node.heartbeat_at is None:
+            return "joining"
+        return "down" if self.lost(db, node.name) else "up"
+
     def lost(self, db: Session, name: str) -> str | None:
         """Why node ``name`` cannot hold sessions any more, or None while its lease holds."""
         node = db.scalar(select(Node).where(Node.name == name))
