@@ -233,7 +233,7 @@ def serve_settings(settings: Settings, host: str, port: int, join_token: str | N
                    f"{settings.public_url}", err=True)
     build_secret_store(settings).check()  # a bad key or an unreachable Vault stops start-up
     claim_socket(settings.path(settings.broker.socket))  # not another serve's broker
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database.synchronous)
     migrate(engine)
     engine.dispose()
     settings = join_cluster(settings, join_token)

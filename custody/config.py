@@ -53,6 +53,8 @@ class ServerSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite:///var/custody.db"
+    # SQLite only: "normal" survives any process dying, "full" a power cut too.
+    synchronous: Literal["normal", "full"] = "normal"
 
 
 class LocalSecretsSettings(_Section):

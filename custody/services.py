@@ -155,7 +155,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     from custody.purge.service import PurgeService
     from custody.secrets.factory import build_secret_store
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database.synchronous)
     if run_migrations:
         migrate(engine)
     store = secrets or build_secret_store(settings)
@@ -240,6 +240,6 @@ def build_alert_tools(settings: Settings, clock: Clock = utcnow) -> AlertTools:
     from custody.db import make_engine, make_session_factory
     from custody.secrets.factory import build_secret_store
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database.synchronous)
     engines = Engines(build_secret_store(settings), clock, settings.alerts)
     return AlertTools(engine, make_session_factory(engine), engines)

@@ -112,7 +112,7 @@ def ingest(kind: str, source: str) -> ResponseReturnValue:
         raise InvalidInput(f"unknown ingest kind {kind!r}; one of {', '.join(SOURCE_KINDS)}")
     row = svc.alerts.sources.authenticate(db(), source, kind, bearer_token())
     payload = parse_json(request.get_data(cache=False))
-    result = svc.alerts.ingest.ingest(db(), row, payload)
+    result = svc.alerts.ingest.submit(svc.db, row, payload)
     return jsonify({"accepted": result.accepted, "new": result.new, "queued": result.queued}), 202
 
 

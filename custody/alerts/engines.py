@@ -6,6 +6,7 @@ import hashlib
 import time
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from custody.alerts.keys import known_names, period_key, period_of
@@ -17,6 +18,9 @@ from custody.devices.models import ClientPolicy
 from custody.secrets import SecretStore
 
 KEY_CACHE_SECONDS = 300
+# Built once: ingest asks for every post.
+_CLIENT = select(Client.created_at, ClientPolicy.prefix_preserving_ips).outerjoin(
+    ClientPolicy, ClientPolicy.client_id == Client.id).where(Client.id == bindparam("client_id"))
 
 
 class Engines:
@@ -36,11 +40,12 @@ class Engines:
         One is kept per client while its key and names stay the same, so what it has
         learned about words and addresses carries over from one payload to the next.
         """
-        policy = db.get(ClientPolicy, client_id) if client_id is not None else None
-        client = db.get(Client, client_id) if client_id is not None else None
-        key = self._period_key(client_id, client.created_at if client else None)
+        created, prefix = None, False
+        if client_id is not None:
+            row = db.execute(_CLIENT, {"client_id": client_id}).first()
+            created, prefix = (row[0], bool(row[1])) if row is not None else (None, False)
+        key = self._period_key(client_id, created)
         names = tuple(sorted(set(known_names(db, client_id)))) if client_id is not None else ()
-        prefix = bool(policy and policy.prefix_preserving_ips)
         slot = (client_id, hashlib.sha256(key + repr((names, prefix)).encode()).digest())
         kept = self._engines.get(slot)
         if kept is None or kept[0] < time.monotonic():

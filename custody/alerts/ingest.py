@@ -10,26 +10,53 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from custody.alerts.delivery import header_safe
 from custody.alerts.engines import Engines
 from custody.alerts.formats import alerts_of, status_of
 from custody.alerts.models import AlertSource, Notification, OutboxMessage
+from custody.alerts.pseudonym import Pseudonymizer
 from custody.clients.models import Client
-from custody.clients.service import mail_recipients
+from custody.clients.service import recipient_ids
 from custody.clock import Clock
 from custody.config import AlertSettings
+from custody.db import GroupCommit
 from custody.devices.models import Device
 
 MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
 
 MAPPING_LABELS = ("client", "device", "host", "hostname", "instance")
+
+
+NOTIFICATIONS = cast(Table, Notification.__table__)
+OUTBOX = cast(Table, OutboxMessage.__table__)
+CHUNK = 500  # keys or rows per statement: far below any database's parameter limit
+
+# The reads of every post, built once (built per call, a statement costs more than its query).
+_KNOWN = select(Notification.dedup_key).where(
+    Notification.dedup_key.in_(bindparam("keys", expanding=True)))
+_RESTRICTED = select(Client.processing_restricted_at).where(Client.id == bindparam("client_id"))
+_IN_GROUPS = (Notification.client_id == bindparam("client_id"),
+              Notification.group_id.in_(bindparam("groups", expanding=True)))
+# No ORDER BY in these two: it would lead SQLite to walk every alert of the client in id
+# order rather than only the groups' ones (ix_notifications_client_group); sorted here.
+_STATES = select(Notification.id, Notification.group_id, Notification.status).where(
+    *_IN_GROUPS, Notification.received_at >= bindparam("since"))
+# A group's pending e-mail, found from its alerts (ix_outbox_notification_contact).
+_PENDING = select(OutboxMessage, Notification.group_id).join(
+    Notification, OutboxMessage.notification_id == Notification.id).where(
+    OutboxMessage.notification_id.in_(select(Notification.id).where(*_IN_GROUPS)),
+    OutboxMessage.contact_id.in_(bindparam("contacts", expanding=True)),
+    OutboxMessage.state == "pending")
+_LAST_HOUR = select(func.count()).select_from(select(OutboxMessage.id).where(
+    OutboxMessage.contact_id == bindparam("contact_id"),
+    OutboxMessage.created_at >= bindparam("since")).limit(bindparam("cap")).subquery())
 
 
 @dataclass(frozen=True)
@@ -39,6 +66,29 @@ class IngestResult:
     queued: int
 
 
+@dataclass(frozen=True)
+class Posted:
+    """A payload a source posted, checked as the source's kind: what ingest needs of it,
+    free of any database session."""
+
+    source_id: int
+    kind: str
+    client_id: int | None  # the source's own client, when it is bound to one
+    payload: dict[str, Any]
+    alerts: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Alert:
+    """One alert, pseudonymized, with the post that brought it."""
+
+    post: int
+    client_id: int | None
+    group_id: str
+    status: str
+    item: dict[str, Any]
+
+
 class AlertIngest:
     """Turn a source's payload into stored, pseudonymized notifications and planned e-mails."""
 
@@ -46,16 +96,37 @@ class AlertIngest:
         self._engines = engines
         self._clock = clock
         self._settings = settings
+        self._together: GroupCommit[Posted, IngestResult] = GroupCommit(self._ingest_all)
 
-    def _client_for(self, db: Session, source: AlertSource, labels: dict[str, Any]) -> int | None:
+    @staticmethod
+    def check(source: AlertSource, payload: Any) -> Posted:
+        """Read ``payload`` as the source's kind, or raise InvalidInput naming what is wrong."""
+        return Posted(source.id, source.kind, source.client_id, payload,
+                      alerts_of(source.kind, payload))
+
+    def ingest(self, db: Session, source: AlertSource, payload: Any) -> IngestResult:
+        """Map, pseudonymize, store and queue, in the caller's unit of work; the raw
+        payload is never written. The source's declared kind decides how it is read."""
+        return self._ingest_all(db, [self.check(source, payload)])[0]
+
+    def submit(self, units: sessionmaker[Session], source: AlertSource, payload: Any
+               ) -> IngestResult:
+        """Ingest ``payload`` in a unit of work shared with the posts that arrive meanwhile,
+        committed before this returns: one write and one commit for many posts.
+
+        A payload that is not of the source's kind is refused before it waits for anyone.
+        """
+        return self._together.submit(units, self.check(source, payload))
+
+    def _client_for(self, db: Session, post: Posted, labels: dict[str, Any]) -> int | None:
         """The one client an alert belongs to, or None (held for an admin).
 
         A source bound to a client decides. Otherwise a ``client`` label naming a client,
         or devices matched by name or address; when those point at more than one client
         (overlapping private ranges are normal at a provider), nobody is guessed.
         """
-        if source.client_id is not None:
-            return source.client_id
+        if post.client_id is not None:
+            return post.client_id
         named = labels.get("client")
         if isinstance(named, str):
             cid = db.scalar(select(Client.id).where(Client.name == named))
@@ -70,27 +141,62 @@ class AlertIngest:
                     (Device.name == value) | (Device.host == host)).distinct()))
         return candidates.pop() if len(candidates) == 1 else None
 
-    def ingest(self, db: Session, source: AlertSource, payload: Any) -> IngestResult:
-        """Map, pseudonymize, store and queue; the raw payload is never written.
+    def _ingest_all(self, db: Session, posts: Sequence[Posted]) -> list[IngestResult]:
+        """Ingest ``posts`` in ``db``: each is pseudonymized as if alone, and the writes
+        of all are made together. An alert two posts share is stored once, for the first."""
+        mapped: dict[tuple[int | None, str], int | None] = {}
+        engines: dict[int | None, Pseudonymizer] = {}
+        fresh: dict[str, _Alert] = {}
+        for n, post in enumerate(posts):
+            for dedup, alert in self._pseudonymized(db, n, post, mapped, engines).items():
+                fresh.setdefault(dedup, alert)
+        known: set[str] = set()
+        keys = list(fresh)
+        for i in range(0, len(keys), CHUNK):
+            known.update(db.scalars(_KNOWN, {"keys": keys[i:i + CHUNK]}))
+        now = self._clock()
+        owner: dict[str, int] = {}
+        new_rows: list[Notification] = []
+        for dedup, alert in fresh.items():
+            if dedup in known:
+                continue  # a redelivery: stored and mailed once already
+            item = alert.item
+            labels = item.get("labels", {}) if isinstance(item.get("labels"), dict) else {}
+            owner[dedup] = alert.post
+            new_rows.append(Notification(
+                source_id=posts[alert.post].source_id, client_id=alert.client_id,
+                dedup_key=dedup, group_id=alert.group_id[:64], status=alert.status,
+                alertname=str(labels.get("alertname") or item.get("subject") or "alert")[:200],
+                payload=item, received_at=now))
+        write_outbox = self._queue(db, new_rows)
+        stored = self._store(db, new_rows)  # the first write: from here to the commit, briefly
+        mailed = write_outbox(stored)
+        return [IngestResult(len(post.alerts),
+                             sum(1 for key in stored if owner[key] == n),
+                             sum(1 for key in mailed if owner[key] == n))
+                for n, post in enumerate(posts)]
 
-        The source's declared kind decides how the payload is read.
-        """
-        kind = source.kind
-        alerts = alerts_of(kind, payload)
-        webhook = kind in ("alertmanager", "grafana")
+    def _pseudonymized(self, db: Session, n: int, post: Posted,
+                       mapped: dict[tuple[int | None, str], int | None],
+                       engines: dict[int | None, Pseudonymizer]) -> dict[str, _Alert]:
+        """The post's alerts, mapped to their clients and pseudonymized, by dedup key."""
+        webhook = post.kind in ("alertmanager", "grafana")
+        payload = post.payload
         by_client: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
-        mapped: dict[str, int | None] = {}  # the alerts of one group mostly share labels
-        for alert in alerts:
+        for alert in post.alerts:
             labels = (alert.get("labels") or {}) if webhook else {
                 "host": alert.get("host"), "client": alert.get("client")}
-            seen = json.dumps([labels.get(k) for k in MAPPING_LABELS], default=str)
+            # the alerts of one group mostly share labels: each set is mapped once
+            seen = (post.client_id, json.dumps([labels.get(k) for k in MAPPING_LABELS],
+                                               default=str))
             if seen not in mapped:
-                mapped[seen] = self._client_for(db, source, labels)
+                mapped[seen] = self._client_for(db, post, labels)
             by_client[mapped[seen]].append(alert)
-        # Everything is pseudonymized before the first write: the write lock is held briefly.
-        fresh: dict[str, tuple[int | None, str, str, dict[str, Any]]] = {}
+        out: dict[str, _Alert] = {}
         for client_id, group in by_client.items():
-            engine = self._engines.for_client(db, client_id)
+            if client_id not in engines:
+                engines[client_id] = self._engines.for_client(db, client_id)
+            engine = engines[client_id]
             if webhook:
                 clean = engine.alertmanager(payload | {"alerts": group})
                 items = list(zip(group, clean["alerts"], strict=True))
@@ -108,122 +214,122 @@ class AlertIngest:
                     identity = json.dumps(item.get("labels") if webhook else item,
                                           sort_keys=True, default=str)
                 dedup = hashlib.sha256(json.dumps(
-                    [source.id, identity, status, item.get("startsAt")],
+                    [post.source_id, identity, status, item.get("startsAt")],
                     sort_keys=True, default=str).encode()).hexdigest()
-                fresh.setdefault(dedup, (client_id, group_id, status, item))
-        known = set(db.scalars(select(Notification.dedup_key).where(
-            Notification.dedup_key.in_(list(fresh)))))
-        now = self._clock()
-        new_rows: list[Notification] = []
-        for dedup, (client_id, group_id, status, item) in fresh.items():
-            if dedup in known:
-                continue  # a redelivery: stored and mailed once already
-            labels = item.get("labels", {}) if isinstance(item.get("labels"), dict) else {}
-            new_rows.append(Notification(
-                source_id=source.id, client_id=client_id, dedup_key=dedup, group_id=group_id[:64],
-                status=status,
-                alertname=str(labels.get("alertname") or item.get("subject") or "alert")[:200],
-                payload=item, received_at=now))
-        write_outbox = self._queue(db, new_rows)
-        stored = self._store(db, new_rows)  # the first write: from here to the commit, briefly
-        return IngestResult(len(alerts), len(stored), write_outbox(stored))
+                out.setdefault(dedup, _Alert(n, client_id, group_id, status, item))
+        return out
 
     def _store(self, db: Session, rows: Sequence[Notification]) -> set[str]:
         """Insert the rows whose dedup key no one has stored meanwhile (a retry, or the
         other half of an HA pair, racing this one); give each its id; return their keys."""
-        if not rows:
-            return set()
         insert = (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)
-        statement = insert(Notification).on_conflict_do_nothing(
+        statement = insert(NOTIFICATIONS).on_conflict_do_nothing(
             index_elements=[Notification.dedup_key]).returning(Notification.id,
                                                                Notification.dedup_key)
-        ids = dict((key, id_) for id_, key in db.execute(statement, [
-            {"source_id": r.source_id, "client_id": r.client_id, "dedup_key": r.dedup_key,
-             "group_id": r.group_id, "status": r.status, "alertname": r.alertname,
-             "payload": r.payload, "received_at": r.received_at} for r in rows]))
+        ids: dict[str, int] = {}
+        for i in range(0, len(rows), CHUNK):
+            ids.update((key, id_) for id_, key in db.execute(statement, [
+                {"source_id": r.source_id, "client_id": r.client_id, "dedup_key": r.dedup_key,
+                 "group_id": r.group_id, "status": r.status, "alertname": r.alertname,
+                 "payload": r.payload, "received_at": r.received_at}
+                for r in rows[i:i + CHUNK]]))
         for row in rows:
             row.id = ids.get(row.dedup_key)  # type: ignore[assignment]
         return set(ids)
 
     def _queue(self, db: Session, rows: Sequence[Notification]
-               ) -> Callable[[set[str]], int]:
+               ) -> Callable[[set[str]], list[str]]:
         """Plan one e-mail per group and recipient: verified, subscribed, consenting (P2).
 
         News for a group whose e-mail has not gone out yet is folded into that e-mail;
         a flapping group waits out a hold period, collecting its changes meanwhile.
-        Everything is read now, before ``rows`` are written; the returned function
-        writes the plan once they have their ids, for those of them that were stored
-        (their dedup keys).
+        Everything is read now, before ``rows`` are written, a few queries per client
+        whatever the number of groups; the returned function writes the plan once they
+        have their ids, for those of them that were stored (their dedup keys), and
+        returns the dedup key of each new e-mail's first alert.
         """
-        groups: dict[tuple[int, str], list[Notification]] = defaultdict(list)
+        by_client: dict[int, dict[str, list[Notification]]] = defaultdict(
+            lambda: defaultdict(list))
         for row in rows:
             if row.client_id is not None:
-                groups[(row.client_id, row.group_id)].append(row)
+                by_client[row.client_id][row.group_id].append(row)
         now = self._clock()
+        since = now - timedelta(minutes=self._settings.flap_window_minutes)
         folds: list[tuple[OutboxMessage, Fold, list[Notification], int]] = []
         fresh: list[tuple[list[Notification], int, int]] = []  # members, contact, flaps
-        for (client_id, group_id), members in groups.items():
-            client = db.get(Client, client_id)
-            if client is None or client.processing_restricted_at is not None:
+        for client_id, groups in by_client.items():
+            restricted = db.execute(_RESTRICTED, {"client_id": client_id}).first()
+            if restricted is None or restricted[0] is not None:
+                continue  # erased meanwhile, or its processing restricted
+            contacts = recipient_ids(db, client_id, "alerts")
+            if not contacts:
                 continue
-            contacts = mail_recipients(db, client_id)
-            since = now - timedelta(minutes=self._settings.flap_window_minutes)
-            states = [*db.scalars(select(Notification.status).where(
-                Notification.client_id == client_id, Notification.group_id == group_id,
-                Notification.received_at >= since).order_by(Notification.id)),
-                *(m.status for m in members)]
-            changes = sum(1 for before, after in pairwise(states) if before != after)
-            flaps = changes if changes >= self._settings.flap_changes else 0
-            for contact in contacts:
-                if "alerts" not in contact.purposes:
-                    continue
-                pending = db.scalar(select(OutboxMessage).join(
-                    Notification, OutboxMessage.notification_id == Notification.id).where(
-                    OutboxMessage.contact_id == contact.id, OutboxMessage.state == "pending",
-                    Notification.client_id == client_id, Notification.group_id == group_id))
-                if pending is not None and pending.notification_id is not None:
-                    # Only the latest few are read (and listed): a mail that waits long, on
-                    # a relay that is down, must not grow, nor cost more per batch.
-                    in_group = (Notification.client_id == client_id,
-                                Notification.group_id == group_id,
-                                Notification.id >= pending.notification_id)
-                    earlier = db.scalar(select(func.count()).select_from(Notification)
-                                        .where(*in_group)) or 0
-                    recent = db.scalars(select(Notification).where(*in_group)
-                                        .order_by(Notification.id.desc())
-                                        .limit(MAX_LISTED)).all()[::-1]
-                    first = db.get(Notification, pending.notification_id) or recent[0]
-                    folds.append((pending, Fold(first, earlier, recent), members, flaps))
-                elif self._sent_last_hour(db, contact.id) < self._settings.hourly_cap:
-                    fresh.append((members, contact.id, flaps))
+            asked = {"client_id": client_id, "groups": list(groups)}
+            states: dict[str, list[str]] = defaultdict(list)
+            for _, group_id, status in sorted(db.execute(_STATES, asked | {"since": since})):
+                states[group_id].append(status)
+            pending = {(m.contact_id, group_id): m for m, group_id in sorted(
+                db.execute(_PENDING, asked | {"contacts": contacts}), key=lambda r: r[0].id)}
+            for group_id, members in groups.items():
+                seq = [*states[group_id], *(m.status for m in members)]
+                changes = sum(1 for before, after in pairwise(seq) if before != after)
+                flaps = changes if changes >= self._settings.flap_changes else 0
+                for contact_id in contacts:
+                    waiting = pending.get((contact_id, group_id))
+                    if waiting is not None and waiting.notification_id is not None:
+                        folds.append((waiting, self._fold(db, waiting, client_id, group_id),
+                                      members, flaps))
+                    else:
+                        fresh.append((members, contact_id, flaps))
+        budget = {cid: self._settings.hourly_cap - self._sent_last_hour(db, cid)
+                  for cid in {contact_id for _, contact_id, _ in fresh}}
 
-        def write(stored: set[str]) -> int:
-            # A row of this request that another request stored first has no id: it is
+        def write(stored: set[str]) -> list[str]:
+            # A row of these posts that another request stored first has no id: it is
             # left out (rows read from the database all have theirs).
-            for pending, fold, members, flaps in folds:
+            for waiting, fold, members, flaps in folds:
                 added = [m for m in members if m.dedup_key in stored]
                 if added:
-                    pending.subject, pending.body = _render(
+                    waiting.subject, waiting.body = _render(
                         [*fold.recent, *added], flaps, self._settings,
                         first=fold.first, total=fold.earlier + len(added))
-            fresh_written = 0
+            firsts: list[str] = []
+            planned: list[dict[str, Any]] = []
             for candidates, contact_id, flaps in fresh:
                 members = [m for m in candidates if m.dedup_key in stored]
-                if not members:
-                    continue  # another request stored them first, and planned their mail
-                fresh_written += 1
+                if not members or budget[contact_id] <= 0:
+                    continue  # stored and planned by another request first, or over the cap
+                budget[contact_id] -= 1
+                firsts.append(members[0].dedup_key)
                 subject, body = _render(members, flaps, self._settings)
                 hold = timedelta(minutes=self._settings.flap_hold_minutes if flaps else 0)
-                db.add(OutboxMessage(notification_id=members[0].id, contact_id=contact_id,
-                                     subject=subject, body=body, state="pending", attempts=0,
-                                     next_attempt_at=now + hold, created_at=now))
-            return fresh_written
+                planned.append({"notification_id": members[0].id, "contact_id": contact_id,
+                                "subject": subject, "body": body, "state": "pending",
+                                "attempts": 0, "next_attempt_at": now + hold,
+                                "created_at": now})
+            if planned:
+                db.execute(insert(OUTBOX), planned)
+            return firsts
         return write
 
+    @staticmethod
+    def _fold(db: Session, waiting: OutboxMessage, client_id: int, group_id: str) -> Fold:
+        """What a pending e-mail holds so far. Only the latest few are read (and listed):
+        a mail that waits long, on a relay that is down, must not grow, nor cost more
+        per post."""
+        in_group = (Notification.client_id == client_id, Notification.group_id == group_id,
+                    Notification.id >= waiting.notification_id)
+        earlier = db.scalar(select(func.count()).select_from(Notification)
+                            .where(*in_group)) or 0
+        recent = db.scalars(select(Notification).where(*in_group)
+                            .order_by(Notification.id.desc()).limit(MAX_LISTED)).all()[::-1]
+        first = db.get(Notification, waiting.notification_id) or recent[0]
+        return Fold(first, earlier, recent)
+
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
-        return db.scalar(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.contact_id == contact_id,
-            OutboxMessage.created_at >= self._clock() - timedelta(hours=1))) or 0
+        """E-mails planned for the contact in the last hour, counted up to the cap."""
+        return db.scalar(_LAST_HOUR, {"contact_id": contact_id, "cap": self._settings.hourly_cap,
+                                      "since": self._clock() - timedelta(hours=1)}) or 0
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import base64
 import os
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, CompoundSelect, bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import User
@@ -41,23 +42,30 @@ def period_key(secrets: SecretStore, client_id: int | None, now: datetime) -> by
         return base64.b64decode(secrets.get(path)["key"].reveal())
 
 
+_CLIENT: BindParameter[int] = bindparam("client_id")
+# Built once: ingest asks for every post (built per call, it costs more than its query).
+_NAMES: CompoundSelect[Any] = union_all(
+    select(literal("name"), Client.name).where(Client.id == _CLIENT),
+    select(literal("name"), Device.name).where(Device.client_id == _CLIENT),
+    select(literal("host"), Device.host).where(Device.client_id == _CLIENT),
+    select(literal("name"), User.username).where(User.client_id == _CLIENT),
+    select(literal("contact"), Contact.value).where(Contact.client_id == _CLIENT))
+_LISTED = select(ClientPolicy.alert_names).where(ClientPolicy.client_id == _CLIENT)
+
+
 def known_names(db: Session, client_id: int) -> list[str]:
     """Names of the client's own that free text may mention: its name, its devices' names
     and addresses, its users, the names its policy lists (sites, people), and its contacts
     (with the local part of each address)."""
     names: list[str] = []
-    client = db.scalar(select(Client.name).where(Client.id == client_id))
-    if client:
-        names.append(client)
-    for name, host in db.execute(select(Device.name, Device.host).where(
-            Device.client_id == client_id)):
-        names += [name, host] if host and not is_ip(host) else [name]  # addresses: found anyway
-    names += db.scalars(select(User.username).where(User.client_id == client_id))
-    names += db.scalar(select(ClientPolicy.alert_names).where(
-        ClientPolicy.client_id == client_id)) or []
-    for value in db.scalars(select(Contact.value).where(Contact.client_id == client_id)):
+    row: Any
+    for row in db.execute(_NAMES, {"client_id": client_id}):
+        kind, value = str(row[0]), row[1]
+        if not value or (kind == "host" and is_ip(value)):  # addresses: found anyway
+            continue
         names.append(value)
-        local = value.split("@", 1)[0] if "@" in value else ""
+        local = value.split("@", 1)[0] if kind == "contact" and "@" in value else ""
         if len(local) >= 3 and local.lower() not in NOT_NAMES:
             names.append(local)
-    return [n for n in names if n]
+    listed = db.scalar(_LISTED, {"client_id": client_id})
+    return names + [n for n in listed or [] if n]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from custody.db import Base, UTCDateTime
@@ -29,6 +29,8 @@ class Notification(Base):
     """One alert as stored: pseudonymized before it was written (P5)."""
 
     __tablename__ = "notifications"
+    # A group's alerts, in order: flap counting and folding read only their own group.
+    __table_args__ = (Index("ix_notifications_client_group", "client_id", "group_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(
@@ -47,12 +49,17 @@ class OutboxMessage(Base):
     """An e-mail waiting to go to one verified contact; retried with backoff."""
 
     __tablename__ = "outbox"
+    __table_args__ = (
+        # A group's pending e-mail to a contact, found from the group's alerts.
+        Index("ix_outbox_notification_contact", "notification_id", "contact_id", "state"),
+        # A contact's e-mails of the last hour, counted against the hourly cap.
+        Index("ix_outbox_contact_created", "contact_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     notification_id: Mapped[int | None] = mapped_column(
-        ForeignKey("notifications.id", ondelete="CASCADE"), nullable=True, index=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"),
-                                            index=True)
+        ForeignKey("notifications.id", ondelete="CASCADE"), nullable=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | failed

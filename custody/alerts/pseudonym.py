@@ -25,7 +25,16 @@ from custody.alerts.shapes import STRICT_KINDS, TIMESTAMP, field_name, key_kind
 from custody.alerts.textops import CACHE_LIMIT, remember, replace_values
 from custody.alerts.vocabulary import NOT_NAMES
 
-Learned = list[tuple[str, str]]  # (lower-cased value, its replacement), longest first
+
+class Learned(list[tuple[str, str]]):
+    """One payload's learned values: (lower-cased value, its replacement), longest first;
+    with each string of the payload already replaced, by field, for the strings that
+    repeat (the alerts of a group mostly share their labels and texts)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(pairs)
+        self.done: dict[tuple[str | None, str], str] = {}
+
 
 STATUSES = frozenset({"firing", "resolved", "ok", "problem", "alerting", "normal", "pending",
                       "nodata", "error", "up", "down", "warning", "critical", "unknown"})
@@ -221,17 +230,24 @@ class Pseudonymizer:
         if isinstance(value, list):
             return [self._walk(v, key, learned) for v in value]
         if isinstance(value, str):
-            kind = key_kind(key, self._extra) if key is not None else None
-            if kind is not None:
-                return self._scanner.value(kind, value)
-            if (key is not None and _URL_KEY.search(key)) or _SCHEME.match(value):
-                return self.url(value)
-            return self.text(value, learned)
+            done = learned.done.get((key, value))
+            if done is None:
+                done = learned.done[(key, value)] = self._string(value, key, learned)
+            return done
         if isinstance(value, int | float) and not isinstance(value, bool) and key is not None:
             kind = key_kind(key, self._extra)
             if kind in STRICT_KINDS:  # a number where a phone, serial or user should be
                 return self._scanner.value(str(kind), str(value))
         return value
+
+
+    def _string(self, value: str, key: str | None, learned: Learned) -> str:
+        kind = key_kind(key, self._extra) if key is not None else None
+        if kind is not None:
+            return self._scanner.value(kind, value)
+        if (key is not None and _URL_KEY.search(key)) or _SCHEME.match(value):
+            return self.url(value)
+        return self.text(value, learned)
 
 
 def _tagged(value: dict[str, Any]) -> tuple[str, str] | None:
@@ -245,4 +261,4 @@ def _tagged(value: dict[str, Any]) -> tuple[str, str] | None:
 
 def _ordered(learned: dict[str, str]) -> Learned:
     """Longest first, so "10.1.2.3:9116" goes before "10.1.2.3"."""
-    return sorted(learned.items(), key=lambda vt: len(vt[0]), reverse=True)
+    return Learned(sorted(learned.items(), key=lambda vt: len(vt[0]), reverse=True))
