@@ -60,7 +60,8 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
         env = base_env | {"CUSTODY_CONFIG": str(Path(tmp) / "custody.toml"),
                           "CUSTODY_SECURITY__API_RATE_LIMIT": "100000000 per minute",
                           "CUSTODY_LOGGING__LEVEL": "WARNING"}
-        with server([str(bin_dir / "custody"), "serve", "--port", str(api_port)], env, api_port):
+        with server([str(bin_dir / "custody"), "serve", "--port", str(api_port)], env, api_port,
+                    ready="/healthz"):
             headers = {"Authorization": f"Bearer {token}"}
             hammer("127.0.0.1", api_port, "/api/v1/clients", headers, 1.0)
             measured = hammer("127.0.0.1", api_port, "/api/v1/clients", headers, seconds)

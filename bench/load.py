@@ -33,13 +33,38 @@ def wait_for(port: int, timeout: float = 30) -> None:
     raise TimeoutError(f"server on port {port} did not start")
 
 
+def wait_for_answers(port: int, path: str, timeout: float = 60, answers: int = 20) -> None:
+    """Wait until GET ``path`` has answered 200 ``answers`` times in a row: a master that
+    accepts connections may still be booting its workers, which would be measured."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < answers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"GET {path} on port {port} did not answer 200")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", path)
+            ok = conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+        finally:
+            conn.close()
+        in_a_row = in_a_row + 1 if ok else 0
+        if not ok:
+            time.sleep(0.1)
+
+
 @contextmanager
-def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    """Run ``argv`` until the block ends; it is ready once ``port`` accepts connections."""
+def server(argv: list[str], env: dict[str, str], port: int,
+           ready: str | None = None) -> Iterator[None]:
+    """Run ``argv`` until the block ends; it is ready once ``port`` accepts connections
+    (and, given ``ready``, once that path answers 200 again and again)."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
         wait_for(port)
+        if ready is not None:
+            wait_for_answers(port, ready)
         yield
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

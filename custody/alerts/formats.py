@@ -37,7 +37,8 @@ def parse_json(raw: bytes) -> Any:
 
 def check_structure(value: Any, limit: int = MAX_DEPTH) -> None:
     """Refuse JSON nested deeper than ``limit`` or holding text that is not Unicode (an
-    unpaired surrogate escape such as "\\ud800"): walked without recursion."""
+    unpaired surrogate escape such as "\\ud800") or holds a NUL character (which
+    PostgreSQL cannot store, and no monitoring system sends): walked without recursion."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -48,6 +49,8 @@ def check_structure(value: Any, limit: int = MAX_DEPTH) -> None:
             stack.extend((k, depth) for k in item)
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and "\0" in item:
+            raise InvalidInput("the body holds text with a NUL character (\\u0000)")
         elif isinstance(item, str) and not item.isascii():
             try:
                 item.encode("utf-8")
