@@ -8,7 +8,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, cast
 
@@ -22,6 +22,7 @@ from custody.alerts.engines import Engines
 from custody.alerts.formats import alerts_of, status_of
 from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.alerts.pseudonym import Pseudonymizer
+from custody.alerts.sources import Poster
 from custody.clients.models import Client
 from custody.clients.service import recipient_ids
 from custody.clock import Clock
@@ -54,6 +55,12 @@ _PENDING = select(OutboxMessage, Notification.group_id).join(
     OutboxMessage.notification_id.in_(select(Notification.id).where(*_IN_GROUPS)),
     OutboxMessage.contact_id.in_(bindparam("contacts", expanding=True)),
     OutboxMessage.state == "pending")
+_IN_FOLD = (Notification.client_id == bindparam("client_id"),
+            Notification.group_id == bindparam("group_id"), Notification.id >= bindparam("since"))
+_FOLDED = select(func.count()).select_from(Notification).where(*_IN_FOLD)
+_LISTED = (Notification.status, Notification.alertname, Notification.payload)
+_LATEST = select(*_LISTED).where(*_IN_FOLD).order_by(Notification.id.desc()).limit(MAX_LISTED)
+_FIRST = select(*_LISTED).where(Notification.id == bindparam("id"))
 _LAST_HOUR = select(func.count()).select_from(select(OutboxMessage.id).where(
     OutboxMessage.contact_id == bindparam("contact_id"),
     OutboxMessage.created_at >= bindparam("since")).limit(bindparam("cap")).subquery())
@@ -99,7 +106,7 @@ class AlertIngest:
         self._together: GroupCommit[Posted, IngestResult] = GroupCommit(self._ingest_all)
 
     @staticmethod
-    def check(source: AlertSource, payload: Any) -> Posted:
+    def check(source: AlertSource | Poster, payload: Any) -> Posted:
         """Read ``payload`` as the source's kind, or raise InvalidInput naming what is wrong."""
         return Posted(source.id, source.kind, source.client_id, payload,
                       alerts_of(source.kind, payload))
@@ -109,7 +116,7 @@ class AlertIngest:
         payload is never written. The source's declared kind decides how it is read."""
         return self._ingest_all(db, [self.check(source, payload)])[0]
 
-    def submit(self, units: sessionmaker[Session], source: AlertSource, payload: Any
+    def submit(self, units: sessionmaker[Session], source: AlertSource | Poster, payload: Any
                ) -> IngestResult:
         """Ingest ``payload`` in a unit of work shared with the posts that arrive meanwhile,
         committed before this returns: one write and one commit for many posts.
@@ -156,18 +163,18 @@ class AlertIngest:
             known.update(db.scalars(_KNOWN, {"keys": keys[i:i + CHUNK]}))
         now = self._clock()
         owner: dict[str, int] = {}
-        new_rows: list[Notification] = []
+        new_rows: list[_Row] = []
         for dedup, alert in fresh.items():
             if dedup in known:
                 continue  # a redelivery: stored and mailed once already
             item = alert.item
             labels = item.get("labels", {}) if isinstance(item.get("labels"), dict) else {}
             owner[dedup] = alert.post
-            new_rows.append(Notification(
-                source_id=posts[alert.post].source_id, client_id=alert.client_id,
-                dedup_key=dedup, group_id=alert.group_id[:64], status=alert.status,
+            new_rows.append(_Row(
+                status=alert.status,
                 alertname=str(labels.get("alertname") or item.get("subject") or "alert")[:200],
-                payload=item, received_at=now))
+                payload=item, source_id=posts[alert.post].source_id, client_id=alert.client_id,
+                dedup_key=dedup, group_id=alert.group_id[:64], received_at=now))
         write_outbox = self._queue(db, new_rows)
         stored = self._store(db, new_rows)  # the first write: from here to the commit, briefly
         mailed = write_outbox(stored)
@@ -219,7 +226,7 @@ class AlertIngest:
                 out.setdefault(dedup, _Alert(n, client_id, group_id, status, item))
         return out
 
-    def _store(self, db: Session, rows: Sequence[Notification]) -> set[str]:
+    def _store(self, db: Session, rows: Sequence[_Row]) -> set[str]:
         """Insert the rows whose dedup key no one has stored meanwhile (a retry, or the
         other half of an HA pair, racing this one); give each its id; return their keys."""
         insert = (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)
@@ -234,10 +241,10 @@ class AlertIngest:
                  "payload": r.payload, "received_at": r.received_at}
                 for r in rows[i:i + CHUNK]]))
         for row in rows:
-            row.id = ids.get(row.dedup_key)  # type: ignore[assignment]
+            row.id = ids.get(row.dedup_key)
         return set(ids)
 
-    def _queue(self, db: Session, rows: Sequence[Notification]
+    def _queue(self, db: Session, rows: Sequence[_Row]
                ) -> Callable[[set[str]], list[str]]:
         """Plan one e-mail per group and recipient: verified, subscribed, consenting (P2).
 
@@ -248,15 +255,15 @@ class AlertIngest:
         have their ids, for those of them that were stored (their dedup keys), and
         returns the dedup key of each new e-mail's first alert.
         """
-        by_client: dict[int, dict[str, list[Notification]]] = defaultdict(
+        by_client: dict[int, dict[str, list[_Row]]] = defaultdict(
             lambda: defaultdict(list))
         for row in rows:
             if row.client_id is not None:
                 by_client[row.client_id][row.group_id].append(row)
         now = self._clock()
         since = now - timedelta(minutes=self._settings.flap_window_minutes)
-        folds: list[tuple[OutboxMessage, Fold, list[Notification], int]] = []
-        fresh: list[tuple[list[Notification], int, int]] = []  # members, contact, flaps
+        folds: list[tuple[OutboxMessage, Fold, list[_Row], int]] = []
+        fresh: list[tuple[list[_Row], int, int]] = []  # members, contact, flaps
         for client_id, groups in by_client.items():
             restricted = db.execute(_RESTRICTED, {"client_id": client_id}).first()
             if restricted is None or restricted[0] is not None:
@@ -317,14 +324,11 @@ class AlertIngest:
         """What a pending e-mail holds so far. Only the latest few are read (and listed):
         a mail that waits long, on a relay that is down, must not grow, nor cost more
         per post."""
-        in_group = (Notification.client_id == client_id, Notification.group_id == group_id,
-                    Notification.id >= waiting.notification_id)
-        earlier = db.scalar(select(func.count()).select_from(Notification)
-                            .where(*in_group)) or 0
-        recent = db.scalars(select(Notification).where(*in_group)
-                            .order_by(Notification.id.desc()).limit(MAX_LISTED)).all()[::-1]
-        first = db.get(Notification, waiting.notification_id) or recent[0]
-        return Fold(first, earlier, recent)
+        asked = {"client_id": client_id, "group_id": group_id, "since": waiting.notification_id}
+        earlier = db.scalar(_FOLDED, asked) or 0
+        recent = [_Listed(*row) for row in db.execute(_LATEST, asked)][::-1]
+        first = db.execute(_FIRST, {"id": waiting.notification_id}).first()
+        return Fold(_Listed(*first) if first is not None else recent[0], earlier, recent)
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
         """E-mails planned for the contact in the last hour, counted up to the cap."""
@@ -332,17 +336,39 @@ class AlertIngest:
                                       "since": self._clock() - timedelta(hours=1)}) or 0
 
 
+@dataclass(slots=True)
+class _Listed:
+    """An alert as an e-mail lists it."""
+
+    status: str
+    alertname: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Row(_Listed):
+    """A notification to store (plain, not an ORM object: ingest makes thousands a
+    second), with its id once stored."""
+
+    source_id: int | None
+    client_id: int | None
+    dedup_key: str
+    group_id: str
+    received_at: datetime
+    id: int | None = None
+
+
 @dataclass(frozen=True)
 class Fold:
     """What a pending e-mail holds so far: its first alert, how many, the latest few."""
 
-    first: Notification
+    first: _Listed
     earlier: int
-    recent: Sequence[Notification]
+    recent: Sequence[_Listed]
 
 
-def _render(members: Sequence[Notification], flaps: int, settings: AlertSettings, *,
-            first: Notification | None = None, total: int | None = None) -> tuple[str, str]:
+def _render(members: Sequence[_Listed], flaps: int, settings: AlertSettings, *,
+            first: _Listed | None = None, total: int | None = None) -> tuple[str, str]:
     """Subject without identifiers; a plain-text body of the pseudonymized alerts.
 
     The subject tells the latest state; ``flaps`` (state changes in the flap window)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.service import Principal, token_digest
@@ -18,6 +19,18 @@ from custody.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from custody.tenancy import require_role
 
 TOKEN_PREFIX = "cas_"
+# Built once: every post is authenticated with it.
+_BY_NAME = select(AlertSource.id, AlertSource.kind, AlertSource.token_hash,
+                  AlertSource.client_id).where(AlertSource.name == bindparam("name"))
+
+
+@dataclass(frozen=True)
+class Poster:
+    """The source a post authenticated as: what ingest needs of it."""
+
+    id: int
+    kind: str
+    client_id: int | None
 
 
 class AlertSources:
@@ -49,14 +62,15 @@ class AlertSources:
                            kind=kind, client_id=client_id)
         return source, token
 
-    def authenticate(self, db: Session, name: str, kind: str, token: str | None) -> AlertSource:
-        source = db.scalar(select(AlertSource).where(AlertSource.name == name))
-        if source is None or token is None or \
-                not secrets.compare_digest(source.token_hash, token_digest(token)):
+    def authenticate(self, db: Session, name: str, kind: str, token: str | None) -> Poster:
+        """The source named ``name``, if ``token`` is its token and it posts ``kind``."""
+        row = db.execute(_BY_NAME, {"name": name}).first()
+        if row is None or token is None or \
+                not secrets.compare_digest(row.token_hash, token_digest(token)):
             raise Unauthorized("unknown alert source or wrong token")
-        if source.kind != kind:
-            raise InvalidInput(f"source {name!r} posts {source.kind} payloads, not {kind}")
-        return source
+        if row.kind != kind:
+            raise InvalidInput(f"source {name!r} posts {row.kind} payloads, not {kind}")
+        return Poster(row.id, row.kind, row.client_id)
 
     def list_sources(self, db: Session, who: Principal) -> Sequence[AlertSource]:
         require_role(who, "admin")
