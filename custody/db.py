@@ -36,6 +36,9 @@ NAMING = {
 }
 
 
+ID_MAX = 2**31 - 1  # ids are INTEGER: 32 bits on PostgreSQL, the narrower of the two
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -13,7 +13,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from custody.config import Settings
-from custody.db import STORAGE_FULL_MESSAGE, storage_full
+from custody.db import ID_MAX, STORAGE_FULL_MESSAGE, storage_full
 from custody.errors import StorageFull
 from custody.services import Services, build_services
 from custody.web import (
@@ -50,7 +50,7 @@ class DatabaseId(IntegerConverter):
     """``<int:...>`` in every route: a non-negative id that fits the id columns (INTEGER:
     32 bits on PostgreSQL, the narrower of the two databases)."""
 
-    MAX = 2**31 - 1
+    MAX = ID_MAX
 
     def to_python(self, value: str) -> Any:
         number = super().to_python(value)

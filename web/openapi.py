@@ -24,7 +24,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 RULE_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERRORS = {400: "invalid input (the fields are named)", 401: "not authenticated",
           403: "role not allowed", 404: "not found (or another tenant's)",
-          409: "conflicts with the current state", 429: "too many requests"}
+          409: "conflicts with the current state", 429: "too many requests",
+          503: "a backend custody needs (the secret store, an egress address) is unavailable",
+          507: "the disk that holds custody's data is full: nothing of the request was kept"}
+TOO_LARGE = {413: "the request body is larger than security.max_body_bytes"}
+DEVICE_ERRORS = {502: "the device refused, failed or did not answer"}
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,10 @@ def _operation(rule: str, operation_id: str, op: Operation, roles: tuple[str, ..
     else:
         success = {"description": "success"}
     responses = {str(status): success for status in (op.status, *op.also)}
+    errors = ERRORS | (TOO_LARGE if op.body is not None else {}) | (
+        DEVICE_ERRORS if rule.startswith(("/api/v1/devices/", "/api/v1/sessions/")) else {})
     responses |= {str(status): {"description": text, "content": error}
-                  for status, text in ERRORS.items() if not op.public}
+                  for status, text in sorted(errors.items()) if not op.public}
     parameters = [{"name": name, "in": "path", "required": True,
                    "schema": {"type": "integer" if converter == "int" else "string"}}
                   for converter, name in RULE_ARGUMENT.findall(rule)]

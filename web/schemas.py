@@ -26,6 +26,7 @@ from custody.alerts.kinds import SourceKind
 from custody.certs.x509ops import REASONS
 from custody.clients.service import CONTACT_KINDS
 from custody.clock import parse_when
+from custody.db import ID_MAX
 from custody.devices.approvals import ApprovalState
 from custody.devices.models import SessionState
 from custody.errors import FieldError, InvalidInput
@@ -58,6 +59,8 @@ def _whole(value: Any) -> Any:
 
 
 Whole = Annotated[int, BeforeValidator(_whole)]
+# An id in a body: beyond the id columns' range it names nothing, and is refused as such.
+Id = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=ID_MAX)]
 # Responses write times as Python's isoformat ("2026-11-01T11:00:00+00:00"), as they always have.
 Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str),
                       WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -279,14 +282,14 @@ class CredentialsIn(Body):
 
 
 class DeviceIn(Body):
-    client_id: Whole
+    client_id: Id
     name: str = Field(min_length=1, max_length=200)
     host: str = Field(min_length=1, max_length=255)
     port: Whole = 22
     device_type: str = Field(description="the device family (GET a device for examples): "
                                          "cisco_ios, linux, mikrotik_routeros, ...")
     egress_ip: str | None = None
-    engagement_ids: list[Whole] = Field(default_factory=list)
+    engagement_ids: list[Id] = Field(default_factory=list)
     credentials: CredentialsIn
 
 
@@ -415,7 +418,7 @@ class SessionOut(Out):
 class CommandIn(Body):
     command: str | None = Field(default=None, max_length=8192)
     config: list[str] | None = Field(default=None, max_length=500)
-    approval_id: Whole | None = Field(default=None,
+    approval_id: Id | None = Field(default=None,
                                     description="send an approved line again with its request's id")
 
 
@@ -497,7 +500,7 @@ class PurgeRunOut(Out):
 
 class HoldIn(Body):
     target_kind: str = one_of(*HoldTarget)
-    target_id: Whole
+    target_id: Id
     reason: str = Field(min_length=1, max_length=500)
     until: When
 
@@ -521,7 +524,7 @@ class GenerateIn(Body):
 class CertificateIn(Body):
     csr: str | None = Field(default=None, max_length=65536, description="PEM")
     generate: GenerateIn | None = None
-    contact_id: Whole | None = None
+    contact_id: Id | None = None
 
 
 class RenewIn(Body):
@@ -574,11 +577,11 @@ class IssuedOut(CertificateOut):
 class AlertSourceIn(Body):
     name: str = Field(min_length=1, max_length=100)
     kind: str = one_of(*SourceKind)
-    client_id: Whole | None = None
+    client_id: Id | None = None
 
 
 class SourceAssignIn(Body):
-    client_id: Whole | None
+    client_id: Id | None
 
 
 class AlertSourceOut(Out):
@@ -608,7 +611,7 @@ class HeldOut(Out):
 
 
 class ReidentifyIn(Body):
-    client_id: Whole
+    client_id: Id
     token: str = Field(min_length=3, max_length=64)
 
 

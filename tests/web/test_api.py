@@ -216,6 +216,15 @@ def test_ids_beyond_the_columns_and_wrong_methods_are_answered_plainly(
         assert client.post(f"/api/v1/clients/{huge}/certificates", headers=h,
                            json={"csr": "x"}).status_code == 404
     assert client.get(f"/api/v1/clients/{2**31 - 1}", headers=h).status_code == 404
+    # In a body too: refused with the field named, before the database sees it.
+    for body in ({"name": "prom", "kind": "alertmanager", "client_id": 2**31},
+                 {"name": "prom", "kind": "alertmanager", "client_id": 0}):
+        resp = client.post("/api/v1/alert-sources", headers=h, json=body)
+        assert resp.status_code == 400, resp.json
+        assert resp.json["error"]["fields"][0]["field"] == "client_id"
+    resp = client.post("/api/v1/holds", headers=h, json={
+        "target_kind": "device", "target_id": 10**12, "reason": "x", "until": "2027-01-01"})
+    assert resp.status_code == 400 and "target_id" in str(resp.json)
     wrong = client.put("/api/v1/clients", headers=h, json={})
     assert wrong.status_code == 405
     assert set(wrong.headers["Allow"].split(", ")) >= {"GET", "POST"}
