@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import ipaddress
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,10 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from custody.config import Settings
+from custody.db import STORAGE_FULL_MESSAGE, storage_full
 from custody.errors import ConfigError
+
+log = logging.getLogger("custody.server")
 
 
 def check_bind(settings: Settings, host: str) -> None:
@@ -47,7 +52,32 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return self._factory()
+        return boot(self._factory)
+
+
+BOOT_SECONDS = 40  # well inside gunicorn's 60 s timeout for a worker that is not up
+
+
+def boot(factory: Callable[[], Any], budget: float = BOOT_SECONDS,
+         sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.monotonic) -> Any:
+    """Build a worker's app, trying again with backoff while it fails (a database that
+    restarts, a full disk): a worker gunicorn sees fail to boot takes the whole server
+    down. Past ``budget`` seconds the worker exits with an ordinary error, and gunicorn
+    starts another, which tries again."""
+    started, wait = clock(), 0.5
+    while True:
+        try:
+            return factory()
+        except Exception as exc:  # noqa: BLE001 - any cause; each is logged, then retried
+            cause = STORAGE_FULL_MESSAGE if storage_full(exc) else type(exc).__name__
+            if clock() - started + wait > budget:
+                log.error("a web worker could not start (%s); another will try", cause)
+                raise SystemExit(1) from None
+            log.warning("a web worker could not start (%s); trying again in %.1f s",
+                        cause, wait)
+            sleep(wait)
+            wait = min(wait * 2, 8.0)
 
 
 def url_for_bind(settings: Settings, host: str, port: int) -> str:
