@@ -533,14 +533,24 @@ def purge_plan(ctx: click.Context, as_json: bool) -> None:
     Console().print(table)
 
 
+SHOWN_BEFORE_CONFIRM = 20
+
+
 @purge.command("run")
 @click.option("--dry-run", is_flag=True, help="Only list what would be destroyed.")
+@click.option("--yes", is_flag=True,
+              help="Destroy without asking (scripts; without a terminal it is required).")
 @click.pass_context
 @handle_errors
-def purge_run(ctx: click.Context, dry_run: bool) -> None:
-    """Destroy everything that is due now, leaving a receipt for each target."""
+def purge_run(ctx: click.Context, dry_run: bool, yes: bool) -> None:
+    """Destroy everything that is due now, leaving a receipt for each target.
+
+    On a terminal it first lists what is due and asks; without one it refuses unless
+    --yes is given. The scheduler's sweeps never ask."""
     from rich.progress import Progress
 
+    if not dry_run and not yes and not _confirm_purge(ctx):
+        return
     with built_services(ctx) as services, Progress(console=stderr(), transient=True) as progress:
         task = progress.add_task("purging", total=None)
         result = services.purge.run("cli", dry_run=dry_run, trigger="cli",
@@ -554,6 +564,29 @@ def purge_run(ctx: click.Context, dry_run: bool) -> None:
         else:
             counts = ", ".join(f"{k}={v}" for k, v in sorted(r["counts"].items()) if v)
             click.echo(f"receipt {r['id']}: {r['kind']} {r['target_id']} destroyed ({counts})")
+
+
+def _confirm_purge(ctx: click.Context) -> bool:
+    """List what a run would destroy now and ask; False when nothing is due. Refuses
+    (exit 1, nothing destroyed) when nobody is there to ask or the answer is no."""
+    with built_services(ctx) as services:
+        due = services.purge.run("cli", dry_run=True, trigger="cli").receipts
+    if not due:
+        click.echo("nothing is due")
+        return False
+    if not sys.stdin.isatty():
+        click.echo(f"error: refusing to destroy {len(due)} target(s) without a confirmation: "
+                   "run this on a terminal, or pass --yes (nothing was destroyed)", err=True)
+        sys.exit(1)
+    for item in due[:SHOWN_BEFORE_CONFIRM]:
+        click.echo(f"  {item['target']}: {item['reason']}")
+    if len(due) > SHOWN_BEFORE_CONFIRM:
+        click.echo(f"  ... and {len(due) - SHOWN_BEFORE_CONFIRM} more (custody purge plan)")
+    if not click.confirm(f"Destroy the access data of these {len(due)} target(s) now? "
+                         "It cannot be undone", default=False):
+        click.echo("nothing was destroyed", err=True)
+        sys.exit(1)
+    return True
 
 
 @main.group("import")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from custody.clients.models import Engagement
@@ -81,3 +82,45 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(lab: Lab, sshd: S
     header.write_text("name,device\nx,y\n")
     assert "line 1: the header must be exactly" in cli(lab, "import", "devices", str(header)).stderr
     assert engagements(lab) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # nothing differs by database
+def test_purge_run_asks_on_a_terminal_and_without_one_needs_yes(
+        lab: Lab, sshd: SshDevice) -> None:
+    """Nothing is destroyed by a `purge run` nobody confirmed: without a terminal it
+    refuses unless --yes is given; on a terminal it lists what is due and asks, and "no"
+    (the default) keeps everything."""
+    import pty
+
+    from custody.devices.models import Device
+    from tests.purge.helpers import engagement
+
+    device = lab.enrol(sshd.port, name="edge-a", pin=False)
+    engagement(lab, [device], "2026-09-01", "2026-10-01")
+
+    def kept() -> bool:
+        with lab.services.db() as db:
+            row = db.get(Device, device)
+            return row is not None and row.purged_at is None
+
+    refused = cli(lab, "purge", "run")
+    assert refused.returncode == 1
+    assert "refusing to destroy 1 target(s) without a confirmation" in refused.stderr
+    assert "pass --yes" in refused.stderr and kept()
+    assert cli(lab, "purge", "run", "--dry-run").returncode == 0 and kept()  # never asks
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    for answer, destroyed in ((b"\n", False), (b"y\n", True)):
+        controller, terminal = pty.openpty()
+        proc = subprocess.Popen([CUSTODY, "--config", str(lab.services.settings.base_dir
+                                                          / "custody.toml"), "purge", "run"],
+                                stdin=terminal, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        os.close(terminal)
+        os.write(controller, answer)
+        out, err = proc.communicate(timeout=60)
+        os.close(controller)
+        assert f"device:{device}" in out.decode()  # what is due was shown before the question
+        assert "Destroy the access data of these 1 target(s) now?" in out.decode()
+        assert proc.returncode == (0 if destroyed else 1), err
+        assert kept() is not destroyed
