@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from custody.accounts.models import User
 from custody.clients.models import Contact
 from custody.clients.service import EngagementChanges
-from custody.devices.service import DeviceCredentials, DeviceSpec
+from custody.devices.service import DeviceChanges, DeviceCredentials, DeviceSpec
 from custody.errors import InvalidInput
 from custody.sensitive import Secret
 from custody.web.auth import ANYONE, roles_required
@@ -24,11 +24,13 @@ from custody.web.schemas import (
     ContactOut,
     DeviceIn,
     DeviceOut,
+    DevicePatchIn,
     EngagementIn,
     EngagementOut,
     EngagementPatch,
     Items,
     MeOut,
+    ReceiptOut,
     TotpConfirmIn,
     TotpConfirmOut,
     TotpStartOut,
@@ -214,6 +216,34 @@ def create_device() -> ResponseReturnValue:
 def get_device(device_id: int) -> ResponseReturnValue:
     who = principal()
     return device_out(services().devices.get_device(db(), who, device_id), who).reply()
+
+
+@operation("Change a device's name, address, family, egress or engagements (a new address "
+           "unpins its host key)", body=DevicePatchIn, out=DeviceOut)
+@bp.patch("/devices/<int:device_id>")
+@roles_required("admin")
+def update_device(device_id: int) -> ResponseReturnValue:
+    body = parse_body(DevicePatchIn)
+    given = frozenset(body.model_fields_set)
+    for name in given & {"name", "host", "port", "device_type", "engagement_ids"}:
+        if getattr(body, name) is None:
+            raise InvalidInput(f"{name} cannot be null", field=name)
+    changes = DeviceChanges(
+        name=body.name.strip() if body.name else None,
+        host=body.host.strip() if body.host else None, port=body.port,
+        device_type=body.device_type, egress_ip=body.egress_ip,
+        engagement_ids=tuple(body.engagement_ids or ()), fields=given)
+    device = services().devices.update_device(db(), principal(), device_id, changes)
+    return device_out(device, principal()).reply()
+
+
+@operation("Delete a device: its credentials and access data are destroyed as a purge "
+           "would, with a receipt; not while a session is live", out=ReceiptOut)
+@bp.delete("/devices/<int:device_id>")
+@roles_required("admin")
+def delete_device(device_id: int) -> ResponseReturnValue:
+    receipt = services().purge.delete_device(db(), principal(), device_id)
+    return ReceiptOut(**receipt).reply()
 
 
 def secret_or_none(value: Any) -> Secret | None:

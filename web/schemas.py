@@ -310,6 +310,17 @@ class DeviceOut(Out):
     host_key_pinned: bool | None = None
 
 
+class DevicePatchIn(Body):
+    """Only the fields given change; a new host or port unpins the host key."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    host: str | None = Field(default=None, min_length=1, max_length=255)
+    port: Whole | None = None
+    device_type: str | None = None
+    egress_ip: str | None = Field(default=None, description="null: no egress profile")
+    engagement_ids: list[Id] | None = None
+
+
 class EgressIn(Body):
     name: str = Field(min_length=1, max_length=100)
     source_ip: str = Field(min_length=1, max_length=64)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from custody.clients.models import Engagement, engagement_devices
@@ -19,7 +19,10 @@ class Device(Base):
     """A router or switch of a client, reached over SSH from one egress IP."""
 
     __tablename__ = "devices"
-    __table_args__ = (UniqueConstraint("client_id", "name"),)
+    # A name is unique among the client's live devices: a purged one's is free again.
+    __table_args__ = (Index("uq_devices_client_live_name", "client_id", "name", unique=True,
+                            sqlite_where=text("purged_at IS NULL"),
+                            postgresql_where=text("purged_at IS NULL")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)

@@ -59,6 +59,20 @@ class DeviceSpec:
     engagement_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class DeviceChanges:
+    """Fields a PATCH may change; only those named in ``fields`` change (``egress_ip``
+    may be set to None: direct from this node's own address)."""
+
+    name: str | None = None
+    host: str | None = None
+    port: int | None = None
+    device_type: str | None = None
+    egress_ip: str | None = None
+    engagement_ids: tuple[int, ...] = ()
+    fields: frozenset[str] = frozenset()
+
+
 class DeviceService:
     """Enrol and read devices; credentials go straight into the SecretStore."""
 
@@ -76,20 +90,9 @@ class DeviceService:
         _check_credentials(credentials)
         if db.get(Client, spec.client_id) is None:
             raise NotFound(f"client {spec.client_id} does not exist")
-        if spec.egress_ip is not None and db.scalar(select(EgressProfile.id).where(
-                EgressProfile.source_ip == spec.egress_ip)) is None:
-            raise InvalidInput(f"egress_ip: {spec.egress_ip} is not a defined egress profile; "
-                               "an admin adds it first (POST /api/v1/egress-profiles)", field="egress_ip")
-        if db.scalar(select(Device.id).where(Device.client_id == spec.client_id,
-                                             Device.name == spec.name)) is not None:
-            raise Conflict(f"client {spec.client_id} has a device named {spec.name!r} already")
-        engagements = []
-        for eid in spec.engagement_ids:
-            eng = db.get(Engagement, eid)
-            if eng is None or eng.client_id != spec.client_id:
-                raise InvalidInput(f"engagement_ids: {eid} is not an engagement of this client",
-                                   field="engagement_ids")
-            engagements.append(eng)
+        _check_egress(db, spec.egress_ip)
+        _check_name_free(db, spec.client_id, spec.name)
+        engagements = _engagements(db, spec.client_id, spec.engagement_ids)
         device = Device(client_id=spec.client_id, name=spec.name, host=spec.host, port=spec.port,
                         device_type=spec.device_type, egress_ip=spec.egress_ip,
                         access_state="active", created_at=self._clock(),
@@ -101,6 +104,40 @@ class DeviceService:
         after_rollback(db, lambda: self.forget_secret(device))
         self._audit.record(db, who.actor, "device.create", f"device:{device.id}",
                            client_id=spec.client_id, secret_path=device.secret_path)
+        return device
+
+    def update_device(self, db: Session, who: Principal, device_id: int,
+                      changes: DeviceChanges) -> Device:
+        """Change a device's name, address, family, egress or engagements, checked as at
+        enrolment. A new address or port unpins the host key: the next session needs
+        it pinned again, for the key belonged to the old address."""
+        require_role(who, "admin")
+        device = self.get_device(db, who, device_id)
+        if device.access_state != "active":
+            raise Conflict(f"device {device_id} was purged; enrol it again instead")
+        given = {name: getattr(changes, name) for name in changes.fields}
+        spec = DeviceSpec(client_id=device.client_id,
+                          name=given.get("name", device.name),
+                          host=given.get("host", device.host or ""),
+                          port=given.get("port", device.port),
+                          device_type=given.get("device_type", device.device_type),
+                          egress_ip=given.get("egress_ip", device.egress_ip),
+                          engagement_ids=tuple(given.get("engagement_ids", ())))
+        _check_spec(spec)
+        if "egress_ip" in given:
+            _check_egress(db, spec.egress_ip)
+        if spec.name != device.name:
+            _check_name_free(db, device.client_id, spec.name)
+        if "engagement_ids" in given:
+            device.engagements = _engagements(db, device.client_id, spec.engagement_ids)
+        moved = (spec.host, spec.port) != (device.host, device.port)
+        device.name, device.host, device.port = spec.name, spec.host, spec.port
+        device.device_type, device.egress_ip = spec.device_type, spec.egress_ip
+        if moved and (device.host_key or device.host_key_pending):
+            device.host_key = device.host_key_pending = None
+        self._audit.record(db, who.actor, "device.update", f"device:{device.id}",
+                           client_id=device.client_id, fields=sorted(given),
+                           host_key_unpinned=moved)
         return device
 
     def rotate_credentials(self, db: Session, who: Principal, device_id: int,
@@ -340,6 +377,32 @@ def _check_spec(spec: DeviceSpec) -> None:
             f"device_type must be one of {', '.join(sorted(DEVICE_TYPES))} (SSH only)", field="device_type")
     if spec.egress_ip is not None and not is_ip(spec.egress_ip):
         raise InvalidInput("egress_ip must be an IP address", field="egress_ip")
+
+
+def _check_egress(db: Session, egress_ip: str | None) -> None:
+    if egress_ip is not None and db.scalar(select(EgressProfile.id).where(
+            EgressProfile.source_ip == egress_ip)) is None:
+        raise InvalidInput(f"egress_ip: {egress_ip} is not a defined egress profile; "
+                           "an admin adds it first (POST /api/v1/egress-profiles)",
+                           field="egress_ip")
+
+
+def _check_name_free(db: Session, client_id: int, name: str) -> None:
+    """A purged (or deleted) device's name is free again: only live devices hold theirs."""
+    if db.scalar(select(Device.id).where(Device.client_id == client_id, Device.name == name,
+                                         Device.purged_at.is_(None))) is not None:
+        raise Conflict(f"client {client_id} has a device named {name!r} already")
+
+
+def _engagements(db: Session, client_id: int, ids: tuple[int, ...]) -> list[Engagement]:
+    found = []
+    for eid in ids:
+        eng = db.get(Engagement, eid)
+        if eng is None or eng.client_id != client_id:
+            raise InvalidInput(f"engagement_ids: {eid} is not an engagement of this client",
+                               field="engagement_ids")
+        found.append(eng)
+    return found
 
 
 def _check_credentials(creds: DeviceCredentials) -> None:

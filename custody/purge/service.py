@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.service import Principal
@@ -25,13 +25,13 @@ from custody.clients.models import Client
 from custody.clock import Clock
 from custody.config import PurgeSettings
 from custody.db import rows_changed, transaction
-from custody.devices.models import AccessSession, Device, TranscriptChunk
+from custody.devices.models import LIVE_STATES, AccessSession, Device, TranscriptChunk
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.purge.models import Hold, HoldTarget, PurgeReceipt, PurgeRun
 from custody.purge.plan import PlanItem, PurgeKind, compute_plan, due_items
 from custody.secrets import SecretStore, tenant_of_client
-from custody.tenancy import ClientData, DeviceAccessData, require_role
+from custody.tenancy import ClientData, DeviceAccessData, get_owned, require_role
 
 log = logging.getLogger("custody.purge")
 PURGE_LOCK_KEY = 0x637573746F6479  # "custody": one advisory lock id for purge runs
@@ -200,6 +200,35 @@ class PurgeService:
                     .order_by(PurgeReceipt.id))]
             self._compact()
             return RunResult(run_id, False, receipts)
+
+    def delete_device(self, db: Session, who: Principal, device_id: int) -> dict[str, Any]:
+        """Delete a device now, as a purge would destroy its access data: every version
+        of its credentials, its addresses and host keys, with a receipt. Refused while a
+        session on it is live. Its row stays as the receipt's target, and its name is
+        free again. ``db`` is only read: the destruction runs in units of its own."""
+        require_role(who, "admin")
+        device = get_owned(db, Device, device_id, who, "device")
+        if device.access_state == "purged":
+            raise Conflict(f"device {device_id} is deleted (or purged) already")
+        live = db.scalar(select(func.count()).select_from(AccessSession).where(
+            AccessSession.device_id == device_id, AccessSession.state.in_(LIVE_STATES)))
+        if live:
+            raise Conflict(f"device {device_id} has {live} live session(s): close them first")
+        with self._exclusive():
+            with transaction(self._db) as tx:
+                run = PurgeRun(started_at=self._clock(), dry_run=False, trigger="delete")
+                tx.add(run)
+                tx.flush()
+                run_id = run.id
+                self._audit.record(tx, who.actor, "device.delete", f"device:{device_id}",
+                                   purge_run=run_id)
+            receipt_id = self._purge_device(run_id, device_id, f"deleted by {who.actor}")
+            with transaction(self._db) as tx:
+                run_row = _row(tx, PurgeRun, run_id)
+                run_row.finished_at, run_row.outcome = self._clock(), "done"
+                receipt = receipt_json(_row(tx, PurgeReceipt, receipt_id))
+        self._compact()
+        return receipt
 
     def _receipt(self, run_id: int, kind: str, target_id: int, reason: str,
                  secret_paths: list[str]) -> int:

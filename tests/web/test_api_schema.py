@@ -9,9 +9,10 @@ check is left out; schema-invalid input must still be refused.
 Operations that talk to a device (host-key scan, opening or approving a session,
 commands, rotation) are left out: their devices are addresses in the fixtures, and tests
 reach only loopback. tests/devices covers them against real sshd and IOS peers.
-Destructive operations (a purge run, disabling or deleting a user, closing a client,
-confirming an erasure) are left out of the random walk too, which would otherwise end
-it on the first call: tests/purge, tests/accounts and tests/clients cover each.
+Destructive operations (a purge run, disabling or deleting a user, deleting a device,
+closing a client, confirming an erasure) are left out of the random walk too, which
+would otherwise end it on the first call: tests/purge, tests/accounts, tests/devices and
+tests/clients cover each.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ DEVICE_IO = re.compile(r"POST /api/v1/(devices/\{device_id\}/(host-key/scan|sess
                        r"|sessions/\{session_id\}/(approve|commands))$")
 DESTRUCTIVE = re.compile(r"(POST /api/v1/(purge/run|users/\{user_id\}/disable"
                          r"|clients/\{client_id\}/(close|erasure/confirm))"
-                         r"|DELETE /api/v1/users/\{user_id\})$")
+                         r"|DELETE /api/v1/(users/\{user_id\}|devices/\{device_id\}))$")
 # The admin reaches every operation's code; the others are mostly refused before their
 # input is read, so fewer examples show as much.
 EXAMPLES = {role: settings(max_examples=8 if role == "admin" else 3, deadline=None,

@@ -1,0 +1,104 @@
+"""Devices are edited with the checks of their enrolment, and deleted as a purge would
+destroy them: credentials gone with a receipt, never while a session is live, the name
+free again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from custody.audit.models import AuditEvent
+from custody.db import transaction
+from custody.devices.models import AccessSession, Device
+from custody.services import Services
+from tests.conftest import FrozenClock, World, auth
+
+
+def test_a_device_is_edited_with_the_checks_of_its_enrolment(
+        client: FlaskClient, world: World, services: Services) -> None:
+    h = auth(world.admin_token)
+    path = f"/api/v1/devices/{world.device_a}"
+    with transaction(services.db) as db:
+        device = db.get(Device, world.device_a)
+        assert device is not None
+        device.host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJk6fEwbaQ1s4vaIYPkoX8p4Q7sN1n1"
+
+    resp = client.patch(path, headers=h, json={"name": "edge-renamed"})
+    assert resp.status_code == 200 and resp.json["name"] == "edge-renamed"
+    assert resp.json["host_key_pinned"] is True  # same address: the key stays pinned
+    resp = client.patch(path, headers=h, json={"host": "10.9.9.9", "port": 2222})
+    assert resp.status_code == 200, resp.json
+    assert (resp.json["host"], resp.json["port"]) == ("10.9.9.9", 2222)
+    assert resp.json["host_key_pinned"] is False  # the key belonged to the old address
+    assert client.patch(path, headers=h, json={"egress_ip": None}).json["egress_ip"] is None
+
+    refused = {
+        "host": ({"host": "not a host!"}, 400),
+        "port": ({"port": 70000}, 400),
+        "device_type": ({"device_type": "telnet_thing"}, 400),
+        "egress_ip": ({"egress_ip": "192.0.2.77"}, 400),  # not an egress profile
+        "engagement_ids": ({"engagement_ids": [world.engagement_b]}, 400),  # another client's
+        "name": ({"name": None}, 400),
+    }
+    for field, (body, status) in refused.items():
+        resp = client.patch(path, headers=h, json=body)
+        assert resp.status_code == status, (field, resp.json)
+        assert resp.json["error"]["fields"][0]["field"] == field
+    client.post("/api/v1/devices", headers=h, json={
+        "client_id": world.client_a, "name": "edge-2", "host": "10.0.0.5", "device_type":
+        "cisco_ios", "credentials": {"username": "netops", "password": "DevicePw-2-9f3k"}})
+    assert client.patch(path, headers=h, json={"name": "edge-2"}).status_code == 409
+    assert client.patch(path, headers=auth(world.tech_token), json={"name": "x"}).status_code == 403
+    assert client.patch(path, headers=auth(world.user_a_token),
+                        json={"name": "x"}).status_code == 403
+    with services.db() as db:
+        device = db.get(Device, world.device_a)
+        assert device is not None and (device.name, device.host) == ("edge-renamed", "10.9.9.9")
+        fields = [e.details.get("fields") for e in db.scalars(select(AuditEvent).where(
+            AuditEvent.action == "device.update").order_by(AuditEvent.id))]
+    assert fields == [["name"], ["host", "port"], ["egress_ip"]]
+
+
+def test_deleting_a_device_destroys_its_access_data_with_a_receipt_and_frees_its_name(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock) -> None:
+    h = auth(world.admin_token)
+    path = f"/api/v1/devices/{world.device_a}"
+    with services.db() as db:
+        device = db.get(Device, world.device_a)
+        assert device is not None and device.secret_path is not None
+        secret_path, name = device.secret_path, device.name
+    assert services.secrets.versions(secret_path)
+
+    with transaction(services.db) as db:  # a live session keeps the device
+        db.add(AccessSession(device_id=world.device_a, client_id=world.client_a, user_id=None,
+                             reason="INC-1", ttl_seconds=600, state="open",
+                             requested_at=clock(), opened_at=clock(),
+                             expires_at=clock() + timedelta(minutes=10)))
+    resp = client.delete(path, headers=h)
+    assert resp.status_code == 409 and "live session" in resp.json["error"]["message"]
+    with transaction(services.db) as db:
+        for session in db.scalars(select(AccessSession)):
+            session.state = "closed"
+    assert client.delete(path, headers=auth(world.tech_token)).status_code == 403
+
+    resp = client.delete(path, headers=h)
+    assert resp.status_code == 200, resp.json
+    receipt = resp.json
+    assert (receipt["kind"], receipt["target_id"], receipt["state"]) == (
+        "device_access", world.device_a, "done")
+    assert receipt["counts"]["secrets"] == 1 and receipt["counts"]["secret_versions"] >= 1
+    assert services.secrets.versions(secret_path) == []  # every version destroyed
+    shown = client.get(path, headers=h).json
+    assert shown["access_state"] == "purged" and shown["host"] is None
+    assert client.delete(path, headers=h).status_code == 409  # once
+
+    again = client.post("/api/v1/devices", headers=h, json={
+        "client_id": world.client_a, "name": name, "host": "10.0.0.1", "device_type": "cisco_ios",
+        "credentials": {"username": "netops", "password": "DevicePw-new-9f3k"}})
+    assert again.status_code == 201, again.json  # the name is free again
+    with services.db() as db:
+        actions = list(db.scalars(select(AuditEvent.action).where(
+            AuditEvent.target == f"device:{world.device_a}").order_by(AuditEvent.id)))
+    assert actions[-2:] == ["device.delete", "purge.device_access"]
