@@ -178,7 +178,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     clients = ClientService(audit, clock, signing_key, sec.verification_link_hours, mailer)
     certs = CertService(store, audit, clock, settings.certs, mailer,
                         certificate_authority(settings, store), settings.server.base_url)
-    devices = DeviceService(store, audit, clock)
+    devices = DeviceService(store, audit, clock, settings.node_name)
     sessions = SessionService(broker, transcripts, audit, clock, settings.broker, mailer,
                               approvals)
     hasher = passwords or Passwords()

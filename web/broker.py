@@ -30,6 +30,7 @@ from custody.web.schemas import (
     CredentialsVersionOut,
     EgressIn,
     EgressOut,
+    EgressPatchIn,
     HostKeyIn,
     HostKeyOut,
     HostKeyScanOut,
@@ -87,6 +88,33 @@ def create_egress() -> ResponseReturnValue:
     profile = services().devices.create_egress_profile(db(), principal(), body.name,
                                                        body.source_ip, body.node)
     return egress_out(profile).reply(201)
+
+
+@operation("Change an egress profile no device uses (its address must be one this node "
+           "can bind, when this node is to use it)", body=EgressPatchIn, out=EgressOut)
+@bp.patch("/egress-profiles/<int:profile_id>")
+@roles_required("admin")
+def update_egress(profile_id: int) -> ResponseReturnValue:
+    body = parse_body(EgressPatchIn)
+    current = services().devices.egress_profile(db(), principal(), profile_id)
+    given = body.model_fields_set
+    for name in given & {"name", "source_ip"}:
+        if getattr(body, name) is None:
+            raise InvalidInput(f"{name} cannot be null", field=name)
+    profile = services().devices.update_egress_profile(
+        db(), principal(), profile_id,
+        body.name if "name" in given and body.name else current.name,
+        body.source_ip if "source_ip" in given and body.source_ip else current.source_ip,
+        body.node if "node" in given else current.node)
+    return egress_out(profile).reply()
+
+
+@operation("Delete an egress profile no device uses", status=204)
+@bp.delete("/egress-profiles/<int:profile_id>")
+@roles_required("admin")
+def delete_egress(profile_id: int) -> ResponseReturnValue:
+    services().devices.delete_egress_profile(db(), principal(), profile_id)
+    return "", 204
 
 
 @operation("Read a client's access policy", out=PolicyOut)

@@ -328,6 +328,15 @@ class EgressIn(Body):
                              description="The node that holds this address (None: any node)")
 
 
+class EgressPatchIn(Body):
+    """Only the fields given change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    source_ip: str | None = Field(default=None, min_length=1, max_length=64)
+    node: str | None = Field(default=None, min_length=1, max_length=63,
+                             description="The node that holds this address (null: any node)")
+
+
 class EgressOut(Out):
     id: int
     name: str

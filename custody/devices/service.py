@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.roles import STAFF
@@ -20,8 +20,13 @@ from custody.cluster.models import Node
 from custody.db import after_rollback, before_io, rows_changed
 from custody.devices.models import ClientPolicy, Device, EgressProfile
 from custody.devices.platforms import DEVICE_TYPES
-from custody.devices.ssh import fingerprint, parse_public_key, scan_host_key
-from custody.errors import Conflict, InvalidInput, NotFound
+from custody.devices.ssh import (
+    check_source_address,
+    fingerprint,
+    parse_public_key,
+    scan_host_key,
+)
+from custody.errors import Conflict, EgressUnavailable, InvalidInput, NotFound
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
 from custody.tenancy import get_owned, require_role
@@ -76,10 +81,12 @@ class DeviceChanges:
 class DeviceService:
     """Enrol and read devices; credentials go straight into the SecretStore."""
 
-    def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, secrets_store: SecretStore, audit: AuditLog, clock: Clock,
+                 node_name: str | None = None) -> None:
         self._secrets = secrets_store
         self._audit = audit
         self._clock = clock
+        self._node = node_name  # this node: an egress address it holds is checked here
 
     def create_device(self, db: Session, who: Principal, spec: DeviceSpec,
                       credentials: DeviceCredentials) -> Device:
@@ -200,17 +207,7 @@ class DeviceService:
         open there), or None when every node can use it."""
         require_role(who, "admin")
         name = name.strip()
-        if not name or len(name) > 100:
-            raise InvalidInput("name must be 1-100 characters", field="name")
-        if not is_ip(source_ip):
-            raise InvalidInput("source_ip must be an IP address", field="source_ip")
-        if db.scalar(select(EgressProfile.id).where(
-                (EgressProfile.name == name) | (EgressProfile.source_ip == source_ip))) is not None:
-            raise Conflict("an egress profile with this name or address exists already")
-        if node is not None and db.scalar(select(Node.id).where(
-                Node.name == node, Node.removed_at.is_(None))) is None:
-            raise InvalidInput(f"no node is named {node!r} (see `custody node list`)",
-                               field="node")
+        self._check_egress_profile(db, name, source_ip, node, None)
         profile = EgressProfile(name=name, source_ip=source_ip, node=node,
                                 created_at=self._clock())
         db.add(profile)
@@ -218,6 +215,61 @@ class DeviceService:
         self._audit.record(db, who.actor, "egress.create", f"egress:{profile.id}",
                            source_ip=source_ip, node=node)
         return profile
+
+    def update_egress_profile(self, db: Session, who: Principal, profile_id: int,
+                              name: str, source_ip: str, node: str | None) -> EgressProfile:
+        """Change a profile while no live device uses it (a device's firewall admits
+        exactly its address): move the devices to another profile first."""
+        require_role(who, "admin")
+        profile = self._unused_profile(db, profile_id, "changed")
+        name = name.strip()
+        self._check_egress_profile(db, name, source_ip, node, profile_id)
+        profile.name, profile.source_ip, profile.node = name, source_ip, node
+        self._audit.record(db, who.actor, "egress.update", f"egress:{profile.id}",
+                           source_ip=source_ip, node=node)
+        return profile
+
+    def delete_egress_profile(self, db: Session, who: Principal, profile_id: int) -> None:
+        """Delete a profile no live device uses."""
+        require_role(who, "admin")
+        profile = self._unused_profile(db, profile_id, "deleted")
+        db.delete(profile)
+        self._audit.record(db, who.actor, "egress.delete", f"egress:{profile_id}",
+                           source_ip=profile.source_ip)
+
+    def _unused_profile(self, db: Session, profile_id: int, what: str) -> EgressProfile:
+        profile = db.get(EgressProfile, profile_id)
+        if profile is None:
+            raise NotFound(f"egress profile {profile_id} does not exist")
+        users = db.scalar(select(func.count()).select_from(Device).where(
+            Device.egress_ip == profile.source_ip, Device.purged_at.is_(None)))
+        if users:
+            raise Conflict(f"egress profile {profile.name!r} is used by {users} device(s): "
+                           f"move them to another profile (PATCH the devices) before it is "
+                           f"{what}")
+        return profile
+
+    def _check_egress_profile(self, db: Session, name: str, source_ip: str, node: str | None,
+                              itself: int | None) -> None:
+        """Name, address and node as a profile needs them; an address this node is to use
+        must be one it can bind (others' nodes check theirs when they use it)."""
+        if not name or len(name) > 100:
+            raise InvalidInput("name must be 1-100 characters", field="name")
+        if not is_ip(source_ip):
+            raise InvalidInput("source_ip must be an IP address", field="source_ip")
+        if db.scalar(select(EgressProfile.id).where(
+                (EgressProfile.name == name) | (EgressProfile.source_ip == source_ip),
+                EgressProfile.id != (itself or 0))) is not None:
+            raise Conflict("an egress profile with this name or address exists already")
+        if node is not None and db.scalar(select(Node.id).where(
+                Node.name == node, Node.removed_at.is_(None))) is None:
+            raise InvalidInput(f"no node is named {node!r} (see `custody node list`)",
+                               field="node")
+        if node is None or node == self._node:
+            try:
+                check_source_address(source_ip)
+            except EgressUnavailable as exc:
+                raise InvalidInput(f"source_ip: {exc}", field="source_ip") from None
 
     def set_client_policy(self, db: Session, who: Principal, client_id: int,
                           require_approval: bool, approver_role: str,
@@ -309,6 +361,13 @@ class DeviceService:
         if db.get(Client, client_id) is None:
             raise NotFound(f"client {client_id} does not exist")
         return db.get(ClientPolicy, client_id)
+
+    def egress_profile(self, db: Session, who: Principal, profile_id: int) -> EgressProfile:
+        require_role(who, *STAFF)
+        profile = db.get(EgressProfile, profile_id)
+        if profile is None:
+            raise NotFound(f"egress profile {profile_id} does not exist")
+        return profile
 
     def egress_profiles(self, db: Session, who: Principal) -> Sequence[EgressProfile]:
         require_role(who, *STAFF)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from custody.audit.models import AuditEvent
 from custody.db import transaction
-from custody.devices.models import AccessSession, Device
+from custody.devices.models import AccessSession, Device, EgressProfile
 from custody.services import Services
 from tests.conftest import FrozenClock, World, auth
 
@@ -102,3 +102,40 @@ def test_deleting_a_device_destroys_its_access_data_with_a_receipt_and_frees_its
         actions = list(db.scalars(select(AuditEvent.action).where(
             AuditEvent.target == f"device:{world.device_a}").order_by(AuditEvent.id)))
     assert actions[-2:] == ["device.delete", "purge.device_access"]
+
+
+def test_an_egress_profile_must_be_bindable_here_and_unused_to_change(
+        client: FlaskClient, world: World, services: Services) -> None:
+    """An address this node is to use must be one of its own, checked when saved; a
+    profile a live device uses keeps its address until the devices move."""
+    h = auth(world.admin_token)
+    resp = client.post("/api/v1/egress-profiles", headers=h,
+                       json={"name": "far", "source_ip": "192.0.2.77"})
+    assert resp.status_code == 400
+    assert resp.json["error"]["fields"][0]["field"] == "source_ip"
+    assert "192.0.2.77 is not configured on this host" in resp.json["error"]["message"]
+
+    spare = client.post("/api/v1/egress-profiles", headers=h,
+                        json={"name": "spare", "source_ip": "127.0.0.3"})
+    assert spare.status_code == 201, spare.json
+    used = next(p for p in client.get("/api/v1/egress-profiles", headers=h).json["items"]
+                if p["source_ip"] == "127.0.0.2")
+    for attempt in (client.patch(f"/api/v1/egress-profiles/{used['id']}", headers=h,
+                                 json={"source_ip": "127.0.0.4"}),
+                    client.delete(f"/api/v1/egress-profiles/{used['id']}", headers=h)):
+        assert attempt.status_code == 409
+        assert "used by 2 device(s)" in attempt.json["error"]["message"]
+
+    path = f"/api/v1/egress-profiles/{spare.json['id']}"
+    assert client.patch(path, headers=h, json={"source_ip": "192.0.2.78"}).status_code == 400
+    resp = client.patch(path, headers=h, json={"name": "spare-2", "source_ip": "127.0.0.4"})
+    assert resp.status_code == 200 and resp.json["source_ip"] == "127.0.0.4"
+    assert client.patch(path, headers=auth(world.tech_token), json={"name": "x"}
+                        ).status_code == 403
+    for device in (world.device_a, world.device_b):  # the devices move; the old one goes
+        assert client.patch(f"/api/v1/devices/{device}", headers=h,
+                            json={"egress_ip": "127.0.0.4"}).status_code == 200
+    assert client.delete(f"/api/v1/egress-profiles/{used['id']}", headers=h).status_code == 204
+    assert client.delete(f"/api/v1/egress-profiles/{used['id']}", headers=h).status_code == 404
+    with services.db() as db:
+        assert db.get(EgressProfile, used["id"]) is None

@@ -6,7 +6,8 @@ import subprocess
 
 from sqlalchemy import select
 
-from custody.devices.models import AccessSession, Device
+from custody.db import transaction
+from custody.devices.models import AccessSession, Device, EgressProfile
 from tests.conftest import FrozenClock
 from tests.lab import Lab, audit_actions
 from tests.peers import DEVICE_PASSWORD, DEVICE_USER, SshDevice, free_port
@@ -65,8 +66,15 @@ def test_another_source_address_is_refused(lab: Lab, sshd: SshDevice) -> None:
 
 
 def test_egress_address_missing_on_this_host(lab: Lab, sshd: SshDevice) -> None:
-    lab.client.post("/api/v1/egress-profiles", headers=lab.admin,
-                    json={"name": "remote-node", "source_ip": "10.255.255.254"})
+    """An address taken off this host after its profile was saved (saving checks it):
+    the profile is written directly, as it was before the interface went."""
+    resp = lab.client.post("/api/v1/egress-profiles", headers=lab.admin,
+                           json={"name": "remote-node", "source_ip": "10.255.255.254"})
+    assert resp.status_code == 400
+    assert "10.255.255.254 is not configured on this host" in resp.json["error"]["message"]
+    with transaction(lab.services.db) as db:
+        db.add(EgressProfile(name="remote-node", source_ip="10.255.255.254",
+                             created_at=lab.services.clock()))
     device_id = lab.enrol(sshd.port, egress_ip="10.255.255.254", pin=False)
     lab.client.post(f"/api/v1/devices/{device_id}/host-key", headers=lab.admin,
                     json={"public_key": sshd.public_host_key()})
