@@ -21,6 +21,7 @@ from custody.errors import CustodyError
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
 from custody.web.auth import roles_required
+from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error, problems
 from custody.web.purge import plan_out
@@ -58,6 +59,10 @@ def _engagement_forms(engagements: Sequence[Engagement]) -> dict[int, Engagement
 
 def _client_names() -> dict[int, str]:
     return {c.id: c.name for c in services().clients.list_clients(db(), principal())}
+
+
+def _device_names() -> dict[int, str]:
+    return {d.id: d.name for d in services().devices.list_devices(db(), principal())}
 
 
 @bp.get("/")
@@ -186,9 +191,20 @@ def _purge_page(days: int, hold: HoldForm, error: str | None,
 @bp.post("/holds/<int:hold_id>/release")
 @roles_required("admin")
 def release_hold(hold_id: int) -> ResponseReturnValue:
-    if ActionForm().validate_on_submit():
-        services().purge.release_hold(db(), principal(), hold_id)
-        flash("Hold released: the data follows the schedule again.")
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("admin.purge"))
+    hold = services().purge.get_hold(db(), principal(), hold_id)
+    names = _device_names() if hold.target_kind == "device" else _client_names()
+    what = f"{hold.target_kind} {names.get(hold.target_id, hold.target_id)}"
+    asking = unconfirmed(
+        f"Release the hold on {what}",
+        f"The hold (“{hold.reason}”, until {hold.until:%Y-%m-%d}) ends now. The {what}'s "
+        "data follows the schedule again: if it is due, the next purge sweep destroys it.",
+        cancel=url_for("admin.purge"))
+    if asking is not None:
+        return asking
+    services().purge.release_hold(db(), principal(), hold_id)
+    flash("Hold released: the data follows the schedule again.")
     return redirect(url_for("admin.purge"))
 
 

@@ -24,6 +24,7 @@ from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
 from custody.errors import CustodyError
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
+from custody.web.confirm import unconfirmed
 from custody.web.context import db, end_unit_of_work, principal, services
 from custody.web.forms import place_error, problems
 
@@ -65,8 +66,9 @@ class SourceForm(FlaskForm):
 
 
 class RevokeForm(FlaskForm):
-    reason = SelectField("Reason (RFC 5280)", choices=sorted(REASONS),
-                         default="unspecified")
+    # No reason is preselected: the reason goes into the CRL, so it is chosen deliberately.
+    reason = SelectField("Reason (RFC 5280)", choices=["", *sorted(REASONS)], default="",
+                         validators=[DataRequired("choose a reason")])
 
 
 def _secret(value: str | None) -> Secret | None:
@@ -241,12 +243,23 @@ def certificates() -> ResponseReturnValue:
 @roles_required("admin")
 def revoke(cert_id: int) -> ResponseReturnValue:
     form = RevokeForm()
-    if form.validate_on_submit():
-        try:
-            services().certs.revoke(db(), principal(), cert_id, form.reason.data or "")
-        except CustodyError as exc:
-            end_unit_of_work(ok=False)  # nothing of a half-done revocation stays
-            flash(f"Not revoked: {exc}")
-        else:
-            flash(f"Certificate {cert_id} revoked; the CRL is published again.")
+    if not form.validate_on_submit():
+        flash(f"Not revoked: {problems(form)}")
+        return redirect(url_for("inventory.certificates"))
+    cert = services().certs.get(db(), principal(), cert_id)
+    asking = unconfirmed(
+        f"Revoke certificate {cert_id}",
+        f"Certificate {cert_id} ({cert.subject}, serial {cert.serial}) is revoked with the "
+        f"reason “{form.reason.data}” and the CRL is published again: whatever checks it "
+        "stops trusting the certificate. This cannot be undone.",
+        cancel=url_for("inventory.certificates"))
+    if asking is not None:
+        return asking
+    try:
+        services().certs.revoke(db(), principal(), cert_id, form.reason.data or "")
+    except CustodyError as exc:
+        end_unit_of_work(ok=False)  # nothing of a half-done revocation stays
+        flash(f"Not revoked: {exc}")
+    else:
+        flash(f"Certificate {cert_id} revoked; the CRL is published again.")
     return redirect(url_for("inventory.certificates"))

@@ -16,6 +16,7 @@ from custody.errors import CustodyError, Forbidden
 from custody.privacy import NOTICE_VERSION, notice
 from custody.web.api import send_verification
 from custody.web.auth import roles_required
+from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm
 
@@ -112,9 +113,24 @@ def restriction() -> ResponseReturnValue:
 @bp.post("/erasure")
 @roles_required("client")
 def erasure() -> ResponseReturnValue:
-    if ActionForm().validate_on_submit():
-        services().rights.request_erasure(db(), principal(), _client_id())
-        flash("Your erasure request is recorded. We confirm it and then destroy your data.")
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("portal.home") + "#rights")
+    if request.form.get("withdraw") == "1":
+        services().rights.withdraw_erasure(db(), principal(), _client_id())
+        flash("Your erasure request is withdrawn: we keep your data as before.")
+        return redirect(url_for("portal.home") + "#rights")
+    asking = unconfirmed(
+        "Ask us to erase your data",
+        "Once we confirm your request, everything we hold about you is destroyed: your "
+        "devices' access data and credentials, your certificates' records, contacts, alert "
+        "history and accounts. What the law makes us keep stays, without your name. Until "
+        "we confirm, you can withdraw the request here.",
+        cancel=url_for("portal.home") + "#rights")
+    if asking is not None:
+        return asking
+    services().rights.request_erasure(db(), principal(), _client_id())
+    flash("Your erasure request is recorded. We confirm it and then destroy your data; "
+          "until then you can withdraw it.")
     return redirect(url_for("portal.home") + "#rights")
 
 

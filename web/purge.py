@@ -142,6 +142,14 @@ def erasure_request(client_id: int) -> ResponseReturnValue:
     return client_out(client).reply(202)
 
 
+@operation("Withdraw an erasure request (until an admin confirms it)", out=ClientOut)
+@bp.delete("/clients/<int:client_id>/erasure-request")
+@roles_required("admin", "client")
+def erasure_withdraw(client_id: int) -> ResponseReturnValue:
+    client = services().rights.withdraw_erasure(db(), principal(), client_id)
+    return client_out(client).reply()
+
+
 @operation("Confirm erasure: the client purge becomes due at once", out=ClientOut)
 @bp.post("/clients/<int:client_id>/erasure/confirm")
 @roles_required("admin")

@@ -13,6 +13,7 @@ from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.purge.plan import PurgeKind
 from custody.web.auth import roles_required
+from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error
 
@@ -85,7 +86,17 @@ def session_page(session_id: int) -> ResponseReturnValue:
 @bp.post("/sessions/<int:session_id>/close")
 @roles_required(*STAFF)
 def close_session(session_id: int) -> ResponseReturnValue:
-    services().sessions.close(db(), principal(), session_id)
+    svc = services()
+    session = svc.sessions.get_for(db(), principal(), session_id)
+    device = svc.devices.get_device(db(), principal(), session.device_id)
+    asking = unconfirmed(
+        f"Close the session on {device.name}",
+        f"The session ({session.reason}) ends now: the connection to {device.name} closes, "
+        "whatever runs on it is cut off, and its transcript is kept.",
+        cancel=url_for("tech.session_page", session_id=session_id))
+    if asking is not None:
+        return asking
+    svc.sessions.close(db(), principal(), session_id)
     return redirect(url_for("tech.session_page", session_id=session_id))
 
 

@@ -94,6 +94,18 @@ class RightsService:
                                **_acting_for(who))
         return client
 
+    def withdraw_erasure(self, db: Session, who: Principal, client_id: int) -> Client:
+        """The client takes its erasure request back, which it can until an admin confirms."""
+        _client_or_admin(who, "withdraw an erasure request")
+        client = self._clients.get_client(db, who, client_id)
+        if client.erasure_confirmed_at is not None:
+            raise Conflict("the erasure is confirmed already: it can no longer be withdrawn")
+        if client.erasure_requested_at is not None:
+            client.erasure_requested_at = None
+            self._audit.record(db, who.actor, "client.erasure_withdraw", f"client:{client_id}",
+                               **_acting_for(who))
+        return client
+
     def confirm_erasure(self, db: Session, who: Principal, client_id: int) -> Client:
         """An admin confirms: the client is closed and its purge is due at once."""
         require_role(who, "admin")

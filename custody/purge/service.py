@@ -111,6 +111,13 @@ class PurgeService:
                            hold_id=hold.id, until=until.isoformat(), reason=reason)
         return hold
 
+    def get_hold(self, db: Session, who: Principal, hold_id: int) -> Hold:
+        require_role(who, "admin")
+        hold = db.get(Hold, hold_id)
+        if hold is None:
+            raise NotFound(f"hold {hold_id} does not exist")
+        return hold
+
     def release_hold(self, db: Session, who: Principal, hold_id: int) -> Hold:
         require_role(who, "admin")
         hold = db.get(Hold, hold_id)

@@ -256,6 +256,9 @@ def test_technician_opens_a_session_and_sees_output_in_the_terminal(
         timeout=30_000)
     shoot(watched, site, "tina-session")
     page.click("button:has-text('Close session')")
+    page.wait_for_selector("h1:has-text('Close the session on')")  # it asks first
+    shoot(watched, site, "tina-close-confirm")
+    page.click("button:has-text('Yes, close the session on')")
     page.wait_for_load_state("networkidle")
     assert page.locator("#state").inner_text() == "closed"
     assert DEVICE_PASSWORD not in page.content()

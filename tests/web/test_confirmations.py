@@ -1,0 +1,102 @@
+"""Every destructive form asks first, in words, and acts only on the confirmation: a
+certificate's revocation (whose reason is never preselected), a hold's release, a
+client's erasure request (which it may withdraw until confirmed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from custody.db import transaction
+from custody.services import Services
+from tests.certs.helpers import make_csr
+from tests.conftest import World, auth, csrf_from
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:  # forms and pages: nothing differs by database
+    return sqlite_url
+
+
+def _text(resp: Any) -> str:
+    return str(resp.get_data(as_text=True))
+
+
+def test_revoking_and_releasing_ask_first_and_act_on_the_confirmation(
+        client: FlaskClient, world: World, services: Services, login: Any) -> None:
+    h = auth(world.admin_token)
+    with transaction(services.db) as db:
+        services.certs.init_root(db, "test")
+    client.put(f"/api/v1/clients/{world.client_a}/policy", headers=h,
+               json={"cert_names": ["acme.test"]})
+    csr, _ = make_csr("vpn.acme.test", ["vpn.acme.test"])
+    cert = client.post(f"/api/v1/clients/{world.client_a}/certificates", headers=h,
+                       json={"csr": csr}).json
+    login("root", "Admin-Pass-123!")
+    listing = _text(client.get("/admin/certificates"))
+    assert '<option value="" selected disabled>Choose a reason</option>' in listing
+    token = csrf_from(listing)
+    url = f"/admin/certificates/{cert['id']}/revoke"
+
+    def revoked() -> Any:
+        return client.get(f"/api/v1/certificates/{cert['id']}", headers=h).json["revoked_at"]
+
+    refused = client.post(url, data={"csrf_token": token, "reason": ""}, follow_redirects=True)
+    assert "Not revoked" in _text(refused) and "choose a reason" in _text(refused)
+    asked = client.post(url, data={"csrf_token": token, "reason": "superseded"})
+    page = _text(asked)
+    assert asked.status_code == 200 and f"Revoke certificate {cert['id']}?" in page
+    assert "superseded" in page and "cannot be undone" in page and "vpn.acme.test" in page
+    assert 'name="confirmed" value="yes"' in page and revoked() is None
+    done = client.post(url, data={"csrf_token": csrf_from(page), "reason": "superseded",
+                                  "confirmed": "yes"})
+    assert done.status_code == 302 and revoked() is not None
+
+    hold = client.post("/api/v1/holds", headers=h, json={
+        "target_kind": "device", "target_id": world.device_a, "reason": "court order 7",
+        "until": "2027-06-01"}).json
+    url = f"/admin/holds/{hold['id']}/release"
+    asked = client.post(url, data={"csrf_token": token})
+    page = _text(asked)
+    assert "Release the hold on device router-a-ZZCANARYA?" in page  # its name, not its id
+    assert "court order 7" in page and "next purge sweep destroys it" in page
+    active = client.get("/api/v1/holds", headers=h).json["items"]
+    assert [x["id"] for x in active] == [hold["id"]]
+    client.post(url, data={"csrf_token": token, "confirmed": "yes"})
+    assert client.get("/api/v1/holds", headers=h).json["items"] == []
+
+
+def test_a_client_asks_for_erasure_after_reading_what_it_means_and_may_withdraw(
+        client: FlaskClient, world: World, login: Any) -> None:
+    h = auth(world.admin_token)
+    login("user-a", "Client-a-Pass-123!")
+    token = csrf_from(_text(client.get("/portal/")))
+
+    def requested() -> Any:
+        return client.get(f"/api/v1/clients/{world.client_a}", headers=h).json[
+            "erasure_requested_at"]
+
+    asked = client.post("/portal/erasure", data={"csrf_token": token})
+    assert "Ask us to erase your data?" in _text(asked) and "withdraw" in _text(asked)
+    assert requested() is None
+    client.post("/portal/erasure", data={"csrf_token": token, "confirmed": "yes"})
+    assert requested() is not None
+    portal = _text(client.get("/portal/"))
+    assert "Withdraw my erasure request" in portal
+    client.post("/portal/erasure", data={"csrf_token": token, "withdraw": "1"})
+    assert requested() is None
+
+    # Through the API too, and only until an admin confirms.
+    user = auth(world.user_a_token)
+    path = f"/api/v1/clients/{world.client_a}/erasure-request"
+    assert client.post(path, headers=user).status_code == 202
+    assert client.delete(path, headers=user).status_code == 200 and requested() is None
+    assert client.post(path, headers=user).status_code == 202
+    assert client.post(f"/api/v1/clients/{world.client_a}/erasure/confirm",
+                       headers=h).status_code == 200
+    late = client.delete(path, headers=user)
+    assert late.status_code == 409 and "no longer be withdrawn" in late.json["error"]["message"]
+    assert client.delete(f"/api/v1/clients/{world.client_b}/erasure-request",
+                         headers=user).status_code == 404  # another tenant's
