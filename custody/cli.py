@@ -515,19 +515,24 @@ def purge_plan(ctx: click.Context, as_json: bool) -> None:
     import json
 
     from rich.table import Table
+    from sqlalchemy import select
+
+    from custody.clients.models import Client
 
     with built_services(ctx) as services, transaction(services.db) as db:
         items = services.purge.plan(db)
+        clients = {cid: name for cid, name in db.execute(select(Client.id, Client.name))}
     if as_json:
         click.echo(json.dumps([{"kind": i.kind, "target": i.target, "name": i.name,
+                                "client_id": i.client_id, "client": clients.get(i.client_id),
                                 "state": i.state, "reason": i.reason,
                                 "due_at": i.due_at.isoformat() if i.due_at else None}
                                for i in items], indent=2))
         return
-    table = Table("due", "state", "target", "name", "why")
+    table = Table("due", "state", "client", "target", "name", "why")
     for i in sorted(items, key=lambda i: (i.due_at is None, i.due_at)):
-        table.add_row(f"{i.due_at:%Y-%m-%d}" if i.due_at else "-", i.state, i.target, i.name,
-                      i.reason)
+        table.add_row(f"{i.due_at:%Y-%m-%d}" if i.due_at else "-", i.state,
+                      clients.get(i.client_id, str(i.client_id)), i.target, i.name, i.reason)
     from rich.console import Console
 
     Console().print(table)

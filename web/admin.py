@@ -65,6 +65,16 @@ def _device_names() -> dict[int, str]:
     return {d.id: d.name for d in services().devices.list_devices(db(), principal())}
 
 
+def _target_names() -> dict[str, str]:
+    """What "device:3", "client:1" and "user:2" name, while they exist: records keep ids
+    (the audit chain and receipts must outlive the names), pages show names."""
+    names = {f"device:{i}": name for i, name in _device_names().items()}
+    names |= {f"client:{i}": name for i, name in _client_names().items()}
+    names |= {f"user:{u.id}": u.username
+              for u in services().accounts.list_users(db(), principal())}
+    return names
+
+
 @bp.get("/")
 @roles_required(*STAFF)
 def home() -> ResponseReturnValue:
@@ -185,7 +195,8 @@ def _purge_page(days: int, hold: HoldForm, error: str | None,
         schedule=build_schedule(svc.purge.plan(db()), _client_names(), svc.clock(), days),
         windows=WINDOWS, hold=hold, error=error, action=ActionForm(), dry_run=dry_run,
         holds={(h.target_kind, h.target_id): h for h in svc.purge.active_holds(db())},
-        receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)])
+        receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)],
+        names=_target_names())
 
 
 @bp.post("/holds/<int:hold_id>/release")
@@ -231,5 +242,4 @@ def audit() -> ResponseReturnValue:
     verdict = verify_chain(db()) if form.validate_on_submit() else None
     action = (request.args.get("action") or "").strip()
     return render_template("admin_audit.html", events=services().audit.recent(db(), action),
-                           form=form,
-                           verdict=verdict, action=action)
+                           form=form, verdict=verdict, action=action, names=_target_names())

@@ -51,6 +51,11 @@ def test_import_with_dry_run(lab: Lab, sshd: SshDevice, tmp_path: Path) -> None:
     assert plan[f"device:{b}"]["state"] == "waiting_for_payment"
     plan_out = cli(lab, "purge", "plan")
     assert plan_out.returncode == 0 and "edge-a" in plan_out.stdout and "due" in plan_out.stdout
+    assert "Acme" in plan_out.stdout  # the client column
+    import json
+
+    planned = {i["name"]: i for i in json.loads(cli(lab, "purge", "plan", "--json").stdout)}
+    assert planned["edge-a"]["client"] == "Acme" and planned["edge-a"]["client_id"] == lab.client_id
 
 
 def test_bad_rows_are_reported_by_line_and_nothing_is_imported(lab: Lab, sshd: SshDevice,

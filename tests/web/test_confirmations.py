@@ -1,6 +1,7 @@
 """Every destructive form asks first, in words, and acts only on the confirmation: a
 certificate's revocation (whose reason is never preselected), a hold's release, a
-client's erasure request (which it may withdraw until confirmed)."""
+client's erasure request (which it may withdraw until confirmed). Pages name what ids
+stand for."""
 
 from __future__ import annotations
 
@@ -57,6 +58,11 @@ def test_revoking_and_releasing_ask_first_and_act_on_the_confirmation(
     hold = client.post("/api/v1/holds", headers=h, json={
         "target_kind": "device", "target_id": world.device_a, "reason": "court order 7",
         "until": "2027-06-01"}).json
+    purge_page = _text(client.get("/admin/purge"))
+    assert "device router-a-ZZCANARYA" in purge_page  # names where ids were
+    audit_page = _text(client.get("/admin/audit"))
+    assert '<td title="user:1">root</td>' in audit_page
+    assert f'<td title="device:{world.device_a}">router-a-ZZCANARYA</td>' in audit_page
     url = f"/admin/holds/{hold['id']}/release"
     asked = client.post(url, data={"csrf_token": token})
     page = _text(asked)
