@@ -152,7 +152,7 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
     from custody.devices.ssh import NetmikoConnector
     from custody.devices.transcripts import TranscriptStore
     from custody.mail.smtp import SmtpMailer
-    from custody.purge.service import PurgeService
+    from custody.purge.service import ClientReceipts, PurgeService
     from custody.secrets.factory import build_secret_store
 
     engine = make_engine(settings.database_url, settings.database.synchronous)
@@ -205,7 +205,8 @@ def build_services(settings: Settings, *, clock: Clock = utcnow, mailer: Mailer 
         tokens=TokenService(audit, clock, sec.token_days),
         sso=SingleSignOn(settings.sso, audit, clock),
         clients=clients,
-        rights=RightsService(clients, audit, clock, (clients, *client_data[:-1])),  # client first
+        rights=RightsService(clients, audit, clock,  # the client's own record first
+                             (clients, *client_data[:-1], ClientReceipts())),
         devices=devices,
         transcripts=transcripts,
         broker=broker,

@@ -363,6 +363,11 @@ class CertService:
         self.publish_crl(db, row.ca_id)
         self._audit.record(db, who.actor, "cert.revoke", f"certificate:{row.id}", reason=reason,
                            serial=row.serial)
+        if row.bundle_path is not None:
+            # A revoked certificate's key is of no use to anyone: not kept for a hand-over.
+            path = row.bundle_path
+            after_commit(db, lambda: self._secrets.destroy(path))
+            self._bundle_gone(db, row.id, "revoked")
         return row
 
     def publish_crl(self, db: Session, ca_id: int, days: int | None = None) -> bytes:

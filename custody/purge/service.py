@@ -45,6 +45,23 @@ class RunResult:
     receipts: list[dict[str, Any]]
 
 
+class ClientReceipts:
+    """The purge receipts about a client and its devices: its part of the client's export
+    (custody.tenancy.ClientData). Receipts hold no personal data; they stay when the rest
+    goes, as the proof of what was destroyed."""
+
+    def export_client(self, db: Session, client_id: int) -> dict[str, Any]:
+        devices = select(Device.id).where(Device.client_id == client_id)
+        rows = db.scalars(select(PurgeReceipt).where(
+            ((PurgeReceipt.kind == PurgeKind.DEVICE_ACCESS) & PurgeReceipt.target_id.in_(devices))
+            | ((PurgeReceipt.kind == PurgeKind.CLIENT) & (PurgeReceipt.target_id == client_id)))
+            .order_by(PurgeReceipt.id))
+        return {"purge_receipts": [receipt_json(r) for r in rows]}
+
+    def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
+        return {}  # the receipts are what stays
+
+
 def receipt_json(r: PurgeReceipt) -> dict[str, Any]:
     return {"id": r.id, "run_id": r.run_id, "kind": r.kind, "target_id": r.target_id,
             "reason": r.reason, "state": r.state, "started_at": r.started_at.isoformat(),

@@ -143,6 +143,21 @@ def test_undownloaded_key_is_destroyed_after_the_window(client: FlaskClient, pki
     assert services.secrets.list_paths(f"client-{pki.client_a}/certs") == []
 
 
+def test_revoking_a_generated_certificate_destroys_its_waiting_key(
+        client: FlaskClient, pki: World, services: Services) -> None:
+    """A revoked certificate's key is of no use: it is not kept for a hand-over, and the
+    portal offers no download."""
+    h = auth(pki.admin_token)
+    cid = client.post(f"/api/v1/clients/{pki.client_a}/certificates", headers=h, json={
+        "generate": {"common_name": "c.acme.test", "sans": ["c.acme.test"]}}).json["id"]
+    assert services.secrets.list_paths(f"client-{pki.client_a}/certs") != []
+    assert client.post(f"/api/v1/certificates/{cid}/revoke", headers=h,
+                       json={"reason": "superseded"}).status_code == 200
+    assert services.secrets.list_paths(f"client-{pki.client_a}/certs") == []
+    late = client.post(f"/api/v1/certificates/{cid}/bundle", headers=auth(pki.user_a_token))
+    assert late.status_code == 409
+
+
 def test_import_tracks_certificates_but_never_keys(client: FlaskClient, pki: World) -> None:
     h = auth(pki.admin_token)
     url = f"/api/v1/clients/{pki.client_a}/certificates/import"

@@ -21,7 +21,7 @@ def test_export_is_complete_and_secret_free(lab: Lab, sshd: SshDevice, mailbox: 
     # Every domain answers for its own part: none may drop out of the composition.
     assert set(data) == {"format", "exported_at", "client", "contacts", "engagements", "users",
                          "devices", "access_policy", "access_sessions", "certificates",
-                         "notifications"}
+                         "notifications", "purge_receipts"}
     assert data["client"]["name"] == "Acme"
     assert [c["value"] for c in data["contacts"]] == ["ops@acme.test"]
     assert [d["name"] for d in data["devices"]] == ["edge"]

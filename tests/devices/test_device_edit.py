@@ -102,6 +102,14 @@ def test_deleting_a_device_destroys_its_access_data_with_a_receipt_and_frees_its
         actions = list(db.scalars(select(AuditEvent.action).where(
             AuditEvent.target == f"device:{world.device_a}").order_by(AuditEvent.id)))
     assert actions[-2:] == ["device.delete", "purge.device_access"]
+    # The client's export lists the receipt: what was destroyed, when, and why.
+    exported = client.get(f"/api/v1/clients/{world.client_a}/export",
+                          headers=auth(world.user_a_token)).json
+    assert [(r["kind"], r["target_id"]) for r in exported["purge_receipts"]] == [
+        ("device_access", world.device_a)]
+    other = client.get(f"/api/v1/clients/{world.client_b}/export",
+                       headers=auth(world.user_b_token)).json
+    assert other["purge_receipts"] == []
 
 
 def test_an_egress_profile_must_be_bindable_here_and_unused_to_change(
