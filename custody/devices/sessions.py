@@ -47,7 +47,7 @@ from custody.errors import (
 )
 from custody.logs import scrub
 from custody.mail import Mailer, Message
-from custody.tenancy import require_role
+from custody.tenancy import require_client_access, require_role
 
 log = logging.getLogger("custody.sessions")
 MAX_CONFIG_LINES = 200
@@ -427,6 +427,19 @@ class SessionService:
                      ) -> Sequence[TranscriptLine]:
         """A watched session's new events (the viewing was audited by ``watch``)."""
         return self._transcripts.read(db, session.id, session.client_id, after)
+
+    def on_client_devices(self, db: Session, who: Principal, client_id: int, limit: int = 100
+                          ) -> list[tuple[AccessSession, str, str | None]]:
+        """The sessions run on a client's devices, newest first, each with its device's
+        name and who ran it: what a client may know of access to its devices (who, when,
+        why), never the transcripts."""
+        require_client_access(who, client_id)
+        return [(s, device, user) for s, device, user in db.execute(
+            select(AccessSession, Device.name, User.username)
+            .join(Device, Device.id == AccessSession.device_id)
+            .outerjoin(User, User.id == AccessSession.user_id)
+            .where(AccessSession.client_id == client_id)
+            .order_by(AccessSession.id.desc()).limit(limit))]
 
     def list_sessions(self, db: Session, who: Principal, state: str | None = None
                       ) -> Sequence[AccessSession]:

@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from custody.accounts.models import User
 from custody.db import transaction
+from custody.devices.models import AccessSession
 from custody.services import Services
 from tests.certs.helpers import make_csr
-from tests.conftest import World, auth, csrf_from
+from tests.conftest import FrozenClock, World, auth, csrf_from
 
 
 @pytest.fixture
@@ -72,6 +75,23 @@ def test_revoking_and_releasing_ask_first_and_act_on_the_confirmation(
     assert [x["id"] for x in active] == [hold["id"]]
     client.post(url, data={"csrf_token": token, "confirmed": "yes"})
     assert client.get("/api/v1/holds", headers=h).json["items"] == []
+
+
+def test_a_client_sees_who_reached_its_devices_and_why_but_no_transcript(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    with transaction(services.db) as db:
+        tech = db.scalars(select(User).where(User.username == "tech")).one()
+        for device, client_id, reason in ((world.device_a, world.client_a, "INC-42 uplink"),
+                                          (world.device_b, world.client_b, "INC-77 other")):
+            db.add(AccessSession(device_id=device, client_id=client_id, user_id=tech.id,
+                                 reason=reason, ttl_seconds=600, state="closed",
+                                 requested_at=clock(), opened_at=clock(), closed_at=clock()))
+    login("user-a", "Client-a-Pass-123!")
+    page = _text(client.get("/portal/"))
+    sessions = page.split('id="sessions"')[1].split("</section>")[0]
+    assert "router-a-ZZCANARYA" in sessions and "tech" in sessions and "INC-42 uplink" in sessions
+    assert "INC-77" not in page and "ZZCANARYB" not in page  # another client's
 
 
 def test_a_client_asks_for_erasure_after_reading_what_it_means_and_may_withdraw(
