@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -79,9 +79,11 @@ def _target_names() -> dict[str, str]:
 @roles_required(*STAFF)
 def home() -> ResponseReturnValue:
     svc = services()
-    numbers = dashboard(db(), principal(), svc.purge.plan(db()), svc.clock())
+    every = timedelta(minutes=svc.settings.purge.sweep_minutes)
+    numbers = dashboard(db(), principal(), svc.purge.plan(db()), svc.clock(), every)
     clients = svc.clients.list_clients(db(), principal())
-    return render_template("admin_home.html", numbers=numbers, clients=clients)
+    return render_template("admin_home.html", numbers=numbers, clients=clients,
+                           sweep_minutes=svc.settings.purge.sweep_minutes)
 
 
 @bp.route("/clients/<int:client_id>", methods=["GET", "POST"])

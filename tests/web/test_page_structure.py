@@ -1,15 +1,21 @@
 """What every page gives keyboard and screen-reader users, and dark mode: a skip link
-first, the current page marked in the menu, colours that follow the system's scheme."""
+first, the current page marked in the menu, colours that follow the system's scheme;
+and what the staff's home page tells them."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import World
+from custody.alerts.models import Notification, OutboxMessage
+from custody.db import transaction
+from custody.scheduling import record_run
+from custody.services import Services
+from tests.conftest import FrozenClock, World, csrf_from
 
 
 @pytest.fixture
@@ -33,3 +39,36 @@ def test_a_skip_link_comes_first_and_the_menu_marks_the_current_page(
     with client.get("/static/custody.css") as resp:
         css = resp.get_data(as_text=True)
     assert "@media (prefers-color-scheme: dark)" in css and "color-scheme:light dark" in css
+
+
+def test_the_staff_home_says_what_needs_attention_now(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    """Weeks by their dates, the next purge sweep, the outbox's health (its last error for
+    admins only), tiles that lead to their lists."""
+    login("root", "Admin-Pass-123!")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "No purge sweep has run yet" in page
+    assert f'class="tick">{clock():%d %b}</text>' in page and ">w1<" not in page
+    with transaction(services.db) as db:
+        record_run(db, "purge_sweep", "a", clock())
+        notification = Notification(client_id=world.client_a, dedup_key="k" * 64,
+                                    group_id="g", status="firing", alertname="LinkDown",
+                                    payload={}, received_at=clock())
+        db.add(notification)
+        db.flush()
+        db.add(OutboxMessage(notification_id=notification.id, contact_id=world.contact_a,
+                             subject="s", body="b", state="failed", attempts=8,
+                             next_attempt_at=clock(), created_at=clock(),
+                             last_error="550 5.7.1 relay refused"))
+    page = client.get("/admin/").get_data(as_text=True)
+    every = services.settings.purge.sweep_minutes
+    assert f"Next purge sweep: {clock() + timedelta(minutes=every):%Y-%m-%d %H:%M} UTC" in page
+    outbox = page.split('id="outbox"')[1].split("</div>")[0]
+    assert "1 given up in the last day" in outbox and "550 5.7.1 relay refused" in outbox
+    assert 'href="/admin/certificates"' in page.split('aria-label="counts"')[1]
+
+    client.post("/logout", data={"csrf_token": csrf_from(page)})
+    login("tech", "Tech-Pass-123!")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "1 given up in the last day" in page and "relay refused" not in page
