@@ -74,8 +74,9 @@ _CLASS_NAME = re.compile(r"(?:com|org|net|io|de|java|javax|sun|jdk|system|micros
 _DASHED_MAC = re.compile(
     r"[0-9A-Fa-f](?<![0-9A-Fa-f:.-][0-9A-Fa-f])(?:[0-9A-Fa-f](?:-[0-9A-Fa-f]{2}){5}"
     r"|[0-9A-Fa-f]{3}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4})(?![0-9A-Fa-f]|-[0-9A-Fa-f])")
-_BARE_MAC = re.compile(r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{11}"
-                       r"(?![0-9A-Za-z])")
+_BARE_MAC = re.compile(r"(?:[A-Fa-f](?<![0-9A-Za-z][A-Fa-f])"  # a hex letter first, or
+                       r"|[0-9](?<![0-9A-Za-z][0-9])(?=[0-9]*[A-Fa-f]))"  # one later
+                       r"[0-9A-Fa-f]{11}(?![0-9A-Za-z])")
 _SID = re.compile(r"S(?<![\w-]S)-1-\d+(?:-\d+)+")
 # A word with none of these characters holds nothing _WORD finds.
 _GATE = re.compile(r"[\d@:.\\=]")

@@ -11,7 +11,7 @@ import re
 import string
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from custody.alerts.formats import pseudonymize
@@ -198,6 +198,7 @@ AFTER = st.sampled_from(["", " ", ".", ",", ")", "]", "'", '"', ">", ";", ":", "
 
 @settings(max_examples=400, deadline=None)
 @given(IDENTIFIERS, FILLER, FILLER, BEFORE, AFTER)
+@example("A00000000000", "", "", "", "")  # once found: a MAC whose only letter comes first
 def test_random_identifiers_never_survive(identifier: str, head: str, tail: str,
                                           before: str, after: str) -> None:
     text = f"{head} {before}{identifier}{after} {tail}"
