@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,17 +85,40 @@ def mailbox(smtp: SmtpSink) -> SmtpSink:
     return smtp
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database the migrations brought to their newest revision, once for the
+    run: each test starts from a copy (its own migrations then find nothing to do)."""
+    from custody.db import make_engine, migrate
+
+    path = tmp_path_factory.mktemp("template") / "custody.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()  # the last connection's close folds the WAL into the file
+    return path
+
+
+def _sqlite_copy(template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "var" / "custody.db"
+    target.parent.mkdir(mode=0o700, exist_ok=True)
+    shutil.copyfile(template, target)
+    target.chmod(0o600)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'var' / 'custody.db'}"
+        return _sqlite_copy(migrated_sqlite, tmp_path)
     cluster: PostgresCluster = request.getfixturevalue("postgres")
     return cluster.new_database()
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'var' / 'custody.db'}"
+def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    return _sqlite_copy(migrated_sqlite, tmp_path)
 
 
 def write_settings(base: Path, database_url: str, smtp_port: int, **sections: dict[str, Any]

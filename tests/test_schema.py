@@ -3,15 +3,28 @@ to a model without its migration (or the other way round) is caught here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import custody.models  # noqa: F401 - every model registered on Base.metadata
 from custody.db import Base, make_engine, migrate
+from tests.peers import PostgresCluster
 
 
-def test_migrations_and_models_agree(database_url: str) -> None:
-    engine = make_engine(database_url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: the migrations run from their first revision."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'custody.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.new_database(migrated=False)
+
+
+def test_migrations_and_models_agree(empty_database: str) -> None:
+    engine = make_engine(empty_database)
     try:
         migrate(engine)
         with engine.connect() as conn:
