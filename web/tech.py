@@ -140,9 +140,13 @@ def approvals() -> ResponseReturnValue:
             return redirect(url_for("tech.approvals"))
     pending = svc.sessions.list_sessions(db(), who, "pending")
     commands = svc.sessions.approvals.pending(db(), who)
-    names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
+    devices = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
+    clients = {c.id: c.name for c in svc.clients.list_clients(db(), who)}
+    people = svc.accounts.usernames(db(), who, [*(s.user_id for s in pending),
+                                                *(c.user_id for c in commands)])
     return render_template("tech_approvals.html", pending=pending, commands=commands,
-                           names=names, form=form, error=error), 400 if error else 200
+                           devices=devices, clients=clients, people=people, now=svc.clock(),
+                           form=form, error=error), 400 if error else 200
 
 
 @bp.route("/reidentify", methods=["GET", "POST"])

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from custody.accounts.models import User
 from custody.alerts.models import Notification, OutboxMessage
 from custody.db import transaction
+from custody.devices.models import AccessSession
 from custody.scheduling import record_run
 from custody.services import Services
 from tests.conftest import FrozenClock, World, csrf_from
@@ -72,3 +75,18 @@ def test_the_staff_home_says_what_needs_attention_now(
     login("tech", "Tech-Pass-123!")
     page = client.get("/admin/").get_data(as_text=True)
     assert "1 given up in the last day" in page and "relay refused" not in page
+
+
+def test_the_approval_queue_says_who_asked_for_which_client_and_when(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    with transaction(services.db) as db:
+        tech = db.scalars(select(User).where(User.username == "tech")).one()
+        db.add(AccessSession(device_id=world.device_a, client_id=world.client_a,
+                             user_id=tech.id, reason="INC-5 core switch", ttl_seconds=900,
+                             state="pending", requested_at=clock() - timedelta(minutes=12)))
+    login("root", "Admin-Pass-123!")
+    page = client.get("/tech/approvals").get_data(as_text=True)
+    row = page.split("INC-5 core switch")[0].rsplit("<tr>", 1)[1]
+    assert "<td>tech</td>" in row and "Client A" in row and "router-a-ZZCANARYA" in row
+    assert "12 min ago" in page
