@@ -90,3 +90,26 @@ def test_the_approval_queue_says_who_asked_for_which_client_and_when(
     row = page.split("INC-5 core switch")[0].rsplit("<tr>", 1)[1]
     assert "<td>tech</td>" in row and "Client A" in row and "router-a-ZZCANARYA" in row
     assert "12 min ago" in page
+
+
+def test_a_pending_session_page_looks_again_until_a_decision(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    """Without JavaScript too: the page reloads itself while the session waits."""
+    with transaction(services.db) as db:
+        tech = db.scalars(select(User).where(User.username == "tech")).one()
+        waiting = AccessSession(device_id=world.device_a, client_id=world.client_a,
+                                user_id=tech.id, reason="INC-6", ttl_seconds=900,
+                                state="pending", requested_at=clock())
+        db.add(waiting)
+        db.flush()
+        session_id = waiting.id
+    login("tech", "Tech-Pass-123!")
+    page = client.get(f"/tech/sessions/{session_id}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="10">' in page and 'id="waiting"' in page
+    with transaction(services.db) as db:
+        row = db.get(AccessSession, session_id)
+        assert row is not None
+        row.state, row.closed_at = "denied", clock()
+    page = client.get(f"/tech/sessions/{session_id}").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page and "denied" in page
