@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def prepare_demo(directory: Path, port: int, tls: bool) -> tuple[Settings, list[
         fp = make_self_signed(cert, key, ["localhost", "127.0.0.1"])
         settings = settings.model_copy(update={"server": replace_server(settings, cert, key)})
         notes.append(f"self-signed TLS certificate, SHA-256 fingerprint {fp}")
-    _seed(settings)
+    notes += _seed(settings)
     notes.append(_demo_device(settings))
     return settings, notes
 
@@ -42,22 +43,61 @@ def replace_server(settings: Settings, cert: Path, key: Path) -> ServerSettings:
     return settings.server.model_copy(update={"tls_cert": cert.resolve(), "tls_key": key.resolve()})
 
 
-def _seed(settings: Settings) -> None:
+REFRESH = "Router refresh"
+
+
+def _seed(settings: Settings) -> list[str]:
+    """The sample client, first time only: a paid job whose warranty ends in five days
+    (its device's access data is due soon after: the purge page has something to show),
+    an unpaid one, a user of the client's own, and a few alerts as a monitoring system
+    would post them (stored pseudonymized: the portal shows them)."""
     services = build_services(settings)
     system = Principal.operator("demo")
+    notes: list[str] = []
     with transaction(services.db) as db:
         names = [c.name for c in services.clients.list_clients(db, system)]
         if DEMO_CLIENT in names:
-            return
+            services.engine.dispose()
+            return notes
         client = services.clients.create_client(db, "demo", DEMO_CLIENT)
         now = services.clock()
-        services.clients.add_engagement(db, system, client.id, "Router refresh",
-                                        paid_at=now - timedelta(days=10),
-                                        warranty_until=now + timedelta(days=90))
+        services.clients.add_engagement(db, system, client.id, REFRESH,
+                                        paid_at=now - timedelta(days=60),
+                                        warranty_until=now + timedelta(days=5))
         services.clients.add_engagement(db, system, client.id, "Firewall audit",
                                         paid_at=None, warranty_until=None)
+        _, password = services.accounts.create_user(db, "demo", "demo-client", "client",
+                                                    client.id)
+        source, _ = services.alerts.sources.create_source(db, system, "demo-prometheus",
+                                                          "alertmanager", client.id)
+        for payload in sample_alerts():
+            services.alerts.ingest.ingest(db, source, payload)
     services.engine.dispose()
+    notes += ["the demo client's portal: log in as demo-client",
+              f"its one-time password (shown once): {password}"]
+    return notes
 
+
+def sample_alerts() -> list[dict[str, object]]:
+    """Alertmanager webhooks naming the demo device, its address and a person: what the
+    portal then shows is what pseudonymization made of them."""
+    def alert(name: str, status: str, summary: str) -> dict[str, object]:
+        return {"status": status, "startsAt": "2026-11-30T08:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z", "fingerprint": f"demo-{name}-{status}",
+                "labels": {"alertname": name, "device": DEMO_DEVICE,
+                           "instance": "10.20.30.1:9116", "severity": "warning"},
+                "annotations": {"summary": summary}}
+
+    return [{"version": "4", "groupKey": f'{{}}:{{alertname="{name}"}}', "status": status,
+             "receiver": "custody", "groupLabels": {"alertname": name},
+             "commonLabels": {"device": DEMO_DEVICE}, "commonAnnotations": {},
+             "externalURL": "http://alertmanager.demo.example:9093",
+             "alerts": [alert(name, status, summary)]}
+            for name, status, summary in (
+                ("InterfaceDown", "firing",
+                 f"Gi0/1 on {DEMO_DEVICE} (10.20.30.1) is down; call jane.doe@example.com"),
+                ("InterfaceDown", "resolved", f"Gi0/1 on {DEMO_DEVICE} is up again"),
+                ("HighCpu", "firing", f"CPU at 93% on {DEMO_DEVICE}.demo.example"))]
 
 
 DEMO_DEVICE = "demo-router"
@@ -80,14 +120,15 @@ def _demo_device(settings: Settings) -> str:
     if not demo_device.available():
         return "no demo device: it needs OpenSSH (openssh-server) and root to run sshd"
     password = secrets.token_urlsafe(18)  # nobody sees it: custody logs in for you
-    device = demo_device.SshDevice("custody-demo", password, allowed_source="127.0.0.2")
+    account = demo_account(settings.base_dir)
+    device = demo_device.SshDevice(account, password, allowed_source="127.0.0.2")
     owner = os.getpid()
     # Forked web workers inherit exit hooks: only this process may stop the device.
     atexit.register(lambda: device.cleanup() if os.getpid() == owner else None)
     services = build_services(settings)
     admin = Principal.operator("demo")
     key = scan_host_key("127.0.0.1", device.port, "127.0.0.2")
-    creds = DeviceCredentials("custody-demo", Secret(password))
+    creds = DeviceCredentials(account, Secret(password))
     with transaction(services.db) as db:
         if db.scalar(select(EgressProfile).where(EgressProfile.source_ip == "127.0.0.2")) is None:
             services.devices.create_egress_profile(db, admin, "this node (loopback)", "127.0.0.2")
@@ -95,13 +136,23 @@ def _demo_device(settings: Settings) -> str:
         row = db.scalar(select(Device).where(Device.client_id == client.id,
                                              Device.name == DEMO_DEVICE))
         if row is None:
+            jobs = tuple(e.id for e in services.clients.list_engagements(db, admin, client.id)
+                         if e.title == REFRESH)
             row = services.devices.create_device(db, admin, DeviceSpec(
-                client.id, DEMO_DEVICE, "127.0.0.1", device.port, "linux", "127.0.0.2", ()), creds)
+                client.id, DEMO_DEVICE, "127.0.0.1", device.port, "linux", "127.0.0.2", jobs),
+                creds)
         elif row.access_state == "active":
             row.port = device.port  # a new sshd each run: new port, new key, new password
             services.devices.rotate_credentials(db, admin, row.id, creds)
         db.flush()
         services.devices.pin_host_key(db, admin, row.id, None, key)  # audited like an admin's
     services.engine.dispose()
-    return (f"demo device {DEMO_DEVICE}: sshd on 127.0.0.1:{device.port}, reachable only from "
-            "127.0.0.2; open a session on it under /tech/devices")
+    return (f"demo device {DEMO_DEVICE}: sshd on 127.0.0.1:{device.port} (account {account}), "
+            "reachable only from 127.0.0.2; open a session on it under /tech/devices")
+
+
+def demo_account(directory: Path) -> str:
+    """The demo device's system account, one per demo folder: a second demo on the same
+    machine does not take over the first one's."""
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]
+    return f"custody-demo-{digest}"

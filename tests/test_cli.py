@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from custody.demo import demo_account
 from tests.peers import free_port
 from tests.served import running
 
@@ -190,10 +192,23 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
                                 verify=str(cert), timeout=30).json()
         out = requests.post(f"{api}/sessions/{session['id']}/commands", headers=headers,
                             json={"command": "id -un"}, verify=str(cert), timeout=30).json()
-        assert out["output"].strip() == "custody-demo"
+        account = demo_account(tmp_path / "custody-demo")
+        assert out["output"].strip() == account  # an account of this demo folder's own
+        # The sample client's job ends its warranty soon: the purge page has its device.
+        schedule = requests.get(f"{api}/purge/schedule", headers=headers, verify=str(cert),
+                                timeout=10).json()["items"]
+        [item] = [i for i in schedule if i["target"] == f"device:{device['id']}"]
+        assert item["state"] == "scheduled" and item["due_at"]
+        # Its sample alerts were stored as the portal shows them: pseudonymized.
+        alerts = requests.get(f"{api}/clients/{device['client_id']}/notifications",
+                              headers=headers, verify=str(cert), timeout=10).json()["items"]
+        assert {a["alertname"] for a in alerts} == {"InterfaceDown", "HighCpu"}
+        shown = json.dumps(alerts)
+        assert "10.20.30.1" not in shown and "jane.doe" not in shown and "demo-router" not in shown
     out = proc.stdout
     assert f"custody listening on https://127.0.0.1:{port}/" in out
     assert re.search(r"one-time password \(shown once\): \S{16,}", out)
     assert re.search(r"SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", out)
     assert (tmp_path / "custody-demo" / "var" / "custody.db").is_file()
-    assert "demo device demo-router: sshd on 127.0.0.1:" in out
+    assert "demo device demo-router: sshd on 127.0.0.1:" in out and f"(account {account})" in out
+    assert re.search(r"its one-time password \(shown once\): \S{16,}", out)  # demo-client
