@@ -113,3 +113,13 @@ def test_a_pending_session_page_looks_again_until_a_decision(
         row.state, row.closed_at = "denied", clock()
     page = client.get(f"/tech/sessions/{session_id}").get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page and "denied" in page
+
+
+def test_a_deleted_devices_page_offers_no_session_and_shows_no_address(
+        client: FlaskClient, world: World, login: Any) -> None:
+    h = {"Authorization": f"Bearer {world.admin_token}"}
+    assert client.delete(f"/api/v1/devices/{world.device_a}", headers=h).status_code == 200
+    login("tech", "Tech-Pass-123!")
+    page = client.get(f"/tech/devices/{world.device_a}").get_data(as_text=True)
+    assert "destroyed with its access data" in page and "None:" not in page
+    assert "Open session" not in page and "Request approval" not in page
