@@ -16,7 +16,7 @@ from custody.accounts.roles import STAFF
 from custody.audit.service import verify_chain
 from custody.clients.models import Engagement
 from custody.clients.service import EngagementChanges
-from custody.dashboard import dashboard
+from custody.dashboard import dashboard, next_sweep
 from custody.errors import CustodyError
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
@@ -122,10 +122,22 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
     form = EngagementForm(prefix=f"e{eng.id}")
     error = None
     if form.validate_on_submit():
+        paid_at = _day_end(form.paid_on.data) if form.paid_on.data else None
+        warranty_until = _day_end(form.warranty_until.data)
+        due = svc.purge.newly_due(db(), who, eng.id, paid_at, warranty_until)
+        sweep = next_sweep(db(), timedelta(minutes=svc.settings.purge.sweep_minutes))
+        asking = unconfirmed(
+            f"Save “{eng.title}”",
+            f"This makes {len(due)} device(s) due now: {', '.join(i.name for i in due)}. "
+            "Their credentials and access data are destroyed at the next purge sweep ("
+            + (f"{sweep:%Y-%m-%d %H:%M} UTC" if sweep else "when the scheduler next runs")
+            + "), which cannot be undone; a hold keeps them meanwhile.",
+            cancel=url_for("admin.client", client_id=eng.client_id)) if due else None
+        if asking is not None:
+            return asking
         try:
             svc.clients.update_engagement(db(), who, eng.id, EngagementChanges(
-                paid_at=_day_end(form.paid_on.data) if form.paid_on.data else None,
-                warranty_until=_day_end(form.warranty_until.data),
+                paid_at=paid_at, warranty_until=warranty_until,
                 fields=frozenset({"paid_at", "warranty_until"})))
         except CustodyError as exc:
             error = place_error(form, exc)

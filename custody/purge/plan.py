@@ -96,11 +96,7 @@ def compute_plan(db: Session, now: datetime, grace_days: int,
             .where(Engagement.client_id == client_id if client_id is not None else true())
             .group_by(Engagement.client_id))
     }
-    holds: dict[tuple[str, int], Hold] = {}
-    for active in db.scalars(select(Hold).where(Hold.released_at.is_(None), Hold.until > now)):
-        key = (active.target_kind, active.target_id)
-        if key not in holds or active.until > holds[key].until:
-            holds[key] = active
+    holds = _active_holds(db, now)
 
     items: list[PlanItem] = []
     clients = {c.id: c for c in db.scalars(select(Client).where(
@@ -117,6 +113,46 @@ def compute_plan(db: Session, now: datetime, grace_days: int,
         hold = holds.get((HoldTarget.DEVICE, row.id)) or holds.get((HoldTarget.CLIENT, row.client_id))
         items.append(_device_item(row.id, row.client_id, row.name, terms, hold, now, grace))
     return items
+
+
+def plan_if(db: Session, now: datetime, grace_days: int, engagement_id: int,
+            paid_at: datetime | None, warranty_until: datetime | None) -> list[PlanItem]:
+    """The plan of the engagement's devices as it would be with these dates: what saving
+    them would make due (nothing is written)."""
+    grace = timedelta(days=grace_days)
+    devices = list(db.execute(
+        select(Device.id, Device.client_id, Device.name)
+        .join(engagement_devices, engagement_devices.c.device_id == Device.id)
+        .where(engagement_devices.c.engagement_id == engagement_id,
+               Device.access_state == "active")))
+    dates: dict[int, list[tuple[datetime | None, datetime | None]]] = {d.id: [] for d in devices}
+    for device_id, eid, paid, warranty in db.execute(
+            select(engagement_devices.c.device_id, Engagement.id, Engagement.paid_at,
+                   Engagement.warranty_until)
+            .join(Engagement, Engagement.id == engagement_devices.c.engagement_id)
+            .where(engagement_devices.c.device_id.in_(list(dates)))):
+        dates[device_id].append((paid_at, warranty_until) if eid == engagement_id
+                                else (_aware(paid), _aware(warranty)))
+    holds = _active_holds(db, now)
+    items = []
+    for d in devices:
+        paid = [p for p, _ in dates[d.id] if p is not None]
+        warranties = [w for _, w in dates[d.id] if w is not None]
+        terms = _Terms(len(dates[d.id]), len(dates[d.id]) - len(paid),
+                       max(paid) if paid else None, max(warranties) if warranties else None)
+        hold = holds.get((HoldTarget.DEVICE, d.id)) or holds.get((HoldTarget.CLIENT, d.client_id))
+        items.append(_device_item(d.id, d.client_id, d.name, terms, hold, now, grace))
+    return items
+
+
+def _active_holds(db: Session, now: datetime) -> dict[tuple[str, int], Hold]:
+    """The hold in force for each target: the one that ends last."""
+    holds: dict[tuple[str, int], Hold] = {}
+    for active in db.scalars(select(Hold).where(Hold.released_at.is_(None), Hold.until > now)):
+        key = (active.target_kind, active.target_id)
+        if key not in holds or active.until > holds[key].until:
+            holds[key] = active
+    return holds
 
 
 def _state(due_at: datetime, hold: Hold | None, now: datetime, reason: str

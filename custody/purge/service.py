@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from custody.accounts.service import Principal
 from custody.audit.service import AuditLog
-from custody.clients.models import Client
+from custody.clients.models import Client, Engagement
 from custody.clock import Clock
 from custody.config import PurgeSettings
 from custody.db import rows_changed, transaction
@@ -29,7 +29,7 @@ from custody.devices.models import LIVE_STATES, AccessSession, Device, Transcrip
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.purge.models import Hold, HoldTarget, PurgeReceipt, PurgeRun
-from custody.purge.plan import PlanItem, PurgeKind, compute_plan, due_items
+from custody.purge.plan import PlanItem, PurgeKind, compute_plan, due_items, plan_if
 from custody.secrets import SecretStore, tenant_of_client
 from custody.tenancy import ClientData, DeviceAccessData, get_owned, require_role
 
@@ -106,6 +106,20 @@ class PurgeService:
     def plan(self, db: Session, client_id: int | None = None) -> list[PlanItem]:
         """The purge plan of everything, or of one client only."""
         return compute_plan(db, self._clock(), self._settings.grace_days, client_id)
+
+    def newly_due(self, db: Session, who: Principal, engagement_id: int,
+                  paid_at: datetime | None, warranty_until: datetime | None) -> list[PlanItem]:
+        """The devices that saving these dates on the engagement would make due at once
+        (destroyed at the next sweep) and are not due already."""
+        require_role(who, "admin")
+        now = self._clock()
+        engagement = db.get(Engagement, engagement_id)
+        if engagement is None:
+            raise NotFound(f"engagement {engagement_id} does not exist")
+        due_now = {i.target_id for i in self.plan(db, engagement.client_id) if i.state == "due"}
+        return [i for i in plan_if(db, now, self._settings.grace_days, engagement_id, paid_at,
+                                   warranty_until)
+                if i.state == "due" and i.target_id not in due_now]
 
     def add_hold(self, db: Session, who: Principal, target_kind: str, target_id: int,
                  reason: str, until: datetime) -> Hold:

@@ -126,3 +126,34 @@ def test_a_client_asks_for_erasure_after_reading_what_it_means_and_may_withdraw(
     assert late.status_code == 409 and "no longer be withdrawn" in late.json["error"]["message"]
     assert client.delete(f"/api/v1/clients/{world.client_b}/erasure-request",
                          headers=user).status_code == 404  # another tenant's
+
+
+def test_dates_that_make_devices_due_now_are_saved_only_once_confirmed(
+        client: FlaskClient, world: World, login: Any) -> None:
+    """A warranty end in the past (a typo, often) would have the next sweep destroy the
+    devices' access data: the page says how many and when, and saves on "Yes" only."""
+    h = auth(world.admin_token)
+    login("root", "Admin-Pass-123!")
+    page = _text(client.get(f"/admin/clients/{world.client_a}"))
+    token = csrf_from(page)
+    url = f"/admin/engagements/{world.engagement_a}"
+    prefix = f"e{world.engagement_a}"
+
+    def dates() -> tuple[Any, Any]:
+        eng = client.get(f"/api/v1/engagements/{world.engagement_a}", headers=h).json
+        return eng["paid_at"], eng["warranty_until"]
+
+    later = {"csrf_token": token, f"{prefix}-paid_on": "2026-10-01",
+             f"{prefix}-warranty_until": "2027-10-01"}
+    assert client.post(url, data=later).status_code == 302  # nothing due: saved at once
+    assert dates()[1].startswith("2027-10-01")
+    past = later | {f"{prefix}-warranty_until": "2026-10-15"}
+    asked = client.post(url, data=past)
+    text = _text(asked)
+    assert asked.status_code == 200 and "This makes 1 device(s) due now: router-a-ZZCANARYA" in text
+    assert "next purge sweep (when the scheduler next runs)" in text
+    assert dates()[1].startswith("2027-10-01")  # not saved
+    assert client.post(url, data=past | {"confirmed": "yes"}).status_code == 302
+    assert dates()[1].startswith("2026-10-15")
+    schedule = client.get("/api/v1/purge/schedule", headers=h).json["items"]
+    assert {i["target"]: i["state"] for i in schedule}[f"device:{world.device_a}"] == "due"
