@@ -11,8 +11,10 @@ from flask.typing import ResponseReturnValue
 from custody.accounts.models import User
 from custody.clients.models import Contact
 from custody.clients.service import EngagementChanges
-from custody.devices.service import DeviceChanges, DeviceCredentials, DeviceSpec
+from custody.db import ID_MAX
+from custody.devices.service import DeviceChanges, DeviceCredentials, DeviceFilter, DeviceSpec
 from custody.errors import InvalidInput
+from custody.paging import MOST
 from custody.sensitive import Secret
 from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
@@ -180,15 +182,44 @@ def update_engagement(engagement_id: int) -> ResponseReturnValue:
     return engagement_out(eng).reply()
 
 
-@operation("List devices", out=Items[DeviceOut],
-           query=(query("client_id", "only this client's devices", type="integer"),))
+@operation("List devices by name, a page at a time", out=Items[DeviceOut], query=(
+    query("client_id", "only this client's devices", type="integer"),
+    query("device_type", "only devices of this family (cisco_ios, linux, ...)"),
+    query("state", "only active devices, or only those whose access data is destroyed",
+          enum=["active", "purged"]),
+    query("q", "in the name (staff: or the address), any case", maxLength=200),
+    query("limit", "devices in a page (default 100)", type="integer", minimum=1,
+          maximum=MOST),
+    query("cursor", "the next_cursor of the page before", maxLength=1000)))
 @bp.get("/devices")
 @roles_required(*ANYONE)
 def list_devices() -> ResponseReturnValue:
-    client_id = request.args.get("client_id", type=int)
     who = principal()
-    rows = services().devices.list_devices(db(), who, client_id)
-    return items([device_out(d, who) for d in rows]).reply()
+    page = services().devices.find_devices(
+        db(), who, device_filter(), limit=whole_arg("limit"),
+        cursor=request.args.get("cursor") or None)
+    return items([device_out(d, who) for d in page.rows], page.next_cursor).reply()
+
+
+def device_filter() -> DeviceFilter:
+    """The filters a devices list was asked for (the API's and the page's alike)."""
+    state = request.args.get("state") or None
+    if state not in (None, "active", "purged"):
+        raise InvalidInput("state must be active or purged", field="state")
+    return DeviceFilter(client_id=whole_arg("client_id"),
+                        device_type=request.args.get("device_type") or None,
+                        access_state=state,
+                        search=(request.args.get("q") or "").strip()[:200] or None)
+
+
+def whole_arg(name: str) -> int | None:
+    """A whole-number query argument, or InvalidInput naming it."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or int(raw) > ID_MAX:
+        raise InvalidInput(f"{name} must be a whole number", field=name)
+    return int(raw)
 
 
 @operation("Enrol a device; credentials are write-only", body=DeviceIn, out=DeviceOut,

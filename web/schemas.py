@@ -90,10 +90,13 @@ class Out(BaseModel):
 
 class Items(Out, Generic[T]):
     items: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="where the next page starts (pass it as `cursor`); "
+                                  "null: the last page, or a list that is not paged")
 
 
-def items(rows: list[Any]) -> Items[Any]:
-    return Items[Any](items=rows)
+def items(rows: list[Any], next_cursor: str | None = None) -> Items[Any]:
+    return Items[Any](items=rows, next_cursor=next_cursor)
 
 
 class ErrorDetail(BaseModel):

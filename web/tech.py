@@ -9,9 +9,11 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from custody.accounts.roles import STAFF
+from custody.devices.platforms import DEVICE_TYPES
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.purge.plan import PurgeKind
+from custody.web.api import device_filter
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
@@ -29,16 +31,23 @@ class SessionForm(FlaskForm):
 @bp.get("/devices")
 @roles_required(*STAFF)
 def devices() -> ResponseReturnValue:
-    svc = services()
-    who = principal()
-    client_id = request.args.get("client_id", type=int)
-    query = (request.args.get("q") or "").strip().lower()
-    items = svc.devices.list_devices(db(), who, client_id)
-    if query:
-        items = [d for d in items if query in d.name.lower() or query in (d.host or "").lower()]
+    """Devices by name, 100 a page, filtered by client, family, state and a search."""
+    svc, who = services(), principal()
+    try:
+        wanted = device_filter()
+        page = svc.devices.find_devices(db(), who, wanted,
+                                        cursor=request.args.get("cursor") or None)
+    except CustodyError as exc:
+        flash(f"Not shown: {exc}")
+        return redirect(url_for("tech.devices"))
     clients = {c.id: c.name for c in svc.clients.list_clients(db(), who)}
-    return render_template("tech_devices.html", devices=items, clients=clients,
-                           client_id=client_id, q=query)
+    asked = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return render_template("tech_devices.html", devices=page.rows, clients=clients,
+                           wanted=wanted, types=sorted(DEVICE_TYPES), asked=asked,
+                           next_url=url_for("tech.devices", **asked, cursor=page.next_cursor)
+                           if page.next_cursor else None,
+                           first_url=url_for("tech.devices", **asked)
+                           if request.args.get("cursor") else None)
 
 
 @bp.route("/devices/<int:device_id>", methods=["GET", "POST"])

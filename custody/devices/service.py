@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from custody.accounts.roles import STAFF
@@ -27,6 +27,7 @@ from custody.devices.ssh import (
     scan_host_key,
 )
 from custody.errors import Conflict, EgressUnavailable, InvalidInput, NotFound
+from custody.paging import Page, check_limit, decode_cursor, encode_cursor
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
 from custody.tenancy import get_owned, require_role
@@ -62,6 +63,16 @@ class DeviceSpec:
     device_type: str
     egress_ip: str | None
     engagement_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    """Which devices a list shows; None or empty: any."""
+
+    client_id: int | None = None
+    device_type: str | None = None
+    access_state: str | None = None  # active | purged
+    search: str | None = None  # in the name (or, for staff, the address)
 
 
 @dataclass(frozen=True)
@@ -413,6 +424,32 @@ class DeviceService:
 
     def get_device(self, db: Session, who: Principal, device_id: int) -> Device:
         return get_owned(db, Device, device_id, who, "device")
+
+    def find_devices(self, db: Session, who: Principal, wanted: DeviceFilter,
+                     limit: int | None = None, cursor: str | None = None) -> Page[Device]:
+        """A page of devices by name, filtered; a client's users see only theirs."""
+        size = check_limit(limit)
+        stmt = select(Device).order_by(Device.name, Device.id).limit(size + 1)
+        if not who.is_staff:
+            stmt = stmt.where(Device.client_id == who.client_id)
+        if wanted.client_id is not None:
+            stmt = stmt.where(Device.client_id == wanted.client_id)
+        if wanted.device_type:
+            stmt = stmt.where(Device.device_type == wanted.device_type)
+        if wanted.access_state:
+            stmt = stmt.where(Device.access_state == wanted.access_state)
+        if wanted.search:
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", wanted.search.lower()) + "%"
+            in_name = func.lower(Device.name).like(pattern, escape="\\")
+            stmt = stmt.where(in_name | func.lower(Device.host).like(pattern, escape="\\")
+                              if who.is_staff else in_name)  # addresses: the staff's to search
+        if cursor is not None:
+            name, id_ = decode_cursor(cursor, 2)
+            stmt = stmt.where(tuple_(Device.name, Device.id) > tuple_(str(name), int(id_)))
+        rows = db.scalars(stmt).all()
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(rows, encode_cursor([rows[-1].name, rows[-1].id]) if more else None)
 
     def list_devices(self, db: Session, who: Principal, client_id: int | None = None
                      ) -> Sequence[Device]:

@@ -1,0 +1,77 @@
+"""Lists a page at a time: the same filters on the API and the pages, a cursor that
+carries on where the last page ended, and nothing shown twice or skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from custody.db import transaction
+from custody.devices.models import Device
+from custody.services import Services
+from tests.conftest import FrozenClock, World, auth
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:  # lists: nothing differs by database
+    return sqlite_url
+
+
+def _add_devices(services: Services, world: World, clock: FrozenClock, count: int) -> None:
+    """Rows only (no credentials): lists read rows."""
+    with transaction(services.db) as db:
+        for n in range(count):
+            db.add(Device(client_id=world.client_a, name=f"edge-{n:04d}",
+                          host=f"10.9.{n // 250}.{n % 250 + 1}", port=22,
+                          device_type="linux" if n % 3 else "cisco_ios",
+                          access_state="active", created_at=clock()))
+
+
+def test_the_devices_api_pages_with_a_cursor_and_filters(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock) -> None:
+    _add_devices(services, world, clock, 7)
+    h = auth(world.admin_token)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        resp = client.get("/api/v1/devices", headers=h, query_string={
+            "client_id": world.client_a, "limit": 3, **({"cursor": cursor} if cursor else {})})
+        assert resp.status_code == 200, resp.json
+        seen += [d["name"] for d in resp.json["items"]]
+        cursor = resp.json["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 8  # 7 and the world's
+    linux = client.get("/api/v1/devices", headers=h, query_string={
+        "device_type": "linux", "q": "EDGE-000"}).json["items"]
+    assert [d["name"] for d in linux] == ["edge-0001", "edge-0002", "edge-0004", "edge-0005"]
+    by_address = client.get("/api/v1/devices", headers=h, query_string={"q": "10.9.0.3"})
+    assert [d["name"] for d in by_address.json["items"]] == ["edge-0002"]
+    user = client.get("/api/v1/devices", headers=auth(world.user_b_token),
+                      query_string={"q": "10.9.0.3"})
+    assert user.json["items"] == []  # another client's; and addresses are not searched
+    for bad in ({"limit": 0}, {"limit": 501}, {"cursor": "not-a-cursor"}, {"state": "gone"},
+                {"client_id": "x"}):
+        resp = client.get("/api/v1/devices", headers=h, query_string=bad)
+        assert resp.status_code == 400, bad
+        assert resp.json["error"]["fields"][0]["field"] == next(iter(bad))
+    odd = client.get("/api/v1/devices", headers=h, query_string={"q": "%_"})
+    assert odd.status_code == 200 and odd.json["items"] == []  # LIKE's wildcards are text
+
+
+def test_the_devices_page_shows_a_hundred_and_links_the_next(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    _add_devices(services, world, clock, 150)
+    login("tech", "Tech-Pass-123!")
+    first = client.get("/tech/devices", query_string={"client_id": world.client_a})
+    page = first.get_data(as_text=True)
+    assert page.count('href="/tech/devices/') == 100
+    next_url = page.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+    next_url = next_url.replace("&amp;", "&")
+    assert f"client_id={world.client_a}" in next_url and "cursor=" in next_url
+    rest = client.get(next_url).get_data(as_text=True)
+    assert rest.count('href="/tech/devices/') == 51 and 'rel="next"' not in rest
+    assert "edge-0149" in rest and "edge-0000" not in rest and "First page" in rest
