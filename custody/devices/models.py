@@ -22,7 +22,9 @@ class Device(Base):
     # A name is unique among the client's live devices: a purged one's is free again.
     __table_args__ = (Index("uq_devices_client_live_name", "client_id", "name", unique=True,
                             sqlite_where=text("purged_at IS NULL"),
-                            postgresql_where=text("purged_at IS NULL")),)
+                            postgresql_where=text("purged_at IS NULL")),
+                      # Lists go by name a page at a time: read in order, never sorted whole.
+                      Index("ix_devices_name_id", "name", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
@@ -429,7 +429,8 @@ class DeviceService:
                      limit: int | None = None, cursor: str | None = None) -> Page[Device]:
         """A page of devices by name, filtered; a client's users see only theirs."""
         size = check_limit(limit)
-        stmt = select(Device).order_by(Device.name, Device.id).limit(size + 1)
+        stmt = (select(Device).options(selectinload(Device.engagements))  # one query, not N
+                .order_by(Device.name, Device.id).limit(size + 1))
         if not who.is_staff:
             stmt = stmt.where(Device.client_id == who.client_id)
         if wanted.client_id is not None:
