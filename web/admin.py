@@ -13,11 +13,11 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from custody.accounts.roles import STAFF
-from custody.audit.service import verify_chain
+from custody.audit.service import AuditFilter, verify_chain
 from custody.clients.models import Engagement
 from custody.clients.service import EngagementChanges
 from custody.dashboard import dashboard, next_sweep
-from custody.errors import CustodyError
+from custody.errors import CustodyError, InvalidInput
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
 from custody.web.auth import roles_required
@@ -252,8 +252,39 @@ def export_schedule(fmt: str) -> ResponseReturnValue:
 @bp.route("/audit", methods=["GET", "POST"])
 @roles_required("admin")
 def audit() -> ResponseReturnValue:
+    """The log, newest first, 200 a page; filtered by who (a username), what (an action's
+    start), on what (a target as recorded) and when (a range of days)."""
     form = ActionForm()
     verdict = verify_chain(db()) if form.validate_on_submit() else None
-    action = (request.args.get("action") or "").strip()
-    return render_template("admin_audit.html", events=services().audit.recent(db(), action),
-                           form=form, verdict=verdict, action=action, names=_target_names())
+    args = {k: (request.args.get(k) or "").strip()
+            for k in ("actor", "action", "target", "from", "to")}
+    names = _target_names()
+    users = {name: key for key, name in names.items() if key.startswith("user:")}
+    try:
+        wanted = AuditFilter(
+            actor=users.get(args["actor"].lower(), args["actor"]) or None,
+            action_prefix=args["action"] or None, target=args["target"] or None,
+            since=_day_start(args["from"], "from"),
+            until=_day_start(args["to"], "to", next_day=True))
+        page = services().audit.find(db(), wanted, cursor=request.args.get("cursor") or None)
+    except CustodyError as exc:
+        flash(f"Not shown: {exc}")
+        return redirect(url_for("admin.audit"))
+    asked = {k: v for k, v in args.items() if v}
+    return render_template(
+        "admin_audit.html", events=page.rows, form=form, verdict=verdict, args=args,
+        names=names, next_url=url_for("admin.audit", **asked, cursor=page.next_cursor)
+        if page.next_cursor else None,
+        first_url=url_for("admin.audit", **asked) if request.args.get("cursor") else None)
+
+
+def _day_start(value: str, name: str, next_day: bool = False) -> datetime | None:
+    """The start of a day given as YYYY-MM-DD (of the next, for an end), or None."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name}: a day as YYYY-MM-DD", field=name) from None
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start + timedelta(days=1) if next_day else start

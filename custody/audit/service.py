@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from custody.audit.models import AuditEvent, AuditHead
 from custody.db import write_kept
-from custody.errors import Conflict
+from custody.errors import Conflict, InvalidInput
+from custody.paging import Page, check_limit, decode_cursor, encode_cursor
 
 GENESIS = "0" * 64
 
@@ -35,6 +36,17 @@ def _digest(prev_hash: str, event_id: int, at: datetime, actor: str, action: str
         sort_keys=True, separators=(",", ":"), default=str,
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which events a view of the log shows; None or empty: any."""
+
+    actor: str | None = None  # as recorded: "user:3", "purge", "cli"
+    action_prefix: str | None = None
+    target: str | None = None  # as recorded: "device:3"
+    since: datetime | None = None
+    until: datetime | None = None  # before this
 
 
 class AuditLog:
@@ -63,13 +75,30 @@ class AuditLog:
         conn.execute(_MOVE_HEAD, {"digest": digest})
         return event_id
 
-    def recent(self, db: Session, action_prefix: str = "", limit: int = 200
-               ) -> Sequence[AuditEvent]:
-        """The newest events, optionally of actions starting with ``action_prefix``."""
-        stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-        if action_prefix:
-            stmt = stmt.where(AuditEvent.action.startswith(action_prefix))
-        return db.scalars(stmt).all()
+    def find(self, db: Session, wanted: AuditFilter, limit: int | None = None,
+             cursor: str | None = None) -> Page[AuditEvent]:
+        """A page of events, newest first, filtered; the next page holds older ones."""
+        size = check_limit(limit, default=200)
+        stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(size + 1)
+        if wanted.actor:
+            stmt = stmt.where(AuditEvent.actor == wanted.actor)
+        if wanted.action_prefix:
+            stmt = stmt.where(AuditEvent.action.startswith(wanted.action_prefix))
+        if wanted.target:
+            stmt = stmt.where(AuditEvent.target == wanted.target)
+        if wanted.since is not None:
+            stmt = stmt.where(AuditEvent.at >= wanted.since)
+        if wanted.until is not None:
+            stmt = stmt.where(AuditEvent.at < wanted.until)
+        if cursor is not None:
+            (before,) = decode_cursor(cursor, 1)
+            if not isinstance(before, int):
+                raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
+            stmt = stmt.where(AuditEvent.id < before)
+        rows = db.scalars(stmt).all()
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(rows, encode_cursor([rows[-1].id]) if more else None)
 
     def record_kept(self, db: Session, actor: str, action: str, target: str = "",
                     **details: Any) -> int:

@@ -123,3 +123,29 @@ def test_a_deleted_devices_page_offers_no_session_and_shows_no_address(
     page = client.get(f"/tech/devices/{world.device_a}").get_data(as_text=True)
     assert "destroyed with its access data" in page and "None:" not in page
     assert "Open session" not in page and "Request approval" not in page
+
+
+def test_the_audit_log_filters_by_who_what_on_what_and_when_a_page_at_a_time(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    with transaction(services.db) as db:
+        for n in range(205):
+            services.audit.record(db, "user:1", "probe.step", f"device:{world.device_a}", n=n)
+        services.audit.record(db, "purge", "probe.other", "client:1")
+    login("root", "Admin-Pass-123!")
+    page = client.get("/admin/audit", query_string={"actor": "root", "action": "probe."}
+                      ).get_data(as_text=True)
+    assert page.count("<td>probe.step</td>") == 200 and "probe.other" not in page
+    older = page.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+    rest = client.get(older.replace("&amp;", "&")).get_data(as_text=True)
+    assert rest.count("<td>probe.step</td>") == 5 and 'rel="next"' not in rest
+    by_target = client.get("/admin/audit", query_string={"target": "client:1"}
+                           ).get_data(as_text=True)
+    assert "probe.other" in by_target and "probe.step" not in by_target
+    day = f"{clock():%Y-%m-%d}"
+    assert "probe.other" in client.get("/admin/audit", query_string={
+        "from": day, "to": day}).get_data(as_text=True)
+    assert "probe.other" not in client.get("/admin/audit", query_string={
+        "to": "2026-10-01"}).get_data(as_text=True)
+    bad = client.get("/admin/audit", query_string={"from": "yesterday"}, follow_redirects=True)
+    assert "a day as YYYY-MM-DD" in bad.get_data(as_text=True)
