@@ -16,9 +16,11 @@ from custody.devices.models import (
 )
 from custody.devices.replay import asciicast, readable
 from custody.devices.service import DeviceCredentials
+from custody.devices.sessions import SessionFilter
 from custody.devices.ssh import fingerprint
 from custody.errors import InvalidInput
-from custody.web.api import secret_or_none
+from custody.paging import MOST
+from custody.web.api import secret_or_none, whole_arg
 from custody.web.auth import roles_required
 from custody.web.context import db, end_unit_of_work, principal, services
 from custody.web.openapi import operation, query
@@ -221,13 +223,29 @@ def open_session(device_id: int) -> ResponseReturnValue:
     return session_out(svc.sessions.open(db(), session.id)).reply(201)
 
 
-@operation("List sessions", out=Items[SessionOut],
-           query=(query("state", "only sessions in this state", enum=list(SessionState)),))
+@operation("List sessions, newest first, a page at a time", out=Items[SessionOut], query=(
+    query("state", "only sessions in this state", enum=list(SessionState)),
+    query("client_id", "only this client's", type="integer"),
+    query("device_id", "only this device's", type="integer"),
+    query("limit", "sessions in a page (default 100)", type="integer", minimum=1,
+          maximum=MOST),
+    query("cursor", "the next_cursor of the page before", maxLength=1000)))
 @bp.get("/sessions")
 @roles_required(*STAFF)
 def list_sessions() -> ResponseReturnValue:
-    rows = services().sessions.list_sessions(db(), principal(), request.args.get("state"))
-    return items([session_out(s) for s in rows]).reply()
+    page = services().sessions.find_sessions(
+        db(), principal(), session_filter(), limit=whole_arg("limit"),
+        cursor=request.args.get("cursor") or None)
+    return items([session_out(s) for s in page.rows], page.next_cursor).reply()
+
+
+def session_filter() -> SessionFilter:
+    """The filters a sessions list was asked for (the API's and the page's alike)."""
+    state = request.args.get("state") or None
+    if state is not None and state not in list(SessionState):
+        raise InvalidInput(f"state must be one of {', '.join(SessionState)}", field="state")
+    return SessionFilter(state=state, client_id=whole_arg("client_id"),
+                         device_id=whole_arg("device_id"))
 
 
 @operation("Read a session", out=SessionOut)

@@ -9,12 +9,14 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from custody.accounts.roles import STAFF
+from custody.devices.models import SessionState
 from custody.devices.platforms import DEVICE_TYPES
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.purge.plan import PurgeKind
 from custody.web.api import device_filter
 from custody.web.auth import roles_required
+from custody.web.broker import session_filter
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error
@@ -117,10 +119,24 @@ class ReidentifyForm(FlaskForm):
 @bp.get("/sessions")
 @roles_required(*STAFF)
 def sessions() -> ResponseReturnValue:
+    """Sessions, newest first, 100 a page, by state, client or device."""
     svc, who = services(), principal()
-    items = svc.sessions.list_sessions(db(), who)[:100]
+    try:
+        wanted = session_filter()
+        page = svc.sessions.find_sessions(db(), who, wanted,
+                                          cursor=request.args.get("cursor") or None)
+    except CustodyError as exc:
+        flash(f"Not shown: {exc}")
+        return redirect(url_for("tech.sessions"))
     names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
-    return render_template("tech_sessions.html", sessions=items, names=names, now=svc.clock())
+    clients = {c.id: c.name for c in svc.clients.list_clients(db(), who)}
+    asked = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return render_template(
+        "tech_sessions.html", sessions=page.rows, names=names, clients=clients,
+        wanted=wanted, states=list(SessionState), now=svc.clock(),
+        next_url=url_for("tech.sessions", **asked, cursor=page.next_cursor)
+        if page.next_cursor else None,
+        first_url=url_for("tech.sessions", **asked) if request.args.get("cursor") else None)
 
 
 @bp.route("/approvals", methods=["GET", "POST"])

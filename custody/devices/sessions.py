@@ -47,6 +47,7 @@ from custody.errors import (
 )
 from custody.logs import scrub
 from custody.mail import Mailer, Message
+from custody.paging import MOST, Page, check_limit, decode_cursor, encode_cursor
 from custody.tenancy import require_client_access, require_role
 
 log = logging.getLogger("custody.sessions")
@@ -57,6 +58,15 @@ MAX_CONFIG_LINES = 200
 class CommandResult:
     output: str
     approval: CommandApproval | None = None  # set when the line waits for approval instead
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    """Which sessions a list shows; None or empty: any."""
+
+    state: str | None = None
+    client_id: int | None = None
+    device_id: int | None = None
 
 
 class SessionService:
@@ -443,17 +453,37 @@ class SessionService:
 
     def list_sessions(self, db: Session, who: Principal, state: str | None = None
                       ) -> Sequence[AccessSession]:
+        """The newest 500 sessions the caller may see (see ``find_sessions``)."""
+        return self.find_sessions(db, who, SessionFilter(state=state), limit=MOST).rows
+
+    def find_sessions(self, db: Session, who: Principal, wanted: SessionFilter,
+                      limit: int | None = None, cursor: str | None = None
+                      ) -> Page[AccessSession]:
+        """A page of sessions, newest first: an admin's view of all; a technician's of
+        their own and of the requests they may approve (clients approved by technicians)."""
         require_role(who, *STAFF)
-        stmt = select(AccessSession).order_by(AccessSession.id.desc()).limit(500)
+        size = check_limit(limit)
+        stmt = select(AccessSession).order_by(AccessSession.id.desc()).limit(size + 1)
         if who.role != "admin":
-            # Their own sessions, and requests they may approve (clients approved by technicians).
             approvable = select(ClientPolicy.client_id).where(
                 ClientPolicy.approver_role == "technician")
             stmt = stmt.where((AccessSession.user_id == who.user_id) | (
                 (AccessSession.state == SessionState.PENDING) & AccessSession.client_id.in_(approvable)))
-        if state:
-            stmt = stmt.where(AccessSession.state == state)
-        return db.scalars(stmt).all()
+        if wanted.state:
+            stmt = stmt.where(AccessSession.state == wanted.state)
+        if wanted.client_id is not None:
+            stmt = stmt.where(AccessSession.client_id == wanted.client_id)
+        if wanted.device_id is not None:
+            stmt = stmt.where(AccessSession.device_id == wanted.device_id)
+        if cursor is not None:
+            (before,) = decode_cursor(cursor, 1)
+            if not isinstance(before, int):
+                raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
+            stmt = stmt.where(AccessSession.id < before)
+        rows = db.scalars(stmt).all()
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(rows, encode_cursor([rows[-1].id]) if more else None)
 
 
 def _device_of(db: Session, session: AccessSession) -> Device:

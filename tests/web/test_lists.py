@@ -75,3 +75,29 @@ def test_the_devices_page_shows_a_hundred_and_links_the_next(
     rest = client.get(next_url).get_data(as_text=True)
     assert rest.count('href="/tech/devices/') == 51 and 'rel="next"' not in rest
     assert "edge-0149" in rest and "edge-0000" not in rest and "First page" in rest
+
+
+def test_sessions_are_listed_newest_first_a_page_at_a_time(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    from custody.devices.models import AccessSession
+
+    with transaction(services.db) as db:
+        for n in range(130):
+            device, client_id = ((world.device_a, world.client_a) if n % 2
+                                 else (world.device_b, world.client_b))
+            db.add(AccessSession(device_id=device, client_id=client_id, user_id=None,
+                                 reason=f"INC-{n}", ttl_seconds=60, state="closed",
+                                 requested_at=clock()))
+    h = auth(world.admin_token)
+    first = client.get("/api/v1/sessions", headers=h, query_string={
+        "client_id": world.client_a, "limit": 50}).json
+    rest = client.get("/api/v1/sessions", headers=h, query_string={
+        "client_id": world.client_a, "limit": 50, "cursor": first["next_cursor"]}).json
+    reasons = [s["reason"] for s in first["items"] + rest["items"]]
+    assert reasons == [f"INC-{n}" for n in range(129, 0, -2)] and rest["next_cursor"] is None
+    assert client.get("/api/v1/sessions", headers=h,
+                      query_string={"state": "lost"}).status_code == 400
+    login("root", "Admin-Pass-123!")
+    page = client.get("/tech/sessions").get_data(as_text=True)
+    assert page.count("<td>INC-") == 100 and "Older sessions" in page and "INC-129" in page
