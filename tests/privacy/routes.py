@@ -31,6 +31,7 @@ def arguments(world: World, tenant: str) -> dict[str, Any]:
         "filename": "custody.css",
         "fmt": "csv",
         "approval_id": 1,
+        "profile_id": 1,
         "user_id": 1,  # root, whom nobody may disable or delete through these walks
         "token_id": 4 if b else 3,  # a client user's token, never the admin's
     }
