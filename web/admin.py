@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from custody.accounts.roles import STAFF
 from custody.audit.service import AuditFilter, verify_chain
 from custody.clients.models import Engagement
-from custody.clients.service import EngagementChanges
+from custody.clients.service import EngagementChanges, check_order
 from custody.dashboard import dashboard, next_sweep
 from custody.errors import CustodyError, InvalidInput
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
@@ -124,7 +124,11 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
     if form.validate_on_submit():
         paid_at = _day_end(form.paid_on.data) if form.paid_on.data else None
         warranty_until = _day_end(form.warranty_until.data)
-        due = svc.purge.newly_due(db(), who, eng.id, paid_at, warranty_until)
+        try:
+            check_order(paid_at, warranty_until)  # wrong dates: said by their field, not asked
+            due = svc.purge.newly_due(db(), who, eng.id, paid_at, warranty_until)
+        except CustodyError:
+            due = []  # the update below says what is wrong, by its field
         sweep = next_sweep(db(), timedelta(minutes=svc.settings.purge.sweep_minutes))
         asking = unconfirmed(
             f"Save “{eng.title}”",

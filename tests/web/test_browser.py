@@ -360,6 +360,8 @@ def test_admin_marks_paid_sees_the_purge_holds_it_and_runs_a_dry_run(
     page.click("button:has-text('Dry run now')")
     assert page.locator("section[aria-labelledby=dry]").is_visible()
     page.click("button:has-text('Release hold')")
+    assert "next purge sweep destroys it" in page.content()  # it asks first
+    page.click("button:has-text('Yes, release the hold on')")
     assert "Hold released" in page.locator(".flash").inner_text()
     page.goto(site.base + "/admin/audit")
     page.click("button:has-text('Verify chain')")
