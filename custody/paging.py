@@ -7,9 +7,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from custody.errors import InvalidInput
 
@@ -47,3 +50,22 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         raise InvalidInput("cursor: not a cursor this list gave (start again without one)",
                            field="cursor")
     return key
+
+
+def page_of(rows: Sequence[T], size: int, key: Callable[[T], Sequence[Any]]) -> Page[T]:
+    """``rows`` read with one more than ``size``: the page, and where the next starts."""
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, encode_cursor(key(rows[-1])) if more else None)
+
+
+def newest_first(db: Session, stmt: Select[T], id_column: InstrumentedAttribute[int],
+                 size: int, cursor: str | None) -> Page[T]:
+    """A page of ``stmt``'s rows, highest ``id_column`` first; the next page, older ones."""
+    stmt = stmt.order_by(id_column.desc()).limit(size + 1)
+    if cursor is not None:
+        (before,) = decode_cursor(cursor, 1)
+        if not isinstance(before, int):
+            raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
+        stmt = stmt.where(id_column < before)
+    return page_of(db.scalars(stmt).all(), size, lambda row: [getattr(row, id_column.key)])

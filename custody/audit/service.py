@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from custody.audit.models import AuditEvent, AuditHead
 from custody.db import write_kept
-from custody.errors import Conflict, InvalidInput
-from custody.paging import Page, check_limit, decode_cursor, encode_cursor
+from custody.errors import Conflict
+from custody.paging import Page, check_limit, newest_first
 
 GENESIS = "0" * 64
 
@@ -78,8 +78,7 @@ class AuditLog:
     def find(self, db: Session, wanted: AuditFilter, limit: int | None = None,
              cursor: str | None = None) -> Page[AuditEvent]:
         """A page of events, newest first, filtered; the next page holds older ones."""
-        size = check_limit(limit, default=200)
-        stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(size + 1)
+        stmt = select(AuditEvent)
         if wanted.actor:
             stmt = stmt.where(AuditEvent.actor == wanted.actor)
         if wanted.action_prefix:
@@ -90,15 +89,7 @@ class AuditLog:
             stmt = stmt.where(AuditEvent.at >= wanted.since)
         if wanted.until is not None:
             stmt = stmt.where(AuditEvent.at < wanted.until)
-        if cursor is not None:
-            (before,) = decode_cursor(cursor, 1)
-            if not isinstance(before, int):
-                raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
-            stmt = stmt.where(AuditEvent.id < before)
-        rows = db.scalars(stmt).all()
-        more = len(rows) > size
-        rows = rows[:size]
-        return Page(rows, encode_cursor([rows[-1].id]) if more else None)
+        return newest_first(db, stmt, AuditEvent.id, check_limit(limit, default=200), cursor)
 
     def record_kept(self, db: Session, actor: str, action: str, target: str = "",
                     **details: Any) -> int:

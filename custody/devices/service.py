@@ -27,7 +27,7 @@ from custody.devices.ssh import (
     scan_host_key,
 )
 from custody.errors import Conflict, EgressUnavailable, InvalidInput, NotFound
-from custody.paging import Page, check_limit, decode_cursor, encode_cursor
+from custody.paging import Page, check_limit, decode_cursor, page_of
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
 from custody.tenancy import get_owned, require_role
@@ -447,10 +447,7 @@ class DeviceService:
         if cursor is not None:
             name, id_ = decode_cursor(cursor, 2)
             stmt = stmt.where(tuple_(Device.name, Device.id) > tuple_(str(name), int(id_)))
-        rows = db.scalars(stmt).all()
-        more = len(rows) > size
-        rows = rows[:size]
-        return Page(rows, encode_cursor([rows[-1].name, rows[-1].id]) if more else None)
+        return page_of(db.scalars(stmt).all(), size, lambda device: [device.name, device.id])
 
     def list_devices(self, db: Session, who: Principal, client_id: int | None = None
                      ) -> Sequence[Device]:

@@ -47,7 +47,7 @@ from custody.errors import (
 )
 from custody.logs import scrub
 from custody.mail import Mailer, Message
-from custody.paging import MOST, Page, check_limit, decode_cursor, encode_cursor
+from custody.paging import MOST, Page, check_limit, newest_first
 from custody.tenancy import require_client_access, require_role
 
 log = logging.getLogger("custody.sessions")
@@ -462,8 +462,7 @@ class SessionService:
         """A page of sessions, newest first: an admin's view of all; a technician's of
         their own and of the requests they may approve (clients approved by technicians)."""
         require_role(who, *STAFF)
-        size = check_limit(limit)
-        stmt = select(AccessSession).order_by(AccessSession.id.desc()).limit(size + 1)
+        stmt = select(AccessSession)
         if who.role != "admin":
             approvable = select(ClientPolicy.client_id).where(
                 ClientPolicy.approver_role == "technician")
@@ -475,15 +474,7 @@ class SessionService:
             stmt = stmt.where(AccessSession.client_id == wanted.client_id)
         if wanted.device_id is not None:
             stmt = stmt.where(AccessSession.device_id == wanted.device_id)
-        if cursor is not None:
-            (before,) = decode_cursor(cursor, 1)
-            if not isinstance(before, int):
-                raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
-            stmt = stmt.where(AccessSession.id < before)
-        rows = db.scalars(stmt).all()
-        more = len(rows) > size
-        rows = rows[:size]
-        return Page(rows, encode_cursor([rows[-1].id]) if more else None)
+        return newest_first(db, stmt, AccessSession.id, check_limit(limit), cursor)
 
 
 def _device_of(db: Session, session: AccessSession) -> Device:
