@@ -23,7 +23,7 @@ from custody.purge.service import receipt_json
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
-from custody.web.forms import ActionForm, place_error, problems
+from custody.web.forms import ActionForm, page_links, place_error, problems
 from custody.web.purge import plan_out
 from custody.web.schemas import items
 
@@ -274,12 +274,8 @@ def audit() -> ResponseReturnValue:
     except CustodyError as exc:
         flash(f"Not shown: {exc}")
         return redirect(url_for("admin.audit"))
-    asked = {k: v for k, v in args.items() if v}
-    return render_template(
-        "admin_audit.html", events=page.rows, form=form, verdict=verdict, args=args,
-        names=names, next_url=url_for("admin.audit", **asked, cursor=page.next_cursor)
-        if page.next_cursor else None,
-        first_url=url_for("admin.audit", **asked) if request.args.get("cursor") else None)
+    return render_template("admin_audit.html", events=page.rows, form=form, verdict=verdict,
+                           args=args, names=names, **page_links("admin.audit", page.next_cursor))
 
 
 def _day_start(value: str, name: str, next_day: bool = False) -> datetime | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import render_template
+from flask import render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 
@@ -48,3 +48,11 @@ def confirm_by_post(verify: Callable[[], object], done: str) -> ResponseReturnVa
     except CustodyError as exc:
         return render_template("verified.html", ok=False, message=str(exc)), 400
     return render_template("verified.html", ok=True, message=done)
+
+
+def page_links(endpoint: str, next_cursor: str | None) -> dict[str, str | None]:
+    """The links of a paged list: to the next page (the same filters, from its cursor)
+    and, past the first, back to the first."""
+    asked = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return {"next_url": url_for(endpoint, **asked, cursor=next_cursor) if next_cursor else None,
+            "first_url": url_for(endpoint, **asked) if request.args.get("cursor") else None}

@@ -19,7 +19,7 @@ from custody.web.auth import roles_required
 from custody.web.broker import session_filter
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
-from custody.web.forms import ActionForm, place_error
+from custody.web.forms import ActionForm, page_links, place_error
 
 bp = Blueprint("tech", __name__, url_prefix="/tech")
 
@@ -43,13 +43,9 @@ def devices() -> ResponseReturnValue:
         flash(f"Not shown: {exc}")
         return redirect(url_for("tech.devices"))
     clients = {c.id: c.name for c in svc.clients.list_clients(db(), who)}
-    asked = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return render_template("tech_devices.html", devices=page.rows, clients=clients,
-                           wanted=wanted, types=sorted(DEVICE_TYPES), asked=asked,
-                           next_url=url_for("tech.devices", **asked, cursor=page.next_cursor)
-                           if page.next_cursor else None,
-                           first_url=url_for("tech.devices", **asked)
-                           if request.args.get("cursor") else None)
+                           wanted=wanted, types=sorted(DEVICE_TYPES),
+                           **page_links("tech.devices", page.next_cursor))
 
 
 @bp.route("/devices/<int:device_id>", methods=["GET", "POST"])
@@ -130,13 +126,10 @@ def sessions() -> ResponseReturnValue:
         return redirect(url_for("tech.sessions"))
     names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
     clients = {c.id: c.name for c in svc.clients.list_clients(db(), who)}
-    asked = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return render_template(
         "tech_sessions.html", sessions=page.rows, names=names, clients=clients,
         wanted=wanted, states=list(SessionState), now=svc.clock(),
-        next_url=url_for("tech.sessions", **asked, cursor=page.next_cursor)
-        if page.next_cursor else None,
-        first_url=url_for("tech.sessions", **asked) if request.args.get("cursor") else None)
+        **page_links("tech.sessions", page.next_cursor))
 
 
 @bp.route("/approvals", methods=["GET", "POST"])
