@@ -26,7 +26,7 @@ from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, end_unit_of_work, principal, services
-from custody.web.forms import place_error, problems
+from custody.web.forms import ActionForm, place_error, problems
 
 bp = Blueprint("inventory", __name__, url_prefix="/admin")
 
@@ -237,6 +237,42 @@ def certificates() -> ResponseReturnValue:
                            ledger=svc.certs.ledger(db(), who),
                            clients=dict(_clients()), revoke=RevokeForm(),
                            now=services().clock())
+
+
+@bp.post("/devices/<int:device_id>/host-key/scan")
+@roles_required("admin")
+def scan_host_key(device_id: int) -> ResponseReturnValue:
+    """Fetch the key the device presents from its egress address; it waits to be compared
+    with the device's own fingerprint and pinned."""
+    if ActionForm().validate_on_submit():
+        svc = services()
+        try:
+            svc.devices.scan_host_key(db(), principal(), device_id,
+                                      svc.settings.broker.connect_timeout)
+        except CustodyError as exc:
+            end_unit_of_work(ok=False)
+            flash(f"Not scanned: {exc}")
+        else:
+            flash("Scanned. Compare the fingerprint with the device's own before you pin it.")
+    return redirect(url_for("tech.device", device_id=device_id) + "#host-key")
+
+
+@bp.post("/devices/<int:device_id>/host-key")
+@roles_required("admin")
+def pin_host_key(device_id: int) -> ResponseReturnValue:
+    """Pin the scanned key (its fingerprint confirmed) or a public key pasted here."""
+    if ActionForm().validate_on_submit():
+        fingerprint_seen = (request.form.get("fingerprint") or "").strip() or None
+        public_key = (request.form.get("public_key") or "").strip() or None
+        try:
+            services().devices.pin_host_key(db(), principal(), device_id, fingerprint_seen,
+                                            public_key)
+        except CustodyError as exc:
+            end_unit_of_work(ok=False)
+            flash(f"Not pinned: {exc}")
+        else:
+            flash("Host key pinned: sessions to this device check it from now on.")
+    return redirect(url_for("tech.device", device_id=device_id) + "#host-key")
 
 
 @bp.post("/certificates/<int:cert_id>/revoke")

@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length, NumberRange
 from custody.accounts.roles import STAFF
 from custody.devices.models import SessionState
 from custody.devices.platforms import DEVICE_TYPES
+from custody.devices.sessions import SessionFilter
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
 from custody.purge.plan import PurgeKind
@@ -65,8 +66,10 @@ def device(device_id: int) -> ResponseReturnValue:
             return redirect(url_for("tech.session_page", session_id=session.id))
         except CustodyError as exc:
             error = place_error(form, exc)
-    recent = [s for s in svc.sessions.list_sessions(db(), who) if s.device_id == device_id][:10]
+    recent = svc.sessions.find_sessions(db(), who, SessionFilter(device_id=device_id),
+                                        limit=10).rows
     pin = fingerprint(dev.host_key) if dev.host_key else None
+    pending = fingerprint(dev.host_key_pending) if dev.host_key_pending else None
     policy = svc.devices.client_policy(db(), who, dev.client_id)
     planned = next((i for i in svc.purge.plan(db(), dev.client_id)
                     if i.kind == PurgeKind.DEVICE_ACCESS and i.target_id == device_id), None)
@@ -74,7 +77,8 @@ def device(device_id: int) -> ResponseReturnValue:
         f"{planned.state.replace('_', ' ')}: {planned.reason}"
         + (f" (due {planned.due_at:%Y-%m-%d})" if planned.due_at else ""))
     return render_template("tech_device.html", device=dev, form=form, error=error, recent=recent,
-                           fingerprint=pin, purge_note=purge_note,
+                           fingerprint=pin, pending=pending, action=ActionForm(),
+                           purge_note=purge_note,
                            needs_approval=bool(policy and policy.require_approval),
                            client=svc.clients.get_client(db(), who, dev.client_id)), (
         400 if error or form.errors else 200)

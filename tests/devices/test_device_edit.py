@@ -4,7 +4,9 @@ free again."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -13,7 +15,9 @@ from custody.audit.models import AuditEvent
 from custody.db import transaction
 from custody.devices.models import AccessSession, Device, EgressProfile
 from custody.services import Services
-from tests.conftest import FrozenClock, World, auth
+from tests.conftest import FrozenClock, World, auth, csrf_from
+from tests.lab import Lab
+from tests.peers import SshDevice
 
 
 def test_a_device_is_edited_with_the_checks_of_its_enrolment(
@@ -147,3 +151,39 @@ def test_an_egress_profile_must_be_bindable_here_and_unused_to_change(
     assert client.delete(f"/api/v1/egress-profiles/{used['id']}", headers=h).status_code == 404
     with services.db() as db:
         assert db.get(EgressProfile, used["id"]) is None
+
+
+def test_an_admin_scans_compares_and_pins_a_host_key_on_the_device_page(
+        lab: Lab, sshd: SshDevice, login: Any) -> None:
+    """The first session needs a pinned key: the device page does it, against a real sshd
+    (scan from the egress address, compare, pin), or from a pasted public key."""
+    device = lab.enrol(sshd.port, pin=False)
+    login("boss", "boss-Pass-12345")
+    page = lab.client.get(f"/tech/devices/{device}").get_data(as_text=True)
+    assert "No host key is pinned" in page
+    token = csrf_from(page)
+    lab.client.post(f"/admin/devices/{device}/host-key/scan", data={"csrf_token": token})
+    page = lab.client.get(f"/tech/devices/{device}").get_data(as_text=True)
+    shown = re.search(r"The device presented <code>(SHA256:[^<]+)</code>", page)
+    assert shown is not None
+    assert shown.group(1) == sshd_fingerprint(sshd)  # what the device itself says
+    lab.client.post(f"/admin/devices/{device}/host-key",
+                    data={"csrf_token": token, "fingerprint": shown.group(1)})
+    pinned = lab.client.get(f"/api/v1/devices/{device}", headers=lab.admin).json
+    assert pinned["host_key_pinned"] is True
+    assert lab.open(device) > 0  # the first session opens
+
+    other = lab.enrol(sshd.port, name="edge-2", pin=False)
+    refused = lab.client.post(f"/admin/devices/{other}/host-key", follow_redirects=True,
+                              data={"csrf_token": token, "public_key": "ssh-rsa nonsense"})
+    assert "Not pinned" in refused.get_data(as_text=True)
+    lab.client.post(f"/admin/devices/{other}/host-key",
+                    data={"csrf_token": token, "public_key": sshd.public_host_key()})
+    assert lab.client.get(f"/api/v1/devices/{other}", headers=lab.admin
+                          ).json["host_key_pinned"] is True
+
+
+def sshd_fingerprint(sshd: SshDevice) -> str:
+    from custody.devices.ssh import fingerprint
+
+    return fingerprint(sshd.public_host_key())
