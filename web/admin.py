@@ -111,7 +111,51 @@ def client(client_id: int) -> ResponseReturnValue:
     devices = svc.devices.list_devices(db(), who, client_id)
     status = 400 if errors else 200
     return render_template("admin_client.html", client=record, engagements=engagements,
-                           forms=forms, new=new, errors=errors, devices=devices), status
+                           forms=forms, new=new, errors=errors, devices=devices,
+                           action=ActionForm()), status
+
+
+@bp.post("/clients/<int:client_id>/close")
+@roles_required("admin")
+def client_close(client_id: int) -> ResponseReturnValue:
+    svc, who = services(), principal()
+    record = svc.clients.get_client(db(), who, client_id)
+    if ActionForm().validate_on_submit():
+        asking = unconfirmed(
+            f"Close {record.name}",
+            f"{record.name} is closed: no new work, and everything about it is destroyed "
+            "once its services are paid and their warranties over (custody purge plan "
+            "shows when).", cancel=url_for("admin.client", client_id=client_id))
+        if asking is not None:
+            return asking
+        svc.rights.close_client(db(), who, client_id)
+        flash(f"{record.name} is closed.")
+    return redirect(url_for("admin.client", client_id=client_id) + "#lifecycle")
+
+
+@bp.post("/clients/<int:client_id>/erasure")
+@roles_required("admin")
+def client_erasure(client_id: int) -> ResponseReturnValue:
+    """Confirm a client's erasure request (after a confirmation step) or decline it."""
+    svc, who = services(), principal()
+    record = svc.clients.get_client(db(), who, client_id)
+    if ActionForm().validate_on_submit():
+        if request.form.get("decision") == "decline":
+            svc.rights.withdraw_erasure(db(), who, client_id)
+            flash(f"{record.name}'s erasure request is declined; tell them why.")
+        else:
+            asking = unconfirmed(
+                f"Erase {record.name}",
+                f"Everything custody holds about {record.name} is destroyed at the next purge "
+                "sweep: its devices' credentials and access data, certificates' records, "
+                "contacts, alerts, accounts and its key for the secret store. Only the "
+                "receipts stay. This cannot be undone.",
+                cancel=url_for("admin.client", client_id=client_id))
+            if asking is not None:
+                return asking
+            svc.rights.confirm_erasure(db(), who, client_id)
+            flash(f"{record.name}'s erasure is confirmed: it goes at the next purge sweep.")
+    return redirect(url_for("admin.client", client_id=client_id) + "#lifecycle")
 
 
 @bp.post("/engagements/<int:engagement_id>")
@@ -156,7 +200,7 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
     return render_template("admin_client.html", client=svc.clients.get_client(
         db(), who, eng.client_id), engagements=engagements, forms=forms,
         new=NewEngagementForm(prefix="new", formdata=None), errors={eng.id: error},
-        devices=svc.devices.list_devices(db(), who, eng.client_id)), 400
+        devices=svc.devices.list_devices(db(), who, eng.client_id), action=ActionForm()), 400
 
 
 def _hold_choices() -> list[tuple[str, str]]:

@@ -214,6 +214,7 @@ class ClientOut(Out):
     closed_at: Timestamp | None
     processing_restricted: bool
     erasure_requested_at: Timestamp | None
+    erasure_confirmed_at: Timestamp | None = None
 
 
 class ContactIn(Body):

@@ -13,7 +13,8 @@ def client_out(c: Client) -> ClientOut:
     return ClientOut(id=c.id, name=c.name, status=c.status, created_at=c.created_at,
                      closed_at=c.closed_at,
                      processing_restricted=c.processing_restricted_at is not None,
-                     erasure_requested_at=c.erasure_requested_at)
+                     erasure_requested_at=c.erasure_requested_at,
+                     erasure_confirmed_at=c.erasure_confirmed_at)
 
 
 def contact_out(c: Contact) -> ContactOut:

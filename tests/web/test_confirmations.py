@@ -157,3 +157,33 @@ def test_dates_that_make_devices_due_now_are_saved_only_once_confirmed(
     assert dates()[1].startswith("2026-10-15")
     schedule = client.get("/api/v1/purge/schedule", headers=h).json["items"]
     assert {i["target"]: i["state"] for i in schedule}[f"device:{world.device_a}"] == "due"
+
+
+def test_an_admin_closes_a_client_and_answers_its_erasure_request_on_its_page(
+        client: FlaskClient, world: World, login: Any) -> None:
+    h = auth(world.admin_token)
+    user = auth(world.user_a_token)
+    path = f"/api/v1/clients/{world.client_a}/erasure-request"
+    assert client.post(path, headers=user).status_code == 202
+    login("root", "Admin-Pass-123!")
+    page = _text(client.get(f"/admin/clients/{world.client_a}"))
+    assert "The client asked to be erased on" in page
+    token = csrf_from(page)
+    url = f"/admin/clients/{world.client_a}/erasure"
+
+    def record() -> Any:
+        return client.get(f"/api/v1/clients/{world.client_a}", headers=h).json
+
+    client.post(url, data={"csrf_token": token, "decision": "decline"})
+    assert record()["erasure_requested_at"] is None  # declined: the request is gone
+    assert client.post(path, headers=user).status_code == 202
+    asked = _text(client.post(url, data={"csrf_token": token, "decision": "confirm"}))
+    assert "Erase Client A?" in asked and "cannot be undone" in asked
+    assert record()["erasure_confirmed_at"] is None
+    client.post(url, data={"csrf_token": token, "decision": "confirm", "confirmed": "yes"})
+    assert record()["erasure_confirmed_at"] is not None
+
+    close = f"/admin/clients/{world.client_b}/close"
+    assert "Close Client B ZZCANARYB?" in _text(client.post(close, data={"csrf_token": token}))
+    client.post(close, data={"csrf_token": token, "confirmed": "yes"})
+    assert client.get(f"/api/v1/clients/{world.client_b}", headers=h).json["status"] == "closed"
