@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from custody.accounts.service import Principal
 from custody.alerts.models import Notification, OutboxMessage
 from custody.certs.models import Certificate
+from custody.clients.models import Client
 from custody.devices.models import AccessSession, Device
 from custody.purge.plan import DUE, SCHEDULED, PlanItem
 from custody.purge.schedule import due_per_week
@@ -30,6 +31,7 @@ class Dashboard:
     mail_failed_last_day: int = 0  # given up on, of those planned in the last 24 h
     mail_last_error: str | None = None  # the latest failure, as the relay said it
     next_sweep_at: datetime | None = None  # when the scheduler's purge sweep runs next
+    erasure_requests: int = 0  # clients that asked to be erased, waiting for an admin
 
 
 def next_sweep(db: Session, every: timedelta) -> datetime | None:
@@ -58,7 +60,7 @@ def dashboard(db: Session, who: Principal, plan: list[PlanItem], now: datetime,
         expiring = expiring.where(Certificate.client_id == mine)
         plan = [i for i in plan if i.client_id == mine]
     week = now + timedelta(days=7)
-    waiting = failed = 0
+    waiting = failed = erasures = 0
     last_error = sweep = None
     if mine is None:  # the outbox and the scheduler are the provider's, not a client's
         waiting = db.scalar(select(func.count()).select_from(OutboxMessage).where(
@@ -69,6 +71,8 @@ def dashboard(db: Session, who: Principal, plan: list[PlanItem], now: datetime,
         last_error = db.scalar(select(OutboxMessage.last_error).where(
             OutboxMessage.last_error.is_not(None)).order_by(OutboxMessage.id.desc()).limit(1))
         sweep = next_sweep(db, sweep_every) if sweep_every is not None else None
+        erasures = db.scalar(select(func.count()).select_from(Client).where(
+            Client.erasure_requested_at.is_not(None), Client.erasure_confirmed_at.is_(None))) or 0
     return Dashboard(
         open_sessions=db.scalar(sessions.where(AccessSession.state == "open")) or 0,
         pending_approvals=db.scalar(sessions.where(AccessSession.state == "pending")) or 0,
@@ -79,4 +83,4 @@ def dashboard(db: Session, who: Principal, plan: list[PlanItem], now: datetime,
         purges_per_week=due_per_week(plan, now),
         week_starts=[(now + timedelta(days=7 * n)).date() for n in range(12)],
         mail_waiting=waiting, mail_failed_last_day=failed, mail_last_error=last_error,
-        next_sweep_at=sweep)
+        next_sweep_at=sweep, erasure_requests=erasures)

@@ -166,6 +166,8 @@ def test_an_admin_closes_a_client_and_answers_its_erasure_request_on_its_page(
     path = f"/api/v1/clients/{world.client_a}/erasure-request"
     assert client.post(path, headers=user).status_code == 202
     login("root", "Admin-Pass-123!")
+    assert "1</strong> erasure requests wait for an admin" in _text(client.get("/admin/"))
+    assert "asked to be erased" in _text(client.get("/admin/clients"))
     page = _text(client.get(f"/admin/clients/{world.client_a}"))
     assert "The client asked to be erased on" in page
     token = csrf_from(page)
