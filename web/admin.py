@@ -115,6 +115,51 @@ def client(client_id: int) -> ResponseReturnValue:
                            action=ActionForm()), status
 
 
+@bp.route("/clients/<int:client_id>/policy", methods=["GET", "POST"])
+@roles_required("admin")
+def client_policy(client_id: int) -> ResponseReturnValue:
+    """How the client's device access is governed: approval, commands refused, the names
+    its certificates may carry, its names in alerts, address pseudonyms. What the page
+    does not show (allow-list mode, privileged sessions, rotation) stays as it is."""
+    svc, who = services(), principal()
+    record = svc.clients.get_client(db(), who, client_id)
+    policy = svc.devices.client_policy(db(), who, client_id)
+    form = ActionForm()
+    lines = {name: "\n".join(getattr(policy, name, None) or []) if policy else ""
+             for name in ("deny_commands", "cert_names", "alert_names")}
+    values: dict[str, Any] = {
+        "require_approval": bool(policy and policy.require_approval),
+        "approver_role": policy.approver_role if policy else "admin",
+        "prefix_preserving_ips": bool(policy and policy.prefix_preserving_ips), **lines}
+    error = None
+    if form.validate_on_submit():
+        values = {"require_approval": request.form.get("require_approval") == "1",
+                  "approver_role": request.form.get("approver_role", "admin"),
+                  "prefix_preserving_ips": request.form.get("prefix_preserving_ips") == "1",
+                  **{name: request.form.get(name, "") for name in lines}}
+
+        def listed(name: str) -> list[str]:
+            return [line.strip() for line in str(values[name]).splitlines() if line.strip()]
+
+        try:
+            svc.devices.set_client_policy(
+                db(), who, client_id, values["require_approval"], values["approver_role"],
+                listed("deny_commands"), listed("cert_names"), values["prefix_preserving_ips"],
+                listed("alert_names"),
+                privileged_role=policy.privileged_role if policy else "technician",
+                allow_commands=policy.allow_commands if policy else None,
+                unlisted_action=policy.unlisted_action if policy else "refuse",
+                rotate_after_privileged=bool(policy and policy.rotate_after_privileged),
+                rotate_every_days=policy.rotate_every_days if policy else None)
+        except CustodyError as exc:
+            error = str(exc)  # answered with a 400: the request's unit rolls back
+        else:
+            flash(f"{record.name}'s access policy is saved.")
+            return redirect(url_for("admin.client_policy", client_id=client_id))
+    return render_template("admin_policy.html", client=record, values=values, form=form,
+                           error=error), 400 if error else 200
+
+
 @bp.post("/clients/<int:client_id>/close")
 @roles_required("admin")
 def client_close(client_id: int) -> ResponseReturnValue:

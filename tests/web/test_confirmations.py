@@ -189,3 +189,29 @@ def test_an_admin_closes_a_client_and_answers_its_erasure_request_on_its_page(
     assert "Close Client B ZZCANARYB?" in _text(client.post(close, data={"csrf_token": token}))
     client.post(close, data={"csrf_token": token, "confirmed": "yes"})
     assert client.get(f"/api/v1/clients/{world.client_b}", headers=h).json["status"] == "closed"
+
+
+def test_an_admin_sets_a_clients_access_policy_on_a_page_and_keeps_what_it_does_not_show(
+        client: FlaskClient, world: World, login: Any) -> None:
+    h = auth(world.admin_token)
+    path = f"/api/v1/clients/{world.client_a}/policy"
+    client.put(path, headers=h, json={"require_approval": False, "approver_role": "admin",
+                                      "deny_commands": [], "allow_commands": ["show *"],
+                                      "rotate_every_days": 30})
+    login("root", "Admin-Pass-123!")
+    url = f"/admin/clients/{world.client_a}/policy"
+    token = csrf_from(_text(client.get(url)))
+    bad = client.post(url, data={"csrf_token": token, "approver_role": "client",
+                                 "cert_names": "acme.test"})
+    assert bad.status_code == 400 and "approver_role" in _text(bad)
+    assert "acme.test" in _text(bad)  # the values as typed stay
+    client.post(url, data={"csrf_token": token, "require_approval": "1",
+                           "approver_role": "technician", "deny_commands": "reload\n",
+                           "cert_names": "acme.test\n192.0.2.0/24", "alert_names": "Lager Nord",
+                           "prefix_preserving_ips": "1"})
+    policy = client.get(path, headers=h).json
+    assert policy["require_approval"] is True and policy["approver_role"] == "technician"
+    assert policy["cert_names"] == ["acme.test", "192.0.2.0/24"]
+    assert policy["alert_names"] == ["Lager Nord"] and policy["prefix_preserving_ips"] is True
+    assert policy["deny_commands"] == ["reload"]
+    assert policy["allow_commands"] == ["show *"] and policy["rotate_every_days"] == 30
