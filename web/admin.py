@@ -15,11 +15,12 @@ from wtforms.validators import DataRequired, Length, Optional
 from custody.accounts.roles import STAFF
 from custody.audit.service import AuditFilter, verify_chain
 from custody.clients.models import Engagement
-from custody.clients.service import EngagementChanges, check_order
+from custody.clients.service import CONTACT_KINDS, PURPOSES, EngagementChanges, check_order
 from custody.dashboard import dashboard, next_sweep
 from custody.errors import CustodyError, InvalidInput
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
+from custody.web.api import send_verification
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
@@ -112,7 +113,28 @@ def client(client_id: int) -> ResponseReturnValue:
     status = 400 if errors else 200
     return render_template("admin_client.html", client=record, engagements=engagements,
                            forms=forms, new=new, errors=errors, devices=devices,
-                           action=ActionForm()), status
+                           action=ActionForm(), purposes=PURPOSES, kinds=CONTACT_KINDS,
+                           contacts=svc.clients.list_contacts(db(), who, client_id)), status
+
+
+@bp.post("/clients/<int:client_id>/contacts")
+@roles_required("admin")
+def client_contact(client_id: int) -> ResponseReturnValue:
+    """Add a contact for the client; the address gets its double opt-in link."""
+    svc, who = services(), principal()
+    if ActionForm().validate_on_submit():
+        purposes = [p for p in request.form.getlist("purposes") if p in PURPOSES]
+        try:
+            contact = svc.clients.add_contact(db(), who, client_id,
+                                              request.form.get("kind", "email"),
+                                              request.form.get("value", ""), purposes)
+        except CustodyError as exc:
+            flash(f"Not added: {exc}")
+        else:
+            sent = send_verification(contact)
+            flash(f"{contact.value} added; " + ("it was sent its confirmation link." if sent
+                  else "its confirmation link could not be sent yet: resend it later."))
+    return redirect(url_for("admin.client", client_id=client_id) + "#contacts")
 
 
 @bp.route("/clients/<int:client_id>/policy", methods=["GET", "POST"])
@@ -245,7 +267,9 @@ def engagement(engagement_id: int) -> ResponseReturnValue:
     return render_template("admin_client.html", client=svc.clients.get_client(
         db(), who, eng.client_id), engagements=engagements, forms=forms,
         new=NewEngagementForm(prefix="new", formdata=None), errors={eng.id: error},
-        devices=svc.devices.list_devices(db(), who, eng.client_id), action=ActionForm()), 400
+        devices=svc.devices.list_devices(db(), who, eng.client_id), action=ActionForm(),
+        purposes=PURPOSES, kinds=CONTACT_KINDS,
+        contacts=svc.clients.list_contacts(db(), who, eng.client_id)), 400
 
 
 def _hold_choices() -> list[tuple[str, str]]:

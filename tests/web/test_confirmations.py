@@ -215,3 +215,22 @@ def test_an_admin_sets_a_clients_access_policy_on_a_page_and_keeps_what_it_does_
     assert policy["alert_names"] == ["Lager Nord"] and policy["prefix_preserving_ips"] is True
     assert policy["deny_commands"] == ["reload"]
     assert policy["allow_commands"] == ["show *"] and policy["rotate_every_days"] == 30
+
+
+def test_an_admin_adds_a_contact_on_the_clients_page_and_it_is_sent_its_link(
+        client: FlaskClient, world: World, login: Any, mailbox: Any) -> None:
+    login("root", "Admin-Pass-123!")
+    page = _text(client.get(f"/admin/clients/{world.client_a}"))
+    assert "ops-a-zzcanarya@example.test" in page  # the contacts the client has
+    token = csrf_from(page)
+    url = f"/admin/clients/{world.client_a}/contacts"
+    refused = client.post(url, follow_redirects=True, data={
+        "csrf_token": token, "kind": "email", "value": "noc@example.test"})
+    assert "Not added" in _text(refused)  # no purpose chosen
+    mailbox.messages.clear()
+    done = client.post(url, follow_redirects=True, data={
+        "csrf_token": token, "kind": "email", "value": "NOC@Example.test",
+        "purposes": ["alerts", "billing"]})
+    assert "noc@example.test added; it was sent its confirmation link." in _text(done).lower()
+    [message] = mailbox.wait_for(1)
+    assert message["To"] == "noc@example.test"
