@@ -17,14 +17,16 @@ from custody.audit.service import AuditFilter, verify_chain
 from custody.clients.models import Engagement
 from custody.clients.service import CONTACT_KINDS, PURPOSES, EngagementChanges, check_order
 from custody.dashboard import dashboard, next_sweep
-from custody.errors import CustodyError, InvalidInput
+from custody.errors import BackendUnavailable, CustodyError, InvalidInput
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
+from custody.scheduling import status as scheduler_status
 from custody.web.api import send_verification
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, page_links, place_error, problems
+from custody.web.health import SCHEDULER_STALE
 from custody.web.purge import plan_out
 from custody.web.schemas import items
 
@@ -83,8 +85,15 @@ def home() -> ResponseReturnValue:
     every = timedelta(minutes=svc.settings.purge.sweep_minutes)
     numbers = dashboard(db(), principal(), svc.purge.plan(db()), svc.clock(), every)
     clients = svc.clients.list_clients(db(), principal())
+    try:
+        svc.broker.check()
+        broker_up = True
+    except BackendUnavailable:
+        broker_up = False  # no session opens or runs through this node
+    scheduler = scheduler_status(db(), svc.clock(), SCHEDULER_STALE)
     return render_template("admin_home.html", numbers=numbers, clients=clients,
-                           sweep_minutes=svc.settings.purge.sweep_minutes)
+                           sweep_minutes=svc.settings.purge.sweep_minutes,
+                           broker_up=broker_up, scheduler_up=scheduler.active)
 
 
 @bp.route("/clients/<int:client_id>", methods=["GET", "POST"])

@@ -16,7 +16,8 @@ from custody.accounts.models import User
 from custody.alerts.models import Notification, OutboxMessage
 from custody.db import transaction
 from custody.devices.models import AccessSession
-from custody.scheduling import record_run
+from custody.errors import BackendUnavailable
+from custody.scheduling import LEADER, record_run
 from custody.services import Services
 from tests.conftest import FrozenClock, World, csrf_from
 
@@ -149,3 +150,22 @@ def test_the_audit_log_filters_by_who_what_on_what_and_when_a_page_at_a_time(
         "to": "2026-10-01"}).get_data(as_text=True)
     bad = client.get("/admin/audit", query_string={"from": "yesterday"}, follow_redirects=True)
     assert "a day as YYYY-MM-DD" in bad.get_data(as_text=True)
+
+
+def test_the_staff_home_says_when_the_broker_or_the_scheduler_is_down(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker's failure is a stand-in (its check made to fail): stopping this test's
+    in-process broker would take the other pages' sessions with it."""
+    login("root", "Admin-Pass-123!")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "No scheduler leads right now" in page and "broker does not answer" not in page
+    with transaction(services.db) as db:
+        record_run(db, LEADER, "a", clock())
+    assert "No scheduler leads" not in client.get("/admin/").get_data(as_text=True)
+
+    def down() -> None:
+        raise BackendUnavailable("the broker does not answer")
+
+    monkeypatch.setattr(services.broker, "check", down)
+    assert "session broker does not answer" in client.get("/admin/").get_data(as_text=True)
