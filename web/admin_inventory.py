@@ -20,8 +20,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from custody.alerts.formats import SOURCE_KINDS
 from custody.certs.x509ops import REASONS
-from custody.devices.service import DEVICE_TYPES, DeviceCredentials, DeviceSpec
-from custody.errors import CustodyError
+from custody.devices.service import DEVICE_TYPES, DeviceChanges, DeviceCredentials, DeviceSpec
+from custody.errors import CustodyError, InvalidInput
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
@@ -237,6 +237,53 @@ def certificates() -> ResponseReturnValue:
                            ledger=svc.certs.ledger(db(), who),
                            clients=dict(_clients()), revoke=RevokeForm(),
                            now=services().clock())
+
+
+@bp.post("/devices/<int:device_id>/edit")
+@roles_required("admin")
+def edit_device(device_id: int) -> ResponseReturnValue:
+    """Change a device's name, address, port, family or egress, checked as at enrolment."""
+    if ActionForm().validate_on_submit():
+        given = {name: (request.form.get(name) or "").strip()
+                 for name in ("name", "host", "port", "device_type", "egress_ip")}
+        try:
+            if not given["port"].isdigit():
+                raise InvalidInput("port must be a whole number", field="port")
+            services().devices.update_device(db(), principal(), device_id, DeviceChanges(
+                name=given["name"], host=given["host"], port=int(given["port"]),
+                device_type=given["device_type"], egress_ip=given["egress_ip"] or None,
+                fields=frozenset(given)))
+        except CustodyError as exc:
+            end_unit_of_work(ok=False)
+            flash(f"Not saved: {exc}")
+        else:
+            flash("Saved. A new address or port needs its host key pinned again.")
+    return redirect(url_for("tech.device", device_id=device_id) + "#edit")
+
+
+@bp.post("/devices/<int:device_id>/delete")
+@roles_required("admin")
+def delete_device(device_id: int) -> ResponseReturnValue:
+    """Delete a device after a confirmation: its access data goes as a purge's would."""
+    svc, who = services(), principal()
+    device = svc.devices.get_device(db(), who, device_id)
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("tech.device", device_id=device_id))
+    asking = unconfirmed(
+        f"Delete {device.name}",
+        f"{device.name}'s credentials (every version), address and host key are destroyed "
+        "now, with a receipt, as a purge would; its sessions' records stay. Nobody can log "
+        "in to it through custody afterwards. This cannot be undone.",
+        cancel=url_for("tech.device", device_id=device_id))
+    if asking is not None:
+        return asking
+    try:
+        receipt = svc.purge.delete_device(db(), who, device_id)
+    except CustodyError as exc:
+        flash(f"Not deleted: {exc}")
+    else:
+        flash(f"{device.name} is deleted (receipt {receipt['id']}).")
+    return redirect(url_for("tech.device", device_id=device_id))
 
 
 @bp.post("/devices/<int:device_id>/host-key/scan")

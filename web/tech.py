@@ -78,6 +78,9 @@ def device(device_id: int) -> ResponseReturnValue:
         + (f" (due {planned.due_at:%Y-%m-%d})" if planned.due_at else ""))
     return render_template("tech_device.html", device=dev, form=form, error=error, recent=recent,
                            fingerprint=pin, pending=pending, action=ActionForm(),
+                           types=sorted(DEVICE_TYPES),
+                           egress=svc.devices.egress_profiles(db(), who) if who.role == "admin"
+                           else [],
                            purge_note=purge_note,
                            needs_approval=bool(policy and policy.require_approval),
                            client=svc.clients.get_client(db(), who, dev.client_id)), (

@@ -187,3 +187,28 @@ def sshd_fingerprint(sshd: SshDevice) -> str:
     from custody.devices.ssh import fingerprint
 
     return fingerprint(sshd.public_host_key())
+
+
+def test_an_admin_edits_and_deletes_a_device_on_its_page(
+        client: FlaskClient, world: World, services: Services, login: Any) -> None:
+    login("root", "Admin-Pass-123!")
+    page = client.get(f"/tech/devices/{world.device_a}").get_data(as_text=True)
+    token = csrf_from(page)
+    edit = f"/admin/devices/{world.device_a}/edit"
+    form = {"csrf_token": token, "name": "edge-renamed", "host": "10.9.9.9", "port": "2222",
+            "device_type": "cisco_ios", "egress_ip": "127.0.0.2"}
+    bad = client.post(edit, data=form | {"host": "not a host!"}, follow_redirects=True)
+    assert "Not saved: host must be an IP address or a DNS name" in bad.get_data(as_text=True)
+    client.post(edit, data=form)
+    shown = client.get(f"/api/v1/devices/{world.device_a}",
+                       headers=auth(world.admin_token)).json
+    assert (shown["name"], shown["host"], shown["port"]) == ("edge-renamed", "10.9.9.9", 2222)
+
+    delete = f"/admin/devices/{world.device_a}/delete"
+    asked = client.post(delete, data={"csrf_token": token}).get_data(as_text=True)
+    assert "Delete edge-renamed?" in asked and "cannot be undone" in asked
+    assert services.secrets.versions(f"client-{world.client_a}/devices/{world.device_a}")
+    done = client.post(delete, data={"csrf_token": token, "confirmed": "yes"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "edge-renamed is deleted (receipt" in done and "destroyed with its access data" in done
+    assert services.secrets.versions(f"client-{world.client_a}/devices/{world.device_a}") == []
