@@ -217,8 +217,8 @@ def whole_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw in (None, ""):
         return None
-    if not raw.isdigit() or int(raw) > ID_MAX:
-        raise InvalidInput(f"{name} must be a whole number", field=name)
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > ID_MAX:  # "²" is a digit too
+        raise InvalidInput(f"{name} must be a whole number up to {ID_MAX}", field=name)
     return int(raw)
 
 

@@ -56,7 +56,8 @@ _PENDING = select(OutboxMessage, Notification.group_id).join(
     OutboxMessage.contact_id.in_(bindparam("contacts", expanding=True)),
     OutboxMessage.state == "pending")
 _IN_FOLD = (Notification.client_id == bindparam("client_id"),
-            Notification.group_id == bindparam("group_id"), Notification.id >= bindparam("since"))
+            Notification.group_id == bindparam("group_id"),
+            Notification.id >= bindparam("first_id"))
 _FOLDED = select(func.count()).select_from(Notification).where(*_IN_FOLD)
 _LISTED = (Notification.status, Notification.alertname, Notification.payload)
 _LATEST = select(*_LISTED).where(*_IN_FOLD).order_by(Notification.id.desc()).limit(MAX_LISTED)
@@ -324,7 +325,8 @@ class AlertIngest:
         """What a pending e-mail holds so far. Only the latest few are read (and listed):
         a mail that waits long, on a relay that is down, must not grow, nor cost more
         per post."""
-        asked = {"client_id": client_id, "group_id": group_id, "since": waiting.notification_id}
+        asked = {"client_id": client_id, "group_id": group_id,
+                 "first_id": waiting.notification_id}
         earlier = db.scalar(_FOLDED, asked) or 0
         recent = [_Listed(*row) for row in db.execute(_LATEST, asked)][::-1]
         first = db.execute(_FIRST, {"id": waiting.notification_id}).first()

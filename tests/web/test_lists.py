@@ -53,7 +53,7 @@ def test_the_devices_api_pages_with_a_cursor_and_filters(
                       query_string={"q": "10.9.0.3"})
     assert user.json["items"] == []  # another client's; and addresses are not searched
     for bad in ({"limit": 0}, {"limit": 501}, {"cursor": "not-a-cursor"}, {"state": "gone"},
-                {"client_id": "x"}):
+                {"client_id": "x"}, {"limit": "²"}, {"client_id": 2**31}):
         resp = client.get("/api/v1/devices", headers=h, query_string=bad)
         assert resp.status_code == 400, bad
         assert resp.json["error"]["fields"][0]["field"] == next(iter(bad))
