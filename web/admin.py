@@ -18,6 +18,8 @@ from custody.clients.models import Engagement
 from custody.clients.service import CONTACT_KINDS, PURPOSES, EngagementChanges, check_order
 from custody.dashboard import dashboard, next_sweep
 from custody.errors import BackendUnavailable, CustodyError, InvalidInput
+from custody.names import names_of, user_key
+from custody.purge.plan import PurgeKind
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
 from custody.scheduling import status as scheduler_status
@@ -64,18 +66,6 @@ def _client_names() -> dict[int, str]:
     return {c.id: c.name for c in services().clients.list_clients(db(), principal())}
 
 
-def _device_names() -> dict[int, str]:
-    return {d.id: d.name for d in services().devices.list_devices(db(), principal())}
-
-
-def _target_names() -> dict[str, str]:
-    """What "device:3", "client:1" and "user:2" name, while they exist: records keep ids
-    (the audit chain and receipts must outlive the names), pages show names."""
-    names = {f"device:{i}": name for i, name in _device_names().items()}
-    names |= {f"client:{i}": name for i, name in _client_names().items()}
-    names |= {f"user:{u.id}": u.username
-              for u in services().accounts.list_users(db(), principal())}
-    return names
 
 
 @bp.get("/")
@@ -330,13 +320,22 @@ def dry_run() -> ResponseReturnValue:
 def _purge_page(days: int, hold: HoldForm, error: str | None,
                 dry_run: list[dict[str, Any]] | None) -> str:
     svc = services()
+    holds = {(h.target_kind, h.target_id): h for h in svc.purge.active_holds(db())}
+    receipts = [receipt_json(r) for r in svc.purge.receipts(db(), limit=20)]
+    shown = [*(r["target"] for r in dry_run or []), *(f"{k}:{i}" for k, i in holds),
+             *(receipt_target(r) for r in receipts)]
     return render_template(
         "admin_purge.html",
         schedule=build_schedule(svc.purge.plan(db()), _client_names(), svc.clock(), days),
         windows=WINDOWS, hold=hold, error=error, action=ActionForm(), dry_run=dry_run,
-        holds={(h.target_kind, h.target_id): h for h in svc.purge.active_holds(db())},
-        receipts=[receipt_json(r) for r in svc.purge.receipts(db(), limit=20)],
-        names=_target_names())
+        holds=holds, receipts=receipts, receipt_target=receipt_target,
+        names=names_of(db(), principal(), shown))
+
+
+def receipt_target(receipt: dict[str, Any]) -> str:
+    """A receipt's target as the records name it ("device:3", "client:1")."""
+    kind = "device" if receipt["kind"] == PurgeKind.DEVICE_ACCESS else receipt["kind"]
+    return f"{kind}:{receipt['target_id']}"
 
 
 @bp.post("/holds/<int:hold_id>/release")
@@ -345,8 +344,8 @@ def release_hold(hold_id: int) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         return redirect(url_for("admin.purge"))
     hold = services().purge.get_hold(db(), principal(), hold_id)
-    names = _device_names() if hold.target_kind == "device" else _client_names()
-    what = f"{hold.target_kind} {names.get(hold.target_id, hold.target_id)}"
+    key = f"{hold.target_kind}:{hold.target_id}"
+    what = f"{hold.target_kind} {names_of(db(), principal(), [key]).get(key, hold.target_id)}"
     asking = unconfirmed(
         f"Release the hold on {what}",
         f"The hold (“{hold.reason}”, until {hold.until:%Y-%m-%d}) ends now. The {what}'s "
@@ -384,11 +383,9 @@ def audit() -> ResponseReturnValue:
     verdict = verify_chain(db()) if form.validate_on_submit() else None
     args = {k: (request.args.get(k) or "").strip()
             for k in ("actor", "action", "target", "from", "to")}
-    names = _target_names()
-    users = {name: key for key, name in names.items() if key.startswith("user:")}
     try:
         wanted = AuditFilter(
-            actor=users.get(args["actor"].lower(), args["actor"]) or None,
+            actor=(user_key(db(), principal(), args["actor"]) or args["actor"]) or None,
             action_prefix=args["action"] or None, target=args["target"] or None,
             since=_day_start(args["from"], "from"),
             until=_day_start(args["to"], "to", next_day=True))
@@ -396,6 +393,7 @@ def audit() -> ResponseReturnValue:
     except CustodyError as exc:
         flash(f"Not shown: {exc}")
         return redirect(url_for("admin.audit"))
+    names = names_of(db(), principal(), [key for e in page.rows for key in (e.actor, e.target)])
     return render_template("admin_audit.html", events=page.rows, form=form, verdict=verdict,
                            args=args, names=names, **page_links("admin.audit", page.next_cursor))
 
