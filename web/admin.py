@@ -27,7 +27,7 @@ from custody.web.api import send_verification
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
-from custody.web.forms import ActionForm, page_links, place_error, problems
+from custody.web.forms import ActionForm, attempt, page_links, place_error, problems
 from custody.web.health import SCHEDULER_STALE
 from custody.web.purge import plan_out
 from custody.web.schemas import items
@@ -123,13 +123,10 @@ def client_contact(client_id: int) -> ResponseReturnValue:
     svc, who = services(), principal()
     if ActionForm().validate_on_submit():
         purposes = [p for p in request.form.getlist("purposes") if p in PURPOSES]
-        try:
-            contact = svc.clients.add_contact(db(), who, client_id,
-                                              request.form.get("kind", "email"),
-                                              request.form.get("value", ""), purposes)
-        except CustodyError as exc:
-            flash(f"Not added: {exc}")
-        else:
+        contact = attempt(lambda: svc.clients.add_contact(
+            db(), who, client_id, request.form.get("kind", "email"),
+            request.form.get("value", ""), purposes), "Not added")
+        if contact is not None:
             sent = send_verification(contact)
             flash(f"{contact.value} added; " + ("it was sent its confirmation link." if sent
                   else "its confirmation link could not be sent yet: resend it later."))

@@ -21,12 +21,12 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from custody.alerts.formats import SOURCE_KINDS
 from custody.certs.x509ops import REASONS
 from custody.devices.service import DEVICE_TYPES, DeviceChanges, DeviceCredentials, DeviceSpec
-from custody.errors import CustodyError, InvalidInput
+from custody.errors import CustodyError
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
-from custody.web.context import db, end_unit_of_work, principal, services
-from custody.web.forms import ActionForm, place_error, problems
+from custody.web.context import db, principal, services
+from custody.web.forms import ActionForm, attempt, place_error, problems, whole_number
 
 bp = Blueprint("inventory", __name__, url_prefix="/admin")
 
@@ -246,17 +246,12 @@ def edit_device(device_id: int) -> ResponseReturnValue:
     if ActionForm().validate_on_submit():
         given = {name: (request.form.get(name) or "").strip()
                  for name in ("name", "host", "port", "device_type", "egress_ip")}
-        try:
-            if not given["port"].isdigit():
-                raise InvalidInput("port must be a whole number", field="port")
-            services().devices.update_device(db(), principal(), device_id, DeviceChanges(
-                name=given["name"], host=given["host"], port=int(given["port"]),
-                device_type=given["device_type"], egress_ip=given["egress_ip"] or None,
-                fields=frozenset(given)))
-        except CustodyError as exc:
-            end_unit_of_work(ok=False)
-            flash(f"Not saved: {exc}")
-        else:
+        if attempt(lambda: services().devices.update_device(
+                db(), principal(), device_id, DeviceChanges(
+                    name=given["name"], host=given["host"],
+                    port=whole_number(given["port"], "port"),
+                    device_type=given["device_type"], egress_ip=given["egress_ip"] or None,
+                    fields=frozenset(given))), "Not saved"):
             flash("Saved. A new address or port needs its host key pinned again.")
     return redirect(url_for("tech.device", device_id=device_id) + "#edit")
 
@@ -277,11 +272,8 @@ def delete_device(device_id: int) -> ResponseReturnValue:
         cancel=url_for("tech.device", device_id=device_id))
     if asking is not None:
         return asking
-    try:
-        receipt = svc.purge.delete_device(db(), who, device_id)
-    except CustodyError as exc:
-        flash(f"Not deleted: {exc}")
-    else:
+    receipt = attempt(lambda: svc.purge.delete_device(db(), who, device_id), "Not deleted")
+    if receipt is not None:
         flash(f"{device.name} is deleted (receipt {receipt['id']}).")
     return redirect(url_for("tech.device", device_id=device_id))
 
@@ -293,13 +285,9 @@ def scan_host_key(device_id: int) -> ResponseReturnValue:
     with the device's own fingerprint and pinned."""
     if ActionForm().validate_on_submit():
         svc = services()
-        try:
-            svc.devices.scan_host_key(db(), principal(), device_id,
-                                      svc.settings.broker.connect_timeout)
-        except CustodyError as exc:
-            end_unit_of_work(ok=False)
-            flash(f"Not scanned: {exc}")
-        else:
+        if attempt(lambda: svc.devices.scan_host_key(db(), principal(), device_id,
+                                                     svc.settings.broker.connect_timeout),
+                   "Not scanned"):
             flash("Scanned. Compare the fingerprint with the device's own before you pin it.")
     return redirect(url_for("tech.device", device_id=device_id) + "#host-key")
 
@@ -311,13 +299,8 @@ def pin_host_key(device_id: int) -> ResponseReturnValue:
     if ActionForm().validate_on_submit():
         fingerprint_seen = (request.form.get("fingerprint") or "").strip() or None
         public_key = (request.form.get("public_key") or "").strip() or None
-        try:
-            services().devices.pin_host_key(db(), principal(), device_id, fingerprint_seen,
-                                            public_key)
-        except CustodyError as exc:
-            end_unit_of_work(ok=False)
-            flash(f"Not pinned: {exc}")
-        else:
+        if attempt(lambda: services().devices.pin_host_key(
+                db(), principal(), device_id, fingerprint_seen, public_key), "Not pinned"):
             flash("Host key pinned: sessions to this device check it from now on.")
     return redirect(url_for("tech.device", device_id=device_id) + "#host-key")
 
@@ -338,11 +321,8 @@ def revoke(cert_id: int) -> ResponseReturnValue:
         cancel=url_for("inventory.certificates"))
     if asking is not None:
         return asking
-    try:
-        services().certs.revoke(db(), principal(), cert_id, form.reason.data or "")
-    except CustodyError as exc:
-        end_unit_of_work(ok=False)  # nothing of a half-done revocation stays
-        flash(f"Not revoked: {exc}")
-    else:
+    # Nothing of a half-done revocation stays.
+    if attempt(lambda: services().certs.revoke(db(), principal(), cert_id,
+                                               form.reason.data or ""), "Not revoked"):
         flash(f"Certificate {cert_id} revoked; the CRL is published again.")
     return redirect(url_for("inventory.certificates"))

@@ -11,13 +11,13 @@ from flask.typing import ResponseReturnValue
 from custody.accounts.models import User
 from custody.clients.models import Contact
 from custody.clients.service import EngagementChanges
-from custody.db import ID_MAX
 from custody.devices.service import DeviceChanges, DeviceCredentials, DeviceFilter, DeviceSpec
 from custody.errors import InvalidInput
 from custody.paging import MOST
 from custody.sensitive import Secret
 from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
+from custody.web.forms import whole_number
 from custody.web.openapi import operation, query
 from custody.web.schemas import (
     ClientIn,
@@ -215,11 +215,7 @@ def device_filter() -> DeviceFilter:
 def whole_arg(name: str) -> int | None:
     """A whole-number query argument, or InvalidInput naming it."""
     raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > ID_MAX:  # "²" is a digit too
-        raise InvalidInput(f"{name} must be a whole number up to {ID_MAX}", field=name)
-    return int(raw)
+    return None if raw in (None, "") else whole_number(raw, name)
 
 
 @operation("Enrol a device; credentials are write-only", body=DeviceIn, out=DeviceOut,

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
-from flask import render_template, request, url_for
+from flask import flash, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 
+from custody.db import ID_MAX
 from custody.errors import CustodyError, InvalidInput
+from custody.web.context import end_unit_of_work
+
+T = TypeVar("T")
 
 
 class ActionForm(FlaskForm):
@@ -56,3 +61,23 @@ def page_links(endpoint: str, next_cursor: str | None) -> dict[str, str | None]:
     asked = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return {"next_url": url_for(endpoint, **asked, cursor=next_cursor) if next_cursor else None,
             "first_url": url_for(endpoint, **asked) if request.args.get("cursor") else None}
+
+
+def attempt(action: Callable[[], T], refused: str) -> T | None:
+    """Do what a button asks; on a refusal, roll back what it wrote, say
+    "``refused``: why" on the next page and return None. A page that redirects after a
+    refusal answers 302, which would commit half of the work."""
+    try:
+        return action()
+    except CustodyError as exc:
+        end_unit_of_work(ok=False)
+        flash(f"{refused}: {exc}")
+        return None
+
+
+def whole_number(raw: str, name: str) -> int:
+    """A whole number typed or passed as text, or InvalidInput naming it ("²" is a digit
+    to Python, not to int)."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > ID_MAX:
+        raise InvalidInput(f"{name} must be a whole number up to {ID_MAX}", field=name)
+    return int(raw)
