@@ -199,6 +199,8 @@ def test_an_admin_edits_and_deletes_a_device_on_its_page(
             "device_type": "cisco_ios", "egress_ip": "127.0.0.2"}
     bad = client.post(edit, data=form | {"host": "not a host!"}, follow_redirects=True)
     assert "Not saved: host must be an IP address or a DNS name" in bad.get_data(as_text=True)
+    odd = client.post(edit, data=form | {"port": "²"}, follow_redirects=True)
+    assert "Not saved: port must be a whole number" in odd.get_data(as_text=True)
     client.post(edit, data=form)
     shown = client.get(f"/api/v1/devices/{world.device_a}",
                        headers=auth(world.admin_token)).json
