@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import User
+from custody.accounts.roles import STAFF
 from custody.accounts.service import Principal
 from custody.clients.models import Client
 from custody.devices.models import Device
@@ -21,8 +22,8 @@ _KINDS = {"device": (Device.id, Device.name), "client": (Client.id, Client.name)
 
 def names_of(db: Session, who: Principal, keys: Iterable[str]) -> dict[str, str]:
     """The names of these records' targets ("device:3", ...) that still exist: one query
-    per kind, for only the ids asked about."""
-    require_role(who, "admin")
+    per kind, for only the ids asked about. Staff see every device, client and colleague."""
+    require_role(who, *STAFF)
     wanted: dict[str, set[int]] = {kind: set() for kind in _KINDS}
     for key in keys:
         kind, _, number = key.partition(":")

@@ -14,6 +14,7 @@ from custody.devices.platforms import DEVICE_TYPES
 from custody.devices.sessions import SessionFilter
 from custody.devices.ssh import fingerprint
 from custody.errors import CustodyError
+from custody.names import names_of
 from custody.purge.plan import PurgeKind
 from custody.web.api import device_filter
 from custody.web.auth import roles_required
@@ -131,7 +132,7 @@ def sessions() -> ResponseReturnValue:
     except CustodyError as exc:
         flash(f"Not shown: {exc}")
         return redirect(url_for("tech.sessions"))
-    names = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
+    names = names_of(db(), who, (f"device:{s.device_id}" for s in page.rows))
     clients = {c.id: c.name for c in svc.clients.list_clients(db(), who)}
     return render_template(
         "tech_sessions.html", sessions=page.rows, names=names, clients=clients,
@@ -165,12 +166,11 @@ def approvals() -> ResponseReturnValue:
             return redirect(url_for("tech.approvals"))
     pending = svc.sessions.list_sessions(db(), who, "pending")
     commands = svc.sessions.approvals.pending(db(), who)
-    devices = {d.id: d.name for d in svc.devices.list_devices(db(), who)}
     clients = {c.id: c.name for c in svc.clients.list_clients(db(), who)}
-    people = svc.accounts.usernames(db(), who, [*(s.user_id for s in pending),
-                                                *(c.user_id for c in commands)])
+    names = names_of(db(), who, [*(f"device:{s.device_id}" for s in pending),
+                                 *(f"user:{r.user_id}" for r in [*pending, *commands])])
     return render_template("tech_approvals.html", pending=pending, commands=commands,
-                           devices=devices, clients=clients, people=people, now=svc.clock(),
+                           names=names, clients=clients, now=svc.clock(),
                            form=form, error=error), 400 if error else 200
 
 

@@ -8,7 +8,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -124,17 +124,6 @@ class AccountService:
 
     def forget_client(self, db: Session, client_id: int) -> dict[str, int]:
         return {"users": rows_changed(db, delete(User).where(User.client_id == client_id))}
-
-    def usernames(self, db: Session, who: Principal, user_ids: Iterable[int | None]
-                  ) -> dict[int, str]:
-        """Who these users are, by name: for staff, to see who asked for what."""
-        if not who.is_staff:
-            raise Forbidden("this needs a staff role")
-        ids = {i for i in user_ids if i is not None}
-        if not ids:
-            return {}
-        return {id_: name for id_, name in db.execute(
-            select(User.id, User.username).where(User.id.in_(ids)))}
 
     def list_users(self, db: Session, who: Principal) -> Sequence[User]:
         _require_admin(who)
