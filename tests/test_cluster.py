@@ -179,6 +179,13 @@ def test_a_cluster_serves_sessions_from_any_node_and_survives_losing_one(
                 raw = ws.receive(timeout=15)
                 assert raw is not None, seen
                 seen += json.loads(raw).get("read", "")
+            # ...and so is the browser's size, to the device's pty.
+            ws.send(json.dumps({"resize": [77, 19]}))
+            ws.send(json.dumps({"keys": "stty size | tr ' ' x\r"}))
+            while "19x77" not in seen:
+                raw = ws.receive(timeout=15)
+                assert raw is not None, seen
+                seen += json.loads(raw).get("read", "")
         finally:
             ws.close()
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from flask import Flask, g, request
 from flask_sock import Sock
 
+from custody.devices.broker import Terminal
 from custody.errors import CustodyError, Forbidden, Unauthorized
 from custody.web.context import db, end_unit_of_work, services
 
@@ -37,7 +38,7 @@ def terminal_ws(ws: Any, session_id: int) -> None:
     def keystrokes() -> None:
         try:
             while (data := ws.receive()) is not None:
-                terminal.write(data if isinstance(data, str) else data.decode(errors="replace"))
+                _relay(terminal, data if isinstance(data, str) else data.decode(errors="replace"))
         except Exception:  # noqa: BLE001 - the browser went away; end the relay
             pass
         finally:
@@ -53,6 +54,29 @@ def terminal_ws(ws: Any, session_id: int) -> None:
         pass
     finally:
         terminal.close()
+
+
+def _relay(terminal: Terminal, frame: str) -> None:
+    """One frame from the browser: {"keys": text} or {"resize": [columns, rows]} (what
+    terminal.js sends); any other frame is keystrokes as typed."""
+    message: object = None
+    if frame.startswith("{"):
+        try:
+            message = json.loads(frame)
+        except ValueError:
+            message = None
+    if isinstance(message, dict) and isinstance(message.get("keys"), str):
+        terminal.write(message["keys"])
+    elif isinstance(message, dict) and "resize" in message:
+        if _is_size(size := message["resize"]):
+            terminal.resize(size[0], size[1])
+    else:
+        terminal.write(frame)
+
+
+def _is_size(value: object) -> TypeGuard[list[int]]:
+    return (isinstance(value, list) and len(value) == 2
+            and all(type(n) is int for n in value))
 
 
 def _check_handshake() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import paramiko
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.audit.service import AuditLog
@@ -71,6 +72,7 @@ class _Live:
     registered: tuple[str, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
     terminal: TerminalStream | None = None
+    screen_tail: str | None = None  # the device's last line, as the last terminal left it
 
 
 class Terminal(Protocol):
@@ -78,6 +80,10 @@ class Terminal(Protocol):
 
     def write(self, data: str) -> None:
         """Send keystrokes (checked against the command policy at Enter)."""
+        ...
+
+    def resize(self, columns: int, rows: int) -> None:
+        """Give the device's terminal the browser's size (clamped to sane bounds)."""
         ...
 
     def next(self) -> dict[str, str] | None:
@@ -250,6 +256,9 @@ class LocalTerminal:
     def write(self, data: str) -> None:
         self._stream.write(data)
 
+    def resize(self, columns: int, rows: int) -> None:
+        self._stream.resize(columns, rows)
+
     def next(self) -> dict[str, str] | None:
         while True:
             try:
@@ -297,9 +306,49 @@ class TerminalStream:
         self._since_probe: str | None = None  # device output since the settle probe
         self._keys_at = 0.0
         self._asked = False  # the device's last line is a password prompt
+        self._columns = EchoLine.COLUMNS
+        self._prompting = False  # the empty line that shows the prompt is not answered yet
         self.events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
         self.stopped = False
         self.stop_reason = ""
+        self._show_prompt()
+
+    def _show_prompt(self) -> None:
+        """Show the device's current line at once, not after the first key.
+
+        A terminal attached before left the device's last line, which may be a question
+        ("[confirm]") that an Enter would answer: show it as it was. Otherwise the device
+        is fresh from login or one-shot commands, at its prompt: an empty line prints it."""
+        if self._live.screen_tail is not None:
+            self._tail = self._live.screen_tail
+            self.events.put({"read": self._tail})
+        else:
+            self._prompting = True
+            self._send(b"\r")
+
+    def _await_prompt(self, timeout: float = 3.0) -> None:
+        """Keys typed before that prompt is on screen wait for it (the line is read from
+        the echo after the prompt)."""
+        deadline = time.monotonic() + timeout
+        while self._prompting and time.monotonic() < deadline:
+            with self._echo_lock:
+                if self._answered():
+                    break
+            time.sleep(0.02)
+        self._prompting = False
+
+    def resize(self, columns: int, rows: int) -> None:
+        """Resize the device's pty; a line being typed is then read afresh (or refused)."""
+        columns, rows = min(max(columns, 20), 500), min(max(rows, 5), 200)
+        try:
+            with self._live.lock:
+                self._channel.resize_pty(width=columns, height=rows)
+        except (OSError, EOFError, paramiko.SSHException):
+            return  # the connection is going; read() will say so
+        with self._echo_lock:
+            self._columns = columns
+            if self._echo.started:
+                self._echo.lose()
 
     def stop(self, reason: str) -> None:
         self.stopped, self.stop_reason = True, reason
@@ -309,6 +358,7 @@ class TerminalStream:
 
     def write(self, data: str) -> None:
         """Send keystrokes; a line is checked (and maybe refused or held) at Enter."""
+        self._await_prompt()
         pending: list[str] = []
         for piece in re.split(r"([\r\n])", data):
             if self.stopped:
@@ -319,7 +369,7 @@ class TerminalStream:
             elif piece:
                 with self._echo_lock:
                     if not self._echo.started:
-                        self._echo.begin(self._tail)
+                        self._echo.begin(self._tail, self._columns)
                 self._editor.feed(piece)
                 pending.append(piece)
         self._flush(pending)
@@ -379,7 +429,7 @@ class TerminalStream:
             with self._echo_lock:
                 if not self._answered():
                     continue
-                shown = EchoLine.last_line(self._tail)
+                shown = EchoLine.last_line(self._tail, self._columns)
             return not any(shown.endswith(text) for text in texts)
         return False
 
@@ -490,6 +540,7 @@ class TerminalStream:
             self._echo.feed(clean)
             self._output_at = time.monotonic()
             self._tail = (self._tail + clean).rsplit("\n", 1)[-1][-2000:]
+            self._live.screen_tail = self._tail
             if self._since_probe is not None:
                 self._since_probe = (self._since_probe + clean)[-4000:]
         asking = bool(SECRET_PROMPT.search(ANSI.sub("", self._tail)))

@@ -255,6 +255,11 @@ class BrokerServer:
             while (msg := lines.next()) is not None and allowed():
                 if "write" in msg:
                     terminal.write(str(msg["write"]))
+                elif "resize" in msg:
+                    size = msg["resize"]
+                    if isinstance(size, list) and len(size) == 2 and \
+                            all(type(n) is int for n in size):
+                        terminal.resize(size[0], size[1])
         finally:
             terminal.close()
             reader.join(timeout=2)
@@ -269,6 +274,9 @@ class RemoteStream:
 
     def write(self, data: str) -> None:
         _send(self._sock, {"write": data})
+
+    def resize(self, columns: int, rows: int) -> None:
+        _send(self._sock, {"resize": [columns, rows]})
 
     def next(self) -> dict[str, str] | None:
         try:

@@ -121,9 +121,12 @@ class EchoLine:
         self._prompt = 0
         self._prompt_text = ""
         self._lost = False
+        self._columns = self.COLUMNS
 
-    def begin(self, prompt_tail: str) -> None:
-        self._screen = pyte.Screen(self.COLUMNS, self.ROWS)
+    def begin(self, prompt_tail: str, columns: int = COLUMNS) -> None:
+        """Start a line on a screen as wide as the device's terminal."""
+        self._columns = columns
+        self._screen = pyte.Screen(columns, self.ROWS)
         self._stream = pyte.Stream(self._screen)
         self._stream.feed(prompt_tail)
         self._prompt = self._screen.cursor.x
@@ -135,9 +138,9 @@ class EchoLine:
         return self._screen is not None
 
     @classmethod
-    def last_line(cls, text: str) -> str:
+    def last_line(cls, text: str, columns: int = COLUMNS) -> str:
         """What the cursor's row shows after ``text`` (a line of device output) is drawn."""
-        screen = pyte.Screen(cls.COLUMNS, cls.ROWS)
+        screen = pyte.Screen(columns, cls.ROWS)
         try:
             pyte.Stream(screen).feed(text)
         except Exception:  # noqa: BLE001 - pyte trips on some private sequences
@@ -162,7 +165,7 @@ class EchoLine:
             return ""
         row = self._screen.buffer[y]
         width = max(row.keys(), default=-1) + 1
-        return "".join(row[x].data for x in range(width)).ljust(self.COLUMNS)
+        return "".join(row[x].data for x in range(width)).ljust(self._columns)
 
     def line(self) -> str | None:
         screen = self._screen
@@ -177,6 +180,10 @@ class EchoLine:
             return self._row(y)[self._prompt:].rstrip()  # the line shown again, after help
         text = "".join(self._row(row) for row in range(y + 1))
         return text[self._prompt:].rstrip()
+
+    def lose(self) -> None:
+        """The screen no longer says what the line is (the terminal was resized under it)."""
+        self._lost = True
 
     def end(self) -> None:
         self._screen = self._stream = None

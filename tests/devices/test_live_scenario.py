@@ -124,6 +124,14 @@ def test_full_scenario_leaks_no_credential(live: Live, sshd: SshDevice, ios: int
     assert "typed [redacted] and 127.0.0.2" in read_until(ws, r"and 127\.0\.0\.2", ws_seen)
     ws.send("sudo reboot\r")
     assert "refused by policy" in read_until(ws, r"!refused", ws_seen)
+    ws.send("echo last-$((2*3))\r")
+    read_until(ws, r"last-6\r?\n.*\$ $", ws_seen)
+    ws.close()
+    # Attached again, the terminal shows the line the device was left on, before any key
+    # (the device is not sent an Enter: that line could be a question).
+    ws = terminal(live, s1)
+    first = json.loads(ws.receive(timeout=15) or "{}")
+    assert first.get("read", "").rstrip().endswith("$"), first
     ws.close()
 
     # Cisco IOS: enable secret used by the broker, show and configure, blocked reload.

@@ -249,11 +249,36 @@ def test_technician_opens_a_session_and_sees_output_in_the_terminal(
     page.click("button:has-text('Open session')")
     page.wait_for_selector("#terminal .xterm-screen", timeout=30_000)
     assert page.locator("#state").inner_text() == "open"
+    page.wait_for_function(
+        "() => document.querySelector('#terminal-status').dataset.state === 'connected'",
+        timeout=30_000)
+    # The device's prompt shows before the first key.
+    page.wait_for_function(
+        "() => document.querySelector('#terminal .xterm-rows').innerText.includes('$')",
+        timeout=30_000)
     page.locator("#terminal").click()
     page.keyboard.type("echo custody-$((6*7))\n")
     page.wait_for_function(
         "() => document.querySelector('#terminal .xterm-rows').innerText.includes('custody-42')",
         timeout=30_000)
+    _the_device_pty_has_the_terminals_size(page)
+    assert page.evaluate("custodyTerminal.cols") > 80  # fitted to the wide main column
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.wait_for_function("() => custodyTerminal.cols < 45", timeout=30_000)
+    _the_device_pty_has_the_terminals_size(page)
+    box = page.locator("#terminal").bounding_box()
+    assert box and box["x"] + box["width"] <= 360
+
+    # A one-shot command shows that it runs, and can be left.
+    page.fill("#command", "sleep 5")
+    page.click("#command-run")
+    assert page.locator("#command-run").is_disabled()
+    assert page.locator("#command-output").inner_text() == "Running…"
+    page.click("#command-cancel")
+    page.wait_for_function(
+        "() => document.querySelector('#command-output').textContent.startsWith('Cancelled')")
+    assert page.locator("#command-run").is_enabled()
+    assert page.locator("#command-cancel").is_hidden()
     page.fill("#command", "id -un")
     page.click("#command-form button")
     page.wait_for_function(
@@ -275,6 +300,15 @@ def test_technician_opens_a_session_and_sees_output_in_the_terminal(
     lines = replay.locator("table.transcript").inner_text()
     assert "custody-42" in lines and "\x1b" not in lines
     assert replay.locator("a[download]").get_attribute("href").endswith("/transcript.cast")
+
+
+def _the_device_pty_has_the_terminals_size(page: Any) -> None:
+    """`stty size` on the device answers the browser terminal's rows and columns."""
+    rows, cols = page.evaluate("[custodyTerminal.rows, custodyTerminal.cols]")
+    page.keyboard.type("clear; stty size | sed 's/ /x/'\n")
+    page.wait_for_function(
+        f"() => document.querySelector('#terminal .xterm-rows').innerText.includes('{rows}x{cols}')",
+        timeout=30_000)
 
 
 def test_client_downloads_their_data_and_sees_only_their_devices(
