@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -24,6 +25,11 @@ MOST = 500  # rows a page may hold
 class Page(Generic[T]):
     rows: Sequence[T]
     next_cursor: str | None  # None: this was the last page
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (escape character: backslash) for ``text`` anywhere in a value."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
 def check_limit(limit: int | None, default: int = 100) -> int:

@@ -81,9 +81,13 @@ def home() -> ResponseReturnValue:
     except BackendUnavailable:
         broker_up = False  # no session opens or runs through this node
     scheduler = scheduler_status(db(), svc.clock(), SCHEDULER_STALE)
+    expiring = (svc.certs.expiring(db(), principal(), days=30).rows
+                if principal().role == "admin" else None)
     return render_template("admin_home.html", numbers=numbers, clients=clients,
                            sweep_minutes=svc.settings.purge.sweep_minutes,
-                           broker_up=broker_up, scheduler_up=scheduler.active)
+                           broker_up=broker_up, scheduler_up=scheduler.active,
+                           expiring=expiring, client_names={c.id: c.name for c in clients},
+                           now=svc.clock())
 
 
 @bp.route("/clients/<int:client_id>", methods=["GET", "POST"])

@@ -19,14 +19,23 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from custody.alerts.formats import SOURCE_KINDS
+from custody.certs.service import CERTIFICATE_STATES
 from custody.certs.x509ops import REASONS
 from custody.devices.service import DEVICE_TYPES, DeviceChanges, DeviceCredentials, DeviceSpec
 from custody.errors import CustodyError
 from custody.sensitive import Secret
 from custody.web.auth import roles_required
+from custody.web.certs import certificate_filter
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
-from custody.web.forms import ActionForm, attempt, place_error, problems, whole_number
+from custody.web.forms import (
+    ActionForm,
+    attempt,
+    page_links,
+    place_error,
+    problems,
+    whole_number,
+)
 
 bp = Blueprint("inventory", __name__, url_prefix="/admin")
 
@@ -232,11 +241,21 @@ def held_alerts() -> ResponseReturnValue:
 @bp.get("/certificates")
 @roles_required("admin")
 def certificates() -> ResponseReturnValue:
+    """The authorities, and the ledger 100 a page, filtered by client, state, expiry and
+    a search."""
     svc, who = services(), principal()
+    try:
+        wanted = certificate_filter()
+        page = svc.certs.find_certificates(db(), who, wanted,
+                                           cursor=request.args.get("cursor") or None)
+    except CustodyError as exc:
+        flash(f"Not shown: {exc}")
+        return redirect(url_for("inventory.certificates"))
     return render_template("admin_certificates.html", authorities=svc.certs.authorities(db(), who),
-                           ledger=svc.certs.ledger(db(), who),
+                           ledger=page.rows, wanted=wanted, states=CERTIFICATE_STATES,
                            clients=dict(_clients()), revoke=RevokeForm(),
-                           now=services().clock())
+                           now=services().clock(),
+                           **page_links("inventory.certificates", page.next_cursor))
 
 
 @bp.post("/devices/<int:device_id>/edit")

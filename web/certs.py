@@ -8,15 +8,17 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from flask import Blueprint, Response, url_for
+from flask import Blueprint, Response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from custody.certs.models import Certificate
-from custody.certs.service import Issued
+from custody.certs.service import CERTIFICATE_STATES, CertificateFilter, Issued
 from custody.errors import InvalidInput
+from custody.paging import MOST
+from custody.web.api import whole_arg
 from custody.web.auth import ANYONE, roles_required
 from custody.web.context import db, principal, services
-from custody.web.openapi import operation
+from custody.web.openapi import operation, query
 from custody.web.schemas import (
     CertificateIn,
     CertificateOut,
@@ -78,13 +80,48 @@ def issue(client_id: int) -> ResponseReturnValue:
     return issued_out(issued).reply(201)
 
 
-@operation("The client's certificate ledger (public parts only)", out=Items[CertificateOut])
+FILTERS = (
+    query("state", "valid (live, not expired), expired, or revoked", enum=list(CERTIFICATE_STATES)),
+    query("expires_within_days", "only live ones that expire within this many days",
+          type="integer", minimum=0, maximum=3650),
+    query("q", "in the subject, any case; or a whole serial or SHA-256 fingerprint "
+          "(hex, colons allowed)", maxLength=200),
+    query("limit", "certificates in a page (default 100)", type="integer", minimum=1,
+          maximum=MOST),
+    query("cursor", "the next_cursor of the page before", maxLength=1000))
+
+
+def certificate_filter(client_id: int | None = None) -> CertificateFilter:
+    """The filters a ledger list was asked for (the API's and the page's alike)."""
+    return CertificateFilter(
+        client_id=client_id if client_id is not None else whole_arg("client_id"),
+        state=request.args.get("state") or None,
+        expires_within_days=whole_arg("expires_within_days"),
+        search=(request.args.get("q") or "").strip()[:200] or None)
+
+
+@operation("Every client's certificate ledger, newest first, a page at a time (public parts "
+           "only)", out=Items[CertificateOut],
+           query=(query("client_id", "only this client's", type="integer"), *FILTERS))
+@bp.get("/api/v1/certificates")
+@roles_required("admin")
+def list_all() -> ResponseReturnValue:
+    page = services().certs.find_certificates(
+        db(), principal(), certificate_filter(), limit=whole_arg("limit"),
+        cursor=request.args.get("cursor") or None)
+    return items([cert_out(c) for c in page.rows], page.next_cursor).reply()
+
+
+@operation("The client's certificate ledger, newest first, a page at a time (public parts "
+           "only)", out=Items[CertificateOut], query=FILTERS)
 @bp.get("/api/v1/clients/<int:client_id>/certificates")
 @roles_required(*ANYONE)
 def list_for_client(client_id: int) -> ResponseReturnValue:
     services().clients.get_client(db(), principal(), client_id)
-    rows = services().certs.list_for_client(db(), principal(), client_id)
-    return items([cert_out(c) for c in rows]).reply()
+    page = services().certs.find_certificates(
+        db(), principal(), certificate_filter(client_id), limit=whole_arg("limit"),
+        cursor=request.args.get("cursor") or None)
+    return items([cert_out(c) for c in page.rows], page.next_cursor).reply()
 
 
 @operation("Track an existing certificate (PEM, DER, PKCS#12 without key)", body=ImportIn,

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, NoReturn, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from custody.accounts.service import Principal
@@ -32,6 +32,7 @@ from custody.db import after_commit, after_rollback, write_kept
 from custody.devices.models import ClientPolicy
 from custody.errors import Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
+from custody.paging import Page, check_limit, like_pattern, newest_first
 from custody.secrets import SecretNotFound, SecretStore, client_path
 from custody.tenancy import get_owned, require_client_access, require_role
 
@@ -45,6 +46,27 @@ class HeldCa(Protocol):
     def cert_pem(self) -> str: ...
     @property
     def key_path(self) -> str | None: ...
+
+
+CERTIFICATE_STATES = ("valid", "expired", "revoked")
+
+
+@dataclass(frozen=True)
+class CertificateFilter:
+    """Which ledger entries a list shows; None: any."""
+
+    client_id: int | None = None
+    state: str | None = None  # one of CERTIFICATE_STATES
+    expires_within_days: int | None = None  # live ones expiring before then
+    search: str | None = None  # in the subject; or a whole serial or SHA-256 fingerprint
+
+    def __post_init__(self) -> None:
+        if self.state is not None and self.state not in CERTIFICATE_STATES:
+            raise InvalidInput(f"state must be one of {', '.join(CERTIFICATE_STATES)}",
+                               field="state")
+        if self.expires_within_days is not None and not 0 <= self.expires_within_days <= 3650:
+            raise InvalidInput("expires_within_days must be between 0 and 3650",
+                               field="expires_within_days")
 
 
 class CaRef(NamedTuple):
@@ -412,10 +434,42 @@ class CertService:
         require_role(who, "admin")
         return db.scalars(select(CertificateAuthority).order_by(CertificateAuthority.id)).all()
 
-    def ledger(self, db: Session, who: Principal, limit: int = 500) -> Sequence[Certificate]:
-        """The newest entries of every client's ledger."""
-        require_role(who, "admin")
-        return db.scalars(select(Certificate).order_by(Certificate.id.desc()).limit(limit)).all()
+    def find_certificates(self, db: Session, who: Principal, wanted: CertificateFilter,
+                          limit: int | None = None, cursor: str | None = None
+                          ) -> Page[Certificate]:
+        """A page of ledger entries, newest first, filtered; a client's users see only
+        their own (and so must name their client)."""
+        if not who.is_staff:
+            require_client_access(who, wanted.client_id or -1)
+        else:
+            require_role(who, "admin")
+        now = self._clock()
+        stmt = select(Certificate)
+        if wanted.client_id is not None:
+            stmt = stmt.where(Certificate.client_id == wanted.client_id)
+        live = Certificate.revoked_at.is_(None)
+        if wanted.state == "revoked":
+            stmt = stmt.where(Certificate.revoked_at.is_not(None))
+        elif wanted.state == "valid":
+            stmt = stmt.where(live, Certificate.not_after >= now)
+        elif wanted.state == "expired":
+            stmt = stmt.where(live, Certificate.not_after < now)
+        if wanted.expires_within_days is not None:
+            stmt = stmt.where(live, Certificate.not_after >= now, Certificate.not_after
+                              < now + timedelta(days=wanted.expires_within_days))
+        if wanted.search:
+            text = wanted.search.lower()
+            digits = text.replace(":", "").lstrip("0") or "0"
+            stmt = stmt.where(func.lower(Certificate.subject).like(like_pattern(text), escape="\\")
+                              | (Certificate.serial == digits)
+                              | (Certificate.fingerprint == text.replace(":", "")))
+        return newest_first(db, stmt, Certificate.id, check_limit(limit), cursor)
+
+    def expiring(self, db: Session, who: Principal, days: int, limit: int = 10
+                 ) -> Page[Certificate]:
+        """Live certificates that expire within ``days`` (for the dashboard)."""
+        return self.find_certificates(db, who, CertificateFilter(expires_within_days=days),
+                                      limit=limit)
 
     def pem_with_chain(self, db: Session, who: Principal, cert_id: int) -> tuple[Certificate, str]:
         """A ledger entry and its certificate followed by its issuers', as PEM."""

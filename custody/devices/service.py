@@ -27,7 +27,7 @@ from custody.devices.ssh import (
     scan_host_key,
 )
 from custody.errors import Conflict, EgressUnavailable, InvalidInput, NotFound
-from custody.paging import Page, check_limit, decode_cursor, page_of
+from custody.paging import Page, check_limit, decode_cursor, like_pattern, page_of
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
 from custody.tenancy import get_owned, require_role
@@ -440,7 +440,7 @@ class DeviceService:
         if wanted.access_state:
             stmt = stmt.where(Device.access_state == wanted.access_state)
         if wanted.search:
-            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", wanted.search.lower()) + "%"
+            pattern = like_pattern(wanted.search.lower())
             in_name = func.lower(Device.name).like(pattern, escape="\\")
             stmt = stmt.where(in_name | func.lower(Device.host).like(pattern, escape="\\")
                               if who.is_staff else in_name)  # addresses: the staff's to search

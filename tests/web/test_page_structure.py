@@ -70,7 +70,7 @@ def test_the_staff_home_says_what_needs_attention_now(
     assert f"Next purge sweep: {clock() + timedelta(minutes=every):%Y-%m-%d %H:%M} UTC" in page
     outbox = page.split('id="outbox"')[1].split("</div>")[0]
     assert "1 given up in the last day" in outbox and "550 5.7.1 relay refused" in outbox
-    assert 'href="/admin/certificates"' in page.split('aria-label="counts"')[1]
+    assert 'href="/admin/certificates?expires_within_days=30"' in page.split('aria-label="counts"')[1]
 
     client.post("/logout", data={"csrf_token": csrf_from(page)})
     login("tech", "Tech-Pass-123!")
