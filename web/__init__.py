@@ -26,12 +26,14 @@ from custody.web import (
     auth,
     broker,
     certs,
+    demo,
     health,
     openapi,
     pages,
     people,
     portal,
     purge,
+    search,
     sso,
     tech,
     terminal,
@@ -116,7 +118,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(admin_users.bp)
     app.register_blueprint(admin_certs.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(search.bp)
     terminal.init_app(app)
+    demo.init_app(app)
     limiter.limit(api_limit)(api.bp)
     limiter.limit(api_limit)(people.bp)
     limiter.limit(api_limit)(broker.bp)

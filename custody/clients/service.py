@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from custody.accounts.service import Principal
@@ -21,7 +21,8 @@ from custody.clock import Clock, iso
 from custody.db import before_io, rows_changed
 from custody.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
-from custody.tenancy import get_owned, require_client_access
+from custody.paging import like_pattern
+from custody.tenancy import get_owned, require_client_access, require_role
 
 log = logging.getLogger("custody.clients")
 
@@ -72,6 +73,14 @@ class ClientService:
         if not who.is_staff:
             stmt = stmt.where(Client.id == who.client_id)
         return db.scalars(stmt).all()
+
+    def find_clients(self, db: Session, who: Principal, search: str, limit: int = 20
+                     ) -> Sequence[Client]:
+        """Clients whose name holds ``search`` (any case), by name; staff only."""
+        require_role(who, "admin", "technician")
+        return db.scalars(select(Client).where(
+            func.lower(Client.name).like(like_pattern(search.lower()), escape="\\"))
+            .order_by(Client.name).limit(limit)).all()
 
     # -- the client's data (custody.tenancy.ClientData); the client's row goes last of all
     def export_client(self, db: Session, client_id: int) -> dict[str, Any]:

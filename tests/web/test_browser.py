@@ -222,6 +222,12 @@ def test_roles_land_on_their_home_and_the_keyboard_reaches_the_navigation(
         assert page.locator(".skip").is_visible()  # shown while it has the focus
         page.keyboard.press("Enter")
         assert page.evaluate("document.activeElement.id") == "content"
+    phone = open_as("tina", 360).page  # the grouped menu folds on a phone, and opens
+    assert phone.locator("#menu").get_attribute("open") is None
+    assert not phone.locator("nav a[href='/tech/devices']").is_visible()
+    phone.click("#menu > summary")
+    phone.click("nav a[href='/tech/devices']")
+    phone.wait_for_url("**/tech/devices")
     chart = open_as("boss").page.locator("figure.chart svg")
     assert chart.get_attribute("aria-label") == (
         "Purges due in each of the next 12 weeks, by the week's first day")
