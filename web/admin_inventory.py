@@ -27,7 +27,7 @@ from custody.sensitive import Secret
 from custody.web.auth import roles_required
 from custody.web.certs import certificate_filter
 from custody.web.confirm import unconfirmed
-from custody.web.context import db, principal, services
+from custody.web.context import db, end_unit_of_work, principal, services
 from custody.web.forms import (
     ActionForm,
     attempt,
@@ -174,9 +174,64 @@ def egress() -> ResponseReturnValue:
             return redirect(url_for("inventory.egress"))
     elif request.method == "POST":
         error = problems(form)
-    profiles = services().devices.egress_profiles(db(), principal())
-    return render_template("admin_egress.html", form=form, profiles=profiles, error=error), (
-        400 if error or form.errors else 200)
+    return _egress_page(form, error=error)
+
+
+def _egress_page(form: EgressForm, error: str | None = None, editing: int | None = None,
+                 edit: EgressForm | None = None, edit_error: str | None = None
+                 ) -> ResponseReturnValue:
+    """The profiles (each with the live devices that use it), the add form, and the
+    edit form of the one being changed, with its error and values kept."""
+    svc, who = services(), principal()
+    profiles = svc.devices.egress_profiles(db(), who)
+    return render_template("admin_egress.html", form=form, profiles=profiles, error=error,
+                           users=svc.devices.egress_users(db(), who), editing=editing,
+                           edit=edit, edit_error=edit_error, action=ActionForm()), (
+        400 if error or form.errors or edit_error is not None else 200)
+
+
+@bp.post("/egress/<int:profile_id>/edit")
+@roles_required("admin")
+def edit_egress(profile_id: int) -> ResponseReturnValue:
+    """Rename a profile or change its address, while no live device uses it."""
+    svc, who = services(), principal()
+    profile = svc.devices.egress_profile(db(), who, profile_id)
+    if not ActionForm().validate_on_submit():  # the CSRF token; the fields carry a prefix
+        return redirect(url_for("inventory.egress"))
+    edit = EgressForm(prefix=f"edit{profile_id}", meta={"csrf": False})
+    if not edit.validate():
+        return _egress_page(EgressForm(formdata=None), editing=profile_id, edit=edit,
+                            edit_error=problems(edit) or "")
+    try:
+        svc.devices.update_egress_profile(db(), who, profile_id, edit.name.data or "",
+                                          (edit.source_ip.data or "").strip(), profile.node)
+    except CustodyError as exc:
+        end_unit_of_work(ok=False)
+        return _egress_page(EgressForm(formdata=None), editing=profile_id, edit=edit,
+                            edit_error=place_error(edit, exc) or "")
+    flash(f"Egress profile {edit.name.data} saved.")
+    return redirect(url_for("inventory.egress"))
+
+
+@bp.post("/egress/<int:profile_id>/delete")
+@roles_required("admin")
+def delete_egress(profile_id: int) -> ResponseReturnValue:
+    """Delete a profile no live device uses, after a confirmation."""
+    svc, who = services(), principal()
+    profile = svc.devices.egress_profile(db(), who, profile_id)
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("inventory.egress"))
+    asking = unconfirmed(
+        f"Delete egress profile {profile.name}",
+        f"Devices can no longer be given {profile.source_ip} as their source address "
+        "(no live device uses it now). Add the profile again to use the address again.",
+        cancel=url_for("inventory.egress"))
+    if asking is not None:
+        return asking
+    if attempt(lambda: svc.devices.delete_egress_profile(db(), who, profile_id) or True,
+               "Not deleted"):
+        flash(f"Egress profile {profile.name} deleted.")
+    return redirect(url_for("inventory.egress"))
 
 
 @bp.route("/alert-sources", methods=["GET", "POST"])

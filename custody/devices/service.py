@@ -248,6 +248,14 @@ class DeviceService:
         self._audit.record(db, who.actor, "egress.delete", f"egress:{profile_id}",
                            source_ip=profile.source_ip)
 
+    def egress_users(self, db: Session, who: Principal) -> dict[str, int]:
+        """How many live devices leave from each source address."""
+        require_role(who, "admin")
+        rows = db.execute(select(Device.egress_ip, func.count()).where(
+            Device.egress_ip.is_not(None), Device.purged_at.is_(None))
+            .group_by(Device.egress_ip)).all()
+        return {str(ip): int(count) for ip, count in rows}
+
     def _unused_profile(self, db: Session, profile_id: int, what: str) -> EgressProfile:
         profile = db.get(EgressProfile, profile_id)
         if profile is None:

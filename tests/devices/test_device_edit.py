@@ -214,3 +214,52 @@ def test_an_admin_edits_and_deletes_a_device_on_its_page(
                        follow_redirects=True).get_data(as_text=True)
     assert "edge-renamed is deleted (receipt" in done and "destroyed with its access data" in done
     assert services.secrets.versions(f"client-{world.client_a}/devices/{world.device_a}") == []
+
+
+def test_an_admin_edits_and_deletes_egress_profiles_on_their_page(
+        client: FlaskClient, world: World, services: Services, login: Any) -> None:
+    """The page says which profiles live devices use (those stay as they are), keeps a
+    refused edit's values with the reason beside the field, and deletes after a "Yes"."""
+    h = auth(world.admin_token)
+    spare = client.post("/api/v1/egress-profiles", headers=h,
+                        json={"name": "spare", "source_ip": "127.0.0.3"}).json
+    used = next(p for p in client.get("/api/v1/egress-profiles", headers=h).json["items"]
+                if p["source_ip"] == "127.0.0.2")
+    login("root", "Admin-Pass-123!")
+    page = client.get("/admin/egress").get_data(as_text=True)
+    row = page.split(f'id="profile-{used["id"]}"')[1].split("</tr>")[0]
+    assert ">2</a>" in row and "In use" in row and "Delete" not in row
+    token = csrf_from(page)
+    edit = f"/admin/egress/{spare['id']}/edit"
+    prefix = f"edit{spare['id']}-"
+
+    refused = client.post(edit, data={"csrf_token": token, prefix + "name": "spare",
+                                      prefix + "source_ip": "192.0.2.78"})
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "192.0.2.78 is not configured on this host" in text
+    assert f'id="{prefix}source_ip-error"' in text and 'value="192.0.2.78"' in text
+    no_token = client.post(edit, data={prefix + "name": "x", prefix + "source_ip": "127.0.0.4"})
+    assert no_token.status_code == 400  # refused before the page looks at it
+    saved = client.post(edit, data={"csrf_token": token, prefix + "name": "spare-2",
+                                    prefix + "source_ip": "127.0.0.4"})
+    assert saved.status_code == 302
+    with services.db() as db:
+        profile = db.get(EgressProfile, spare["id"])
+        assert profile and (profile.name, profile.source_ip) == ("spare-2", "127.0.0.4")
+
+    delete = f"/admin/egress/{spare['id']}/delete"
+    asked = client.post(delete, data={"csrf_token": token})
+    assert asked.status_code == 200 and "Delete egress profile spare-2" in asked.get_data(
+        as_text=True)
+    with services.db() as db:
+        assert db.get(EgressProfile, spare["id"]) is not None  # not before the "Yes"
+    done = client.post(delete, data={"csrf_token": token, "confirmed": "yes"},
+                       follow_redirects=True)
+    assert "Egress profile spare-2 deleted." in done.get_data(as_text=True)
+    in_use = client.post(f"/admin/egress/{used['id']}/delete",
+                         data={"csrf_token": token, "confirmed": "yes"}, follow_redirects=True)
+    assert "Not deleted: egress profile" in in_use.get_data(as_text=True)
+    with services.db() as db:
+        assert db.get(EgressProfile, spare["id"]) is None
+        assert db.get(EgressProfile, used["id"]) is not None
