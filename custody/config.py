@@ -244,6 +244,12 @@ class AlertSettings(_Section):
     flap_hold_minutes: int = Field(default=15, ge=1)
 
 
+class DemoSettings(_Section):
+    # Set by `custody demo` only: where its mail catcher keeps what custody sends, which
+    # the admin's /admin/demo/mail page shows.
+    mail_folder: Path | None = None
+
+
 class Settings(_Section):
     """Every setting of one custody installation, validated and frozen."""
 
@@ -260,6 +266,7 @@ class Settings(_Section):
     certs: CertSettings = CertSettings()
     alerts: AlertSettings = AlertSettings()
     sso: SsoSettings = SsoSettings()
+    demo: DemoSettings = DemoSettings()
 
     @property
     def tls_enabled(self) -> bool:

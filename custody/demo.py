@@ -7,11 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from custody.accounts.service import Principal
-from custody.config import ServerSettings, Settings, load_settings
+from custody.config import DemoSettings, ServerSettings, Settings, load_settings
 from custody.db import transaction
+from custody.demo_mail import MailCatcher
 from custody.services import build_services
 
 DEMO_CLIENT = "Demo Client"
+DEMO_CONTACT = "noc@demo-client.example"
 
 
 def prepare_demo(directory: Path, port: int, tls: bool) -> tuple[Settings, list[str]]:
@@ -34,9 +36,27 @@ def prepare_demo(directory: Path, port: int, tls: bool) -> tuple[Settings, list[
         fp = make_self_signed(cert, key, ["localhost", "127.0.0.1"])
         settings = settings.model_copy(update={"server": replace_server(settings, cert, key)})
         notes.append(f"self-signed TLS certificate, SHA-256 fingerprint {fp}")
+    settings = _catch_mail(settings, directory, notes)
     notes += _seed(settings)
     notes.append(_demo_device(settings))
     return settings, notes
+
+
+_catcher: MailCatcher | None = None  # lives as long as the demo
+
+
+def _catch_mail(settings: Settings, directory: Path, notes: list[str]) -> Settings:
+    """Send the demo's mail to a catcher on loopback, shown at /admin/demo/mail."""
+    global _catcher
+    folder = (directory / "var" / "demo-mail").resolve()
+    _catcher = MailCatcher(folder)
+    port = _catcher.start()
+    notes.append(f"e-mails go to the demo's mail catcher (127.0.0.1:{port}); read them at "
+                 "/admin/demo/mail")
+    return settings.model_copy(update={
+        "mail": settings.mail.model_copy(update={"host": "127.0.0.1", "port": port,
+                                                 "security": "none"}),
+        "demo": DemoSettings(mail_folder=folder)})
 
 
 def replace_server(settings: Settings, cert: Path, key: Path) -> ServerSettings:
@@ -68,6 +88,10 @@ def _seed(settings: Settings) -> list[str]:
                                         paid_at=None, warranty_until=None)
         _, password = services.accounts.create_user(db, "demo", "demo-client", "client",
                                                     client.id)
+        contact = services.clients.add_contact(db, system, client.id, "email",
+                                               DEMO_CONTACT, ["alerts", "technical"])
+        # As if its confirmation link had been opened: its alert e-mails reach the catcher.
+        services.clients.verify_contact(db, services.clients.verification_token(contact))
         source, _ = services.alerts.sources.create_source(db, system, "demo-prometheus",
                                                           "alertmanager", client.id)
         for payload in sample_alerts():
