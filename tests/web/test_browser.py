@@ -188,9 +188,9 @@ PAGES = {
              "/admin/devices/new",
              "/admin/egress", "/admin/alert-sources", "/admin/alerts/held", "/admin/certificates",
              "/admin/certificates/issue",
-             "/admin/users", "/admin/users/3", "/account", "/account/totp"],
+             "/admin/users", "/admin/users/3", "/account", "/account/totp", "/search?q=acme"],
     "tina": ["/admin/", "/tech/devices", "/tech/sessions", "/tech/approvals",
-             "/tech/reidentify", "/account"],
+             "/tech/reidentify", "/account", "/search?q=edge"],
     "carla": ["/portal/", "/account"],
 }
 
@@ -203,7 +203,7 @@ def test_every_page_of_every_role_lays_out_and_stays_on_this_server(
         for path in paths:
             response = watched.page.goto(site.base + path)
             assert response.status == 200, (username, path)
-            shoot(watched, site, f"{username}{path.replace('/', '_')}{width}")
+            shoot(watched, site, f"{username}{path.replace('/', '_').replace('?', '-')}{width}")
         watched.page.goto(site.base + f"/admin/clients/{site.client_a}" if username != "carla"
                           else site.base + "/portal/")
         shoot(watched, site, f"{username}-detail-{width}")
