@@ -23,6 +23,7 @@ from custody.web import (
     admin_users,
     alerts,
     api,
+    audit,
     auth,
     broker,
     certs,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     sso.init_app(app)
     health.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(people.bp)
     app.register_blueprint(broker.bp)
     app.register_blueprint(purge.bp)

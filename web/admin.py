@@ -17,7 +17,7 @@ from custody.audit.service import AuditFilter, verify_chain
 from custody.clients.models import Engagement
 from custody.clients.service import CONTACT_KINDS, PURPOSES, EngagementChanges, check_order
 from custody.dashboard import dashboard, next_sweep
-from custody.errors import BackendUnavailable, CustodyError, InvalidInput
+from custody.errors import BackendUnavailable, CustodyError
 from custody.names import names_of, user_key
 from custody.purge.plan import PurgeKind
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
@@ -27,7 +27,14 @@ from custody.web.api import send_verification
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
-from custody.web.forms import ActionForm, attempt, page_links, place_error, problems
+from custody.web.forms import (
+    ActionForm,
+    attempt,
+    day_start,
+    page_links,
+    place_error,
+    problems,
+)
 from custody.web.health import SCHEDULER_STALE
 from custody.web.purge import plan_out
 from custody.web.schemas import items
@@ -388,8 +395,8 @@ def audit() -> ResponseReturnValue:
         wanted = AuditFilter(
             actor=(user_key(db(), principal(), args["actor"]) or args["actor"]) or None,
             action_prefix=args["action"] or None, target=args["target"] or None,
-            since=_day_start(args["from"], "from"),
-            until=_day_start(args["to"], "to", next_day=True))
+            since=day_start(args["from"], "from"),
+            until=day_start(args["to"], "to", next_day=True))
         page = services().audit.find(db(), wanted, cursor=request.args.get("cursor") or None)
     except CustodyError as exc:
         flash(f"Not shown: {exc}")
@@ -398,14 +405,3 @@ def audit() -> ResponseReturnValue:
     return render_template("admin_audit.html", events=page.rows, form=form, verdict=verdict,
                            args=args, names=names, **page_links("admin.audit", page.next_cursor))
 
-
-def _day_start(value: str, name: str, next_day: bool = False) -> datetime | None:
-    """The start of a day given as YYYY-MM-DD (of the next, for an end), or None."""
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{name}: a day as YYYY-MM-DD", field=name) from None
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    return start + timedelta(days=1) if next_day else start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
 from flask import flash, render_template, request, url_for
@@ -81,3 +82,15 @@ def whole_number(raw: str, name: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) > ID_MAX:
         raise InvalidInput(f"{name} must be a whole number up to {ID_MAX}", field=name)
     return int(raw)
+
+
+def day_start(value: str, name: str, next_day: bool = False) -> datetime | None:
+    """The start of a day given as YYYY-MM-DD (of the next, for an end), or None."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name}: a day as YYYY-MM-DD", field=name) from None
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start + timedelta(days=1) if next_day else start

@@ -419,6 +419,16 @@ class SessionIn(Body):
                              description="elevated by custody at login (enable/sudo)")
 
 
+class AuditEventOut(Out):
+    id: int
+    at: Timestamp
+    actor: str = Field(description="as recorded: user:3, purge, cli, contact")
+    action: str
+    target: str = Field(description="as recorded: device:3, client:2 (or empty)")
+    details: dict[str, Any]
+    hash: str = Field(description="SHA-256 over this event and the previous one's hash")
+
+
 class SessionOut(Out):
     id: int
     device_id: int

@@ -101,3 +101,40 @@ def test_sessions_are_listed_newest_first_a_page_at_a_time(
     login("root", "Admin-Pass-123!")
     page = client.get("/tech/sessions").get_data(as_text=True)
     assert page.count("<td>INC-") == 100 and "Older sessions" in page and "INC-129" in page
+
+
+def test_the_audit_api_pages_with_the_pages_filters(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock) -> None:
+    h = auth(world.admin_token)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        resp = client.get("/api/v1/audit", headers=h, query_string={
+            "limit": 7, **({"cursor": cursor} if cursor else {})})
+        assert resp.status_code == 200, resp.json
+        seen += [e["id"] for e in resp.json["items"]]
+        if (cursor := resp.json["next_cursor"]) is None:
+            break
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) > 14
+
+    def events(**query: Any) -> list[dict[str, Any]]:
+        resp = client.get("/api/v1/audit", headers=h, query_string=query)
+        assert resp.status_code == 200, resp.json
+        return list(resp.json["items"])
+
+    target = f"device:{world.device_a}"
+    on_device = events(target=target)
+    assert on_device and {e["target"] for e in on_device} == {target}
+    assert {e["action"] for e in events(action="device.")} >= {"device.create"}
+    assert all(e["action"].startswith("device.") for e in events(action="device."))
+    by_root = events(actor="root")  # a username, as on the page
+    assert by_root and {e["actor"] for e in by_root} == {by_root[0]["actor"]}
+    assert by_root[0]["actor"].startswith("user:")
+    today = clock().date().isoformat()
+    assert len(events(**{"from": today, "to": today})) == len(seen)
+    assert events(to=(clock().date().replace(year=2000)).isoformat()) == []
+    for bad in ({"from": "2026-13-01"}, {"to": "yesterday"}, {"limit": 0}, {"cursor": "x"}):
+        resp = client.get("/api/v1/audit", headers=h, query_string=bad)
+        assert resp.status_code == 400, bad
+        assert resp.json["error"]["fields"][0]["field"] == next(iter(bad))
+    assert client.get("/api/v1/audit", headers=auth(world.tech_token)).status_code == 403
