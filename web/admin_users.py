@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from custody.accounts.roles import ROLES, STAFF
 from custody.errors import CustodyError, InvalidInput
 from custody.web.auth import roles_required
+from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, place_error, problems
 
@@ -95,6 +96,16 @@ def user(user_id: int) -> ResponseReturnValue:
 @bp.post("/users/<int:user_id>/disable")
 @roles_required("admin")
 def disable(user_id: int) -> ResponseReturnValue:
+    """Lock a person out after a confirmation that says what cannot be undone."""
+    target = services().accounts.get_user(db(), principal(), user_id)
+    asking = unconfirmed(
+        f"Disable {target.username}",
+        f"{target.username} cannot sign in any more; their API tokens are revoked for good, "
+        "their web sessions end and their live device sessions close now. Enabling them "
+        "later lets them sign in again, with new tokens.",
+        cancel=url_for("users.user", user_id=user_id))
+    if asking is not None:
+        return asking
     try:
         ended = services().accounts.disable_user(db(), principal(), user_id)
     except CustodyError as exc:
@@ -162,6 +173,15 @@ def set_transcripts(user_id: int) -> ResponseReturnValue:
 @bp.post("/users/<int:user_id>/password-reset")
 @roles_required("admin")
 def reset_password(user_id: int) -> ResponseReturnValue:
+    """A new one-time password, after a confirmation (the old one stops working)."""
+    target = services().accounts.get_user(db(), principal(), user_id)
+    asking = unconfirmed(
+        f"Reset {target.username}'s password",
+        f"{target.username}'s current password stops working now; a one-time password is "
+        "shown once on the next page, and they choose their own at their next login.",
+        cancel=url_for("users.user", user_id=user_id))
+    if asking is not None:
+        return asking
     try:
         password = services().accounts.reset_password(db(), principal(), user_id)
     except CustodyError as exc:
@@ -172,6 +192,15 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 @bp.post("/users/<int:user_id>/totp-reset")
 @roles_required("admin")
 def reset_totp(user_id: int) -> ResponseReturnValue:
+    """Remove a user's authenticator and recovery codes, after a confirmation."""
+    target = services().accounts.get_user(db(), principal(), user_id)
+    asking = unconfirmed(
+        f"Remove {target.username}'s second factor",
+        f"{target.username}'s authenticator and recovery codes stop working now; they set up "
+        "a new authenticator at their next login if their role requires one.",
+        cancel=url_for("users.user", user_id=user_id))
+    if asking is not None:
+        return asking
     services().accounts.second_factor.reset(db(), principal(), user_id)
     flash("Second factor removed; they set up a new one at their next login if their "
           "role requires it.")

@@ -27,6 +27,7 @@ from custody.accounts.models import User
 from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
 from custody.errors import CustodyError, Forbidden, TooManyAttempts
+from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import ActionForm, confirm_by_post, place_error, problems
 from custody.web.limits import address_key, client_address, limiter, login_limit, user_key
@@ -261,6 +262,16 @@ def create_token() -> Any:
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
 @roles_required(*ANYONE)
 def revoke_token(token_id: int) -> Any:
+    """Revoke a token after a confirmation: programs using it stop working for good."""
+    back = _safe_next(request.form.get("next")) or url_for("auth.account")
+    token = services().tokens.get(db(), principal(), token_id)
+    name = token.name or f"{token.id}"
+    asking = unconfirmed(
+        f"Revoke token {name}",
+        f"Every program that uses token {name} is refused from now on (401). This cannot be "
+        "undone: give those programs a new token.", cancel=back)
+    if asking is not None:
+        return asking
     row = services().tokens.revoke(db(), principal(), token_id)
     flash(f"Token {row.name or row.id} revoked.")
     return redirect(_safe_next(request.form.get("next")) or url_for("auth.account"))

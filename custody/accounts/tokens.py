@@ -93,11 +93,16 @@ class TokenService:
             stmt = stmt.where(ApiToken.user_id == who.user_id)
         return db.scalars(stmt).all()
 
-    def revoke(self, db: Session, who: Principal, token_id: int) -> ApiToken:
-        """Revoke one token: the caller's own, or anyone's for an admin."""
+    def get(self, db: Session, who: Principal, token_id: int) -> ApiToken:
+        """One token: the caller's own, or anyone's for an admin."""
         row = db.get(ApiToken, token_id)
         if row is None or (row.user_id != who.user_id and who.role != "admin"):
             raise NotFound(f"token {token_id} does not exist")
+        return row
+
+    def revoke(self, db: Session, who: Principal, token_id: int) -> ApiToken:
+        """Revoke one token: the caller's own, or anyone's for an admin."""
+        row = self.get(db, who, token_id)
         if row.revoked_at is None:
             row.revoked_at = self._clock()
             self._audit.record(db, who.actor, "token.revoke", f"user:{row.user_id}",

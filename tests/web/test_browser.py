@@ -493,6 +493,8 @@ def test_admin_offboards_on_the_users_page(open_as: Any, site: Site) -> None:
     page.click("button:has-text('Set role')")
     assert "Role set to admin" in page.locator(".flash").inner_text()
     page.click("button:has-text('Disable')")
+    page.wait_for_selector("h1:has-text('Disable leaver')")  # it asks first
+    page.click("button:has-text('Yes, disable leaver')")
     assert "tokens revoked" in page.locator(".flash").inner_text()
     assert page.locator("#user-state").inner_text() == "disabled"
     page.click("button:has-text('Enable')")
@@ -521,6 +523,7 @@ def test_a_technician_makes_and_revokes_a_token_on_the_account_page(open_as: Any
     page.goto(site.base + "/account")
     assert secret not in page.content()  # shown once
     page.click("button[aria-label='Revoke token laptop script']")
+    page.click("button:has-text('Yes, revoke token laptop script')")  # it asks first
     assert "revoked" in page.locator(".flash").inner_text()
     gone = requests.get(site.base + "/api/v1/me", headers={"Authorization": f"Bearer {secret}"},
                         timeout=30)

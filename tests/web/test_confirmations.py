@@ -5,15 +5,22 @@ stand for."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
+import lxml.html
+import pyotp
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from custody.accounts.models import User
+from custody.accounts.models import ApiToken, User
+from custody.certs.models import Certificate
+from custody.clients.models import Client
 from custody.db import transaction
-from custody.devices.models import AccessSession
+from custody.devices.models import AccessSession, Device, EgressProfile
+from custody.purge.models import Hold as PurgeHold
 from custody.services import Services
 from tests.certs.helpers import make_csr
 from tests.conftest import FrozenClock, World, auth, csrf_from
@@ -234,3 +241,99 @@ def test_an_admin_adds_a_contact_on_the_clients_page_and_it_is_sent_its_link(
     assert "noc@example.test added; it was sent its confirmation link." in _text(done).lower()
     [message] = mailbox.wait_for(1)
     assert message["To"] == "noc@example.test"
+
+
+DESTRUCTIVE_ENDINGS = ("/revoke", "/delete", "/close", "/release", "/disable",
+                       "/password-reset", "/totp-reset")
+
+
+def _destructive_forms(page: str) -> list[tuple[str, dict[str, str]]]:
+    """Each POST form that destroys or ends something (a "danger" button, or an address
+    that says so), with the fields a browser would send."""
+    found = []
+    for form in lxml.html.fromstring(page).forms:
+        action = form.action or ""
+        danger = form.xpath(".//button[contains(@class, 'danger')]")
+        if (form.method or "").upper() != "POST" or not (
+                danger or action.endswith(DESTRUCTIVE_ENDINGS)):
+            continue
+        fields = {name: value for name, value in form.form_values()}
+        for choice in form.xpath(".//select[@name]"):  # a deliberate choice, as a person makes
+            options = [o for o in choice.xpath("./option/@value") if o]
+            fields[choice.get("name")] = options[0] if options else ""
+        found.append((action, fields))
+    return found
+
+
+def test_every_destructive_form_asks_first(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        login: Any) -> None:
+    """Walked from the pages themselves: every form that revokes, deletes, closes,
+    releases, disables or resets answers with a page that says what will happen and asks
+    for a "Yes" (or, for deleting a person, asks to type their name), and changes
+    nothing until then."""
+    h = auth(world.admin_token)
+    with transaction(services.db) as db:
+        services.certs.init_root(db, "test")
+        services.accounts.create_user(db, "test", "leaver", "technician",
+                                      password="Leaver-Pass-123!")
+        services.tokens.create(db, "test", "root", name="nightly export", days=30)
+    client.put(f"/api/v1/clients/{world.client_a}/policy", headers=h,
+               json={"cert_names": ["acme.test"]})
+    csr, _ = make_csr("vpn.acme.test", ["vpn.acme.test"])
+    assert client.post(f"/api/v1/clients/{world.client_a}/certificates", headers=h,
+                       json={"csr": csr}).status_code == 201
+    client.post("/api/v1/egress-profiles", headers=h,
+                json={"name": "spare", "source_ip": "127.0.0.3"})
+    assert client.post("/api/v1/holds", headers=h, json={
+        "target_kind": "device", "target_id": world.device_a, "reason": "dispute",
+        "until": (clock() + timedelta(days=30)).isoformat()}).status_code == 201
+    with transaction(services.db) as db:
+        user = db.scalar(select(User).where(User.username == "leaver"))
+        assert user is not None
+        leaver = user.id
+        uri = services.accounts.second_factor.start(user)  # so it can be removed
+        services.accounts.second_factor.confirm(
+            db, user, pyotp.TOTP(pyotp.parse_uri(uri).secret).at(clock()), "Leaver-Pass-123!")
+    login("root", "Admin-Pass-123!")
+    pages = ["/admin/certificates", "/admin/egress", f"/admin/users/{leaver}",
+             f"/tech/devices/{world.device_a}", f"/admin/clients/{world.client_a}",
+             "/admin/purge", "/account"]
+    asked: set[str] = set()
+    for path in pages:
+        page = client.get(path)
+        assert page.status_code == 200, path
+        for action, fields in _destructive_forms(page.get_data(as_text=True)):
+            before = _state(services)
+            resp = client.post(action, data=fields)
+            text = resp.get_data(as_text=True)
+            if "confirm" in fields:  # deleting a person: their name typed, or nothing
+                assert resp.status_code == 400 and "confirmation does not match" in text
+            else:
+                assert resp.status_code == 200, (path, action, resp.status_code)
+                assert 'name="confirmed" value="yes"' in text, (path, action)
+                title = text.split('<h1 id="confirm-title">', 1)[1].split("</h1>")[0]
+                assert title.endswith("?"), (action, title)
+            assert _state(services) == before, (path, action)  # nothing happened yet
+            asked.add(re.sub(r"/\d+", "/N", action))
+    assert asked >= {"/admin/certificates/N/revoke", "/admin/egress/N/delete",
+                     "/admin/users/N/disable", "/admin/users/N/password-reset",
+                     "/admin/users/N/totp-reset", "/admin/users/N/delete",
+                     "/admin/devices/N/delete", "/admin/clients/N/close",
+                     "/admin/holds/N/release", "/account/tokens/N/revoke"}, asked
+
+
+def _state(services: Services) -> tuple[int, ...]:
+    """What the forms above would change, counted."""
+    with services.db() as db:
+        return tuple(db.scalar(select(func.count()).select_from(table).where(where))
+                     for table, where in (
+                         (Certificate, Certificate.revoked_at.is_not(None)),
+                         (EgressProfile, EgressProfile.id > 0),
+                         (User, User.disabled_at.is_not(None)),
+                         (User, User.must_change_password.is_(True)),
+                         (User, User.totp_secret_path.is_not(None)),
+                         (Device, Device.purged_at.is_not(None)),
+                         (Client, Client.closed_at.is_not(None)),
+                         (PurgeHold, PurgeHold.released_at.is_not(None)),
+                         (ApiToken, ApiToken.revoked_at.is_not(None))))
