@@ -32,6 +32,13 @@ BASE_URL = "https://custody.msp.example"  # a real host name: linters refuse "lo
 
 
 @pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """What a certificate carries does not depend on the database (tests/certs/test_certs.py
+    issues on both)."""
+    return sqlite_url
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:
     return write_settings(tmp_path, database_url, smtp.port, server={"base_url": BASE_URL})
 

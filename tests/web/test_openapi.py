@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:  # the document does not depend on the database
+    return sqlite_url
 
 
 def test_every_api_route_is_documented(app: Flask, client: FlaskClient) -> None:
