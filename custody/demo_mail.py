@@ -80,7 +80,11 @@ def _read(path: Path) -> CaughtMessage:
     text = ""
     if isinstance(message, EmailMessage):
         body = message.get_body(preferencelist=("plain",))
-        text = body.get_content() if body is not None else ""
+        try:
+            text = body.get_content() if body is not None else ""
+        except (LookupError, ValueError):  # anyone on this machine may send it anything
+            raw = body.get_payload(decode=True) if body is not None else b""
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
     return CaughtMessage(name=path.name,
                          received_at=datetime.fromtimestamp(nanoseconds / 1e9, UTC),
                          sender=str(message.get("From", "")), to=str(message.get("To", "")),

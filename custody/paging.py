@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from custody.db import ID_MAX
 from custody.errors import InvalidInput
 
 T = TypeVar("T")
@@ -58,6 +59,13 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     return key
 
 
+def cursor_id(value: Any) -> int:
+    """An id from a decoded cursor, or InvalidInput: a forged one may hold anything."""
+    if type(value) is not int or not 0 < value <= ID_MAX:
+        raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
+    return value
+
+
 def page_of(rows: Sequence[T], size: int, key: Callable[[T], Sequence[Any]]) -> Page[T]:
     """``rows`` read with one more than ``size``: the page, and where the next starts."""
     more = len(rows) > size
@@ -71,7 +79,5 @@ def newest_first(db: Session, stmt: Select[T], id_column: InstrumentedAttribute[
     stmt = stmt.order_by(id_column.desc()).limit(size + 1)
     if cursor is not None:
         (before,) = decode_cursor(cursor, 1)
-        if not isinstance(before, int):
-            raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
-        stmt = stmt.where(id_column < before)
+        stmt = stmt.where(id_column < cursor_id(before))
     return page_of(db.scalars(stmt).all(), size, lambda row: [getattr(row, id_column.key)])

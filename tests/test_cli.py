@@ -223,3 +223,18 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     assert (tmp_path / "custody-demo" / "var" / "custody.db").is_file()
     assert "demo device demo-router: sshd on 127.0.0.1:" in out and f"(account {account})" in out
     assert re.search(r"its one-time password \(shown once\): \S{16,}", out)  # demo-client
+
+
+def test_the_demo_mail_page_reads_whatever_was_sent_to_the_catcher(tmp_path: Path) -> None:
+    """Anyone on the machine may send the loopback catcher anything: a message in an
+    unknown charset is shown as best it can be, not a broken page."""
+    from custody.demo_mail import caught_messages
+
+    (tmp_path / "1700000000000000000-aa.eml").write_bytes(
+        b"From: x@example.test\r\nTo: y@example.test\r\nSubject: odd\r\n"
+        b"Content-Type: text/plain; charset=no-such-charset\r\n\r\nbody \xff text\r\n")
+    (tmp_path / "1700000000000000001-bb.eml").write_bytes(
+        b"From: x@example.test\r\nTo: y@example.test\r\nSubject: fine\r\n\r\nhello\r\n")
+    odd, fine = caught_messages(tmp_path)[::-1]
+    assert fine.subject == "fine" and fine.text.strip() == "hello"
+    assert odd.subject == "odd" and "body" in odd.text and "text" in odd.text

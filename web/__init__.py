@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     limiter.limit(api_limit)(broker.bp)
     limiter.limit(api_limit)(purge.bp)
     limiter.limit(api_limit)(certs.bp)
+    limiter.limit(api_limit)(audit.bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext

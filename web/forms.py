@@ -93,4 +93,6 @@ def day_start(value: str, name: str, next_day: bool = False) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"{name}: a day as YYYY-MM-DD", field=name) from None
     start = datetime.combine(day, time.min, tzinfo=UTC)
+    if next_day and day == date.max:
+        raise InvalidInput(f"{name}: a day before {date.max}", field=name)
     return start + timedelta(days=1) if next_day else start

@@ -82,7 +82,7 @@ class AuditLog:
         if wanted.actor:
             stmt = stmt.where(AuditEvent.actor == wanted.actor)
         if wanted.action_prefix:
-            stmt = stmt.where(AuditEvent.action.startswith(wanted.action_prefix))
+            stmt = stmt.where(AuditEvent.action.startswith(wanted.action_prefix, autoescape=True))
         if wanted.target:
             stmt = stmt.where(AuditEvent.target == wanted.target)
         if wanted.since is not None:

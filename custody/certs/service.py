@@ -437,12 +437,12 @@ class CertService:
     def find_certificates(self, db: Session, who: Principal, wanted: CertificateFilter,
                           limit: int | None = None, cursor: str | None = None
                           ) -> Page[Certificate]:
-        """A page of ledger entries, newest first, filtered; a client's users see only
-        their own (and so must name their client)."""
-        if not who.is_staff:
-            require_client_access(who, wanted.client_id or -1)
-        else:
+        """A page of ledger entries, newest first, filtered. Every client's: admins; one
+        client's: staff, and that client's own users."""
+        if wanted.client_id is None:
             require_role(who, "admin")
+        else:
+            require_client_access(who, wanted.client_id)
         now = self._clock()
         stmt = select(Certificate)
         if wanted.client_id is not None:

@@ -63,6 +63,15 @@ class Opened:
     node: str | None = None  # whose broker holds the connection
 
 
+@dataclass(frozen=True)
+class LeftLine:
+    """A line typed in a terminal that went away before Enter: the prompt it followed
+    and the keys' line (as the editor model read it)."""
+
+    prompt: str
+    typed: str
+
+
 @dataclass
 class _Live:
     connection: DeviceConnection
@@ -73,6 +82,7 @@ class _Live:
     lock: threading.Lock = field(default_factory=threading.Lock)
     terminal: TerminalStream | None = None
     screen_tail: str | None = None  # the device's last line, as the last terminal left it
+    left_line: LeftLine | None = None  # a line the last terminal typed and did not enter
 
 
 class Terminal(Protocol):
@@ -307,7 +317,8 @@ class TerminalStream:
         self._keys_at = 0.0
         self._asked = False  # the device's last line is a password prompt
         self._columns = EchoLine.COLUMNS
-        self._prompting = False  # the empty line that shows the prompt is not answered yet
+        self._prompting = False  # the redraw that shows the prompt is not answered yet
+        self._line_prompt = ""  # the device's last line when the current line began
         self.events: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
         self.stopped = False
         self.stop_reason = ""
@@ -316,15 +327,48 @@ class TerminalStream:
     def _show_prompt(self) -> None:
         """Show the device's current line at once, not after the first key.
 
+        A line the last terminal left typed but not entered is wiped first (and the
+        connection closed if it cannot be): an Enter here would otherwise run it unchecked.
         A terminal attached before left the device's last line, which may be a question
-        ("[confirm]") that an Enter would answer: show it as it was. Otherwise the device
-        is fresh from login or one-shot commands, at its prompt: an empty line prints it."""
-        if self._live.screen_tail is not None:
+        ("[confirm]") that an Enter would answer: it is shown as it was, and nothing is
+        sent. Otherwise the family's redraw key, if it has one that runs nothing (a
+        shell's Ctrl-L), makes the device print its prompt."""
+        left = self._live.left_line
+        if left is not None:
+            self._tail = left.prompt + left.typed
+            if not self._clear_left_line(left):
+                self._note("note", "a line left typed by the last terminal could not be "
+                                   "cleared; the connection was closed")
+                self.stop("a line left typed by the last terminal could not be cleared "
+                          "from the device, so custody closed the connection")
+                self._broker.close(self._session_id)
+                return
+            self._live.left_line = None
+            self.events.put({"read": self._tail})
+        elif self._live.screen_tail is not None:
             self._tail = self._live.screen_tail
             self.events.put({"read": self._tail})
-        else:
+        elif self._policy.platform.redraw:
             self._prompting = True
-            self._send(b"\r")
+            self._send(self._policy.platform.redraw.encode())
+
+    def _clear_left_line(self, left: LeftLine) -> bool:
+        """Wipe the line a detached terminal left, reading the device here (no relay
+        reads yet), and tell whether only the prompt is left."""
+        prompt = EchoLine.last_line(left.prompt, self._columns).rstrip()
+        backspaces = "\x7f" * min(4096, len(left.typed) + 8)
+        for keys in (self._policy.platform.wipe, backspaces):
+            self._send(keys.encode())
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                if self.read(0.15) is None:
+                    return False
+                if self._output_at > self._keys_at and \
+                        time.monotonic() - self._output_at > 0.15:
+                    break
+            if EchoLine.last_line(self._tail, self._columns).rstrip() == prompt:
+                return True
+        return False
 
     def _await_prompt(self, timeout: float = 3.0) -> None:
         """Keys typed before that prompt is on screen wait for it (the line is read from
@@ -338,7 +382,12 @@ class TerminalStream:
         self._prompting = False
 
     def resize(self, columns: int, rows: int) -> None:
-        """Resize the device's pty; a line being typed is then read afresh (or refused)."""
+        """Resize a shell's pty (readline wraps long lines as the emulated screen does); a
+        line being typed is then read afresh (or refused). A network CLI keeps the
+        511-column terminal netmiko asked for: some scroll long lines sideways, which no
+        screen reading can follow."""
+        if not self._policy.platform.shell:
+            return
         columns, rows = min(max(columns, 20), 500), min(max(rows, 5), 200)
         try:
             with self._live.lock:
@@ -351,6 +400,9 @@ class TerminalStream:
                 self._echo.lose()
 
     def stop(self, reason: str) -> None:
+        if not self.stopped and self._editor.keys:
+            # A line typed and not entered stays on the device: the next terminal wipes it.
+            self._live.left_line = LeftLine(self._line_prompt, self._editor.text)
         self.stopped, self.stop_reason = True, reason
 
     def _note(self, direction: str, text: str) -> None:
@@ -369,6 +421,7 @@ class TerminalStream:
             elif piece:
                 with self._echo_lock:
                     if not self._echo.started:
+                        self._line_prompt = self._tail
                         self._echo.begin(self._tail, self._columns)
                 self._editor.feed(piece)
                 pending.append(piece)
@@ -451,6 +504,10 @@ class TerminalStream:
         echo = self._settled_echo(model)
         if echo is None:
             return None
+        if model is None and self._columns < EchoLine.COLUMNS:
+            with self._echo_lock:
+                if self._echo.wrapped:
+                    return None  # only the screen can say, and the line wrapped on it
         return [r for r in dict.fromkeys((model, echo)) if r is not None]
 
     def _settled_echo(self, model: str | None, timeout: float = 1.5) -> str | None:

@@ -139,15 +139,20 @@ class EchoLine:
 
     @classmethod
     def last_line(cls, text: str, columns: int = COLUMNS) -> str:
-        """What the cursor's row shows after ``text`` (a line of device output) is drawn."""
+        """What the line the cursor ends on shows after ``text`` (the device's output since
+        its last line break) is drawn: its rows joined, when it wrapped."""
         screen = pyte.Screen(columns, cls.ROWS)
         try:
             pyte.Stream(screen).feed(text)
         except Exception:  # noqa: BLE001 - pyte trips on some private sequences
             return text
-        row = screen.buffer[screen.cursor.y]
-        width = max(row.keys(), default=-1) + 1
-        return "".join(row[x].data for x in range(width)).rstrip()
+        # A line longer than the screen wraps: its rows, joined, are the line.
+        rows = []
+        for y in range(screen.cursor.y + 1):
+            row = screen.buffer[y]
+            width = max(row.keys(), default=-1) + 1
+            rows.append("".join(row[x].data for x in range(width)).ljust(columns))
+        return "".join(rows).rstrip()
 
     def feed(self, text: str) -> None:
         if self._stream is not None and self._screen is not None:
@@ -180,6 +185,11 @@ class EchoLine:
             return self._row(y)[self._prompt:].rstrip()  # the line shown again, after help
         text = "".join(self._row(row) for row in range(y + 1))
         return text[self._prompt:].rstrip()
+
+    @property
+    def wrapped(self) -> bool:
+        """Whether the line runs past the prompt's row."""
+        return self._screen is not None and self._screen.cursor.y > 0
 
     def lose(self) -> None:
         """The screen no longer says what the line is (the terminal was resized under it)."""

@@ -53,6 +53,9 @@ class Platform:
     # Keys that wipe a refused line on the device: go to its end, then delete to its start.
     wipe: str = "\x05\x15"
     help_key: str = ""  # typing it shows help and is not part of the line
+    # A key that makes the device print its prompt and runs nothing (a shell's Ctrl-L):
+    # sent when a terminal first attaches, so the prompt shows before the first key.
+    redraw: str = ""
     elevation: Elevation | None = None
     rotation: str | None = None  # name of the credential rotation driver, if any
 
@@ -228,7 +231,7 @@ LINUX = Platform(
     device_types=frozenset({"linux", "vyos", "ubiquiti_edgerouter"}),
     # Ctrl-G ends any key sequence in progress (after ESC or Ctrl-X), Ctrl-C drops the line
     # in every readline mode (vi's too).
-    shell=True, elevation=_SUDO, rotation="linux", wipe="\x07\x03")
+    shell=True, elevation=_SUDO, rotation="linux", wipe="\x07\x03", redraw="\x0c")
 
 PLATFORMS: tuple[Platform, ...] = (CISCO_IOS, CISCO_NXOS, CISCO_XR, ARISTA_EOS, HP_PROCURVE,
                                    JUNIPER_JUNOS, HUAWEI_VRP, HP_COMWARE, MIKROTIK_ROUTEROS,

@@ -27,7 +27,7 @@ from custody.devices.ssh import (
     scan_host_key,
 )
 from custody.errors import Conflict, EgressUnavailable, InvalidInput, NotFound
-from custody.paging import Page, check_limit, decode_cursor, like_pattern, page_of
+from custody.paging import Page, check_limit, cursor_id, decode_cursor, like_pattern, page_of
 from custody.secrets import SecretStore, client_path
 from custody.sensitive import Secret
 from custody.tenancy import get_owned, require_role
@@ -454,7 +454,9 @@ class DeviceService:
                               if who.is_staff else in_name)  # addresses: the staff's to search
         if cursor is not None:
             name, id_ = decode_cursor(cursor, 2)
-            stmt = stmt.where(tuple_(Device.name, Device.id) > tuple_(str(name), int(id_)))
+            if not isinstance(name, str):
+                raise InvalidInput("cursor: not a cursor this list gave", field="cursor")
+            stmt = stmt.where(tuple_(Device.name, Device.id) > tuple_(name, cursor_id(id_)))
         return page_of(db.scalars(stmt).all(), size, lambda device: [device.name, device.id])
 
     def list_devices(self, db: Session, who: Principal, client_id: int | None = None

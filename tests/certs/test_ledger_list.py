@@ -3,6 +3,8 @@ by subject, serial or fingerprint, the same on the API and the admin page."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,8 +90,11 @@ def test_the_ledger_api_pages_newest_first_and_filters(
     assert _ids(client, token, state="expired") == [ledger["legacy"]["id"]]
     assert _ids(client, token, expires_within_days=30) == []
 
+    forged = [base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+              for key in ([10**30], [True], ["7"], [-1])]
     for bad in ({"state": "gone"}, {"expires_within_days": 4000}, {"expires_within_days": "-1"},
-                {"limit": 0}, {"cursor": "nope"}, {"client_id": "x"}):
+                {"limit": 0}, {"cursor": "nope"}, {"client_id": "x"},
+                *({"cursor": c} for c in forged)):
         resp = client.get("/api/v1/certificates", headers=auth(token), query_string=bad)
         assert resp.status_code == 400, bad
         assert resp.json["error"]["fields"][0]["field"] == next(iter(bad))
@@ -105,6 +110,9 @@ def test_a_clients_user_pages_only_their_own_ledger(
     theirs = client.get(f"/api/v1/clients/{world.client_a}/certificates",
                         headers=auth(world.user_b_token))
     assert theirs.status_code in (403, 404)
+    # Staff read a client's ledger; every client's at once is the admins'.
+    assert len(_ids(client, world.tech_token, f"/api/v1/clients/{world.client_a}/certificates")) == 4
+    assert client.get("/api/v1/certificates", headers=auth(world.tech_token)).status_code == 403
     first = client.get(f"/api/v1/clients/{world.client_a}/certificates",
                        headers=auth(world.admin_token), query_string={"limit": 2}).json
     assert len(first["items"]) == 2 and first["next_cursor"]

@@ -328,3 +328,47 @@ def test_allow_list_with_approval(lab: Lab, sshd: SshDevice, clock: FrozenClock)
         actions = set(db.scalars(select(AuditEvent.action)))
     for action in ("command.approval_request", "command.approve", "command.approval_expire"):
         assert action in actions
+
+
+def test_a_line_left_typed_when_the_terminal_goes_is_wiped_before_the_next_one(
+        lab: Lab, sshd: SshDevice) -> None:
+    """Typed, not entered, the terminal closed: the device still holds the line, and the
+    next terminal's first Enter would run it unchecked. The next terminal wipes it first."""
+    lab.client.put(f"/api/v1/clients/{lab.client_id}/policy", headers=lab.admin,
+                   json={"deny_commands": ["whoami"]})
+    sid = open_session(lab, lab.enrol(sshd.port, credentials=LINUX_CREDS))
+    first = terminal(lab, sid)
+    first.wait_for(r"\$ $")  # the prompt shows before any key
+    first.type("whoami")
+    first.wait_for(r"\$ whoami$")
+    first.terminal.close()
+    second = terminal(lab, sid)
+    try:
+        second.type("\r")
+        second.type("echo after-$((1+1))\r")
+        second.wait_for(r"[\r\n]after-2")
+    finally:
+        second.terminal.close()
+    assert DEVICE_USER + "\r\n" not in second.text  # whoami never ran
+
+
+def test_a_narrow_terminal_reads_wrapped_lines_whole(lab: Lab, sshd: SshDevice) -> None:
+    """A shell's pty takes the browser's size; long lines then wrap on the device, and
+    the broker reads them on a screen as narrow, whole. A line only the screen can read
+    (after Tab) that wrapped is refused: the screen alone is not trusted with it."""
+    lab.client.put(f"/api/v1/clients/{lab.client_id}/policy", headers=lab.admin,
+                   json={"deny_commands": ["whoami"]})
+    sid = open_session(lab, lab.enrol(sshd.port, credentials=LINUX_CREDS))
+    screen = terminal(lab, sid)
+    try:
+        screen.wait_for(r"\$ $")
+        screen.terminal.resize(40, 10)
+        screen.type("stty size | tr ' ' x\r")
+        screen.wait_for(r"[\r\n]10x40")
+        screen.type("echo " + "b" * 50 + "-ok\r")  # wraps twice on the device
+        screen.wait_for(r"[\r\n]" + "b" * 50 + "-ok")
+        refused_then_alive(screen, "echo " + "a" * 50 + "; whoami\r")
+        refused_then_alive(screen, "echo " + "c" * 50 + "\t\r")
+    finally:
+        screen.terminal.close()
+    assert DEVICE_USER + "\r\n" not in screen.text  # whoami never ran
