@@ -7,6 +7,7 @@ import ipaddress
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -76,3 +77,22 @@ def verify_chain(folder: Path, certificate: str, chain: list[str]) -> None:
     ok = openssl("verify", "-CAfile", str(folder / "root.pem"), "-untrusted",
                  str(folder / "issuing.pem"), str(folder / "leaf.pem"))
     assert ok.returncode == 0 and ok.stdout.strip().endswith("OK"), ok.stdout + ok.stderr
+
+
+def issue_to(client: Any, services: Any, admin_token: str, client_id: int, domain: str,
+             host: str = "vpn", first: bool = True) -> dict[str, Any]:
+    """A certificate for ``host.domain`` issued through the API from a CSR, after the
+    client is allowed ``domain`` (and, ``first``, the root CA is made)."""
+    from custody.db import transaction
+
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    if first:
+        with transaction(services.db) as db:
+            services.certs.init_root(db, "test")
+        client.put(f"/api/v1/clients/{client_id}/policy", headers=headers,
+                   json={"cert_names": [domain]})
+    csr, _ = make_csr(f"{host}.{domain}", [f"{host}.{domain}"])
+    resp = client.post(f"/api/v1/clients/{client_id}/certificates", headers=headers,
+                       json={"csr": csr})
+    assert resp.status_code == 201, resp.json
+    return dict(resp.json)

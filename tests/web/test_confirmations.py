@@ -22,7 +22,7 @@ from custody.db import transaction
 from custody.devices.models import AccessSession, Device, EgressProfile
 from custody.purge.models import Hold as PurgeHold
 from custody.services import Services
-from tests.certs.helpers import make_csr
+from tests.certs.helpers import issue_to
 from tests.conftest import FrozenClock, World, auth, csrf_from
 
 
@@ -38,13 +38,7 @@ def _text(resp: Any) -> str:
 def test_revoking_and_releasing_ask_first_and_act_on_the_confirmation(
         client: FlaskClient, world: World, services: Services, login: Any) -> None:
     h = auth(world.admin_token)
-    with transaction(services.db) as db:
-        services.certs.init_root(db, "test")
-    client.put(f"/api/v1/clients/{world.client_a}/policy", headers=h,
-               json={"cert_names": ["acme.test"]})
-    csr, _ = make_csr("vpn.acme.test", ["vpn.acme.test"])
-    cert = client.post(f"/api/v1/clients/{world.client_a}/certificates", headers=h,
-                       json={"csr": csr}).json
+    cert = issue_to(client, services, world.admin_token, world.client_a, "acme.test")
     login("root", "Admin-Pass-123!")
     listing = _text(client.get("/admin/certificates"))
     assert '<option value="" selected disabled>Choose a reason</option>' in listing
@@ -274,15 +268,10 @@ def test_every_destructive_form_asks_first(
     nothing until then."""
     h = auth(world.admin_token)
     with transaction(services.db) as db:
-        services.certs.init_root(db, "test")
         services.accounts.create_user(db, "test", "leaver", "technician",
                                       password="Leaver-Pass-123!")
         services.tokens.create(db, "test", "root", name="nightly export", days=30)
-    client.put(f"/api/v1/clients/{world.client_a}/policy", headers=h,
-               json={"cert_names": ["acme.test"]})
-    csr, _ = make_csr("vpn.acme.test", ["vpn.acme.test"])
-    assert client.post(f"/api/v1/clients/{world.client_a}/certificates", headers=h,
-                       json={"csr": csr}).status_code == 201
+    issue_to(client, services, world.admin_token, world.client_a, "acme.test")
     client.post("/api/v1/egress-profiles", headers=h,
                 json={"name": "spare", "source_ip": "127.0.0.3"})
     assert client.post("/api/v1/holds", headers=h, json={

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from custody.db import transaction
 from custody.services import Services
-from tests.certs.helpers import make_csr
-from tests.conftest import World, auth, csrf_from
+from tests.certs.helpers import issue_to
+from tests.conftest import World, csrf_from
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -57,14 +56,7 @@ def test_every_page_the_readme_lists_is_in_a_menu(
 
 def test_one_search_finds_devices_clients_and_certificates(
         client: FlaskClient, world: World, services: Services, login: Any) -> None:
-    h = auth(world.admin_token)
-    with transaction(services.db) as db:
-        services.certs.init_root(db, "test")
-    client.put(f"/api/v1/clients/{world.client_b}/policy", headers=h,
-               json={"cert_names": ["zzcanaryb.test"]})
-    csr, _ = make_csr("vpn.zzcanaryb.test", ["vpn.zzcanaryb.test"])
-    cert = client.post(f"/api/v1/clients/{world.client_b}/certificates", headers=h,
-                       json={"csr": csr}).json
+    cert = issue_to(client, services, world.admin_token, world.client_b, "zzcanaryb.test")
     login("root", "Admin-Pass-123!")
 
     def sections(q: str) -> dict[str, str]:
