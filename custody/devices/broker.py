@@ -332,7 +332,8 @@ class TerminalStream:
         A terminal attached before left the device's last line, which may be a question
         ("[confirm]") that an Enter would answer: it is shown as it was, and nothing is
         sent. Otherwise the family's redraw key, if it has one that runs nothing (a
-        shell's Ctrl-L), makes the device print its prompt."""
+        shell's Ctrl-L), makes the device print its prompt; without one, the technician
+        is told to press Enter."""
         left = self._live.left_line
         if left is not None:
             self._tail = left.prompt + left.typed
@@ -351,6 +352,8 @@ class TerminalStream:
         elif self._policy.platform.redraw:
             self._prompting = True
             self._send(self._policy.platform.redraw.encode())
+        else:  # a CLI with no key that shows the prompt and surely runs nothing
+            self.events.put({"notice": "connected: press Enter for the device's prompt"})
 
     def _clear_left_line(self, left: LeftLine) -> bool:
         """Wipe the line a detached terminal left, reading the device here (no relay

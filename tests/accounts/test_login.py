@@ -28,6 +28,13 @@ Login = Callable[..., Any]
 
 
 @pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Sign-in's reads and writes are the same on either database; the rate-limit
+    counters, whose statements differ, are tested on both in tests/test_ratelimit.py."""
+    return sqlite_url
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:
     return write_settings(tmp_path, database_url, smtp.port,
                           security={"notify_email": "soc@provider.test"})
