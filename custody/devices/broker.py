@@ -93,7 +93,8 @@ class Terminal(Protocol):
         ...
 
     def resize(self, columns: int, rows: int) -> None:
-        """Give the device's terminal the browser's size (clamped to sane bounds)."""
+        """Give a shell's terminal the browser's size (clamped to sane bounds); a network
+        CLI keeps its own."""
         ...
 
     def next(self) -> dict[str, str] | None:
