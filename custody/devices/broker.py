@@ -83,6 +83,9 @@ class _Live:
     terminal: TerminalStream | None = None
     screen_tail: str | None = None  # the device's last line, as the last terminal left it
     left_line: LeftLine | None = None  # a line the last terminal typed and did not enter
+    # Held while a terminal reads the channel: a terminal attached again waits until the
+    # one before has stopped reading, so the device's answers reach the new one.
+    reading: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Terminal(Protocol):
@@ -335,6 +338,8 @@ class TerminalStream:
         sent. Otherwise the family's redraw key, if it has one that runs nothing (a
         shell's Ctrl-L), makes the device print its prompt; without one, the technician
         is told to press Enter."""
+        with self._live.reading:
+            pass  # the terminal before, if any, is done with its last read
         left = self._live.left_line
         if left is not None:
             self._tail = left.prompt + left.typed
@@ -584,15 +589,16 @@ class TerminalStream:
 
     def read(self, timeout: float = 0.2) -> str | None:
         """Return device output ('' if none yet), or None once the terminal has ended."""
-        if self.stopped:
-            return None
-        self._channel.settimeout(timeout)
-        try:
-            chunk = self._channel.recv(65536)
-        except TimeoutError:
-            return ""
-        except OSError:
-            chunk = b""
+        with self._live.reading:  # one reader of the channel, even across terminals
+            if self.stopped:
+                return None
+            self._channel.settimeout(timeout)
+            try:
+                chunk = self._channel.recv(65536)
+            except TimeoutError:
+                return ""
+            except OSError:
+                chunk = b""
         if not chunk:
             self.stop("the device closed the connection")
             return None
