@@ -13,24 +13,24 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from custody.accounts.roles import STAFF
-from custody.audit.service import AuditFilter, verify_chain
+from custody.audit.service import verify_chain
 from custody.clients.models import Engagement
 from custody.clients.service import CONTACT_KINDS, PURPOSES, EngagementChanges, check_order
 from custody.dashboard import dashboard, next_sweep
 from custody.errors import BackendUnavailable, CustodyError
-from custody.names import names_of, user_key
+from custody.names import names_of
 from custody.purge.plan import PurgeKind
 from custody.purge.schedule import WINDOWS, build_schedule, schedule_csv
 from custody.purge.service import receipt_json
 from custody.scheduling import status as scheduler_status
 from custody.web.api import send_verification
+from custody.web.audit import audit_filter
 from custody.web.auth import roles_required
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
 from custody.web.forms import (
     ActionForm,
     attempt,
-    day_start,
     page_links,
     place_error,
     problems,
@@ -392,12 +392,8 @@ def audit() -> ResponseReturnValue:
     args = {k: (request.args.get(k) or "").strip()
             for k in ("actor", "action", "target", "from", "to")}
     try:
-        wanted = AuditFilter(
-            actor=(user_key(db(), principal(), args["actor"]) or args["actor"]) or None,
-            action_prefix=args["action"] or None, target=args["target"] or None,
-            since=day_start(args["from"], "from"),
-            until=day_start(args["to"], "to", next_day=True))
-        page = services().audit.find(db(), wanted, cursor=request.args.get("cursor") or None)
+        page = services().audit.find(db(), audit_filter(),
+                                     cursor=request.args.get("cursor") or None)
     except CustodyError as exc:
         flash(f"Not shown: {exc}")
         return redirect(url_for("admin.audit"))

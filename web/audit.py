@@ -31,16 +31,21 @@ bp = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 @bp.get("/audit")
 @roles_required("admin")
 def list_events() -> ResponseReturnValue:
-    args = {k: (request.args.get(k) or "").strip() for k in ("actor", "action", "target")}
-    actor = args["actor"][:150]
-    wanted = AuditFilter(
-        actor=(user_key(db(), principal(), actor) or actor) if actor else None,
-        action_prefix=args["action"][:100] or None, target=args["target"][:200] or None,
-        since=day_start(request.args.get("from") or "", "from"),
-        until=day_start(request.args.get("to") or "", "to", next_day=True))
-    page = services().audit.find(db(), wanted, limit=whole_arg("limit"),
+    page = services().audit.find(db(), audit_filter(), limit=whole_arg("limit"),
                                  cursor=request.args.get("cursor") or None)
     return items([event_out(e) for e in page.rows], page.next_cursor).reply()
+
+
+def audit_filter() -> AuditFilter:
+    """The filters the audit log was asked for (the API's and the page's alike): who (a
+    username, or as recorded), what (an action's start), on what, and which days."""
+    actor, action, target = ((request.args.get(k) or "").strip()[:most] for k, most in
+                             (("actor", 150), ("action", 100), ("target", 200)))
+    return AuditFilter(
+        actor=(user_key(db(), principal(), actor) or actor) if actor else None,
+        action_prefix=action or None, target=target or None,
+        since=day_start(request.args.get("from") or "", "from"),
+        until=day_start(request.args.get("to") or "", "to", next_day=True))
 
 
 def event_out(e: AuditEvent) -> AuditEventOut:
