@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, TypeGuard
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, g, request
 from flask_sock import Sock
 
-from custody.devices.broker import Terminal
+from custody.devices.broker import Terminal, is_size
 from custody.errors import CustodyError, Forbidden, Unauthorized
 from custody.web.context import db, end_unit_of_work, services
 
@@ -68,15 +68,10 @@ def _relay(terminal: Terminal, frame: str) -> None:
     if isinstance(message, dict) and isinstance(message.get("keys"), str):
         terminal.write(message["keys"])
     elif isinstance(message, dict) and "resize" in message:
-        if _is_size(size := message["resize"]):
+        if is_size(size := message["resize"]):
             terminal.resize(size[0], size[1])
     else:
         terminal.write(frame)
-
-
-def _is_size(value: object) -> TypeGuard[list[int]]:
-    return (isinstance(value, list) and len(value) == 2
-            and all(type(n) is int for n in value))
 
 
 def _check_handshake() -> None:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import paramiko
 from sqlalchemy.orm import Session, sessionmaker
@@ -86,6 +86,12 @@ class _Live:
     # Held while a terminal reads the channel: a terminal attached again waits until the
     # one before has stopped reading, so the device's answers reach the new one.
     reading: threading.Lock = field(default_factory=threading.Lock)
+
+
+def is_size(value: object) -> TypeGuard[list[int]]:
+    """Whether ``value`` is a terminal size as the browser sends it: [columns, rows]."""
+    return (isinstance(value, list) and len(value) == 2
+            and all(type(n) is int for n in value))
 
 
 class Terminal(Protocol):
@@ -365,8 +371,7 @@ class TerminalStream:
         """Wipe the line a detached terminal left, reading the device here (no relay
         reads yet), and tell whether only the prompt is left."""
         prompt = EchoLine.last_line(left.prompt, self._columns).rstrip()
-        backspaces = "\x7f" * min(4096, len(left.typed) + 8)
-        for keys in (self._policy.platform.wipe, backspaces):
+        for keys in self._wipe_keys(len(left.typed)):
             self._send(keys.encode())
             deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:
@@ -472,9 +477,7 @@ class TerminalStream:
         """Clear a refused line on the device, and make sure it is gone: a line left there
         would run with the next Enter, so a terminal that cannot clear it is closed."""
         texts = [t.strip() for t in refused if t.strip()]
-        # The family's keys; then, for a CLI without them, a backspace per character.
-        backspaces = "\x7f" * min(4096, max((len(t) for t in refused), default=0) + 8)
-        for keys in (self._policy.platform.wipe, backspaces):
+        for keys in self._wipe_keys(max((len(t) for t in refused), default=0)):
             self._send(keys.encode())
             if self._cleared(texts):
                 return
@@ -482,6 +485,11 @@ class TerminalStream:
         self.stop("a refused line could not be cleared from the device, so custody closed "
                   "the connection")
         self._broker.close(self._session_id)
+
+    def _wipe_keys(self, longest: int) -> tuple[str, str]:
+        """What clears a line of up to ``longest`` characters, tried in turn: the
+        family's keys; then, for a CLI without them, a backspace per character."""
+        return self._policy.platform.wipe, "\x7f" * min(4096, longest + 8)
 
     def _cleared(self, texts: list[str], timeout: float = 2.0) -> bool:
         """Whether the device's last line, once it is quiet, no longer ends in the line."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from custody import errors
-from custody.devices.broker import LocalBroker, LocalTerminal, Opened
+from custody.devices.broker import LocalBroker, LocalTerminal, Opened, is_size
 from custody.devices.policy import CommandPolicy
 from custody.errors import BackendUnavailable, ConfigError, CustodyError
 
@@ -255,11 +255,8 @@ class BrokerServer:
             while (msg := lines.next()) is not None and allowed():
                 if "write" in msg:
                     terminal.write(str(msg["write"]))
-                elif "resize" in msg:
-                    size = msg["resize"]
-                    if isinstance(size, list) and len(size) == 2 and \
-                            all(type(n) is int for n in size):
-                        terminal.resize(size[0], size[1])
+                elif is_size(size := msg.get("resize")):
+                    terminal.resize(size[0], size[1])
         finally:
             terminal.close()
             reader.join(timeout=2)
