@@ -16,17 +16,22 @@ from custody.audit.models import AuditEvent, AuditHead
 from custody.db import write_kept
 from custody.errors import Conflict
 from custody.paging import Page, check_limit, newest_first
+from custody.statements import DriverStatement
 
 GENESIS = "0" * 64
 
-# Run on the connection (Core), not through the session: no ORM bookkeeping per append.
-# The head row's lock serializes appenders, so the next id is the head's plus one and the
-# hash is known before the insert: three statements per event.
-_TAKE_HEAD = (update(AuditHead).where(AuditHead.id == 1)
-              .values(count=AuditHead.count + 1, last_id=AuditHead.last_id + 1)
-              .returning(AuditHead.last_id, AuditHead.last_hash))
-_INSERT_EVENT = insert(AuditEvent)
-_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1).values(last_hash=bindparam("digest"))
+# Run on the driver's cursor (custody.statements), not through the session: no ORM or
+# execution-context bookkeeping per append. The head row's lock serializes appenders, so
+# the next id is the head's plus one and the hash is known before the insert: three
+# statements per event.
+_TAKE_HEAD = DriverStatement(
+    update(AuditHead).where(AuditHead.id == 1)
+    .values(count=AuditHead.count + 1, last_id=AuditHead.last_id + 1)
+    .returning(AuditHead.last_id, AuditHead.last_hash))
+_INSERT_EVENT = DriverStatement(insert(AuditEvent), keys=(
+    "id", "at", "actor", "action", "target", "details", "prev_hash", "hash"))
+_MOVE_HEAD = DriverStatement(
+    update(AuditHead).where(AuditHead.id == 1).values(last_hash=bindparam("digest")))
 
 
 def _digest(prev_hash: str, event_id: int, at: datetime, actor: str, action: str,
@@ -58,21 +63,20 @@ class AuditLog:
     def record(self, db: Session, actor: str, action: str, target: str = "",
                **details: Any) -> int:
         """Append one event and return its id; the head row's update serializes concurrent
-        appenders. Three prebuilt statements on the session's connection, no ORM flush:
-        every write of the product pays this."""
-        conn = db.connection()
+        appenders. Three prebuilt statements on the driver's cursor, no ORM flush: every
+        write of the product pays this."""
         # Take the write lock first (UPDATE), and read the tip with it: no two appenders
         # chain off one tip.
-        tip = conn.execute(_TAKE_HEAD).first()
-        if tip is None:  # the migrations make it: a missing head means a tampered database
+        tip = _TAKE_HEAD.run(db)
+        if not tip:  # the migrations make it: a missing head means a tampered database
             raise Conflict("the audit chain's head row is missing; run `custody audit verify`")
-        event_id, prev_hash = int(tip.last_id), str(tip.last_hash)
+        event_id, prev_hash = int(tip[0].last_id), str(tip[0].last_hash)
         at = self._clock()
         digest = _digest(prev_hash, event_id, at, actor, action, target, details)
-        conn.execute(_INSERT_EVENT, {
+        _INSERT_EVENT.run(db, {
             "id": event_id, "at": at, "actor": actor, "action": action, "target": target,
             "details": details, "prev_hash": prev_hash, "hash": digest})
-        conn.execute(_MOVE_HEAD, {"digest": digest})
+        _MOVE_HEAD.run(db, {"digest": digest})
         return event_id
 
     def find(self, db: Session, wanted: AuditFilter, limit: int | None = None,

@@ -34,6 +34,7 @@ from custody.errors import Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
 from custody.paging import Page, check_limit, like_pattern, newest_first
 from custody.secrets import SecretNotFound, SecretStore, client_path
+from custody.statements import DriverStatement
 from custody.tenancy import get_owned, require_client_access, require_role
 
 
@@ -76,7 +77,7 @@ class CaRef(NamedTuple):
 
 
 _issuing, _root_ca = aliased(CertificateAuthority), aliased(CertificateAuthority)
-_ISSUANCE_READ = (
+_ISSUANCE_READ = DriverStatement(
     select(Client.id, ClientPolicy.cert_names,
            _issuing.id.label("ca_id"), _issuing.cert_pem.label("ca_pem"),
            _issuing.key_path.label("ca_key"), _root_ca.id.label("root_id"),
@@ -192,9 +193,10 @@ class CertService:
         """Everything an issuance reads, in one query: the client, its allowed names (the
         request's names are checked against them here), its issuing CA (made on first
         use, after the check) and the root. Returns the checked names and both CAs."""
-        found = db.connection().execute(_ISSUANCE_READ, {"client_id": client_id}).first()
-        if found is None:
+        rows = _ISSUANCE_READ.run(db, {"client_id": client_id})
+        if not rows:
             _missing("client", client_id)
+        found = rows[0]
         checked = self._checked(db, client_id, common_name, sans, found.cert_names or [])
         if found.root_id is None:
             raise Conflict("no root CA yet: run `custody ca init`")

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from custody.addresses import dns_name, is_network
+from custody.addresses import dns_name
 from custody.errors import InvalidInput
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
 # RFC 5280 §5.3.1 reasons for an end-entity certificate: cACompromise and aACompromise
 # concern CAs, removeFromCRL is a delta-CRL entry, and certificateHold is refused here
@@ -201,11 +202,23 @@ def _normalized(name: str) -> str:
         return f"email:{local}@{dns_name(domain)}"
     if "@" in name:
         return _normalized(f"email:{name}")
-    return _normalized(_as_name(name)) if _as_name(name) != name else dns_name(name)
+    as_name = _as_name(name)
+    return _normalized(as_name) if as_name != name else dns_name(name)
+
+
+def _may_be_ip(text: str) -> bool:
+    # An IP address (or network) starts with a hex digit or a colon: a DNS name such as
+    # "www.example" is not worth the ipaddress module's exception.
+    return text[:1] in _IP_FIRST
+
+
+_IP_FIRST = frozenset("0123456789abcdefABCDEF:")
 
 
 def _as_name(common_name: str) -> str:
     """A common name read as the SAN it must repeat: an IP address, else a DNS name."""
+    if not _may_be_ip(common_name):
+        return common_name
     try:
         return f"ip:{ipaddress.ip_address(common_name)}"
     except ValueError:
@@ -228,17 +241,18 @@ def check_names(common_name: str, sans: Sequence[str], allowed: Sequence[str],
     if not names:
         raise InvalidInput("the request names nothing (no common name, no subject alternative "
                            "name)", field="csr")
+    domains, networks = _read_allowed(allowed)
     for name in names:
         if name.startswith("ip:"):
-            if name[3:] not in allowed and not any(_in_network(name[3:], a) for a in allowed):
+            if not any(ipaddress.ip_address(name[3:]) in net for net in networks):
                 raise InvalidInput(f"{name[3:]}: IP address not allowed for this client; add it "
                                    f"(or its network, e.g. {name[3:]}/24) to {where}")
         elif name.startswith("email:"):
             domain = name.rsplit("@", 1)[-1]
-            if not _within(domain, allowed):
+            if not _within(domain, domains):
                 raise InvalidInput(f"{name[6:]}: e-mail domain not allowed for this client; "
                                    f"add {domain} to {where}")
-        elif not _within(name.removeprefix("*."), allowed):
+        elif not _within(name.removeprefix("*."), domains):
             wanted = ".".join(name.removeprefix("*.").split(".")[-2:])
             raise InvalidInput(f"{name}: DNS name outside this client's allowed names "
                                f"({', '.join(allowed) or 'none set'}); add {wanted} (itself and "
@@ -246,16 +260,30 @@ def check_names(common_name: str, sans: Sequence[str], allowed: Sequence[str],
     return cn or names[0].removeprefix("email:").removeprefix("ip:"), names
 
 
-def _within(name: str, allowed: Sequence[str]) -> bool:
-    domains = [a.lower() for a in allowed if not is_network(a)]
-    return any(name == a or name.endswith("." + a) for a in domains)
+def _read_allowed(allowed: Sequence[str]) -> tuple[list[str], list[IpNetwork]]:
+    """A client's allowed names read once per request: domains (lowercase) and networks."""
+    domains: list[str] = []
+    networks: list[IpNetwork] = []
+    for entry in allowed:
+        network = _as_network(entry)
+        if network is None:
+            domains.append(entry.lower())
+        else:
+            networks.append(network)
+    return domains, networks
 
 
-def _in_network(ip: str, allowed: str) -> bool:
+def _as_network(entry: str) -> IpNetwork | None:
+    if not _may_be_ip(entry):
+        return None
     try:
-        return ipaddress.ip_address(ip) in ipaddress.ip_network(allowed, strict=False)
+        return ipaddress.ip_network(entry, strict=False)
     except ValueError:
-        return False
+        return None
+
+
+def _within(name: str, domains: Sequence[str]) -> bool:
+    return any(name == a or name.endswith("." + a) for a in domains)
 
 
 def request_for(key: PrivateKey, common_name: str, names: Sequence[str]

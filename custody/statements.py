@@ -1,0 +1,101 @@
+"""Statements that nearly every write runs, executed on the database driver's cursor.
+
+For a one-row statement SQLAlchemy's execution context (parameters, result set-up,
+bookkeeping) costs several times what the database spends on it. The audit log's append
+runs inside every write of the product, so its statements are compiled once per
+dialect and handed to the driver directly: the same SQL, the same type conversions
+(each bind parameter's own processor) and the same errors (wrapped as SQLAlchemy's, the
+connection invalidated when the database went away) as through ``Connection.execute``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections import namedtuple
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import UpdateBase
+
+
+def _row_type(names: Sequence[str]) -> Callable[..., tuple[Any, ...]]:
+    return namedtuple("Row", names, rename=True)  # read by name, as SQLAlchemy's rows are
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    order: tuple[str, ...] | None  # positional drivers: the parameters' order
+    processors: Mapping[str, Callable[[Any], Any]]
+    construct: Callable[[Mapping[str, Any]], MutableMapping[str, Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]  # one per returned column
+
+    def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | MutableMapping[str, Any]:
+        values = self.construct(dict(params))  # adds the statement's own literals
+        for name, process in self.processors.items():
+            values[name] = process(values[name])
+        return tuple(values[name] for name in self.order) if self.order is not None else values
+
+
+class DriverStatement:
+    """A Core statement (a SELECT, or DML with or without RETURNING) run on the session's
+    connection without SQLAlchemy's execution context. ``keys`` are the columns an INSERT
+    is given values for. Rows come back as named tuples of converted values."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]] | UpdateBase, keys: Sequence[str] = ()) -> None:
+        self._statement = statement
+        self._keys = list(keys)
+        columns = list(statement.exported_columns)
+        self._columns = columns
+        self._row = _row_type([str(c.key) for c in columns])
+        self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = (
+            weakref.WeakKeyDictionary())
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect,
+                                               column_keys=self._keys or None)
+            processors = {}
+            for name, bind in compiled.binds.items():
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if process is not None:
+                    processors[name] = process
+            results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
+                            for c in self._columns)
+            order = tuple(compiled.positiontup or ()) if dialect.positional else None
+            found = self._compiled[dialect] = _Compiled(
+                compiled.string, order, processors, compiled.construct_params, results)
+        return found
+
+    def run(self, db: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """Execute inside ``db``'s transaction; return the rows, if the statement has any."""
+        conn = db.connection()
+        dialect = conn.dialect
+        compiled = self._for(dialect)
+        args = compiled.arguments(params or {})
+        raw = conn.connection.dbapi_connection
+        if raw is None:  # invalidated: SQLAlchemy's own path says why, or reconnects
+            return [self._row(*row) for row in conn.execute(self._statement, dict(params or {}))]
+        cursor = raw.cursor()
+        try:
+            cursor.execute(compiled.sql, args)
+            rows = cursor.fetchall() if cursor.description else []
+        except dialect.loaded_dbapi.Error as exc:
+            gone = dialect.is_disconnect(exc, raw, cursor)
+            if gone:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(compiled.sql, args, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=gone, dialect=dialect) from exc
+        finally:
+            with contextlib.suppress(dialect.loaded_dbapi.Error):
+                cursor.close()
+        return [self._row(*(value if process is None else process(value)
+                            for process, value in zip(compiled.results, row, strict=True)))
+                for row in rows]

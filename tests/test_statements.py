@@ -1,0 +1,75 @@
+"""Statements run on the driver's cursor (custody.statements) store, read and fail exactly
+as the same statements through SQLAlchemy do, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from custody.audit.models import AuditEvent
+from custody.db import transaction
+from custody.services import Services
+from custody.statements import DriverStatement
+
+_INSERT = DriverStatement(insert(AuditEvent), keys=(
+    "id", "at", "actor", "action", "target", "details", "prev_hash", "hash"))
+_READ = DriverStatement(select(AuditEvent.at, AuditEvent.details, AuditEvent.actor.label("who"))
+                        .where(AuditEvent.id == 900001))
+_AT = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
+_DETAILS = {"serial": "0A1B", "names": ["a.example", "ü.example"], "n": 3, "none": None}
+
+
+def _event(event_id: int) -> dict[str, object]:
+    return {"id": event_id, "at": _AT, "actor": "user:1", "action": "test.driver",
+            "target": "certificate:1", "details": _DETAILS, "prev_hash": "0" * 64,
+            "hash": "1" * 64}
+
+
+def test_rows_written_on_the_driver_read_back_as_sqlalchemy_wrote_them(services: Services) -> None:
+    with transaction(services.db) as db:
+        _INSERT.run(db, _event(900001))
+        db.execute(insert(AuditEvent), [_event(900002)])  # the same row through SQLAlchemy
+    with transaction(services.db) as db:
+        ours, theirs = (db.get(AuditEvent, 900001), db.get(AuditEvent, 900002))
+        assert ours is not None and theirs is not None
+        assert (ours.at, ours.details) == (theirs.at, theirs.details) == (_AT, _DETAILS)
+        stored = db.execute(text("SELECT at, details FROM audit_events WHERE id IN "
+                                 "(900001, 900002) ORDER BY id")).all()
+        assert stored[0] == stored[1]  # the same text or value in the database itself
+        (row,) = _READ.run(db)
+        assert (row.at, row.details, row.who) == (_AT, _DETAILS, "user:1")  # converted, named
+
+
+def test_a_driver_error_is_sqlalchemys_and_the_unit_rolls_back(services: Services) -> None:
+    with pytest.raises(IntegrityError), transaction(services.db) as db:
+        _INSERT.run(db, _event(900003))
+        _INSERT.run(db, _event(900003))  # the same primary key
+    with transaction(services.db) as db:
+        assert db.get(AuditEvent, 900003) is None  # neither row landed
+        _INSERT.run(db, _event(900003))  # and the pooled connection goes on
+    with transaction(services.db) as db:
+        assert db.get(AuditEvent, 900003) is not None
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a server drops it
+def test_a_connection_the_database_dropped_is_invalidated_and_replaced(
+        services: Services) -> None:
+    db = services.db()
+    try:
+        held = db.connection()
+        pid = db.scalar(text("SELECT pg_backend_pid()"))
+        with services.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as failed:
+            _INSERT.run(db, _event(900004))
+        assert failed.value.connection_invalidated
+        assert held.invalidated  # not handed back to the pool as if it were alive
+    finally:
+        db.close()
+    with transaction(services.db) as db:  # the pool hands out a new connection
+        _INSERT.run(db, _event(900004))
+    with transaction(services.db) as db:
+        assert db.get(AuditEvent, 900004) is not None
