@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
@@ -74,9 +74,11 @@ class DriverStatement:
                 compiled.string, order, processors, compiled.construct_params, results)
         return found
 
-    def run(self, db: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
-        """Execute inside ``db``'s transaction; return the rows, if the statement has any."""
-        conn = db.connection()
+    def run(self, db: Session | Connection, params: Mapping[str, Any] | None = None
+            ) -> list[Any]:
+        """Execute inside ``db``'s transaction (a session, or the connection it holds);
+        return the rows, if the statement has any."""
+        conn = db if isinstance(db, Connection) else db.connection()
         dialect = conn.dialect
         compiled = self._for(dialect)
         args = compiled.arguments(params or {})

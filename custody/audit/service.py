@@ -67,16 +67,17 @@ class AuditLog:
         write of the product pays this."""
         # Take the write lock first (UPDATE), and read the tip with it: no two appenders
         # chain off one tip.
-        tip = _TAKE_HEAD.run(db)
+        conn = db.connection()
+        tip = _TAKE_HEAD.run(conn)
         if not tip:  # the migrations make it: a missing head means a tampered database
             raise Conflict("the audit chain's head row is missing; run `custody audit verify`")
         event_id, prev_hash = int(tip[0].last_id), str(tip[0].last_hash)
         at = self._clock()
         digest = _digest(prev_hash, event_id, at, actor, action, target, details)
-        _INSERT_EVENT.run(db, {
+        _INSERT_EVENT.run(conn, {
             "id": event_id, "at": at, "actor": actor, "action": action, "target": target,
             "details": details, "prev_hash": prev_hash, "hash": digest})
-        _MOVE_HEAD.run(db, {"digest": digest})
+        _MOVE_HEAD.run(conn, {"digest": digest})
         return event_id
 
     def find(self, db: Session, wanted: AuditFilter, limit: int | None = None,
