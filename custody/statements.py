@@ -15,13 +15,14 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import SelectBase
 
 
 def _row_type(names: Sequence[str]) -> Callable[..., tuple[Any, ...]]:
@@ -48,7 +49,7 @@ class DriverStatement:
     connection without SQLAlchemy's execution context. ``keys`` are the columns an INSERT
     is given values for. Rows come back as named tuples of converted values."""
 
-    def __init__(self, statement: Select[*tuple[Any, ...]] | UpdateBase, keys: Sequence[str] = ()) -> None:
+    def __init__(self, statement: SelectBase | UpdateBase, keys: Sequence[str] = ()) -> None:
         self._statement = statement
         self._keys = list(keys)
         columns = list(statement.exported_columns)
@@ -84,7 +85,8 @@ class DriverStatement:
         args = compiled.arguments(params or {})
         raw = conn.connection.dbapi_connection
         if raw is None:  # invalidated: SQLAlchemy's own path says why, or reconnects
-            return [self._row(*row) for row in conn.execute(self._statement, dict(params or {}))]
+            return [self._row(*row) for row in conn.execute(
+                cast(Executable, self._statement), dict(params or {}))]
         cursor = raw.cursor()
         try:
             cursor.execute(compiled.sql, args)

@@ -16,11 +16,12 @@ from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.devices.models import ClientPolicy
 from custody.secrets import SecretStore
+from custody.statements import DriverStatement
 
 KEY_CACHE_SECONDS = 300
 # Built once: ingest asks for every post.
-_CLIENT = select(Client.created_at, ClientPolicy.prefix_preserving_ips).outerjoin(
-    ClientPolicy, ClientPolicy.client_id == Client.id).where(Client.id == bindparam("client_id"))
+_CLIENT = DriverStatement(select(Client.created_at, ClientPolicy.prefix_preserving_ips).outerjoin(
+    ClientPolicy, ClientPolicy.client_id == Client.id).where(Client.id == bindparam("client_id")))
 
 
 class Engines:
@@ -42,7 +43,7 @@ class Engines:
         """
         created, prefix = None, False
         if client_id is not None:
-            row = db.execute(_CLIENT, {"client_id": client_id}).first()
+            row = next(iter(_CLIENT.run(db, {"client_id": client_id})), None)
             created, prefix = (row[0], bool(row[1])) if row is not None else (None, False)
         key = self._period_key(client_id, created)
         names = tuple(sorted(set(known_names(db, client_id)))) if client_id is not None else ()

@@ -29,6 +29,7 @@ from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.db import GroupCommit
 from custody.devices.models import Device
+from custody.statements import DriverStatement
 
 MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
 
@@ -42,7 +43,8 @@ CHUNK = 500  # keys or rows per statement: far below any database's parameter li
 # The reads of every post, built once (built per call, a statement costs more than its query).
 _KNOWN = select(Notification.dedup_key).where(
     Notification.dedup_key.in_(bindparam("keys", expanding=True)))
-_RESTRICTED = select(Client.processing_restricted_at).where(Client.id == bindparam("client_id"))
+_RESTRICTED = DriverStatement(
+    select(Client.processing_restricted_at).where(Client.id == bindparam("client_id")))
 _IN_GROUPS = (Notification.client_id == bindparam("client_id"),
               Notification.group_id.in_(bindparam("groups", expanding=True)))
 # No ORDER BY in these two: it would lead SQLite to walk every alert of the client in id
@@ -58,13 +60,14 @@ _PENDING = select(OutboxMessage, Notification.group_id).join(
 _IN_FOLD = (Notification.client_id == bindparam("client_id"),
             Notification.group_id == bindparam("group_id"),
             Notification.id >= bindparam("first_id"))
-_FOLDED = select(func.count()).select_from(Notification).where(*_IN_FOLD)
+_FOLDED = DriverStatement(select(func.count()).select_from(Notification).where(*_IN_FOLD))
 _LISTED = (Notification.status, Notification.alertname, Notification.payload)
-_LATEST = select(*_LISTED).where(*_IN_FOLD).order_by(Notification.id.desc()).limit(MAX_LISTED)
-_FIRST = select(*_LISTED).where(Notification.id == bindparam("id"))
-_LAST_HOUR = select(func.count()).select_from(select(OutboxMessage.id).where(
+_LATEST = DriverStatement(
+    select(*_LISTED).where(*_IN_FOLD).order_by(Notification.id.desc()).limit(MAX_LISTED))
+_FIRST = DriverStatement(select(*_LISTED).where(Notification.id == bindparam("id")))
+_LAST_HOUR = DriverStatement(select(func.count()).select_from(select(OutboxMessage.id).where(
     OutboxMessage.contact_id == bindparam("contact_id"),
-    OutboxMessage.created_at >= bindparam("since")).limit(bindparam("cap")).subquery())
+    OutboxMessage.created_at >= bindparam("since")).limit(bindparam("cap")).subquery()))
 
 
 @dataclass(frozen=True)
@@ -266,8 +269,8 @@ class AlertIngest:
         folds: list[tuple[OutboxMessage, Fold, list[_Row], int]] = []
         fresh: list[tuple[list[_Row], int, int]] = []  # members, contact, flaps
         for client_id, groups in by_client.items():
-            restricted = db.execute(_RESTRICTED, {"client_id": client_id}).first()
-            if restricted is None or restricted[0] is not None:
+            restricted = _RESTRICTED.run(db, {"client_id": client_id})
+            if not restricted or restricted[0][0] is not None:
                 continue  # erased meanwhile, or its processing restricted
             contacts = recipient_ids(db, client_id, "alerts")
             if not contacts:
@@ -327,15 +330,15 @@ class AlertIngest:
         per post."""
         asked = {"client_id": client_id, "group_id": group_id,
                  "first_id": waiting.notification_id}
-        earlier = db.scalar(_FOLDED, asked) or 0
-        recent = [_Listed(*row) for row in db.execute(_LATEST, asked)][::-1]
-        first = db.execute(_FIRST, {"id": waiting.notification_id}).first()
-        return Fold(_Listed(*first) if first is not None else recent[0], earlier, recent)
+        earlier = _FOLDED.run(db, asked)[0][0] or 0
+        recent = [_Listed(*row) for row in _LATEST.run(db, asked)][::-1]
+        first = _FIRST.run(db, {"id": waiting.notification_id})
+        return Fold(_Listed(*first[0]) if first else recent[0], earlier, recent)
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
         """E-mails planned for the contact in the last hour, counted up to the cap."""
-        return db.scalar(_LAST_HOUR, {"contact_id": contact_id, "cap": self._settings.hourly_cap,
-                                      "since": self._clock() - timedelta(hours=1)}) or 0
+        return _LAST_HOUR.run(db, {"contact_id": contact_id, "cap": self._settings.hourly_cap,
+                                   "since": self._clock() - timedelta(hours=1)})[0][0] or 0
 
 
 @dataclass(slots=True)

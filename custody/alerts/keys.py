@@ -10,7 +10,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, CompoundSelect, bindparam, literal, select, union_all
+from sqlalchemy import BindParameter, bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from custody.accounts.models import User
@@ -20,6 +20,7 @@ from custody.clients.models import Client, Contact
 from custody.devices.models import ClientPolicy, Device
 from custody.errors import SecretNotFound
 from custody.secrets import SecretStore, client_path, provider_path
+from custody.statements import DriverStatement
 
 
 def period_of(now: datetime) -> str:
@@ -44,13 +45,14 @@ def period_key(secrets: SecretStore, client_id: int | None, now: datetime) -> by
 
 _CLIENT: BindParameter[int] = bindparam("client_id")
 # Built once: ingest asks for every post (built per call, it costs more than its query).
-_NAMES: CompoundSelect[Any] = union_all(
+_NAMES = DriverStatement(union_all(
     select(literal("name"), Client.name).where(Client.id == _CLIENT),
     select(literal("name"), Device.name).where(Device.client_id == _CLIENT),
     select(literal("host"), Device.host).where(Device.client_id == _CLIENT),
     select(literal("name"), User.username).where(User.client_id == _CLIENT),
-    select(literal("contact"), Contact.value).where(Contact.client_id == _CLIENT))
-_LISTED = select(ClientPolicy.alert_names).where(ClientPolicy.client_id == _CLIENT)
+    select(literal("contact"), Contact.value).where(Contact.client_id == _CLIENT)))
+_LISTED = DriverStatement(
+    select(ClientPolicy.alert_names).where(ClientPolicy.client_id == _CLIENT))
 
 
 def known_names(db: Session, client_id: int) -> list[str]:
@@ -59,7 +61,7 @@ def known_names(db: Session, client_id: int) -> list[str]:
     (with the local part of each address)."""
     names: list[str] = []
     row: Any
-    for row in db.execute(_NAMES, {"client_id": client_id}):
+    for row in _NAMES.run(db, {"client_id": client_id}):
         kind, value = str(row[0]), row[1]
         if not value or (kind == "host" and is_ip(value)):  # addresses: found anyway
             continue
@@ -67,5 +69,5 @@ def known_names(db: Session, client_id: int) -> list[str]:
         local = value.split("@", 1)[0] if kind == "contact" and "@" in value else ""
         if len(local) >= 3 and local.lower() not in NOT_NAMES:
             names.append(local)
-    listed = db.scalar(_LISTED, {"client_id": client_id})
+    listed = next((row[0] for row in _LISTED.run(db, {"client_id": client_id})), None)
     return names + [n for n in listed or [] if n]

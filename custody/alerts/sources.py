@@ -16,12 +16,13 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client
 from custody.clock import Clock
 from custody.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from custody.statements import DriverStatement
 from custody.tenancy import require_role
 
 TOKEN_PREFIX = "cas_"
 # Built once: every post is authenticated with it.
-_BY_NAME = select(AlertSource.id, AlertSource.kind, AlertSource.token_hash,
-                  AlertSource.client_id).where(AlertSource.name == bindparam("name"))
+_BY_NAME = DriverStatement(select(AlertSource.id, AlertSource.kind, AlertSource.token_hash,
+                                  AlertSource.client_id).where(AlertSource.name == bindparam("name")))
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class AlertSources:
 
     def authenticate(self, db: Session, name: str, kind: str, token: str | None) -> Poster:
         """The source named ``name``, if ``token`` is its token and it posts ``kind``."""
-        row = db.execute(_BY_NAME, {"name": name}).first()
+        row = next(iter(_BY_NAME.run(db, {"name": name})), None)
         if row is None or token is None or \
                 not secrets.compare_digest(row.token_hash, token_digest(token)):
             raise Unauthorized("unknown alert source or wrong token")

@@ -22,6 +22,7 @@ from custody.db import before_io, rows_changed
 from custody.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from custody.mail import Mailer, Message
 from custody.paging import like_pattern
+from custody.statements import DriverStatement
 from custody.tenancy import get_owned, require_client_access, require_role
 
 log = logging.getLogger("custody.clients")
@@ -279,11 +280,11 @@ def mail_recipients(db: Session, client_id: int, purpose: str | None = None
 
 
 # Built once: ingest asks for every post (built per call, a statement costs more than its query).
-_RECIPIENT_IDS = select(Contact.id, Contact.purposes).where(
-    Contact.client_id == bindparam("client_id"), *_MAY_WRITE).order_by(Contact.id)
+_RECIPIENT_IDS = DriverStatement(select(Contact.id, Contact.purposes).where(
+    Contact.client_id == bindparam("client_id"), *_MAY_WRITE).order_by(Contact.id))
 
 
 def recipient_ids(db: Session, client_id: int, purpose: str) -> list[int]:
     """The ids of the contacts ``mail_recipients`` gives for ``purpose``."""
-    return [id_ for id_, purposes in db.execute(_RECIPIENT_IDS, {"client_id": client_id})
+    return [id_ for id_, purposes in _RECIPIENT_IDS.run(db, {"client_id": client_id})
             if purpose in purposes]
