@@ -88,14 +88,21 @@ class DriverStatement:
             return [self._row(*row) for row in conn.execute(
                 cast(Executable, self._statement), dict(params or {}))]
         cursor = raw.cursor()
+        sql = compiled.sql
         try:
-            cursor.execute(compiled.sql, args)
+            # Whoever watches the engine's statements (SQL logs, tracing, tests) sees these
+            # too; there is no execution context to give them.
+            for before in conn.dispatch.before_cursor_execute:
+                sql, args = before(conn, cursor, sql, args, None, False)
+            cursor.execute(sql, args)
             rows = cursor.fetchall() if cursor.description else []
+            for after in conn.dispatch.after_cursor_execute:
+                after(conn, cursor, sql, args, None, False)
         except dialect.loaded_dbapi.Error as exc:
             gone = dialect.is_disconnect(exc, raw, cursor)
             if gone:
                 conn.invalidate(exc)
-            raise DBAPIError.instance(compiled.sql, args, exc, dialect.loaded_dbapi.Error,
+            raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error,
                                       connection_invalidated=gone, dialect=dialect) from exc
         finally:
             with contextlib.suppress(dialect.loaded_dbapi.Error):
@@ -103,3 +110,23 @@ class DriverStatement:
         return [self._row(*(value if process is None else process(value)
                             for process, value in zip(compiled.results, row, strict=True)))
                 for row in rows]
+
+
+class SizedStatements:
+    """Driver statements that differ only in how many values they carry (an IN list, the
+    rows of a multi-row INSERT): ``build(count)`` makes the one for ``count``, once."""
+
+    MOST = 256  # shapes kept; past that, they are built again as needed
+
+    def __init__(self, build: Callable[[int], SelectBase | UpdateBase]) -> None:
+        self._build = build
+        self._made: dict[int, DriverStatement] = {}
+
+    def sized(self, count: int) -> DriverStatement:
+        """The statement for ``count`` values."""
+        made = self._made.get(count)
+        if made is None:
+            if len(self._made) >= self.MOST:
+                self._made.clear()
+            made = self._made[count] = DriverStatement(self._build(count))
+        return made

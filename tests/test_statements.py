@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from custody.audit.models import AuditEvent
@@ -73,3 +73,26 @@ def test_a_connection_the_database_dropped_is_invalidated_and_replaced(
         _INSERT.run(db, _event(900004))
     with transaction(services.db) as db:
         assert db.get(AuditEvent, 900004) is not None
+
+
+def test_whoever_watches_the_engine_sees_driver_statements(services: Services) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def before(conn: object, cursor: object, statement: str, parameters: object,
+               context: object, executemany: bool) -> None:
+        seen.append(("before", statement))
+
+    def after(conn: object, cursor: object, statement: str, parameters: object,
+              context: object, executemany: bool) -> None:
+        seen.append(("after", statement))
+
+    event.listen(services.engine, "before_cursor_execute", before)
+    event.listen(services.engine, "after_cursor_execute", after)
+    try:
+        with transaction(services.db) as db:
+            _INSERT.run(db, _event(900005))
+    finally:
+        event.remove(services.engine, "before_cursor_execute", before)
+        event.remove(services.engine, "after_cursor_execute", after)
+    inserts = [(when, sql) for when, sql in seen if sql.startswith("INSERT INTO audit_events")]
+    assert [when for when, _ in inserts] == ["before", "after"]

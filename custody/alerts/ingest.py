@@ -29,7 +29,7 @@ from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.db import GroupCommit
 from custody.devices.models import Device
-from custody.statements import DriverStatement
+from custody.statements import DriverStatement, SizedStatements
 
 MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
 
@@ -41,8 +41,8 @@ OUTBOX = cast(Table, OutboxMessage.__table__)
 CHUNK = 500  # keys or rows per statement: far below any database's parameter limit
 
 # The reads of every post, built once (built per call, a statement costs more than its query).
-_KNOWN = select(Notification.dedup_key).where(
-    Notification.dedup_key.in_(bindparam("keys", expanding=True)))
+_KNOWN = SizedStatements(lambda count: select(Notification.dedup_key).where(
+    Notification.dedup_key.in_([bindparam(f"key{i}") for i in range(count)])))
 _RESTRICTED = DriverStatement(
     select(Client.processing_restricted_at).where(Client.id == bindparam("client_id")))
 _IN_GROUPS = (Notification.client_id == bindparam("client_id"),
@@ -57,6 +57,25 @@ _PENDING = select(OutboxMessage, Notification.group_id).join(
     OutboxMessage.notification_id.in_(select(Notification.id).where(*_IN_GROUPS)),
     OutboxMessage.contact_id.in_(bindparam("contacts", expanding=True)),
     OutboxMessage.state == "pending")
+_CLIENT_NAMED = DriverStatement(select(Client.id).where(Client.name == bindparam("name")))
+_DEVICE_CLIENTS = DriverStatement(select(Device.client_id).where(
+    (Device.name == bindparam("name")) | (Device.host == bindparam("host"))).distinct())
+_QUEUE = insert(OUTBOX)
+_STORED = ("source_id", "client_id", "dedup_key", "group_id", "status", "alertname",
+           "payload", "received_at")
+
+
+def _store_rows(insert_for: Any) -> SizedStatements:
+    """A multi-row INSERT of ``count`` notifications that skips the dedup keys stored
+    already, for one database's dialect of ON CONFLICT."""
+    return SizedStatements(lambda count: insert_for(NOTIFICATIONS).values([
+        {column: bindparam(f"{column}{n}", type_=NOTIFICATIONS.c[column].type)
+         for column in _STORED} for n in range(count)]).on_conflict_do_nothing(
+        index_elements=[Notification.dedup_key]).returning(Notification.id,
+                                                           Notification.dedup_key))
+
+
+_STORE = {True: _store_rows(pg_insert), False: _store_rows(sqlite_insert)}
 _IN_FOLD = (Notification.client_id == bindparam("client_id"),
             Notification.group_id == bindparam("group_id"),
             Notification.id >= bindparam("first_id"))
@@ -140,16 +159,16 @@ class AlertIngest:
             return post.client_id
         named = labels.get("client")
         if isinstance(named, str):
-            cid = db.scalar(select(Client.id).where(Client.name == named))
-            if cid is not None:
-                return cid
+            found = _CLIENT_NAMED.run(db, {"name": named})
+            if found:
+                return int(found[0].id)
         candidates: set[int] = set()
         for label in ("device", "host", "hostname", "instance"):
             value = labels.get(label)
             if isinstance(value, str) and value:
                 host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-                candidates.update(db.scalars(select(Device.client_id).where(
-                    (Device.name == value) | (Device.host == host)).distinct()))
+                candidates.update(row.client_id for row in _DEVICE_CLIENTS.run(
+                    db, {"name": value, "host": host}))
         return candidates.pop() if len(candidates) == 1 else None
 
     def _ingest_all(self, db: Session, posts: Sequence[Posted]) -> list[IngestResult]:
@@ -164,7 +183,9 @@ class AlertIngest:
         known: set[str] = set()
         keys = list(fresh)
         for i in range(0, len(keys), CHUNK):
-            known.update(db.scalars(_KNOWN, {"keys": keys[i:i + CHUNK]}))
+            chunk = keys[i:i + CHUNK]
+            known.update(row.dedup_key for row in _KNOWN.sized(len(chunk)).run(
+                db, {f"key{n}": key for n, key in enumerate(chunk)}))
         now = self._clock()
         owner: dict[str, int] = {}
         new_rows: list[_Row] = []
@@ -233,17 +254,14 @@ class AlertIngest:
     def _store(self, db: Session, rows: Sequence[_Row]) -> set[str]:
         """Insert the rows whose dedup key no one has stored meanwhile (a retry, or the
         other half of an HA pair, racing this one); give each its id; return their keys."""
-        insert = (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)
-        statement = insert(NOTIFICATIONS).on_conflict_do_nothing(
-            index_elements=[Notification.dedup_key]).returning(Notification.id,
-                                                               Notification.dedup_key)
+        statements = _STORE[db.get_bind().dialect.name == "postgresql"]
         ids: dict[str, int] = {}
         for i in range(0, len(rows), CHUNK):
-            ids.update((key, id_) for id_, key in db.execute(statement, [
-                {"source_id": r.source_id, "client_id": r.client_id, "dedup_key": r.dedup_key,
-                 "group_id": r.group_id, "status": r.status, "alertname": r.alertname,
-                 "payload": r.payload, "received_at": r.received_at}
-                for r in rows[i:i + CHUNK]]))
+            chunk = rows[i:i + CHUNK]
+            values = {f"{column}{n}": getattr(r, column)
+                      for n, r in enumerate(chunk) for column in _STORED}
+            ids.update((row.dedup_key, row.id)
+                       for row in statements.sized(len(chunk)).run(db, values))
         for row in rows:
             row.id = ids.get(row.dedup_key)
         return set(ids)
@@ -319,7 +337,7 @@ class AlertIngest:
                                 "attempts": 0, "next_attempt_at": now + hold,
                                 "created_at": now})
             if planned:
-                db.execute(insert(OUTBOX), planned)
+                db.execute(_QUEUE, planned)
             return firsts
         return write
 
