@@ -113,20 +113,25 @@ class DriverStatement:
 
 
 class SizedStatements:
-    """Driver statements that differ only in how many values they carry (an IN list, the
-    rows of a multi-row INSERT): ``build(count)`` makes the one for ``count``, once."""
+    """Driver statements that differ only in how many values they carry (IN lists, the
+    rows of a multi-row INSERT): ``build(*counts)`` makes the one for those counts, once."""
 
     MOST = 256  # shapes kept; past that, they are built again as needed
 
-    def __init__(self, build: Callable[[int], SelectBase | UpdateBase]) -> None:
+    def __init__(self, build: Callable[..., SelectBase | UpdateBase]) -> None:
         self._build = build
-        self._made: dict[int, DriverStatement] = {}
+        self._made: dict[tuple[int, ...], DriverStatement] = {}
 
-    def sized(self, count: int) -> DriverStatement:
-        """The statement for ``count`` values."""
-        made = self._made.get(count)
+    def sized(self, *counts: int) -> DriverStatement:
+        """The statement for these counts of values."""
+        made = self._made.get(counts)
         if made is None:
             if len(self._made) >= self.MOST:
                 self._made.clear()
-            made = self._made[count] = DriverStatement(self._build(count))
+            made = self._made[counts] = DriverStatement(self._build(*counts))
         return made
+
+
+def numbered(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    """Parameters ``name0``, ``name1``… for the values a sized statement carries."""
+    return {f"{name}{n}": value for n, value in enumerate(values)}

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,7 +29,7 @@ from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.db import GroupCommit
 from custody.devices.models import Device
-from custody.statements import DriverStatement, SizedStatements
+from custody.statements import DriverStatement, SizedStatements, numbered
 
 MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
 
@@ -45,18 +45,28 @@ _KNOWN = SizedStatements(lambda count: select(Notification.dedup_key).where(
     Notification.dedup_key.in_([bindparam(f"key{i}") for i in range(count)])))
 _RESTRICTED = DriverStatement(
     select(Client.processing_restricted_at).where(Client.id == bindparam("client_id")))
-_IN_GROUPS = (Notification.client_id == bindparam("client_id"),
-              Notification.group_id.in_(bindparam("groups", expanding=True)))
+
+
+def _in_groups(count: int) -> tuple[Any, ...]:
+    return (Notification.client_id == bindparam("client_id"),
+            Notification.group_id.in_([bindparam(f"group{n}") for n in range(count)]))
+
+
 # No ORDER BY in these two: it would lead SQLite to walk every alert of the client in id
 # order rather than only the groups' ones (ix_notifications_client_group); sorted here.
-_STATES = select(Notification.id, Notification.group_id, Notification.status).where(
-    *_IN_GROUPS, Notification.received_at >= bindparam("since"))
+_STATES = SizedStatements(lambda groups: select(
+    Notification.id, Notification.group_id, Notification.status).where(
+    *_in_groups(groups), Notification.received_at >= bindparam("since")))
 # A group's pending e-mail, found from its alerts (ix_outbox_notification_contact).
-_PENDING = select(OutboxMessage, Notification.group_id).join(
+_PENDING = SizedStatements(lambda groups, contacts: select(
+    OutboxMessage.id, OutboxMessage.contact_id, OutboxMessage.notification_id,
+    Notification.group_id).join(
     Notification, OutboxMessage.notification_id == Notification.id).where(
-    OutboxMessage.notification_id.in_(select(Notification.id).where(*_IN_GROUPS)),
-    OutboxMessage.contact_id.in_(bindparam("contacts", expanding=True)),
-    OutboxMessage.state == "pending")
+    OutboxMessage.notification_id.in_(select(Notification.id).where(*_in_groups(groups))),
+    OutboxMessage.contact_id.in_([bindparam(f"contact{n}") for n in range(contacts)]),
+    OutboxMessage.state == "pending"))
+_REFOLD = DriverStatement(update(OUTBOX).where(OUTBOX.c.id == bindparam("message_id")).values(
+    subject=bindparam("subject"), body=bindparam("body")))
 _CLIENT_NAMED = DriverStatement(select(Client.id).where(Client.name == bindparam("name")))
 _DEVICE_CLIENTS = DriverStatement(select(Device.client_id).where(
     (Device.name == bindparam("name")) | (Device.host == bindparam("host"))).distinct())
@@ -185,7 +195,7 @@ class AlertIngest:
         for i in range(0, len(keys), CHUNK):
             chunk = keys[i:i + CHUNK]
             known.update(row.dedup_key for row in _KNOWN.sized(len(chunk)).run(
-                db, {f"key{n}": key for n, key in enumerate(chunk)}))
+                db, numbered("key", chunk)))
         now = self._clock()
         owner: dict[str, int] = {}
         new_rows: list[_Row] = []
@@ -284,7 +294,7 @@ class AlertIngest:
                 by_client[row.client_id][row.group_id].append(row)
         now = self._clock()
         since = now - timedelta(minutes=self._settings.flap_window_minutes)
-        folds: list[tuple[OutboxMessage, Fold, list[_Row], int]] = []
+        folds: list[tuple[int, Fold, list[_Row], int]] = []
         fresh: list[tuple[list[_Row], int, int]] = []  # members, contact, flaps
         for client_id, groups in by_client.items():
             restricted = _RESTRICTED.run(db, {"client_id": client_id})
@@ -293,12 +303,14 @@ class AlertIngest:
             contacts = recipient_ids(db, client_id, "alerts")
             if not contacts:
                 continue
-            asked = {"client_id": client_id, "groups": list(groups)}
+            asked = {"client_id": client_id} | numbered("group", list(groups))
             states: dict[str, list[str]] = defaultdict(list)
-            for _, group_id, status in sorted(db.execute(_STATES, asked | {"since": since})):
+            for _, group_id, status in sorted(_STATES.sized(len(groups)).run(
+                    db, asked | {"since": since})):
                 states[group_id].append(status)
-            pending = {(m.contact_id, group_id): m for m, group_id in sorted(
-                db.execute(_PENDING, asked | {"contacts": contacts}), key=lambda r: r[0].id)}
+            pending = {(m.contact_id, m.group_id): m for m in sorted(
+                _PENDING.sized(len(groups), len(contacts)).run(
+                    db, asked | numbered("contact", contacts)), key=lambda m: m.id)}
             for group_id, members in groups.items():
                 seq = [*states[group_id], *(m.status for m in members)]
                 changes = sum(1 for before, after in pairwise(seq) if before != after)
@@ -306,8 +318,8 @@ class AlertIngest:
                 for contact_id in contacts:
                     waiting = pending.get((contact_id, group_id))
                     if waiting is not None and waiting.notification_id is not None:
-                        folds.append((waiting, self._fold(db, waiting, client_id, group_id),
-                                      members, flaps))
+                        folds.append((waiting.id, self._fold(
+                            db, waiting.notification_id, client_id, group_id), members, flaps))
                     else:
                         fresh.append((members, contact_id, flaps))
         budget = {cid: self._settings.hourly_cap - self._sent_last_hour(db, cid)
@@ -316,12 +328,13 @@ class AlertIngest:
         def write(stored: set[str]) -> list[str]:
             # A row of these posts that another request stored first has no id: it is
             # left out (rows read from the database all have theirs).
-            for waiting, fold, members, flaps in folds:
+            for message_id, fold, members, flaps in folds:
                 added = [m for m in members if m.dedup_key in stored]
                 if added:
-                    waiting.subject, waiting.body = _render(
-                        [*fold.recent, *added], flaps, self._settings,
-                        first=fold.first, total=fold.earlier + len(added))
+                    subject, body = _render([*fold.recent, *added], flaps, self._settings,
+                                            first=fold.first, total=fold.earlier + len(added))
+                    _REFOLD.run(db, {"message_id": message_id, "subject": subject,
+                                     "body": body})
             firsts: list[str] = []
             planned: list[dict[str, Any]] = []
             for candidates, contact_id, flaps in fresh:
@@ -342,15 +355,15 @@ class AlertIngest:
         return write
 
     @staticmethod
-    def _fold(db: Session, waiting: OutboxMessage, client_id: int, group_id: str) -> Fold:
+    def _fold(db: Session, first_id: int, client_id: int, group_id: str) -> Fold:
         """What a pending e-mail holds so far. Only the latest few are read (and listed):
         a mail that waits long, on a relay that is down, must not grow, nor cost more
         per post."""
         asked = {"client_id": client_id, "group_id": group_id,
-                 "first_id": waiting.notification_id}
+                 "first_id": first_id}
         earlier = _FOLDED.run(db, asked)[0][0] or 0
         recent = [_Listed(*row) for row in _LATEST.run(db, asked)][::-1]
-        first = _FIRST.run(db, {"id": waiting.notification_id})
+        first = _FIRST.run(db, {"id": first_id})
         return Fold(_Listed(*first[0]) if first else recent[0], earlier, recent)
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
