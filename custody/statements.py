@@ -36,6 +36,7 @@ class _Compiled:
     processors: Mapping[str, Callable[[Any], Any]]
     construct: Callable[[Mapping[str, Any]], MutableMapping[str, Any]]
     results: tuple[Callable[[Any], Any] | None, ...]  # one per returned column
+    row: Callable[..., tuple[Any, ...]]
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | MutableMapping[str, Any]:
         values = self.construct(dict(params))  # adds the statement's own literals
@@ -52,9 +53,6 @@ class DriverStatement:
     def __init__(self, statement: SelectBase | UpdateBase, keys: Sequence[str] = ()) -> None:
         self._statement = statement
         self._keys = list(keys)
-        columns = list(statement.exported_columns)
-        self._columns = columns
-        self._row = _row_type([str(c.key) for c in columns])
         self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = (
             weakref.WeakKeyDictionary())
 
@@ -68,11 +66,17 @@ class DriverStatement:
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if process is not None:
                     processors[name] = process
+            # What the database returns: the selected columns, or what an INSERT returns,
+            # which includes the key PostgreSQL's dialect asks back on its own.
+            columns = (list(self._statement.exported_columns)
+                       if isinstance(self._statement, SelectBase)
+                       else list(compiled.effective_returning or ()))
             results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
-                            for c in self._columns)
+                            for c in columns)
             order = tuple(compiled.positiontup or ()) if dialect.positional else None
             found = self._compiled[dialect] = _Compiled(
-                compiled.string, order, processors, compiled.construct_params, results)
+                compiled.string, order, processors, compiled.construct_params, results,
+                _row_type([str(c.key) for c in columns]))
         return found
 
     def run(self, db: Session | Connection, params: Mapping[str, Any] | None = None
@@ -85,7 +89,7 @@ class DriverStatement:
         args = compiled.arguments(params or {})
         raw = conn.connection.dbapi_connection
         if raw is None:  # invalidated: SQLAlchemy's own path says why, or reconnects
-            return [self._row(*row) for row in conn.execute(
+            return [compiled.row(*row) for row in conn.execute(
                 cast(Executable, self._statement), dict(params or {}))]
         cursor = raw.cursor()
         sql = compiled.sql
@@ -107,7 +111,7 @@ class DriverStatement:
         finally:
             with contextlib.suppress(dialect.loaded_dbapi.Error):
                 cursor.close()
-        return [self._row(*(value if process is None else process(value)
+        return [compiled.row(*(value if process is None else process(value)
                             for process, value in zip(compiled.results, row, strict=True)))
                 for row in rows]
 

@@ -96,3 +96,15 @@ def test_whoever_watches_the_engine_sees_driver_statements(services: Services) -
         event.remove(services.engine, "after_cursor_execute", after)
     inserts = [(when, sql) for when, sql in seen if sql.startswith("INSERT INTO audit_events")]
     assert [when for when, _ in inserts] == ["before", "after"]
+
+
+def test_an_insert_that_leaves_its_key_to_the_database(services: Services) -> None:
+    """PostgreSQL's dialect asks such an INSERT to return the new key on its own."""
+    keyless = DriverStatement(insert(AuditEvent), keys=(
+        "at", "actor", "action", "target", "details", "prev_hash", "hash"))
+    event_row = {k: v for k, v in _event(0).items() if k != "id"} | {"action": "test.keyless"}
+    with transaction(services.db) as db:
+        keyless.run(db, event_row)
+    with transaction(services.db) as db:
+        stored = db.scalars(select(AuditEvent).where(AuditEvent.action == "test.keyless")).one()
+        assert (stored.at, stored.details) == (_AT, _DETAILS)

@@ -70,7 +70,9 @@ _REFOLD = DriverStatement(update(OUTBOX).where(OUTBOX.c.id == bindparam("message
 _CLIENT_NAMED = DriverStatement(select(Client.id).where(Client.name == bindparam("name")))
 _DEVICE_CLIENTS = DriverStatement(select(Device.client_id).where(
     (Device.name == bindparam("name")) | (Device.host == bindparam("host"))).distinct())
-_QUEUE = insert(OUTBOX)
+_QUEUE = DriverStatement(insert(OUTBOX), keys=(
+    "notification_id", "contact_id", "subject", "body", "state", "attempts", "next_attempt_at",
+    "created_at"))
 _STORED = ("source_id", "client_id", "dedup_key", "group_id", "status", "alertname",
            "payload", "received_at")
 
@@ -349,8 +351,8 @@ class AlertIngest:
                                 "subject": subject, "body": body, "state": "pending",
                                 "attempts": 0, "next_attempt_at": now + hold,
                                 "created_at": now})
-            if planned:
-                db.execute(_QUEUE, planned)
+            for message in planned:
+                _QUEUE.run(db, message)
             return firsts
         return write
 
