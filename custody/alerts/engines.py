@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from custody.alerts.keys import known_names, period_key, period_of
+from custody.alerts.keys import known_names_and, period_key, period_of
 from custody.alerts.pseudonym import Pseudonymizer
 from custody.clients.models import Client
 from custody.clock import Clock
@@ -20,7 +20,8 @@ from custody.statements import DriverStatement
 
 KEY_CACHE_SECONDS = 300
 # Built once: ingest asks for every post.
-_CLIENT = DriverStatement(select(Client.created_at, ClientPolicy.prefix_preserving_ips).outerjoin(
+_CLIENT = DriverStatement(select(
+    Client.created_at, ClientPolicy.prefix_preserving_ips, ClientPolicy.alert_names).outerjoin(
     ClientPolicy, ClientPolicy.client_id == Client.id).where(Client.id == bindparam("client_id")))
 
 
@@ -42,11 +43,14 @@ class Engines:
         learned about words and addresses carries over from one payload to the next.
         """
         created, prefix = None, False
+        names: tuple[str, ...] = ()
         if client_id is not None:
             row = next(iter(_CLIENT.run(db, {"client_id": client_id})), None)
-            created, prefix = (row[0], bool(row[1])) if row is not None else (None, False)
+            if row is not None:
+                created, prefix = row.created_at, bool(row.prefix_preserving_ips)
+            names = tuple(sorted(set(known_names_and(
+                db, client_id, row.alert_names if row is not None else None))))
         key = self._period_key(client_id, created)
-        names = tuple(sorted(set(known_names(db, client_id)))) if client_id is not None else ()
         slot = (client_id, hashlib.sha256(key + repr((names, prefix)).encode()).digest())
         kept = self._engines.get(slot)
         if kept is None or kept[0] < time.monotonic():

@@ -7,6 +7,7 @@ of that kind is refused with a message that says what was expected.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from custody.alerts.kinds import SourceKind
@@ -24,30 +25,49 @@ RESOLVED = frozenset({"resolved", "ok", "recovery", "recovered", "normal", "up"}
 def parse_json(raw: bytes) -> Any:
     """Decode a UTF-8 JSON body, or raise InvalidInput saying what is wrong with it."""
     try:
-        value = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        value = json.loads(text)
     except UnicodeDecodeError:
         raise InvalidInput("the body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     except RecursionError:
         raise InvalidInput(f"the body is nested more than {MAX_DEPTH} levels deep") from None
-    check_structure(value)
+    check_structure(value, strings=_SUSPECT_ESCAPE.search(text) is not None)
     return value
 
 
-def check_structure(value: Any, limit: int = MAX_DEPTH) -> None:
+# The only ways JSON text brings a NUL or an unpaired surrogate into a string: the escapes
+# \u0000 and \ud800-\udfff (a raw control character is not valid JSON, and UTF-8 cannot
+# carry a surrogate). Without one, the strings need no look.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def check_structure(value: Any, limit: int = MAX_DEPTH, strings: bool = True) -> None:
     """Refuse JSON nested deeper than ``limit`` or holding text that is not Unicode (an
     unpaired surrogate escape such as "\\ud800") or holds a NUL character (which
-    PostgreSQL cannot store, and no monitoring system sends): walked without recursion."""
+    PostgreSQL cannot store, and no monitoring system sends): walked without recursion.
+    ``strings=False`` looks at the nesting only (the text had no escape that makes such
+    a string)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             raise InvalidInput(f"the body is nested more than {limit} levels deep")
         if isinstance(item, dict):
+            if not strings:  # what it holds is one level down: too deep at the limit
+                if item and depth == limit:
+                    raise InvalidInput(f"the body is nested more than {limit} levels deep")
+                stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+                continue
             stack.extend((v, depth + 1) for v in item.values())
             stack.extend((k, depth) for k in item)
         elif isinstance(item, list):
+            if not strings:
+                if item and depth == limit:
+                    raise InvalidInput(f"the body is nested more than {limit} levels deep")
+                stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+                continue
             stack.extend((v, depth + 1) for v in item)
         elif isinstance(item, str) and "\0" in item:
             raise InvalidInput("the body holds text with a NUL character (\\u0000)")

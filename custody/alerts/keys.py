@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,12 @@ def known_names(db: Session, client_id: int) -> list[str]:
     """Names of the client's own that free text may mention: its name, its devices' names
     and addresses, its users, the names its policy lists (sites, people), and its contacts
     (with the local part of each address)."""
+    listed = next((row[0] for row in _LISTED.run(db, {"client_id": client_id})), None)
+    return known_names_and(db, client_id, listed)
+
+
+def known_names_and(db: Session, client_id: int, listed: Sequence[str] | None) -> list[str]:
+    """``known_names``, with the names the client's policy lists read by the caller."""
     names: list[str] = []
     row: Any
     for row in _NAMES.run(db, {"client_id": client_id}):
@@ -69,5 +76,4 @@ def known_names(db: Session, client_id: int) -> list[str]:
         local = value.split("@", 1)[0] if kind == "contact" and "@" in value else ""
         if len(local) >= 3 and local.lower() not in NOT_NAMES:
             names.append(local)
-    listed = next((row[0] for row in _LISTED.run(db, {"client_id": client_id})), None)
     return names + [n for n in listed or [] if n]

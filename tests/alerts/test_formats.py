@@ -58,6 +58,31 @@ def test_unpaired_surrogates_are_refused() -> None:
         parse_json(b'{"alerts": [{"labels": {"x": "\\ud800"}}]}')
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"a": "\\u0000"}', b'{"\\u0000": 1}', b'{"a": ["\\uDBFF"]}', b'{"a": "\\\\u0000"}',
+    b'{"a": "\\uD83D\\uDE00 ok"}', b'{"a": "caf\xc3\xa9"}',
+    *[(open_ + inner + close).encode() for n in (31, 32, 33)
+      for open_, inner, close in (("[" * n, "", "]" * n), ("[" * n, "1", "]" * n),
+                                  ('{"a":' * n, '"x"', "}" * n), ('{"a":' * n, "{}", "}" * n))],
+])
+def test_the_quick_look_at_a_body_agrees_with_the_full_walk(raw: bytes) -> None:
+    """parse_json looks at strings only when the text holds an escape that can make a bad
+    one, and at containers only for the nesting: the verdict must be the full walk's."""
+    import json
+
+    from custody.alerts.formats import check_structure
+
+    def verdict(check: Any) -> str:
+        try:
+            check()
+        except InvalidInput as exc:
+            return str(exc)
+        return "accepted"
+
+    full = verdict(lambda: check_structure(json.loads(raw.decode())))
+    assert verdict(lambda: parse_json(raw)) == full
+
+
 @pytest.mark.parametrize(("status", "expected"), [
     ("PROBLEM", "firing"), ("RESOLVED", "resolved"), ("resolved", "resolved"), ("OK", "resolved"),
     ("Ok", "resolved"), ("ok ", "resolved"), ("firing", "firing"), ("", "firing")])
