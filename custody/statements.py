@@ -15,6 +15,7 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
@@ -81,9 +82,17 @@ class DriverStatement:
 
     def run(self, db: Session | Connection, params: Mapping[str, Any] | None = None
             ) -> list[Any]:
-        """Execute inside ``db``'s transaction (a session, or the connection it holds);
-        return the rows, if the statement has any."""
-        conn = db if isinstance(db, Connection) else db.connection()
+        """Execute inside ``db``'s transaction (a session, whose pending changes are
+        flushed first as ``Session.execute`` does, or a connection, whose transaction
+        begins here if it has none); return the rows, if the statement has any."""
+        if isinstance(db, Connection):
+            conn = db
+            if not conn.in_transaction():
+                conn.begin()
+        else:
+            if db.autoflush:
+                db.flush()
+            conn = db.connection()
         dialect = conn.dialect
         compiled = self._for(dialect)
         args = compiled.arguments(params or {})
@@ -91,17 +100,20 @@ class DriverStatement:
         if raw is None:  # invalidated: SQLAlchemy's own path says why, or reconnects
             return [compiled.row(*row) for row in conn.execute(
                 cast(Executable, self._statement), dict(params or {}))]
-        cursor = raw.cursor()
         sql = compiled.sql
+        cursor = None
+        # Whoever watches the engine's statements (SQL logs, tracing, tests) sees these
+        # too. There is no execution context: they get a namespace to keep their notes.
+        watched = bool(conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute)
+        context = SimpleNamespace() if watched else None
         try:
-            # Whoever watches the engine's statements (SQL logs, tracing, tests) sees these
-            # too; there is no execution context to give them.
+            cursor = raw.cursor()
             for before in conn.dispatch.before_cursor_execute:
-                sql, args = before(conn, cursor, sql, args, None, False)
+                sql, args = before(conn, cursor, sql, args, context, False)
             cursor.execute(sql, args)
             rows = cursor.fetchall() if cursor.description else []
             for after in conn.dispatch.after_cursor_execute:
-                after(conn, cursor, sql, args, None, False)
+                after(conn, cursor, sql, args, context, False)
         except dialect.loaded_dbapi.Error as exc:
             gone = dialect.is_disconnect(exc, raw, cursor)
             if gone:
@@ -109,8 +121,9 @@ class DriverStatement:
             raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error,
                                       connection_invalidated=gone, dialect=dialect) from exc
         finally:
-            with contextlib.suppress(dialect.loaded_dbapi.Error):
-                cursor.close()
+            if cursor is not None:
+                with contextlib.suppress(dialect.loaded_dbapi.Error):
+                    cursor.close()
         return [compiled.row(*(value if process is None else process(value)
                             for process, value in zip(compiled.results, row, strict=True)))
                 for row in rows]
@@ -118,22 +131,37 @@ class DriverStatement:
 
 class SizedStatements:
     """Driver statements that differ only in how many values they carry (IN lists, the
-    rows of a multi-row INSERT): ``build(*counts)`` makes the one for those counts, once."""
+    rows of a multi-row INSERT): ``build(*counts)`` makes the one for those counts.
 
-    MOST = 256  # shapes kept; past that, they are built again as needed
+    Counts go up to the next power of two (``padded``), so a few shapes serve every
+    batch: compiling one costs milliseconds, and a source posting batches of every size
+    must not make the service compile (and keep) hundreds."""
+
+    MOST = 64  # shapes kept; past that, they are built again as needed
 
     def __init__(self, build: Callable[..., SelectBase | UpdateBase]) -> None:
         self._build = build
         self._made: dict[tuple[int, ...], DriverStatement] = {}
 
+    def __len__(self) -> int:
+        """How many shapes are made and kept."""
+        return len(self._made)
+
     def sized(self, *counts: int) -> DriverStatement:
-        """The statement for these counts of values."""
+        """The statement for these counts of values; each must be a ``padded`` count."""
         made = self._made.get(counts)
         if made is None:
             if len(self._made) >= self.MOST:
                 self._made.clear()
             made = self._made[counts] = DriverStatement(self._build(*counts))
         return made
+
+
+def padded(values: Sequence[Any]) -> list[Any]:
+    """``values`` made up to the next power of two by repeating the last one: an IN list
+    keeps its meaning, and its statement its shape."""
+    size = 1 << max(len(values) - 1, 0).bit_length()
+    return [*values, *[values[-1]] * (size - len(values))] if values else []
 
 
 def numbered(name: str, values: Sequence[Any]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from custody.accounts.service import Principal
 from custody.audit.models import AuditEvent
+from custody.clients.models import Client
 from custody.db import transaction
 from custody.services import Services
 from custody.statements import DriverStatement
@@ -108,3 +110,42 @@ def test_an_insert_that_leaves_its_key_to_the_database(services: Services) -> No
     with transaction(services.db) as db:
         stored = db.scalars(select(AuditEvent).where(AuditEvent.action == "test.keyless")).one()
         assert (stored.at, stored.details) == (_AT, _DETAILS)
+
+
+def test_a_read_sees_what_the_unit_has_not_flushed_yet(services: Services) -> None:
+    """As Session.execute does: a name added in this unit is a known name already."""
+    names = DriverStatement(select(Client.name).where(Client.name == "not-flushed-yet"))
+    with transaction(services.db) as db:
+        db.add(Client(name="not-flushed-yet", created_at=services.clock()))
+        assert [row.name for row in names.run(db)] == ["not-flushed-yet"]
+
+
+def test_a_plain_connection_gets_a_transaction_that_commits(services: Services) -> None:
+    with services.engine.connect() as conn:
+        _INSERT.run(conn, _event(900006))
+        conn.commit()
+    with transaction(services.db) as db:
+        assert db.get(AuditEvent, 900006) is not None
+
+
+def test_batches_of_every_size_share_a_few_statement_shapes(services: Services) -> None:
+    """A source posting batches of every size must not have the service compile and keep
+    a statement for each size (compiling a large one costs milliseconds)."""
+    from custody.alerts import ingest
+    from custody.alerts.models import AlertSource
+
+    admin = Principal(1, "admin", "admin", None)
+    with transaction(services.db) as db:
+        client = services.clients.create_client(db, "shapes", "Shapes")
+        source, _ = services.alerts.sources.create_source(db, admin, "shapes", "alertmanager",
+                                                          client.id)
+    for size in range(1, 41):
+        payload = {"version": "4", "status": "firing", "groupKey": f"g{size}", "alerts": [
+            {"status": "firing", "labels": {"alertname": "Load", "n": f"{size}-{n}"},
+             "startsAt": "2026-11-01T10:00:00Z"} for n in range(size)]}
+        with transaction(services.db) as db:
+            stored = db.get(AlertSource, source.id)
+            assert stored is not None
+            assert services.alerts.ingest.ingest(db, stored, payload).new == size
+    assert len(ingest._KNOWN) <= 7  # IN lists of 1, 2, 4, 8, 16, 32 or 64 keys
+    assert all(len(shapes) <= 6 for shapes in ingest._STORE.values())  # inserts of 1 to 32

@@ -29,7 +29,7 @@ from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.db import GroupCommit
 from custody.devices.models import Device
-from custody.statements import DriverStatement, SizedStatements, numbered
+from custody.statements import DriverStatement, SizedStatements, numbered, padded
 
 MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
 
@@ -38,7 +38,8 @@ MAPPING_LABELS = ("client", "device", "host", "hostname", "instance")
 
 NOTIFICATIONS = cast(Table, Notification.__table__)
 OUTBOX = cast(Table, OutboxMessage.__table__)
-CHUNK = 500  # keys or rows per statement: far below any database's parameter limit
+CHUNK = 512  # keys per statement: far below any database's parameter limit
+STORE_CHUNK = 64  # rows per INSERT (8 values each)
 
 # The reads of every post, built once (built per call, a statement costs more than its query).
 _KNOWN = SizedStatements(lambda count: select(Notification.dedup_key).where(
@@ -195,7 +196,7 @@ class AlertIngest:
         known: set[str] = set()
         keys = list(fresh)
         for i in range(0, len(keys), CHUNK):
-            chunk = keys[i:i + CHUNK]
+            chunk = padded(keys[i:i + CHUNK])
             known.update(row.dedup_key for row in _KNOWN.sized(len(chunk)).run(
                 db, numbered("key", chunk)))
         now = self._clock()
@@ -268,12 +269,14 @@ class AlertIngest:
         other half of an HA pair, racing this one); give each its id; return their keys."""
         statements = _STORE[db.get_bind().dialect.name == "postgresql"]
         ids: dict[str, int] = {}
-        for i in range(0, len(rows), CHUNK):
-            chunk = rows[i:i + CHUNK]
+        start = 0
+        while start < len(rows):  # in powers of two, so a few statement shapes serve all
+            count = min(STORE_CHUNK, 1 << (len(rows) - start).bit_length() - 1)
+            chunk, start = rows[start:start + count], start + count
             values = {f"{column}{n}": getattr(r, column)
                       for n, r in enumerate(chunk) for column in _STORED}
             ids.update((row.dedup_key, row.id)
-                       for row in statements.sized(len(chunk)).run(db, values))
+                       for row in statements.sized(count).run(db, values))
         for row in rows:
             row.id = ids.get(row.dedup_key)
         return set(ids)
@@ -305,14 +308,15 @@ class AlertIngest:
             contacts = recipient_ids(db, client_id, "alerts")
             if not contacts:
                 continue
-            asked = {"client_id": client_id} | numbered("group", list(groups))
+            asked_groups, asked_contacts = padded(list(groups)), padded(contacts)
+            asked = {"client_id": client_id} | numbered("group", asked_groups)
             states: dict[str, list[str]] = defaultdict(list)
-            for _, group_id, status in sorted(_STATES.sized(len(groups)).run(
+            for _, group_id, status in sorted(_STATES.sized(len(asked_groups)).run(
                     db, asked | {"since": since})):
                 states[group_id].append(status)
             pending = {(m.contact_id, m.group_id): m for m in sorted(
-                _PENDING.sized(len(groups), len(contacts)).run(
-                    db, asked | numbered("contact", contacts)), key=lambda m: m.id)}
+                _PENDING.sized(len(asked_groups), len(asked_contacts)).run(
+                    db, asked | numbered("contact", asked_contacts)), key=lambda m: m.id)}
             for group_id, members in groups.items():
                 seq = [*states[group_id], *(m.status for m in members)]
                 changes = sum(1 for before, after in pairwise(seq) if before != after)
