@@ -1,11 +1,13 @@
-"""Statements that nearly every write runs, executed on the database driver's cursor.
+"""Statements that nearly every write or alert post runs, executed on the database
+driver's cursor.
 
 For a one-row statement SQLAlchemy's execution context (parameters, result set-up,
 bookkeeping) costs several times what the database spends on it. The audit log's append
-runs inside every write of the product, so its statements are compiled once per
-dialect and handed to the driver directly: the same SQL, the same type conversions
-(each bind parameter's own processor) and the same errors (wrapped as SQLAlchemy's, the
-connection invalidated when the database went away) as through ``Connection.execute``.
+runs inside every write of the product, and ingest reads and writes a dozen times per
+post, so those statements are compiled once per dialect and handed to the driver
+directly: the same SQL, the same type conversions (each bind parameter's and column's
+own processors), the same errors (wrapped as SQLAlchemy's, the connection invalidated
+when the database went away) and the same cursor events as through ``Session.execute``.
 """
 
 from __future__ import annotations
