@@ -82,10 +82,27 @@ def allowed_names(entries: Sequence[str]) -> list[str]:
     return checked
 
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# An IP address or network starts with a hex digit or a colon: a name such as
+# "www.example" is not worth the ipaddress module's exception.
+_IP_FIRST = frozenset("0123456789abcdefABCDEF:")
+
+
+def may_be_ip(value: str) -> bool:
+    """Whether ``value`` could be an IP address or network at all (a quick look)."""
+    return value[:1] in _IP_FIRST
+
+
+def as_network(value: str) -> IpNetwork | None:
+    """``value`` read as an IP address (a network of one) or network (CIDR), or None."""
+    if not may_be_ip(value):
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+
+
 def is_network(value: str) -> bool:
     """Whether ``value`` is an IP address or network (CIDR)."""
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True
+    return as_network(value) is not None

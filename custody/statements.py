@@ -42,7 +42,7 @@ class _Compiled:
     row: Callable[..., tuple[Any, ...]]
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | MutableMapping[str, Any]:
-        values = self.construct(dict(params))  # adds the statement's own literals
+        values = self.construct(params)  # a new dict, with the statement's own literals
         for name, process in self.processors.items():
             values[name] = process(values[name])
         return tuple(values[name] for name in self.order) if self.order is not None else values
@@ -150,9 +150,12 @@ class SizedStatements:
         return len(self._made)
 
     def sized(self, *counts: int) -> DriverStatement:
-        """The statement for these counts of values; each must be a ``padded`` count."""
+        """The statement for these counts of values; each must be a power of two (a
+        ``padded`` list's length), or the shapes would not stay few."""
         made = self._made.get(counts)
         if made is None:
+            if any(count < 1 or count & (count - 1) for count in counts):
+                raise ValueError(f"statement shapes are for powers of two, not {counts}")
             if len(self._made) >= self.MOST:
                 self._made.clear()
             made = self._made[counts] = DriverStatement(self._build(*counts))

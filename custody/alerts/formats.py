@@ -54,21 +54,16 @@ def check_structure(value: Any, limit: int = MAX_DEPTH, strings: bool = True) ->
         item, depth = stack.pop()
         if depth > limit:
             raise InvalidInput(f"the body is nested more than {limit} levels deep")
-        if isinstance(item, dict):
-            if not strings:  # what it holds is one level down: too deep at the limit
-                if item and depth == limit:
-                    raise InvalidInput(f"the body is nested more than {limit} levels deep")
-                stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-                continue
-            stack.extend((v, depth + 1) for v in item.values())
-            stack.extend((k, depth) for k in item)
-        elif isinstance(item, list):
-            if not strings:
-                if item and depth == limit:
-                    raise InvalidInput(f"the body is nested more than {limit} levels deep")
-                stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
-                continue
-            stack.extend((v, depth + 1) for v in item)
+        if isinstance(item, dict | list):
+            values = item.values() if isinstance(item, dict) else item
+            if strings:
+                stack.extend((v, depth + 1) for v in values)
+                if isinstance(item, dict):
+                    stack.extend((k, depth) for k in item)
+            elif item and depth == limit:  # what it holds is one level down: too deep
+                raise InvalidInput(f"the body is nested more than {limit} levels deep")
+            else:  # only containers can go deeper
+                stack.extend((v, depth + 1) for v in values if isinstance(v, dict | list))
         elif isinstance(item, str) and "\0" in item:
             raise InvalidInput("the body holds text with a NUL character (\\u0000)")
         elif isinstance(item, str) and not item.isascii():

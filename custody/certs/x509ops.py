@@ -18,11 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from custody.addresses import dns_name
+from custody.addresses import IpNetwork, as_network, dns_name, may_be_ip
 from custody.errors import InvalidInput
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
 # RFC 5280 §5.3.1 reasons for an end-entity certificate: cACompromise and aACompromise
 # concern CAs, removeFromCRL is a delta-CRL entry, and certificateHold is refused here
@@ -206,18 +205,9 @@ def _normalized(name: str) -> str:
     return _normalized(as_name) if as_name != name else dns_name(name)
 
 
-def _may_be_ip(text: str) -> bool:
-    # An IP address (or network) starts with a hex digit or a colon: a DNS name such as
-    # "www.example" is not worth the ipaddress module's exception.
-    return text[:1] in _IP_FIRST
-
-
-_IP_FIRST = frozenset("0123456789abcdefABCDEF:")
-
-
 def _as_name(common_name: str) -> str:
     """A common name read as the SAN it must repeat: an IP address, else a DNS name."""
-    if not _may_be_ip(common_name):
+    if not may_be_ip(common_name):
         return common_name
     try:
         return f"ip:{ipaddress.ip_address(common_name)}"
@@ -265,21 +255,12 @@ def _read_allowed(allowed: Sequence[str]) -> tuple[list[str], list[IpNetwork]]:
     domains: list[str] = []
     networks: list[IpNetwork] = []
     for entry in allowed:
-        network = _as_network(entry)
+        network = as_network(entry)
         if network is None:
             domains.append(entry.lower())
         else:
             networks.append(network)
     return domains, networks
-
-
-def _as_network(entry: str) -> IpNetwork | None:
-    if not _may_be_ip(entry):
-        return None
-    try:
-        return ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return None
 
 
 def _within(name: str, domains: Sequence[str]) -> bool:
