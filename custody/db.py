@@ -120,6 +120,10 @@ def make_engine(url: str, synchronous: str = "normal") -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             # Deleted rows are overwritten with zeros: purged data must not linger in free pages.
             cur.execute("PRAGMA secure_delete=ON")
+            # Statement journals and sorts stay in memory: a multi-row INSERT would
+            # otherwise write copies of the pages it changes (alerts, contacts) to a
+            # temporary file in /var/tmp, a file per write.
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
             # Checkpoints run on their own; after each, the log is cut back to this size.

@@ -36,7 +36,8 @@ def test_migrations_and_models_agree(empty_database: str) -> None:
 
 def test_sqlite_syncs_as_configured_and_bounds_its_log(sqlite_url: str) -> None:
     """"normal" (the default) syncs the write-ahead log at checkpoints, "full" at every
-    commit; either way the log is cut back after a checkpoint."""
+    commit; either way the log is cut back after a checkpoint, and statement journals
+    stay in memory (no temporary file with copies of changed pages per write)."""
     for synchronous, level in (("normal", 1), ("full", 2)):
         engine = make_engine(sqlite_url, synchronous)
         try:
@@ -45,5 +46,6 @@ def test_sqlite_syncs_as_configured_and_bounds_its_log(sqlite_url: str) -> None:
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() \
                     == 64 * 1024 * 1024
+                assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # memory
         finally:
             engine.dispose()
