@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from custody.alerts.delivery import Outbox
 from custody.alerts.models import Notification, OutboxMessage
-from custody.clients.models import Contact
+from custody.clients.models import Client, Contact
 from custody.config import MailSettings
 from custody.db import transaction
+from custody.devices.models import ClientPolicy, Device
 from custody.mail.smtp import SmtpMailer
 from custody.services import Services
 from tests.alerts.corpus import corpus
@@ -102,6 +105,59 @@ def test_only_verified_consenting_contacts_of_unrestricted_clients(
         alert["labels"]["client"] = "Client A"
     assert client.post("/ingest/alertmanager/prom", headers=auth(token),
                        json=other).json["queued"] == 0
+
+
+def test_each_change_to_the_inventory_counts_from_the_next_post_on(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock) -> None:
+    """Ingest keeps a client's known names between posts (reading the inventory once per
+    post would cost as much as the inventory is large); every kind of change to the names
+    still shows in the very next post: a device added, renamed or given a new address, a
+    user, a contact, the client's own name and the names its policy lists."""
+    token = client.post("/api/v1/alert-sources", headers=auth(world.admin_token), json={
+        "name": "bound", "kind": "alertmanager", "client_id": world.client_a}).json["token"]
+    posted = iter(range(1000))
+
+    def stored(word: str) -> str:
+        """What ingest stores of a description that mentions ``word``."""
+        n = next(posted)
+        resp = client.post("/ingest/alertmanager/bound", headers=auth(token), json={
+            "version": "4", "status": "firing", "alerts": [{
+                "status": "firing", "labels": {"alertname": "Check", "n": str(n)},
+                "annotations": {"description": f"check {n} failed near {word} today"},
+                "fingerprint": f"{n:016x}", "startsAt": "2026-11-01T10:00:00Z"}]})
+        assert resp.status_code == 202 and resp.json["new"] == 1
+        with services.db() as db:
+            row = db.scalars(select(Notification).order_by(Notification.id.desc())).first()
+            assert row is not None
+            return str(row.payload["annotations"]["description"])
+
+    def change(apply: Callable[[Session], object]) -> None:
+        with transaction(services.db) as db:
+            apply(db)
+
+    def device(db: Session) -> Device:
+        found = db.scalars(select(Device).where(Device.name == "Hochregal")).one()
+        return found
+
+    steps: list[tuple[str, Callable[[Session], object]]] = [
+        ("Hochregal", lambda db: db.add(Device(
+            client_id=world.client_a, name="Hochregal", device_type="cisco_ios",
+            created_at=clock()))),
+        ("Torhaus", lambda db: setattr(device(db), "host", "Torhaus")),
+        ("Kuehlhaus", lambda db: setattr(device(db), "name", "Kuehlhaus")),
+        ("Lagerleiterin", lambda db: services.accounts.create_user(
+            db, "test", "Lagerleiterin", "client", world.client_a, password="Lager-Pass-123!")),
+        ("Kassenwart", lambda db: db.add(Contact(
+            client_id=world.client_a, kind="email", value="Kassenwart@example.test",
+            purposes=["alerts"], created_at=clock()))),
+        ("Pfoertnerloge", lambda db: db.merge(ClientPolicy(
+            client_id=world.client_a, alert_names=["Pfoertnerloge"]))),
+        ("Werkhalle", lambda db: setattr(db.get(Client, world.client_a), "name", "Werkhalle")),
+    ]
+    for word, apply in steps:
+        assert word in stored(word)  # not a name of the client's yet: left readable
+        change(apply)
+        assert word not in stored(word), f"{word} was not known from the next post on"
 
 
 def test_unmapped_alerts_stay_with_the_provider(client: FlaskClient, world: World,

@@ -1,0 +1,65 @@
+"""a client's names version: bumped by the database whenever a name alert text may mention
+changes (its devices' names and addresses, its users, its contacts)
+
+Ingest keeps each client's known names in memory and reads them again only when this
+number moved, instead of reading the whole inventory for every post.
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-11-30
+
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0017"
+down_revision: str | Sequence[str] | None = "0016"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# The tables whose rows carry names of a client, and the columns that hold them.
+NAMED = {"devices": ("name", "host"), "users": ("username",), "contacts": ("value",)}
+BUMP = "UPDATE clients SET names_version = names_version + 1 WHERE id = {row}.client_id"
+
+
+def upgrade() -> None:
+    op.add_column("clients", sa.Column("names_version", sa.Integer(), nullable=False,
+                                       server_default="0"))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"""
+            CREATE FUNCTION custody_bump_names_version() RETURNS trigger AS $$
+            BEGIN
+                IF TG_OP <> 'INSERT' THEN {BUMP.format(row="OLD")}; END IF;
+                IF TG_OP <> 'DELETE' THEN {BUMP.format(row="NEW")}; END IF;
+                RETURN NULL;
+            END $$ LANGUAGE plpgsql""")
+        for table, columns in NAMED.items():
+            op.execute(f"""
+                CREATE TRIGGER {table}_names_version
+                AFTER INSERT OR DELETE OR UPDATE OF {", ".join(columns)}, client_id ON {table}
+                FOR EACH ROW EXECUTE FUNCTION custody_bump_names_version()""")
+        return
+    for table, columns in NAMED.items():
+        op.execute(f"CREATE TRIGGER {table}_names_insert AFTER INSERT ON {table} "
+                   f"BEGIN {BUMP.format(row='NEW')}; END")
+        op.execute(f"CREATE TRIGGER {table}_names_delete AFTER DELETE ON {table} "
+                   f"BEGIN {BUMP.format(row='OLD')}; END")
+        op.execute(f"CREATE TRIGGER {table}_names_update AFTER UPDATE OF "
+                   f"{', '.join(columns)}, client_id ON {table} "
+                   f"BEGIN {BUMP.format(row='OLD')}; {BUMP.format(row='NEW')}; END")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in NAMED:
+            op.execute(f"DROP TRIGGER {table}_names_version ON {table}")
+        op.execute("DROP FUNCTION custody_bump_names_version()")
+    else:
+        for table in NAMED:
+            for event in ("insert", "delete", "update"):
+                op.execute(f"DROP TRIGGER {table}_names_{event}")
+    with op.batch_alter_table("clients") as batch:
+        batch.drop_column("names_version")
