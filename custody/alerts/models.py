@@ -29,7 +29,8 @@ class Notification(Base):
     """One alert as stored: pseudonymized before it was written (P5)."""
 
     __tablename__ = "notifications"
-    # A group's alerts, in order: flap counting and folding read only their own group.
+    # A group's alerts, in order: flap counting and folding read only their own group
+    # (always with the client: no index on the group alone).
     __table_args__ = (Index("ix_notifications_client_group", "client_id", "group_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,7 +39,7 @@ class Notification(Base):
     client_id: Mapped[int | None] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), nullable=True, index=True)
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
-    group_id: Mapped[str] = mapped_column(String(64), index=True)
+    group_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     alertname: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
