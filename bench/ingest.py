@@ -5,8 +5,10 @@ e-mail queued in the outbox, with the p99 latency of a post.
 Batches carry 10 alerts, as an Alertmanager group of a busy rule does; every batch brings
 new identifiers (devices, addresses, people), so nothing is deduplicated away and the
 pseudonymizer's caches do not help; batches of one group's device fold into its waiting
-e-mail. The baseline, in the same run and under the same gunicorn settings, is a bare
-Flask endpoint that parses the same JSON and answers 202.
+e-mail. The client has an inventory of 1,000 devices, whose names and addresses the
+pseudonymizer knows as the client's (a provider's client, not an empty one). The
+baseline, in the same run and under the same gunicorn settings, is a bare Flask endpoint
+that parses the same JSON and answers 202.
 
 The same load then runs again with 100,000 alerts already stored (a month of a busy
 client's, each group's e-mail sent): its rate and p99 against the empty case's, and the
@@ -29,14 +31,19 @@ from bench.load import LoadResult, check_load, free_port, hammer, server
 ALERTS_PER_BATCH = 10
 MOST_BATCHES_PER_SECOND = 400  # more than custody takes: bodies never run out
 STORED = 100_000
+DEVICES = 1_000
 
 
 def _prepare(directory: Path) -> tuple[str, int]:
-    """An installation with a client, its verified contact and an alert source."""
+    """An installation with a client, its devices, its verified contact and an alert
+    source."""
+    from sqlalchemy import insert
+
     from custody.accounts.service import Principal
     from custody.cli import initialize
     from custody.config import load_settings
     from custody.db import transaction
+    from custody.devices.models import Device
     from custody.services import build_services
 
     initialize(directory, "admin")
@@ -48,6 +55,12 @@ def _prepare(directory: Path) -> tuple[str, int]:
                                                "noc@bench.example", ["alerts"])
         contact.verified_at = services.clock()
         _, token = services.alerts.sources.create_source(db, admin, "prom", "alertmanager", client.id)
+        sites = ("zentrale", "lager", "werk", "filiale")
+        db.execute(insert(Device), [{
+            "client_id": client.id, "name": f"{sites[i % 4]}-sw{i:04d}",
+            "host": f"10.{i // 256 % 256}.{i % 256}.1" if i % 3 else f"fw{i}.{sites[i % 4]}.bench.example",
+            "port": 22, "device_type": "cisco_ios", "created_at": services.clock()}
+            for i in range(DEVICES)])
     services.engine.dispose()
     return token, client.id
 
