@@ -10,10 +10,17 @@ from collections.abc import Sequence
 from custody.errors import InvalidInput
 
 LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# What no address holds before an IPv6 zone ("%eth0"): anything but hex digits, dots, colons.
+_NOT_IN_ADDRESSES = re.compile(r"[^0-9A-Fa-f.:]")
 
 
 def is_ip(value: str) -> bool:
-    """Whether ``value`` is an IPv4 or IPv6 address."""
+    """Whether ``value`` is an IPv4 or IPv6 address. Host names are told apart by their
+    characters before ipaddress parses (and raises): alert text asks about every host
+    name it holds."""
+    address = value.split("%", 1)[0] if "%" in value else value
+    if ("." not in address and ":" not in address) or _NOT_IN_ADDRESSES.search(address):
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:
