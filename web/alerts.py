@@ -13,6 +13,7 @@ from custody.alerts.models import AlertSource, Notification
 from custody.errors import CustodyError, InvalidInput
 from custody.web.auth import ANYONE, bearer_token, roles_required
 from custody.web.context import db, principal, services
+from custody.web.limits import limiter
 from custody.web.openapi import operation
 from custody.web.schemas import (
     AlertSourceIn,
@@ -102,6 +103,13 @@ def reidentify() -> ResponseReturnValue:
     matches = services().alerts.reidentification.reidentify(db(), principal(), body.client_id, body.token)
     return ReidentifyOut(token=body.token, matches=matches,
                          note="this lookup was written to the audit log").reply()
+
+
+@limiter.request_filter
+def _ingest_is_not_rate_limited() -> bool:
+    """Ingest answers monitoring systems, which retry what is refused: it is bounded by
+    each contact's hourly cap on mail, not by request rate (nor does the limiter look)."""
+    return request.endpoint == f"{bp.name}.ingest"
 
 
 @bp.post("/ingest/<kind>/<source>")
