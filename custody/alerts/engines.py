@@ -83,10 +83,11 @@ class Engines:
             return kept[1], kept[2]
         names = tuple(sorted(set(known_names_and(
             db, client_id, row.alert_names if row is not None else None))))
+        digest = _digest(names)
         if len(self._names) > 10_000:
             self._names.clear()
-        self._names[client_id] = (stamp, names, _digest(names))
-        return names, self._names[client_id][2]
+        self._names[client_id] = (stamp, names, digest)
+        return names, digest
 
     def _period_key(self, client_id: int | None, created: datetime | None) -> bytes:
         """The period key, kept in memory a few minutes: the store is read once, not per
