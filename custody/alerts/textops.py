@@ -52,6 +52,9 @@ def splice(value: str, lower: str, spans: list[tuple[int, int, str]]) -> tuple[s
     return value, lower_same(value)
 
 
+TRIE_DEPTH = 64  # longer words are branches of their own: the trie nests a group a letter
+
+
 def alternation(words: Iterable[str], first: Callable[[str], str] = re.escape,
                 unit: Callable[[str], str] = re.escape) -> str:
     """A pattern for any of ``words``, the longest that fits first, written as a trie.
@@ -60,9 +63,15 @@ def alternation(words: Iterable[str], first: Callable[[str], str] = re.escape,
     with a client's thousands of device names, each word of an alert cost thousands of
     tries. In a trie, only the branch of the next character is tried. ``first`` writes
     a word's first character (to put a look-behind there), ``unit`` every other one.
+    Words longer than TRIE_DEPTH come first, each a plain branch, so that no name nests
+    groups deeper than that.
     """
     trie: dict[str, Any] = {}
-    for word in words:
+    longer: list[str] = []
+    for word in {w for w in words if w}:
+        if len(word) > TRIE_DEPTH:
+            longer.append(word)
+            continue
         node = trie
         for char in word:
             node = node.setdefault(char, {})
@@ -76,7 +85,13 @@ def alternation(words: Iterable[str], first: Callable[[str], str] = re.escape,
         either = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
         return f"(?:{either})?" if "" in node else either  # greedy: the longer word first
 
-    return written(trie, first)
+    branches = [first(word[0]) + "".join(map(unit, word[1:]))
+                for word in sorted(longer, key=len, reverse=True)]
+    if trie:
+        branches.append(written(trie, first))
+    if not branches:
+        return "(?!)"  # no words: a pattern that never matches
+    return branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
 
 
 def replace_values(text: str, learned: list[tuple[str, str]], within_words: bool = True) -> str:

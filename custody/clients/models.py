@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from custody.db import Base, UTCDateTime
@@ -37,10 +37,10 @@ class Client(Base):
     erasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     erasure_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     purge_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    # Moved by the database (triggers, migration 0017) whenever one of the client's devices,
-    # users or contacts is added, renamed or removed: alert ingest keeps the client's known
-    # names until it moves.
-    names_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Drawn anew by the database (triggers, migration 0017) whenever one of the client's
+    # devices, users or contacts is added, renamed or removed: alert ingest keeps the
+    # client's known names until it changes.
+    names_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Contact(Base):

@@ -160,6 +160,27 @@ def test_each_change_to_the_inventory_counts_from_the_next_post_on(
         assert word not in stored(word), f"{word} was not known from the next post on"
 
 
+def test_names_read_in_a_unit_that_rolled_back_are_not_kept_for_later_changes(
+        world: World, services: Services, clock: FrozenClock) -> None:
+    """A unit of work that adds a device, reads the client's names and rolls back leaves
+    nothing behind: the next device that does land is a known name at once (each change
+    draws a new names version, so a rolled-back one is never made again)."""
+    engines = services.alerts.engines
+    with services.db() as db:
+        db.add(Device(client_id=world.client_a, name="Probelager", device_type="cisco_ios",
+                      created_at=clock()))
+        db.flush()
+        assert "Probelager" not in engines.for_client(db, world.client_a).text("near Probelager")
+        db.rollback()
+    with transaction(services.db) as db:
+        db.add(Device(client_id=world.client_a, name="Kuehlhaus", device_type="cisco_ios",
+                      created_at=clock()))
+    with services.db() as db:
+        engine = engines.for_client(db, world.client_a)
+        assert "Kuehlhaus" not in engine.text("check failed near Kuehlhaus today")
+        assert "Probelager" in engine.text("check failed near Probelager today")
+
+
 def test_unmapped_alerts_stay_with_the_provider(client: FlaskClient, world: World,
                                                 services: Services) -> None:
     token = source(client, world)

@@ -2,7 +2,9 @@
 changes (its devices' names and addresses, its users, its contacts)
 
 Ingest keeps each client's known names in memory and reads them again only when this
-number moved, instead of reading the whole inventory for every post.
+number moved, instead of reading the whole inventory for every post. Each change draws a
+new random number rather than adding one: a change rolled back after its names were
+read must not leave a number that the next change would make again.
 
 Revision ID: 0017
 Revises: 0016
@@ -22,18 +24,21 @@ depends_on: str | Sequence[str] | None = None
 
 # The tables whose rows carry names of a client, and the columns that hold them.
 NAMED = {"devices": ("name", "host"), "users": ("username",), "contacts": ("value",)}
-BUMP = "UPDATE clients SET names_version = names_version + 1 WHERE id = {row}.client_id"
+BUMP = "UPDATE clients SET names_version = {draw} WHERE id = {row}.client_id"
+DRAW = {"postgresql": "floor(random() * 9000000000000000000)::bigint", "sqlite": "random()"}
 
 
 def upgrade() -> None:
-    op.add_column("clients", sa.Column("names_version", sa.Integer(), nullable=False,
+    op.add_column("clients", sa.Column("names_version", sa.BigInteger(), nullable=False,
                                        server_default="0"))
-    if op.get_bind().dialect.name == "postgresql":
+    dialect = op.get_bind().dialect.name
+    old, new = (BUMP.format(row=row, draw=DRAW[dialect]) for row in ("OLD", "NEW"))
+    if dialect == "postgresql":
         op.execute(f"""
             CREATE FUNCTION custody_bump_names_version() RETURNS trigger AS $$
             BEGIN
-                IF TG_OP <> 'INSERT' THEN {BUMP.format(row="OLD")}; END IF;
-                IF TG_OP <> 'DELETE' THEN {BUMP.format(row="NEW")}; END IF;
+                IF TG_OP <> 'INSERT' THEN {old}; END IF;
+                IF TG_OP <> 'DELETE' THEN {new}; END IF;
                 RETURN NULL;
             END $$ LANGUAGE plpgsql""")
         for table, columns in NAMED.items():
@@ -44,12 +49,11 @@ def upgrade() -> None:
         return
     for table, columns in NAMED.items():
         op.execute(f"CREATE TRIGGER {table}_names_insert AFTER INSERT ON {table} "
-                   f"BEGIN {BUMP.format(row='NEW')}; END")
+                   f"BEGIN {new}; END")
         op.execute(f"CREATE TRIGGER {table}_names_delete AFTER DELETE ON {table} "
-                   f"BEGIN {BUMP.format(row='OLD')}; END")
+                   f"BEGIN {old}; END")
         op.execute(f"CREATE TRIGGER {table}_names_update AFTER UPDATE OF "
-                   f"{', '.join(columns)}, client_id ON {table} "
-                   f"BEGIN {BUMP.format(row='OLD')}; {BUMP.format(row='NEW')}; END")
+                   f"{', '.join(columns)}, client_id ON {table} BEGIN {old}; {new}; END")
 
 
 def downgrade() -> None:
