@@ -73,8 +73,8 @@ class Engines:
     def _known_names(self, db: Session, client_id: int, row: Any
                      ) -> tuple[tuple[str, ...], bytes]:
         """The client's known names and their digest, read again only when its names
-        version moved (the database moves it whenever a device, user or contact of the
-        client changes) or its own row changed: a client with thousands of devices costs
+        version changed (the database draws a new one whenever a device, user or contact
+        of the client changes) or its own row changed: a client with thousands of devices costs
         one row per post, not thousands."""
         stamp = (None,) if row is None else (
             row.created_at, row.name, row.names_version, tuple(row.alert_names or ()))

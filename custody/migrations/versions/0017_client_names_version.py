@@ -1,8 +1,8 @@
-"""a client's names version: bumped by the database whenever a name alert text may mention
-changes (its devices' names and addresses, its users, its contacts)
+"""a client's names version: drawn anew by the database whenever a name alert text may
+mention changes (its devices' names and addresses, its users, its contacts)
 
 Ingest keeps each client's known names in memory and reads them again only when this
-number moved, instead of reading the whole inventory for every post. Each change draws a
+number changed, instead of reading the whole inventory for every post. Each change draws a
 new random number rather than adding one: a change rolled back after its names were
 read must not leave a number that the next change would make again.
 
