@@ -131,6 +131,13 @@ class DriverStatement:
                 for row in rows]
 
 
+    def first(self, db: Session | Connection, params: Mapping[str, Any] | None = None
+              ) -> Any | None:
+        """The first row ``run`` returns, or None."""
+        rows = self.run(db, params)
+        return rows[0] if rows else None
+
+
 class SizedStatements:
     """Driver statements that differ only in how many values they carry (IN lists, the
     rows of a multi-row INSERT): ``build(*counts)`` makes the one for those counts.

@@ -55,7 +55,7 @@ class Engines:
         created, prefix = None, False
         names, digest = _NO_NAMES
         if client_id is not None:
-            row = next(iter(_CLIENT.run(db, {"client_id": client_id})), None)
+            row = _CLIENT.first(db, {"client_id": client_id})
             if row is not None:
                 created, prefix = row.created_at, bool(row.prefix_preserving_ips)
             names, digest = self._known_names(db, client_id, row)

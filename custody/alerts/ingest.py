@@ -172,9 +172,9 @@ class AlertIngest:
             return post.client_id
         named = labels.get("client")
         if isinstance(named, str):
-            found = _CLIENT_NAMED.run(db, {"name": named})
-            if found:
-                return int(found[0].id)
+            found = _CLIENT_NAMED.first(db, {"name": named})
+            if found is not None:
+                return int(found.id)
         candidates: set[int] = set()
         for label in ("device", "host", "hostname", "instance"):
             value = labels.get(label)
@@ -302,8 +302,8 @@ class AlertIngest:
         folds: list[tuple[int, Fold, list[_Row], int]] = []
         fresh: list[tuple[list[_Row], int, int]] = []  # members, contact, flaps
         for client_id, groups in by_client.items():
-            restricted = _RESTRICTED.run(db, {"client_id": client_id})
-            if not restricted or restricted[0][0] is not None:
+            restricted = _RESTRICTED.first(db, {"client_id": client_id})
+            if restricted is None or restricted.processing_restricted_at is not None:
                 continue  # erased meanwhile, or its processing restricted
             contacts = recipient_ids(db, client_id, "alerts")
             if not contacts:
@@ -369,8 +369,8 @@ class AlertIngest:
                  "first_id": first_id}
         earlier = _FOLDED.run(db, asked)[0][0] or 0
         recent = [_Listed(*row) for row in _LATEST.run(db, asked)][::-1]
-        first = _FIRST.run(db, {"id": first_id})
-        return Fold(_Listed(*first[0]) if first else recent[0], earlier, recent)
+        first = _FIRST.first(db, {"id": first_id})
+        return Fold(_Listed(*first) if first is not None else recent[0], earlier, recent)
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
         """E-mails planned for the contact in the last hour, counted up to the cap."""

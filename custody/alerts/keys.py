@@ -60,8 +60,8 @@ def known_names(db: Session, client_id: int) -> list[str]:
     """Names of the client's own that free text may mention: its name, its devices' names
     and addresses, its users, the names its policy lists (sites, people), and its contacts
     (with the local part of each address)."""
-    listed = next((row[0] for row in _LISTED.run(db, {"client_id": client_id})), None)
-    return known_names_and(db, client_id, listed)
+    listed = _LISTED.first(db, {"client_id": client_id})
+    return known_names_and(db, client_id, listed.alert_names if listed is not None else None)
 
 
 def known_names_and(db: Session, client_id: int, listed: Sequence[str] | None) -> list[str]:

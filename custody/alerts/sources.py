@@ -65,7 +65,7 @@ class AlertSources:
 
     def authenticate(self, db: Session, name: str, kind: str, token: str | None) -> Poster:
         """The source named ``name``, if ``token`` is its token and it posts ``kind``."""
-        row = next(iter(_BY_NAME.run(db, {"name": name})), None)
+        row = _BY_NAME.first(db, {"name": name})
         if row is None or token is None or \
                 not secrets.compare_digest(row.token_hash, token_digest(token)):
             raise Unauthorized("unknown alert source or wrong token")

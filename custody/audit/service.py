@@ -68,10 +68,10 @@ class AuditLog:
         # Take the write lock first (UPDATE), and read the tip with it: no two appenders
         # chain off one tip.
         conn = db.connection()
-        tip = _TAKE_HEAD.run(conn)
-        if not tip:  # the migrations make it: a missing head means a tampered database
+        tip = _TAKE_HEAD.first(conn)
+        if tip is None:  # the migrations make it: a missing head means a tampered database
             raise Conflict("the audit chain's head row is missing; run `custody audit verify`")
-        event_id, prev_hash = int(tip[0].last_id), str(tip[0].last_hash)
+        event_id, prev_hash = int(tip.last_id), str(tip.last_hash)
         at = self._clock()
         digest = _digest(prev_hash, event_id, at, actor, action, target, details)
         _INSERT_EVENT.run(conn, {

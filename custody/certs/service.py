@@ -193,10 +193,9 @@ class CertService:
         """Everything an issuance reads, in one query: the client, its allowed names (the
         request's names are checked against them here), its issuing CA (made on first
         use, after the check) and the root. Returns the checked names and both CAs."""
-        rows = _ISSUANCE_READ.run(db, {"client_id": client_id})
-        if not rows:
+        found = _ISSUANCE_READ.first(db, {"client_id": client_id})
+        if found is None:
             _missing("client", client_id)
-        found = rows[0]
         checked = self._checked(db, client_id, common_name, sans, found.cert_names or [])
         if found.root_id is None:
             raise Conflict("no root CA yet: run `custody ca init`")

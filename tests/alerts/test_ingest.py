@@ -136,8 +136,7 @@ def test_each_change_to_the_inventory_counts_from_the_next_post_on(
             apply(db)
 
     def device(db: Session) -> Device:
-        found = db.scalars(select(Device).where(Device.name == "Hochregal")).one()
-        return found
+        return db.scalars(select(Device).where(Device.name == "Hochregal")).one()
 
     steps: list[tuple[str, Callable[[Session], object]]] = [
         ("Hochregal", lambda db: db.add(Device(
