@@ -112,7 +112,8 @@ _SERIAL = re.compile(
     r"(?P<serial>[a-z0-9][\w-]{2,})")
 _PLACEHOLDERS = frozenset({"-", "--", "n/a", "na", "none", "null", "nil", "unknown", "?", "*",
                            "localhost", "local", "any", "all"})
-_LAST_GROUP = re.compile(r"[ ./-]?\(?\d+\)?$")
+# The last group of digits, with every separator before it ("030 / 123": " / 123").
+_LAST_GROUP = re.compile(r"[ \u00a0\u202f./-]*\(?\d+\)?$")
 _DATE = re.compile(r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
 _HOME = re.compile(r"(?i)(?:[/\\](?:home|users)[/\\])(?P<user>[^/\\\s\"'<>,;:]+)")
 _SSHD = re.compile(r"(?:password|publickey|keyboard-interactive(?:/pam)?|none|hostbased) for "
@@ -249,7 +250,10 @@ class TextScanner:
     def _phone(self, m: re.Match[str]) -> str:
         found = number = m.group(0)
         while sum(c.isdigit() for c in number) > 15:  # it ran into the next number
-            number = _LAST_GROUP.sub("", number)
+            shorter = _LAST_GROUP.sub("", number)
+            if shorter == number:
+                return self._tokenize("phone", number)  # no group to cut: all of it, then
+            number = shorter
         if not 7 <= sum(c.isdigit() for c in number) or DURATION.fullmatch(number) \
                 or _DATE.fullmatch(number):
             return found

@@ -8,7 +8,10 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import example, given, settings
@@ -284,6 +287,49 @@ def test_any_text_is_handled(text: str) -> None:
     e = engine()
     out = e.text(text)
     assert isinstance(out, str) and e.text(out) == out
+
+
+PHONE_ALPHABET = "0123456789 ()+./-\u00a0\u202f"
+
+
+@contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """Fail, rather than hang the run, when the block takes longer than ``seconds``."""
+    def expired(*_: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize(("text", "phone"), [
+    # Numbers that run into the next one: cut back to their first fifteen digits at most.
+    # These two once looped for ever (the cut left " /" or a no-break space at the end).
+    ("Tel 0049 30 12345678 030 / 123 45 67", "0049 30 12345678"),
+    ("Hotline +49\u00a0301234567\u00a012345678901 rund um die Uhr", "+49\u00a0301234567"),
+    ("Tel 030 12345 67890 12345 678", "030 12345 67890"),
+])
+def test_numbers_that_run_together_are_replaced_and_never_hang(text: str, phone: str) -> None:
+    e = engine()
+    with within(5):
+        out = e.text(text)
+    assert not present(phone, out)
+    assert e.token("phone", phone) in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=PHONE_ALPHABET, min_size=7, max_size=80), FILLER)
+@example("0049 30 12345678 030 / 123", "")  # looped for ever once
+def test_any_run_of_digits_and_separators_is_ended(run: str, head: str) -> None:
+    """Whatever a number-like stretch holds, scanning it ends, and so does scanning what
+    came out (a pseudonym's last character may now stand before the next number)."""
+    e = engine()
+    with within(5):
+        e.text(e.text(f"{head} Tel {run} ok"))
 
 
 # -- the real-world corpus as a recall gate
