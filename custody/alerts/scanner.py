@@ -99,6 +99,9 @@ _PHONE = re.compile(  # each starts with a character class; what precedes it is 
     r"|1(?<![\w+.:/-]1)[-. ]\d{3}[-. ]\d{3}[-.]\d{4}(?![.:/-]?\w)"  # 1-800-555-0199
     r"|\d(?<![\w+.:/-]\d)\d{2}[-.]\d{3}[-.]\d{4}(?![.:/-]?\w)"      # 415-555-0199
     r"|0(?<![\w+.:/-]0)\d{1,4}(?:(?: ?/ ?|[ \u00a0-])\d{2,8}){1,4}(?![.:/-]?\w)")  # 030 7654321
+# What may stand inside a _PHONE match besides its digits, and seven digits among them.
+_PHONE_CHARS = frozenset(" \u00a0\u202f().+/-")
+_SEVEN_DIGITS = re.compile(r"\d(?:[ \u00a0\u202f().+/-]*\d){6}")
 # These two run over the lower-cased text: each alternative starts with a literal and
 # checks what precedes it afterwards, which is what lets the regex engine skip ahead.
 _PHONE_MARKED = re.compile(
@@ -125,6 +128,7 @@ _SYSLOG_HEADER = re.compile(
 _UNC = re.compile(r"\\\\([^\\\s\"'<>,;]+)")
 _DOWN_LEVEL = re.compile(r"(?<![\w\\:/.-])([A-Za-z][\w.-]{0,14})\\([\w.$-]+)")
 _WS = re.compile(r"(\s+)")
+_ALNUM = re.compile(r"[^\W_]")  # a letter or a digit: what str.isalnum() says of a character
 _DIGIT = re.compile(r"\d")
 _WS_HTML = re.compile(r"(\s+|</?[A-Za-z][\w-]*(?=[\s/>])|/?>|&nbsp;|&#160;|&#xa0;)")
 _DOTTED_NAME = re.compile(r"[^\W\d_][\w-]*(?:\.[^\W\d_][\w-]*)+")
@@ -143,6 +147,7 @@ class _Word:
     named: tuple[tuple[str, str], ...]  # (name, token) found by its key: replaced elsewhere too
     lower: str = ""   # the core, lower-cased
     plain: bool = False  # nothing found, no marker, not "=" or ":": the loop skips it
+    alnum: bool = True  # it has a letter or a digit ("->" and "|" have none)
 
 
 class TextScanner:
@@ -172,7 +177,7 @@ class TextScanner:
         self._texts: dict[str, str] = {}
         self._values: dict[tuple[str, str], str] = {}
         self._safe: dict[str, bool] = {}
-        self._named: list[tuple[str, str]] = []  # what _key_value replaced in the current word
+        self._marked: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {}
 
     def text(self, value: str) -> str:
         """``value`` with every identifier in it replaced."""
@@ -215,7 +220,7 @@ class TextScanner:
                 (m.start(), m.end(), self._tokenize("name", value[m.start():m.end()]))
                 for m in self._known.finditer(lower)])
         if _DIGIT.search(value):
-            value = _PHONE.sub(self._phone, value)
+            value = self._phones(value)
             lower = lower_same(value)
             if "tel" in lower or "phone" in lower or "call" in lower or "mob" in lower \
                     or "fax" in lower or "cell" in lower or "sms" in lower or "hotline" in lower:
@@ -247,14 +252,34 @@ class TextScanner:
                 + value[header.end("host"):]
         return value
 
+    def _phones(self, value: str) -> str:
+        """``value`` with its phone numbers replaced.
+
+        A number is only replaced with seven digits or more, and all of a match's characters
+        are _PHONE_CHARS: the search starts at the first stretch of those that holds seven
+        digits, where what _PHONE.sub would find first lies (most texts have none).
+        """
+        seven = _SEVEN_DIGITS.search(value)
+        if seven is None:
+            return value
+        start = seven.start()
+        while start and (value[start - 1] in _PHONE_CHARS or value[start - 1].isdecimal()):
+            start -= 1
+        parts, last = [value[:start]], start
+        for m in _PHONE.finditer(value, start):
+            parts += [value[last:m.start()], self._phone(m)]
+            last = m.end()
+        parts.append(value[last:])
+        return "".join(parts)
+
     def _phone(self, m: re.Match[str]) -> str:
         found = number = m.group(0)
-        while sum(c.isdigit() for c in number) > 15:  # it ran into the next number
+        while sum(map(str.isdigit, number)) > 15:  # it ran into the next number
             shorter = _LAST_GROUP.sub("", number)
             if shorter == number:
                 return self._tokenize("phone", number)  # no group to cut: all of it, then
             number = shorter
-        if not 7 <= sum(c.isdigit() for c in number) or DURATION.fullmatch(number) \
+        if not 7 <= sum(map(str.isdigit, number)) or DURATION.fullmatch(number) \
                 or _DATE.fullmatch(number):
             return found
         return self._tokenize("phone", number) + found[len(number):]
@@ -271,14 +296,16 @@ class TextScanner:
 
     # -- word by word
     def _words_of(self, value: str) -> str:
+        separators: list[str] | None = None  # None: each a single space
         if "<" in value and ">" in value or "&" in value:
             parts = _WS_HTML.split(value)  # markup: tags and &nbsp; separate words too
+            words, separators = parts[::2], parts[1::2]
         elif "\t" in value or "\n" in value or "\r" in value or "\f" in value or "\v" in value \
                 or not value.isascii():
             parts = _WS.split(value)
-        else:  # one line of plain spaces: split without a regex, separators kept
-            parts = value.split(" ")
-            parts[1:] = [x for w in parts[1:] for x in (" ", w)]
+            words, separators = parts[::2], parts[1::2]
+        else:  # one line of plain spaces: split without a regex
+            words = value.split(" ")
         get = self._words.get
         pending: str | None = None
         quoted = ""  # the quote a marked name opened and has not closed yet
@@ -286,8 +313,7 @@ class TextScanner:
         previous = ""
         changed = False
         named: list[tuple[str, str]] = []  # names found by context, replaced everywhere after
-        for at in range(0, len(parts), 2):
-            word = parts[at]
+        for at, word in enumerate(words):
             info = get(word)
             if info is None:
                 if not word:
@@ -296,14 +322,13 @@ class TextScanner:
             if pending is None and info.plain:  # most words: nothing in them, nothing after
                 previous = info.lower
                 continue
-            if pending is not None and word not in ("=", ":") \
-                    and not any(c.isalnum() for c in word):
+            if pending is not None and not info.alnum and word not in ("=", ":"):
                 continue  # "Host -> web02", "| host | sql03 |": punctuation keeps the marker
             out = info.out
             if pending is not None:
                 out = self._after_marker(pending, word, info, named)
             if out != word:
-                parts[at] = out
+                words[at] = out
                 changed = True
             if info.named:
                 named.extend(info.named)
@@ -314,7 +339,7 @@ class TextScanner:
                     quoted = word[:1]
                 elif quoted and word.rstrip(",.;:)").endswith(quoted):
                     quoted = ""
-                following = parts[at + 2].lower() if at + 2 < len(parts) else ""
+                following = words[at + 1].lower() if at + 1 < len(words) else ""
                 if quoted or word.endswith(",") or info.lower in ("and", "or", "&") \
                         or listing and following in ("and", "or", "&"):
                     listing = listing or word.endswith(",")
@@ -336,16 +361,27 @@ class TextScanner:
             previous = info.lower
         if not changed:
             return value
-        result = "".join(parts)
+        result = " ".join(words) if separators is None else "".join(
+            part for pair in zip(words, [*separators, ""], strict=True) for part in pair)
         return replace_values(result, sorted(set(named), key=lambda vt: len(vt[0]), reverse=True),
                               within_words=False) if named else result
 
     def _after_marker(self, kind: str, word: str, info: _Word,
                       named: list[tuple[str, str]]) -> str:
-        """The word after a marker: a name of ``kind`` unless it is ordinary or readable.
+        """The word after a marker: a name of ``kind`` unless it is ordinary or readable;
+        a name it holds is added to ``named``."""
+        done = self._marked.get((kind, word))
+        if done is None:
+            found: list[tuple[str, str]] = []
+            done = remember(self._marked, (kind, word),
+                            (self._marked_word(kind, word, info, found), tuple(found)))
+        named.extend(done[1])
+        return done[0]
 
-        Only its first part is the name: a CSV field or a bracket ends it.
-        """
+    def _marked_word(self, kind: str, word: str, info: _Word,
+                     named: list[tuple[str, str]]) -> str:
+        """What _after_marker gives, worked out: only the word's first part is the name,
+        as a CSV field or a bracket ends it."""
         core = info.core
         if kind == "version":
             return word if VERSION.fullmatch(core) else info.out
@@ -356,7 +392,7 @@ class TextScanner:
                 # "Logon Account: k.yilmaz" names a user, though it reads like a host name
                 return word.replace(name, self._tokenize("user", name), 1)
             return info.out  # something in it was found already
-        if not any(c.isalnum() for c in name):
+        if _ALNUM.search(name) is None:
             return word
         if kind == "mac" and re.fullmatch(r"(?:0[xX])?[0-9A-Fa-f]{12}", name):
             return word.replace(name, self._tokenize("mac", name), 1)
@@ -382,10 +418,10 @@ class TextScanner:
     def _analyse(self, word: str) -> _Word:
         core = word.lstrip(_LEAD).rstrip(_TRAIL)
         out = word
-        self._named = []
+        named: list[tuple[str, str]] = []  # found by its key or marker: replaced elsewhere too
         if _GATE.search(word) and not _PLAIN.fullmatch(word):
             if "=" in core or ":" in core:
-                out = _KEY_VALUE.sub(self._key_value, out)
+                out = _KEY_VALUE.sub(lambda m: self._key_value(m, named), out)
             out = self._find(out)
         elif len(word) >= 12:  # a MAC of hex letters only: "FFFFFFFFFFFA"
             out = _BARE_MAC.sub(lambda m: self._tokenize("mac", m.group(0)), out)
@@ -395,36 +431,36 @@ class TextScanner:
                 (m.start(), m.end(), self._tokenize("name", out[m.start():m.end()]))
                 for m in self._single_in.finditer(lowered) if not inside_token(out, m.start())])[0]
         if "(" in out or "[" in out:  # "host(web02)", "user[jdoe]"
-            out = _INWORD_MARKER.sub(self._inword_marker, out)
+            out = _INWORD_MARKER.sub(lambda m: self._inword_marker(m, named), out)
         lower = core.lower()
         marks = _marker(lower, word)
-        named = tuple(self._named)
         plain = out == word and marks is None and not named and word not in ("=", ":")
-        return _Word(word if out == word else out, marks, core, named, lower, plain)
+        return _Word(word if out == word else out, marks, core, tuple(named), lower, plain,
+                     _ALNUM.search(word) is not None)
 
-    def _inword_marker(self, m: re.Match[str]) -> str:
+    def _inword_marker(self, m: re.Match[str], named: list[tuple[str, str]]) -> str:
         name = m.group("name")
         if self._is_safe(name) or self._find(name) != name:
             return m.group(0)
         kind = _marker(m.group("marker").lower(), m.group("marker")) or "host"
         token = self._host_token(name) if kind == "host" else self._tokenize(kind, name)
-        self._named.append((name.lower(), token))
+        named.append((name.lower(), token))
         return m.group(0)[:m.start("name") - m.start(0)] + token + m.group(0)[m.end("name") - m.start(0):]
 
-    def _key_value(self, m: re.Match[str]) -> str:
+    def _key_value(self, m: re.Match[str], named: list[tuple[str, str]]) -> str:
         key, value = m.group("key"), m.group("value")
         if m.group("sep") == ":" and not key.isalpha():
             return m.group(0)
         kind = None if is_token(key) else key_kind(key)
         bare = value.strip("\"'")
-        if kind is None or not any(c.isalnum() for c in bare) or self._find(bare) != bare \
+        if kind is None or _ALNUM.search(bare) is None or self._find(bare) != bare \
                 or kind not in STRICT_KINDS and bare.lower() in NOT_NAMES:
             return m.group(0)  # an address or the like in it is found by the next pass
         token = self.value(kind, bare)
         if token == bare:
             return m.group(0)
         if len(bare) >= 3:
-            self._named.append((bare.lower(), token))
+            named.append((bare.lower(), token))
         return m.group(0)[:m.start("value") - m.start(0)] + value.replace(bare, token, 1)
 
     def _find(self, word: str) -> str:
