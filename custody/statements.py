@@ -32,6 +32,10 @@ def _row_type(names: Sequence[str]) -> Callable[..., tuple[Any, ...]]:
     return namedtuple("Row", names, rename=True)  # read by name, as SQLAlchemy's rows are
 
 
+_REQUIRED = object()  # a bind parameter the caller must give
+Plan = tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -40,12 +44,56 @@ class _Compiled:
     construct: Callable[[Mapping[str, Any]], MutableMapping[str, Any]]
     results: tuple[Callable[[Any], Any] | None, ...]  # one per returned column
     row: Callable[..., tuple[Any, ...]]
+    # Each parameter in the driver's order, its processor and its value when the caller
+    # gives none; None where SQLAlchemy's construction must do it (callables, escapes).
+    plan: Plan | None = None
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | MutableMapping[str, Any]:
+        if self.plan is not None:
+            values = [params.get(name, given) for name, _, given in self.plan]
+            if _REQUIRED not in values:
+                values = [value if process is None else process(value)
+                          for (_, process, _), value in zip(self.plan, values, strict=True)]
+                if self.order is not None:
+                    return tuple(values)
+                return {name: value for (name, _, _), value in zip(self.plan, values, strict=True)}
+        return self._constructed(params)  # which also names a missing parameter
+
+    def _constructed(self, params: Mapping[str, Any]) -> Sequence[Any] | MutableMapping[str, Any]:
         values = self.construct(params)  # a new dict, with the statement's own literals
         for name, process in self.processors.items():
             values[name] = process(values[name])
         return tuple(values[name] for name in self.order) if self.order is not None else values
+
+    def rows(self, rows: Sequence[Any]) -> list[Any]:
+        """The driver's rows as named tuples of converted values."""
+        if not any(self.results):
+            return [self.row(*row) for row in rows]
+        return [self.row(*(value if process is None else process(value)
+                           for process, value in zip(self.results, row, strict=True)))
+                for row in rows]
+
+
+def _plan(compiled: Any, order: tuple[str, ...] | None,
+          processors: Mapping[str, Callable[[Any], Any]]) -> Plan | None:
+    """What ``_Compiled.arguments`` does without SQLAlchemy's construction, checked against
+    it on the spot: None where the two would differ."""
+    if compiled.escaped_bind_names:
+        return None
+    given: dict[str, Any] = {}
+    for bind, name in compiled.bind_names.items():
+        if bind.callable is not None or bind.expanding or bind.literal_execute:
+            return None
+        given[name] = _REQUIRED if bind.required else bind.value
+    names = order if order is not None else tuple(given)
+    plan = tuple((name, processors.get(name), given[name]) for name in names)
+    probe = {name: object() for name, value in given.items() if value is _REQUIRED}
+    expected = compiled.construct_params(probe)
+    if set(expected) != set(given) or any(
+            expected[name] is not (probe[name] if value is _REQUIRED else value)
+            for name, value in given.items()):
+        return None
+    return plan
 
 
 class DriverStatement:
@@ -79,7 +127,7 @@ class DriverStatement:
             order = tuple(compiled.positiontup or ()) if dialect.positional else None
             found = self._compiled[dialect] = _Compiled(
                 compiled.string, order, processors, compiled.construct_params, results,
-                _row_type([str(c.key) for c in columns]))
+                _row_type([str(c.key) for c in columns]), _plan(compiled, order, processors))
         return found
 
     def run(self, db: Session | Connection, params: Mapping[str, Any] | None = None
@@ -126,9 +174,7 @@ class DriverStatement:
             if cursor is not None:
                 with contextlib.suppress(dialect.loaded_dbapi.Error):
                     cursor.close()
-        return [compiled.row(*(value if process is None else process(value)
-                            for process, value in zip(compiled.results, row, strict=True)))
-                for row in rows]
+        return compiled.rows(rows)
 
 
     def first(self, db: Session | Connection, params: Mapping[str, Any] | None = None
