@@ -61,7 +61,7 @@ _STATES = SizedStatements(lambda groups: select(
 # A group's pending e-mail, found from its alerts (ix_outbox_notification_contact).
 _PENDING = SizedStatements(lambda groups, contacts: select(
     OutboxMessage.id, OutboxMessage.contact_id, OutboxMessage.notification_id,
-    Notification.group_id).join(
+    OutboxMessage.body, Notification.group_id).join(
     Notification, OutboxMessage.notification_id == Notification.id).where(
     OutboxMessage.notification_id.in_(select(Notification.id).where(*_in_groups(groups))),
     OutboxMessage.contact_id.in_([bindparam(f"contact{n}") for n in range(contacts)]),
@@ -93,10 +93,7 @@ _IN_FOLD = (Notification.client_id == bindparam("client_id"),
             Notification.group_id == bindparam("group_id"),
             Notification.id >= bindparam("first_id"))
 _FOLDED = DriverStatement(select(func.count()).select_from(Notification).where(*_IN_FOLD))
-_LISTED = (Notification.status, Notification.alertname, Notification.payload)
-_LATEST = DriverStatement(
-    select(*_LISTED).where(*_IN_FOLD).order_by(Notification.id.desc()).limit(MAX_LISTED))
-_FIRST = DriverStatement(select(*_LISTED).where(Notification.id == bindparam("id")))
+_FIRST = DriverStatement(select(Notification.alertname).where(Notification.id == bindparam("id")))
 _LAST_HOUR = DriverStatement(select(func.count()).select_from(select(OutboxMessage.id).where(
     OutboxMessage.contact_id == bindparam("contact_id"),
     OutboxMessage.created_at >= bindparam("since")).limit(bindparam("cap")).subquery()))
@@ -325,7 +322,7 @@ class AlertIngest:
                     waiting = pending.get((contact_id, group_id))
                     if waiting is not None and waiting.notification_id is not None:
                         folds.append((waiting.id, self._fold(
-                            db, waiting.notification_id, client_id, group_id), members, flaps))
+                            db, waiting, client_id, group_id), members, flaps))
                     else:
                         fresh.append((members, contact_id, flaps))
         budget = {cid: self._settings.hourly_cap - self._sent_last_hour(db, cid)
@@ -337,8 +334,7 @@ class AlertIngest:
             for message_id, fold, members, flaps in folds:
                 added = [m for m in members if m.dedup_key in stored]
                 if added:
-                    subject, body = _render([*fold.recent, *added], flaps, self._settings,
-                                            first=fold.first, total=fold.earlier + len(added))
+                    subject, body = _render(added, flaps, self._settings, fold=fold)
                     _REFOLD.run(db, {"message_id": message_id, "subject": subject,
                                      "body": body})
             firsts: list[str] = []
@@ -361,16 +357,17 @@ class AlertIngest:
         return write
 
     @staticmethod
-    def _fold(db: Session, first_id: int, client_id: int, group_id: str) -> Fold:
-        """What a pending e-mail holds so far. Only the latest few are read (and listed):
-        a mail that waits long, on a relay that is down, must not grow, nor cost more
-        per post."""
+    def _fold(db: Session, waiting: Any, client_id: int, group_id: str) -> Fold:
+        """What a pending e-mail holds so far: its first alert's name, how many alerts,
+        and the entries it lists, taken from its body as written. Nothing is read or
+        rendered again: a mail that waits long, on a relay that is down, must not grow,
+        nor cost more per post."""
         asked = {"client_id": client_id, "group_id": group_id,
-                 "first_id": first_id}
+                 "first_id": waiting.notification_id}
         earlier = _FOLDED.run(db, asked)[0][0] or 0
-        recent = [_Listed(*row) for row in _LATEST.run(db, asked)][::-1]
-        first = _FIRST.first(db, {"id": first_id})
-        return Fold(_Listed(*first) if first is not None else recent[0], earlier, recent)
+        first = _FIRST.first(db, {"id": waiting.notification_id})
+        return Fold(first.alertname if first is not None else "alert", earlier,
+                    _entries_of(waiting.body))
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
         """E-mails planned for the contact in the last hour, counted up to the cap."""
@@ -402,26 +399,65 @@ class _Row(_Listed):
 
 @dataclass(frozen=True)
 class Fold:
-    """What a pending e-mail holds so far: its first alert, how many, the latest few."""
+    """What a pending e-mail holds so far: its first alert's name, how many alerts, and
+    the entries it lists (the latest few)."""
 
-    first: _Listed
+    first: str
     earlier: int
-    recent: Sequence[_Listed]
+    listed: Sequence[str]
+
+
+ENTRY = "- "  # the first line of each alert an e-mail lists; the rest are indented
+INDENT = "    "
+
+
+def _entry(alert: _Listed) -> str:
+    """How an e-mail lists one alert: a line of its state and name, then its labels and
+    texts, indented; a value's own line breaks are indented too, so that every entry can
+    be told apart in a body written before."""
+    p = alert.payload
+    labels = p.get("labels", {}) if isinstance(p.get("labels"), dict) else {}
+    notes = p.get("annotations", {}) if isinstance(p.get("annotations"), dict) else {}
+    lines = [f"{ENTRY}{alert.status}: {alert.alertname}"]
+    for k, v in sorted(labels.items()):
+        if k != "alertname":
+            lines.append(f"{INDENT}{k}: {v}")
+    for k in ("summary", "description"):
+        if notes.get(k):
+            lines.append(f"{INDENT}{notes[k]}")
+    if "message" in p:
+        lines.append(f"{INDENT}{p['message']}")
+    return "\n".join(line.replace("\n", "\n" + INDENT) for line in lines)
+
+
+def _entries_of(body: str) -> list[str]:
+    """The entries of a body ``_render`` wrote (its lines before the first entry are
+    the header, written again each time)."""
+    entries: list[str] = []
+    for line in body.split("\n"):
+        if line.startswith(ENTRY):
+            entries.append(line)
+        elif entries and line.startswith(INDENT):
+            entries[-1] += "\n" + line
+    return entries
 
 
 def _render(members: Sequence[_Listed], flaps: int, settings: AlertSettings, *,
-            first: _Listed | None = None, total: int | None = None) -> tuple[str, str]:
+            fold: Fold | None = None) -> tuple[str, str]:
     """Subject without identifiers; a plain-text body of the pseudonymized alerts.
 
     The subject tells the latest state; ``flaps`` (state changes in the flap window)
-    marks a flapping group. Of ``total`` alerts (default: the members), the body lists
-    the latest MAX_LISTED and says how many came before.
+    marks a flapping group. ``members`` are added to what a pending e-mail (``fold``)
+    holds already; the body lists the latest MAX_LISTED of them all and says how many
+    came before.
     """
-    first, last = first or members[0], members[-1]
-    total = len(members) if total is None else total
-    listed = members[-MAX_LISTED:]
+    first = fold.first if fold is not None else members[0].alertname
+    total = len(members) + (fold.earlier if fold is not None else 0)
+    listed = [*(fold.listed if fold is not None else ()),
+              *(_entry(m) for m in members[-MAX_LISTED:])][-MAX_LISTED:]
+    last = members[-1]
     status = "flapping" if flaps else ("resolved" if last.status == "resolved" else "firing")
-    subject = f"[{status}] {first.alertname}" + (f" (+{total - 1})" if total > 1 else "")
+    subject = f"[{status}] {first}" + (f" (+{total - 1})" if total > 1 else "")
     lines = []
     if flaps:
         lines.append(f"This alert changed state {flaps} times in the last "
@@ -431,19 +467,5 @@ def _render(members: Sequence[_Listed], flaps: int, settings: AlertSettings, *,
         lines.append(f"{total} alerts of this group since this e-mail was first written; "
                      f"the latest {len(listed)} follow ({total - len(listed)} before them are "
                      "not listed).")
-    for m in listed:
-        p = m.payload
-        labels = p.get("labels", {}) if isinstance(p.get("labels"), dict) else {}
-        notes = p.get("annotations", {}) if isinstance(p.get("annotations"), dict) else {}
-        lines.append(f"- {m.status}: {m.alertname}")
-        for k, v in sorted(labels.items()):
-            if k != "alertname":
-                lines.append(f"    {k}: {v}")
-        for k in ("summary", "description"):
-            if notes.get(k):
-                lines.append(f"    {notes[k]}")
-        if "message" in p:
-            lines.append(f"    {p['message']}")
+    lines += listed
     return header_safe(subject)[:200], "\n".join(lines)
-
-

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from custody.accounts.service import Principal
 from custody.alerts.delivery import Outbox
@@ -333,3 +333,48 @@ def test_a_mail_that_waits_on_a_dead_relay_stays_bounded(
     own_sink.start()  # the relay is back: the one e-mail goes
     clock.advance(minutes=3)
     assert alerts.deliver(services.db) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # nothing differs by database
+def test_news_is_added_to_a_waiting_mail_without_reading_its_alerts_again(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
+    """A waiting e-mail is built on as news comes: its entries are taken from its body,
+    none of its alerts is read again, and an alert whose texts run over several lines
+    stays one whole entry through every fold."""
+    token, _ = delivering
+    own_sink.stop()
+    first = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
+    first["alerts"][0]["annotations"]["description"] = "line one\n- firing: Fake\nline three"
+    assert client.post("/ingest/alertmanager/prom", headers=auth(token),
+                       json=first).status_code == 202
+    read: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "payload" in statement:
+            read.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", capture)
+    try:
+        for batch in range(60):
+            payload = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
+            payload["alerts"][0]["fingerprint"] = f"fp-{batch}"
+            payload["alerts"][0]["annotations"]["description"] = f"batch {batch}\nsecond line"
+            assert client.post("/ingest/alertmanager/prom", headers=auth(token),
+                               json=payload).status_code == 202
+            if batch == 2:
+                with services.db() as db:
+                    early = db.scalars(select(OutboxMessage)).one().body
+                assert early.count("\n- firing: LinkDown") == 3  # the first alert, then news
+                assert "    line one\n    - firing: Fake\n    line three" in early
+    finally:
+        event.remove(services.engine, "before_cursor_execute", capture)
+    assert read == []  # no alert's payload was read to add the news
+    with services.db() as db:
+        message = db.scalars(select(OutboxMessage)).one()
+    assert message.subject.endswith("(+60)")
+    assert "61 alerts of this group" in message.body and "11 before them" in message.body
+    assert message.body.count("- firing: LinkDown") == 50
+    assert "batch 10\n    second line" in message.body and "batch 9\n" not in message.body
+    assert "line one" not in message.body  # the first alert is among those not listed
+    own_sink.start()
