@@ -44,8 +44,6 @@ STORE_CHUNK = 64  # rows per INSERT (8 values each)
 # The reads of every post, built once (built per call, a statement costs more than its query).
 _KNOWN = SizedStatements(lambda count: select(Notification.dedup_key).where(
     Notification.dedup_key.in_([bindparam(f"key{i}") for i in range(count)])))
-_RESTRICTED = DriverStatement(
-    select(Client.processing_restricted_at).where(Client.id == bindparam("client_id")))
 
 
 def _in_groups(count: int) -> tuple[Any, ...]:
@@ -299,12 +297,9 @@ class AlertIngest:
         folds: list[tuple[int, Fold, list[_Row], int]] = []
         fresh: list[tuple[list[_Row], int, int]] = []  # members, contact, flaps
         for client_id, groups in by_client.items():
-            restricted = _RESTRICTED.first(db, {"client_id": client_id})
-            if restricted is None or restricted.processing_restricted_at is not None:
-                continue  # erased meanwhile, or its processing restricted
             contacts = recipient_ids(db, client_id, "alerts")
             if not contacts:
-                continue
+                continue  # none who may be written to, or the client's processing restricted
             asked_groups, asked_contacts = padded(list(groups)), padded(contacts)
             asked = {"client_id": client_id} | numbered("group", asked_groups)
             states: dict[str, list[str]] = defaultdict(list)

@@ -280,11 +280,14 @@ def mail_recipients(db: Session, client_id: int, purpose: str | None = None
 
 
 # Built once: ingest asks for every post (built per call, a statement costs more than its query).
-_RECIPIENT_IDS = DriverStatement(select(Contact.id, Contact.purposes).where(
-    Contact.client_id == bindparam("client_id"), *_MAY_WRITE).order_by(Contact.id))
+_RECIPIENT_IDS = DriverStatement(select(Contact.id, Contact.purposes).join(
+    Client, Client.id == Contact.client_id).where(
+    Contact.client_id == bindparam("client_id"), Client.processing_restricted_at.is_(None),
+    *_MAY_WRITE).order_by(Contact.id))
 
 
 def recipient_ids(db: Session, client_id: int, purpose: str) -> list[int]:
-    """The ids of the contacts ``mail_recipients`` gives for ``purpose``."""
+    """The ids of the contacts ``mail_recipients`` gives for ``purpose``, while the
+    client's processing is not restricted (none once it is, or once it is erased)."""
     return [id_ for id_, purposes in _RECIPIENT_IDS.run(db, {"client_id": client_id})
             if purpose in purposes]
