@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from custody.alerts.formats import pseudonymize
 from custody.alerts.pseudonym import Pseudonymizer
 from custody.alerts.shapes import readable_shape
-from custody.alerts.textops import alternation
+from custody.alerts.textops import _spread, alternation
 from tests.alerts.realworld import (
     HELDOUT_SEED,
     TUNING_SEED,
@@ -287,6 +287,20 @@ def test_any_text_is_handled(text: str) -> None:
     e = engine()
     out = e.text(text)
     assert isinstance(out, str) and e.text(out) == out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab.x1+(", min_size=1, max_size=3), min_size=2, max_size=3),
+       st.text(alphabet="ab _-.x1\u00e4\u0130\t(+", max_size=30),
+       st.sampled_from([" ", "-", "_", "  ", " \t"]), st.integers(0, 30))
+def test_a_learned_value_of_several_words_is_found_where_a_plain_pattern_finds_it(
+        words: list[str], text: str, joint: str, at: int) -> None:
+    """Learned values of several words are searched for by their first word (the look-behind
+    comes after it): the same places as the plain pattern that looks behind first."""
+    text = text[:at] + joint.join(words) + text[at:]
+    plain = re.compile(r"(?<![^\W_])" + r"[\s_-]+".join(map(re.escape, words)) + r"(?![^\W_])")
+    assert [m.span() for m in _spread(tuple(words)).finditer(text)] == [
+        m.span() for m in plain.finditer(text)]
 
 
 PHONE_ALPHABET = "0123456789 ()+./-\u00a0\u202f"
