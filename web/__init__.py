@@ -185,6 +185,8 @@ def _logged_path() -> str:
 
 def _log_access(response: Response) -> None:
     """One line per request; the caller's address only for provider staff (P3)."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return  # logging at WARNING or above: nothing to put together
     who = g.get("principal")
     fields = {
         "method": request.method,

@@ -194,9 +194,19 @@ class Pseudonymizer:
         return out
 
     def _labels_of(self, labels: dict[str, Any], learned: Learned) -> dict[str, Any]:
-        """A label set: each value as its name says (labels are never read as tags)."""
-        return {self._key(name): self._walk(value, name, learned)
-                for name, value in labels.items()}
+        """A label set: each value as its name says (labels are never read as tags).
+        Most are strings the payload's other alerts had too: those are looked up first."""
+        done = learned.done
+        out: dict[str, Any] = {}
+        for name, value in labels.items():
+            if isinstance(value, str):
+                found = done.get((name, value))
+                if found is None:
+                    found = done[(name, value)] = self._string(value, name, learned)
+            else:
+                found = self._walk(value, name, learned)
+            out[self._key(name)] = found
+        return out
 
     def generic(self, payload: Any) -> Any:
         """Any JSON (Zabbix events too): identifying fields by name, and their values learned

@@ -220,8 +220,9 @@ class TextScanner:
                 (m.start(), m.end(), self._tokenize("name", value[m.start():m.end()]))
                 for m in self._known.finditer(lower)])
         if _DIGIT.search(value):
-            value = self._phones(value)
-            lower = lower_same(value)
+            phoned = self._phones(value)
+            if phoned != value:
+                value, lower = phoned, lower_same(phoned)
             if "tel" in lower or "phone" in lower or "call" in lower or "mob" in lower \
                     or "fax" in lower or "cell" in lower or "sms" in lower or "hotline" in lower:
                 value, lower = splice(value, lower, [
