@@ -34,6 +34,10 @@ from custody.statements import DriverStatement, SizedStatements, numbered, padde
 MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
 
 MAPPING_LABELS = ("client", "device", "host", "hostname", "instance")
+# What json.dumps(..., default=str) and with sort_keys=True write, without building an
+# encoder per call (dedup keys stored already were made so: they must not change).
+_AS_JSON = json.JSONEncoder(default=str)
+_AS_SORTED_JSON = json.JSONEncoder(sort_keys=True, default=str)
 
 
 NOTIFICATIONS = cast(Table, Notification.__table__)
@@ -223,12 +227,13 @@ class AlertIngest:
         webhook = post.kind in ("alertmanager", "grafana")
         payload = post.payload
         by_client: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
-        for alert in post.alerts:
+        if post.client_id is not None:  # a source bound to a client: all of them are its
+            by_client[post.client_id] = list(post.alerts)
+        for alert in post.alerts if post.client_id is None else ():
             labels = (alert.get("labels") or {}) if webhook else {
                 "host": alert.get("host"), "client": alert.get("client")}
             # the alerts of one group mostly share labels: each set is mapped once
-            seen = (post.client_id, json.dumps([labels.get(k) for k in MAPPING_LABELS],
-                                               default=str))
+            seen = (post.client_id, _AS_JSON.encode([labels.get(k) for k in MAPPING_LABELS]))
             if seen not in mapped:
                 mapped[seen] = self._client_for(db, post, labels)
             by_client[mapped[seen]].append(alert)
@@ -251,11 +256,9 @@ class AlertIngest:
                 # stable within the period), never lumped together with other alerts.
                 identity = item.get("fingerprint") if webhook else None
                 if not identity:
-                    identity = json.dumps(item.get("labels") if webhook else item,
-                                          sort_keys=True, default=str)
-                dedup = hashlib.sha256(json.dumps(
-                    [post.source_id, identity, status, item.get("startsAt")],
-                    sort_keys=True, default=str).encode()).hexdigest()
+                    identity = _AS_SORTED_JSON.encode(item.get("labels") if webhook else item)
+                dedup = hashlib.sha256(_AS_SORTED_JSON.encode(
+                    [post.source_id, identity, status, item.get("startsAt")]).encode()).hexdigest()
                 out.setdefault(dedup, _Alert(n, client_id, group_id, status, item))
         return out
 
