@@ -139,6 +139,13 @@ def hammer(host: str, port: int, path: str, headers: dict[str, str], seconds: fl
     return LoadResult(counts["ok"], counts["err"], time.monotonic() - started, latencies)
 
 
+def combined(results: list[LoadResult]) -> LoadResult:
+    """Several measurements of one server as one: their answers over their time."""
+    return LoadResult(sum(r.requests for r in results), sum(r.errors for r in results),
+                      sum(r.seconds for r in results),
+                      [ms for r in results for ms in r.latencies_ms])
+
+
 def check_load(result: LoadResult, what: str) -> None:
     """Refuse a measurement with no answers or more than 1% errors."""
     if result.requests == 0 or result.errors > result.requests * 0.01:
