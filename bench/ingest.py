@@ -8,13 +8,14 @@ pseudonymizer's caches do not help; batches of one group's device fold into its 
 e-mail. The client has an inventory of 1,000 devices, whose names and addresses the
 pseudonymizer knows as the client's (a provider's client, not an empty one). The
 baseline, in the same run and under the same gunicorn settings, is a bare Flask endpoint
-that parses the same JSON and answers 202. Both servers run side by side and are
-loaded in turns (SLICES each), so that a slower spell of a shared machine falls on both
-alike rather than on one of them.
+that parses the same JSON and answers 202.
 
-The same load then runs again with 100,000 alerts already stored (a month of a busy
-client's, each group's e-mail sent): its rate and p99 against the empty case's, and the
-size the SQLite write-ahead log reached.
+The same load also runs on a second installation with 100,000 alerts already stored (a
+month of a busy client's, each group's e-mail sent): its rate and p99 against the empty
+one's, and the size its SQLite write-ahead log reached.
+
+The three servers run side by side and are loaded in turns (SLICES each), so that a
+slower spell of a shared machine falls on all of them alike rather than on one.
 """
 
 from __future__ import annotations
@@ -146,41 +147,47 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
     bodies = _bodies(2 * per_run)
     json_headers = {"Content-Type": "application/json"}
     with tempfile.TemporaryDirectory(prefix="custody-bench-") as tmp:
-        token, _ = _prepare(Path(tmp))
-        hello_port, port = free_port(), free_port()
+        empty_dir, full_dir = Path(tmp) / "empty", Path(tmp) / "full"
+        empty_dir.mkdir()
+        full_dir.mkdir()
+        tokens = {folder: _prepare(folder)[0] for folder in (empty_dir, full_dir)}
+        _prefill(full_dir, STORED)
         gunicorn = [str(bin_dir / "gunicorn"), "--workers", "2", "--worker-class", "gthread",
                     "--threads", "4", "--log-level", "warning"]
-        env = base_env | {"CUSTODY_CONFIG": str(Path(tmp) / "custody.toml"),
-                          "CUSTODY_ALERTS__HOURLY_CAP": "100000000",
-                          "CUSTODY_LOGGING__LEVEL": "WARNING"}
-        headers = json_headers | {"Authorization": f"Bearer {token}"}
-        custody = [str(bin_dir / "custody"), "serve", "--port", str(port)]
+        hello_port = free_port()
         hello = [*gunicorn, "--bind", f"127.0.0.1:{hello_port}", "bench.hello:app"]
         hello_env = base_env | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        ports = {folder: free_port() for folder in tokens}
+
+        def custody(folder: Path) -> Any:
+            env = base_env | {"CUSTODY_CONFIG": str(folder / "custody.toml"),
+                              "CUSTODY_ALERTS__HOURLY_CAP": "100000000",
+                              "CUSTODY_LOGGING__LEVEL": "WARNING"}
+            return server([str(bin_dir / "custody"), "serve", "--port", str(ports[folder])],
+                          env, ports[folder], ready="/healthz")
 
         def bare(duration: float) -> LoadResult:
             return hammer("127.0.0.1", hello_port, "/ingest", json_headers, duration,
                           bodies=itertools.cycle(bodies))
 
-        def ingest(duration: float, posted: Iterator[bytes]) -> LoadResult:
-            return hammer("127.0.0.1", port, "/ingest/alertmanager/prom", headers, duration,
-                          bodies=posted)
+        posted = {empty_dir: iter(bodies[:per_run]), full_dir: iter(bodies[per_run:])}
 
-        posted = iter(bodies[:per_run])  # warm-up and measurement each post new batches
-        with server(hello, hello_env, hello_port), server(custody, env, port, ready="/healthz"):
+        def ingest(folder: Path, duration: float) -> LoadResult:
+            # warm-up and measurement each post new batches
+            return hammer("127.0.0.1", ports[folder], "/ingest/alertmanager/prom",
+                          json_headers | {"Authorization": f"Bearer {tokens[folder]}"},
+                          duration, bodies=posted[folder])
+
+        with server(hello, hello_env, hello_port), custody(empty_dir), custody(full_dir):
             bare(1.0)
-            ingest(1.0, posted)
-            turns = [(bare(seconds / SLICES), ingest(seconds / SLICES, posted))
-                     for _ in range(SLICES)]
-        baseline = combined([b for b, _ in turns])
-        measured: list[LoadResult] = [combined([c for _, c in turns])]
-        stored = _stored(Path(tmp))
-        _prefill(Path(tmp), STORED)
-        with server(custody, env, port, ready="/healthz"):
-            posted = iter(bodies[per_run:])
-            ingest(1.0, posted)
-            measured.append(ingest(seconds, posted))
-        wal = _wal_bytes(Path(tmp))
+            ingest(empty_dir, 1.0)
+            ingest(full_dir, 1.0)
+            turns = [(bare(seconds / SLICES), ingest(empty_dir, seconds / SLICES),
+                      ingest(full_dir, seconds / SLICES)) for _ in range(SLICES)]
+        baseline = combined([turn[0] for turn in turns])
+        measured = [combined([turn[1] for turn in turns]), combined([turn[2] for turn in turns])]
+        stored = _stored(empty_dir)
+        wal = _wal_bytes(full_dir)
     empty, full = measured
     check_load(baseline, "baseline")
     check_load(empty, "custody")
