@@ -78,6 +78,9 @@ _QUEUE = DriverStatement(insert(OUTBOX), keys=(
     "created_at"))
 _STORED = ("source_id", "client_id", "dedup_key", "group_id", "status", "alertname",
            "payload", "received_at")
+# Each row's parameter names in a multi-row INSERT, with their columns: "status3", "status".
+_STORED_NAMES = tuple(tuple((f"{column}{n}", column) for column in _STORED)
+                      for n in range(STORE_CHUNK))
 
 
 def _store_rows(insert_for: Any) -> SizedStatements:
@@ -271,8 +274,9 @@ class AlertIngest:
         while start < len(rows):  # in powers of two, so a few statement shapes serve all
             count = min(STORE_CHUNK, 1 << (len(rows) - start).bit_length() - 1)
             chunk, start = rows[start:start + count], start + count
-            values = {f"{column}{n}": getattr(r, column)
-                      for n, r in enumerate(chunk) for column in _STORED}
+            values = {name: getattr(r, column)
+                      for names, r in zip(_STORED_NAMES[:count], chunk, strict=True)
+                      for name, column in names}
             ids.update((row.dedup_key, row.id)
                        for row in statements.sized(count).run(db, values))
         for row in rows:

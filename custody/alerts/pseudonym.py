@@ -136,8 +136,13 @@ class Pseudonymizer:
         label_sets = [payload.get("groupLabels") or {}, payload.get("commonLabels") or {}]
         for alert in payload.get("alerts") or []:
             label_sets.append(alert.get("labels") or {})
+        seen: set[tuple[str, str]] = set()  # the alerts of a group mostly share labels
         for labels in label_sets:
             for name, value in labels.items():
+                if isinstance(value, str):
+                    if (name, value) in seen:
+                        continue
+                    seen.add((name, value))
                 self._learn(name, value, learned_map)
         learned = _ordered(learned_map)
         out: dict[str, Any] = {}
