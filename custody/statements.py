@@ -50,14 +50,17 @@ class _Compiled:
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | MutableMapping[str, Any]:
         if self.plan is not None:
-            values = [params.get(name, given) for name, _, given in self.plan]
-            if _REQUIRED not in values:
-                values = [value if process is None else process(value)
-                          for (_, process, _), value in zip(self.plan, values, strict=True)]
-                if self.order is not None:
-                    return tuple(values)
-                return {name: value for (name, _, _), value in zip(self.plan, values, strict=True)}
-        return self._constructed(params)  # which also names a missing parameter
+            try:
+                values = [params[name] if given is _REQUIRED else params.get(name, given)
+                          for name, _, given in self.plan]
+            except KeyError:
+                return self._constructed(params)  # which names the missing parameter
+            values = [value if process is None else process(value)
+                      for (_, process, _), value in zip(self.plan, values, strict=True)]
+            if self.order is not None:
+                return tuple(values)
+            return {name: value for (name, _, _), value in zip(self.plan, values, strict=True)}
+        return self._constructed(params)
 
     def _constructed(self, params: Mapping[str, Any]) -> Sequence[Any] | MutableMapping[str, Any]:
         values = self.construct(params)  # a new dict, with the statement's own literals
