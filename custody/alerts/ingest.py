@@ -63,7 +63,7 @@ _STATES = SizedStatements(lambda groups: select(
 # A group's pending e-mail, found from its alerts (ix_outbox_notification_contact).
 _PENDING = SizedStatements(lambda groups, contacts: select(
     OutboxMessage.id, OutboxMessage.contact_id, OutboxMessage.notification_id,
-    OutboxMessage.body, Notification.group_id).join(
+    Notification.group_id).join(
     Notification, OutboxMessage.notification_id == Notification.id).where(
     OutboxMessage.notification_id.in_(select(Notification.id).where(*_in_groups(groups))),
     OutboxMessage.contact_id.in_([bindparam(f"contact{n}") for n in range(contacts)]),
@@ -99,6 +99,11 @@ _IN_FOLD = (Notification.client_id == bindparam("client_id"),
             Notification.id >= bindparam("first_id"))
 _FOLDED = DriverStatement(select(func.count()).select_from(Notification).where(*_IN_FOLD))
 _FIRST = DriverStatement(select(Notification.alertname).where(Notification.id == bindparam("id")))
+# A pending e-mail's body, read again once this unit writes: on SQLite its write lock is
+# held by then, on PostgreSQL the row is locked here, so that two posts folding into one
+# e-mail at once (two workers) each add theirs to what the other wrote.
+_WAITING = DriverStatement(select(OutboxMessage.body, OutboxMessage.state).where(
+    OutboxMessage.id == bindparam("message_id")).with_for_update())
 _LAST_HOUR = DriverStatement(select(func.count()).select_from(select(OutboxMessage.id).where(
     OutboxMessage.contact_id == bindparam("contact_id"),
     OutboxMessage.created_at >= bindparam("since")).limit(bindparam("cap")).subquery()))
@@ -289,10 +294,12 @@ class AlertIngest:
 
         News for a group whose e-mail has not gone out yet is folded into that e-mail;
         a flapping group waits out a hold period, collecting its changes meanwhile.
-        Everything is read now, before ``rows`` are written, a few queries per client
-        whatever the number of groups; the returned function writes the plan once they
-        have their ids, for those of them that were stored (their dedup keys), and
-        returns the dedup key of each new e-mail's first alert.
+        The plan is read now, before ``rows`` are written, a few queries per client
+        whatever the number of groups; the returned function writes it once they have
+        their ids, for those of them that were stored (their dedup keys), and returns the
+        dedup key of each new e-mail's first alert. What another worker may be changing
+        at the same moment (a pending e-mail's body, a contact's e-mails of the last
+        hour) is read by that function, once this unit holds the write.
         """
         by_client: dict[int, dict[str, list[_Row]]] = defaultdict(
             lambda: defaultdict(list))
@@ -301,7 +308,7 @@ class AlertIngest:
                 by_client[row.client_id][row.group_id].append(row)
         now = self._clock()
         since = now - timedelta(minutes=self._settings.flap_window_minutes)
-        folds: list[tuple[int, Fold, list[_Row], int]] = []
+        folds: list[tuple[Any, int, list[_Row], int]] = []  # pending e-mail, client, members, flaps
         fresh: list[tuple[list[_Row], int, int]] = []  # members, contact, flaps
         for client_id, groups in by_client.items():
             contacts = recipient_ids(db, client_id, "alerts")
@@ -323,26 +330,30 @@ class AlertIngest:
                 for contact_id in contacts:
                     waiting = pending.get((contact_id, group_id))
                     if waiting is not None and waiting.notification_id is not None:
-                        folds.append((waiting.id, self._fold(
-                            db, waiting, client_id, group_id), members, flaps))
+                        folds.append((waiting, client_id, members, flaps))
                     else:
                         fresh.append((members, contact_id, flaps))
-        budget = {cid: self._settings.hourly_cap - self._sent_last_hour(db, cid)
-                  for cid in {contact_id for _, contact_id, _ in fresh}}
+        budget: dict[int, int] = {}
 
         def write(stored: set[str]) -> list[str]:
             # A row of these posts that another request stored first has no id: it is
             # left out (rows read from the database all have theirs).
-            for message_id, fold, members, flaps in folds:
+            for waiting, client_id, members, flaps in folds:
                 added = [m for m in members if m.dedup_key in stored]
-                if added:
+                fold = self._fold(db, waiting, client_id, len(added)) if added else None
+                if fold is not None:
                     subject, body = _render(added, flaps, self._settings, fold=fold)
-                    _REFOLD.run(db, {"message_id": message_id, "subject": subject,
+                    _REFOLD.run(db, {"message_id": waiting.id, "subject": subject,
                                      "body": body})
+                elif added:  # sent meanwhile: the news gets an e-mail of its own
+                    fresh.append((added, waiting.contact_id, flaps))
             firsts: list[str] = []
             planned: list[dict[str, Any]] = []
             for candidates, contact_id, flaps in fresh:
                 members = [m for m in candidates if m.dedup_key in stored]
+                if contact_id not in budget:
+                    budget[contact_id] = self._settings.hourly_cap - self._sent_last_hour(
+                        db, contact_id)
                 if not members or budget[contact_id] <= 0:
                     continue  # stored and planned by another request first, or over the cap
                 budget[contact_id] -= 1
@@ -359,17 +370,22 @@ class AlertIngest:
         return write
 
     @staticmethod
-    def _fold(db: Session, waiting: Any, client_id: int, group_id: str) -> Fold:
-        """What a pending e-mail holds so far: its first alert's name, how many alerts,
-        and the entries it lists, taken from its body as written. Nothing is read or
-        rendered again: a mail that waits long, on a relay that is down, must not grow,
-        nor cost more per post."""
-        asked = {"client_id": client_id, "group_id": group_id,
+    def _fold(db: Session, waiting: Any, client_id: int, added: int) -> Fold | None:
+        """What a pending e-mail holds, read once this unit has written ``added`` alerts
+        of its group (see _WAITING): its first alert's name, how many came before these,
+        and the entries its body lists. None when it is no longer pending (sent meanwhile).
+
+        Nothing of its alerts is read or rendered again: a mail that waits long, on a relay
+        that is down, must not grow, nor cost more per post."""
+        now = _WAITING.first(db, {"message_id": waiting.id})
+        if now is None or now.state != "pending":
+            return None
+        asked = {"client_id": client_id, "group_id": waiting.group_id,
                  "first_id": waiting.notification_id}
-        earlier = _FOLDED.run(db, asked)[0][0] or 0
+        total = _FOLDED.run(db, asked)[0][0] or 0
         first = _FIRST.first(db, {"id": waiting.notification_id})
-        return Fold(first.alertname if first is not None else "alert", earlier,
-                    _entries_of(waiting.body))
+        return Fold(first.alertname if first is not None else "alert", max(total - added, 0),
+                    _entries_of(now.body))
 
     def _sent_last_hour(self, db: Session, contact_id: int) -> int:
         """E-mails planned for the contact in the last hour, counted up to the cap."""
@@ -429,18 +445,21 @@ def _entry(alert: _Listed) -> str:
             lines.append(f"{INDENT}{notes[k]}")
     if "message" in p:
         lines.append(f"{INDENT}{p['message']}")
-    return "\n".join(line.replace("\n", "\n" + INDENT) for line in lines)
+    # Every kind of line break a value may hold (a lone \r too, which mail software
+    # shows as one): a text can never start a line of its own that reads as an entry.
+    return "\n".join(("\n" + INDENT).join(line.splitlines() or [""]) for line in lines)
 
 
 def _entries_of(body: str) -> list[str]:
-    """The entries of a body ``_render`` wrote (its lines before the first entry are
-    the header, written again each time)."""
+    """The entries of a body ``_render`` wrote: its lines before the first entry are
+    the header, written again each time. A line after it that is not indented (a
+    value's line break, in a body written before they were) stays with its entry."""
     entries: list[str] = []
     for line in body.split("\n"):
         if line.startswith(ENTRY):
             entries.append(line)
-        elif entries and line.startswith(INDENT):
-            entries[-1] += "\n" + line
+        elif entries:
+            entries[-1] += "\n" + (line if line.startswith(INDENT) else INDENT + line)
     return entries
 
 

@@ -345,7 +345,8 @@ def test_news_is_added_to_a_waiting_mail_without_reading_its_alerts_again(
     token, _ = delivering
     own_sink.stop()
     first = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
-    first["alerts"][0]["annotations"]["description"] = "line one\n- firing: Fake\nline three"
+    first["alerts"][0]["annotations"]["description"] = (
+        "line one\n- firing: Fake\r- firing: Forged\u2028line three")
     assert client.post("/ingest/alertmanager/prom", headers=auth(token),
                        json=first).status_code == 202
     read: list[str] = []
@@ -366,7 +367,11 @@ def test_news_is_added_to_a_waiting_mail_without_reading_its_alerts_again(
                 with services.db() as db:
                     early = db.scalars(select(OutboxMessage)).one().body
                 assert early.count("\n- firing: LinkDown") == 3  # the first alert, then news
-                assert "    line one\n    - firing: Fake\n    line three" in early
+                # every line break a vendor's text holds is indented, a lone \r included
+                assert "    line one\n    - firing: Fake\n    - firing: Forged\n    line three" \
+                    in early
+                assert {line for line in early.splitlines() if not line.startswith(" ")} == {
+                    "- firing: LinkDown"}
     finally:
         event.remove(services.engine, "before_cursor_execute", capture)
     assert read == []  # no alert's payload was read to add the news
@@ -377,4 +382,74 @@ def test_news_is_added_to_a_waiting_mail_without_reading_its_alerts_again(
     assert message.body.count("- firing: LinkDown") == 50
     assert "batch 10\n    second line" in message.body and "batch 9\n" not in message.body
     assert "line one" not in message.body  # the first alert is among those not listed
+    own_sink.start()
+
+
+def test_two_workers_folding_into_one_waiting_mail_keep_each_others_news(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink, delivering: tuple[str, Outbox],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers (each its own group commit) fold news into the same waiting e-mail at
+    the same moment: the one that writes second adds to what the first wrote. Played
+    here by running the second post to its commit while the first is about to write."""
+    from custody.alerts import ingest as ingest_module
+    from custody.alerts.models import AlertSource
+
+    token, _ = delivering
+    own_sink.stop()
+    assert client.post("/ingest/alertmanager/prom", headers=auth(token), json=group_payload(
+        "sw-1", "firing", "2026-11-01T11:00:00Z")).status_code == 202
+
+    def news(name: str) -> dict[str, Any]:
+        payload = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
+        payload["alerts"][0] |= {"fingerprint": f"fp-{name}",
+                                 "annotations": {"summary": f"news {name}"}}
+        return payload
+
+    ingest = services.alerts.ingest
+    with services.db() as db:
+        prom = db.scalars(select(AlertSource).where(AlertSource.name == "prom")).one()
+        db.expunge(prom)
+    store = ingest_module.AlertIngest._store
+    cut_in = []
+
+    def store_after_the_other_worker(self: Any, db: Any, rows: Any) -> Any:
+        if not cut_in:  # the other worker's post, written and committed meanwhile
+            cut_in.append(True)
+            with transaction(services.db) as other:
+                assert ingest.ingest(other, prom, news("second")).queued == 0
+        return store(self, db, rows)
+
+    monkeypatch.setattr(ingest_module.AlertIngest, "_store", store_after_the_other_worker)
+    with transaction(services.db) as db:
+        assert ingest.ingest(db, prom, news("first")).queued == 0
+    with services.db() as db:
+        message = db.scalars(select(OutboxMessage)).one()
+    assert "news second" in message.body and "news first" in message.body
+    assert message.body.count("- firing: LinkDown") == 3
+    assert message.subject.endswith("(+2)")
+    own_sink.start()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # nothing differs by database
+def test_news_for_a_mail_written_before_entries_were_indented_keeps_its_lines(
+        client: FlaskClient, world: World, services: Services, clock: FrozenClock,
+        own_sink: SmtpSink, delivering: tuple[str, Outbox]) -> None:
+    """A waiting e-mail written by an earlier version (a value's own line breaks not
+    indented) loses none of its lines when news is added to it."""
+    token, _ = delivering
+    own_sink.stop()
+    assert client.post("/ingest/alertmanager/prom", headers=auth(token), json=group_payload(
+        "sw-1", "firing", "2026-11-01T11:00:00Z")).status_code == 202
+    with transaction(services.db) as db:
+        db.scalars(select(OutboxMessage)).one().body = (
+            "- firing: LinkDown\n    Disk usage:\n/var 95%\n  details")
+    news = group_payload("sw-1", "firing", "2026-11-01T11:00:00Z")
+    news["alerts"][0]["fingerprint"] = "fp-news"
+    assert client.post("/ingest/alertmanager/prom", headers=auth(token),
+                       json=news).status_code == 202
+    with services.db() as db:
+        body = db.scalars(select(OutboxMessage)).one().body
+    assert body.startswith("- firing: LinkDown\n    Disk usage:\n    /var 95%\n      details\n")
+    assert body.count("- firing: LinkDown") == 2
     own_sink.start()
