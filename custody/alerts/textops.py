@@ -105,8 +105,11 @@ def replace_values(text: str, learned: list[tuple[str, str]], within_words: bool
     lower = lower_same(text)
     for value, token in learned:
         if " " in value:
-            words = value.split()
-            if words[0] not in lower or words[-1] not in lower:
+            # Separators at a word's ends are the joints' business: a word of only "-" or
+            # "_" between two joints would let a text of dashes be split between them in
+            # ever more ways (seconds for a few dozen), and the joints match them anyway.
+            words = [w for w in (w.strip("_-") for w in value.split()) if w]
+            if not words or words[0] not in lower or words[-1] not in lower:
                 continue
             text, lower = splice(text, lower, [
                 (m.start(), m.end(), token) for m in _spread(tuple(words)).finditer(lower)])
