@@ -168,15 +168,13 @@ class AlertIngest:
         """
         return self._together.submit(units, self.check(source, payload))
 
-    def _client_for(self, db: Session, post: Posted, labels: dict[str, Any]) -> int | None:
-        """The one client an alert belongs to, or None (held for an admin).
-
-        A source bound to a client decides. Otherwise a ``client`` label naming a client,
-        or devices matched by name or address; when those point at more than one client
-        (overlapping private ranges are normal at a provider), nobody is guessed.
+    @staticmethod
+    def _client_for(db: Session, labels: dict[str, Any]) -> int | None:
+        """The one client an alert of an unbound source belongs to, or None (held for an
+        admin): a ``client`` label naming a client, or devices matched by name or address;
+        when those point at more than one client (overlapping private ranges are normal at
+        a provider), nobody is guessed. A source bound to a client decides for itself.
         """
-        if post.client_id is not None:
-            return post.client_id
         named = labels.get("client")
         if isinstance(named, str):
             found = _CLIENT_NAMED.first(db, {"name": named})
@@ -194,7 +192,7 @@ class AlertIngest:
     def _ingest_all(self, db: Session, posts: Sequence[Posted]) -> list[IngestResult]:
         """Ingest ``posts`` in ``db``: each is pseudonymized as if alone, and the writes
         of all are made together. An alert two posts share is stored once, for the first."""
-        mapped: dict[tuple[int | None, str], int | None] = {}
+        mapped: dict[str, int | None] = {}
         engines: dict[int | None, Pseudonymizer] = {}
         fresh: dict[str, _Alert] = {}
         for n, post in enumerate(posts):
@@ -229,7 +227,7 @@ class AlertIngest:
                 for n, post in enumerate(posts)]
 
     def _pseudonymized(self, db: Session, n: int, post: Posted,
-                       mapped: dict[tuple[int | None, str], int | None],
+                       mapped: dict[str, int | None],
                        engines: dict[int | None, Pseudonymizer]) -> dict[str, _Alert]:
         """The post's alerts, mapped to their clients and pseudonymized, by dedup key."""
         webhook = post.kind in ("alertmanager", "grafana")
@@ -237,14 +235,15 @@ class AlertIngest:
         by_client: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
         if post.client_id is not None:  # a source bound to a client: all of them are its
             by_client[post.client_id] = list(post.alerts)
-        for alert in post.alerts if post.client_id is None else ():
-            labels = (alert.get("labels") or {}) if webhook else {
-                "host": alert.get("host"), "client": alert.get("client")}
-            # the alerts of one group mostly share labels: each set is mapped once
-            seen = (post.client_id, _AS_JSON.encode([labels.get(k) for k in MAPPING_LABELS]))
-            if seen not in mapped:
-                mapped[seen] = self._client_for(db, post, labels)
-            by_client[mapped[seen]].append(alert)
+        else:
+            for alert in post.alerts:
+                labels = (alert.get("labels") or {}) if webhook else {
+                    "host": alert.get("host"), "client": alert.get("client")}
+                # the alerts of one group mostly share labels: each set is mapped once
+                seen = _AS_JSON.encode([labels.get(k) for k in MAPPING_LABELS])
+                if seen not in mapped:
+                    mapped[seen] = self._client_for(db, labels)
+                by_client[mapped[seen]].append(alert)
         out: dict[str, _Alert] = {}
         for client_id, group in by_client.items():
             if client_id not in engines:
