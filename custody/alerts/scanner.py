@@ -100,8 +100,9 @@ _PHONE = re.compile(  # each starts with a character class; what precedes it is 
     r"|\d(?<![\w+.:/-]\d)\d{2}[-.]\d{3}[-.]\d{4}(?![.:/-]?\w)"      # 415-555-0199
     r"|0(?<![\w+.:/-]0)\d{1,4}(?:(?: ?/ ?|[ \u00a0-])\d{2,8}){1,4}(?![.:/-]?\w)")  # 030 7654321
 # What may stand inside a _PHONE match besides its digits, and seven digits among them.
-_PHONE_CHARS = frozenset(" \u00a0\u202f().+/-")
-_SEVEN_DIGITS = re.compile(r"\d(?:[ \u00a0\u202f().+/-]*\d){6}")
+_PHONE_SEPARATORS = " \u00a0\u202f().+/-"
+_PHONE_CHARS = frozenset(_PHONE_SEPARATORS)
+_SEVEN_DIGITS = re.compile(rf"\d(?:[{re.escape(_PHONE_SEPARATORS)}]*\d){{6}}")
 # These two run over the lower-cased text: each alternative starts with a literal and
 # checks what precedes it afterwards, which is what lets the regex engine skip ahead.
 _PHONE_MARKED = re.compile(
