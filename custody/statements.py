@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -28,8 +29,10 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import SelectBase
 
 
-def _row_type(names: Sequence[str]) -> Callable[..., tuple[Any, ...]]:
-    return namedtuple("Row", names, rename=True)  # read by name, as SQLAlchemy's rows are
+def _row_type(names: Sequence[str]) -> Callable[[Iterable[Any]], tuple[Any, ...]]:
+    """Rows read by name, as SQLAlchemy's are; made from an iterable of values without
+    the named tuple's own constructor (a Python function) in between."""
+    return partial(tuple.__new__, namedtuple("Row", names, rename=True))
 
 
 _REQUIRED = object()  # a bind parameter the caller must give
@@ -43,7 +46,7 @@ class _Compiled:
     processors: Mapping[str, Callable[[Any], Any]]
     construct: Callable[[Mapping[str, Any]], MutableMapping[str, Any]]
     results: tuple[Callable[[Any], Any] | None, ...]  # one per returned column
-    row: Callable[..., tuple[Any, ...]]
+    row: Callable[[Iterable[Any]], tuple[Any, ...]]
     # Each parameter in the driver's order, its processor and its value when the caller
     # gives none; None where SQLAlchemy's construction must do it (callables, escapes).
     plan: Plan | None = None
@@ -71,9 +74,9 @@ class _Compiled:
     def rows(self, rows: Sequence[Any]) -> list[Any]:
         """The driver's rows as named tuples of converted values."""
         if not any(self.results):
-            return [self.row(*row) for row in rows]
-        return [self.row(*(value if process is None else process(value)
-                           for process, value in zip(self.results, row, strict=True)))
+            return list(map(self.row, rows))
+        return [self.row([value if process is None else process(value)
+                          for process, value in zip(self.results, row, strict=True)])
                 for row in rows]
 
 
@@ -97,6 +100,23 @@ def _plan(compiled: Any, order: tuple[str, ...] | None,
             for name, value in given.items()):
         return None
     return plan
+
+
+_CONNECTION = "custody.statements.connection"
+
+
+def _connection_of(db: Session) -> Connection:
+    """The connection of ``db``'s transaction. Asking the session costs about what a
+    small statement does, and ingest runs a dozen per post: it is asked once per
+    transaction, and the answer kept with the session for as long as that one lasts."""
+    transaction = db.get_transaction()
+    kept = db.info.get(_CONNECTION)
+    if kept is not None and kept[0] is transaction and transaction is not None \
+            and transaction.is_active:
+        return cast(Connection, kept[1])
+    conn = db.connection()
+    db.info[_CONNECTION] = (db.get_transaction(), conn)
+    return conn
 
 
 class DriverStatement:
@@ -145,13 +165,13 @@ class DriverStatement:
         else:
             if db.autoflush:
                 db.flush()
-            conn = db.connection()
+            conn = _connection_of(db)
         dialect = conn.dialect
         compiled = self._for(dialect)
         args = compiled.arguments(params or {})
         raw = conn.connection.dbapi_connection
         if raw is None:  # invalidated: SQLAlchemy's own path says why, or reconnects
-            return [compiled.row(*row) for row in conn.execute(
+            return [compiled.row(row) for row in conn.execute(
                 cast(Executable, self._statement), dict(params or {}))]
         sql = compiled.sql
         cursor = None

@@ -98,6 +98,28 @@ def test_a_driver_error_is_sqlalchemys_and_the_unit_rolls_back(services: Service
         assert db.get(AuditEvent, 900003) is not None
 
 
+def test_a_session_runs_each_statement_in_the_transaction_it_has_then(
+        services: Services) -> None:
+    """The session's connection is kept with its transaction: once that ends (commit,
+    rollback, close), the next statement is in the session's next transaction, and goes
+    or stays with it."""
+    db = services.db()
+    try:
+        _INSERT.run(db, _event(900011))
+        db.commit()
+        _INSERT.run(db, _event(900012))
+        db.rollback()  # takes this row with it, whatever connection ran it
+        _INSERT.run(db, _event(900013))
+        db.close()  # so does closing the session
+        _INSERT.run(db, _event(900014))
+        db.commit()
+    finally:
+        db.close()
+    with transaction(services.db) as db:
+        assert set(db.scalars(select(AuditEvent.id).where(AuditEvent.id.between(
+            900011, 900014)))) == {900011, 900014}
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a server drops it
 def test_a_connection_the_database_dropped_is_invalidated_and_replaced(
         services: Services) -> None:

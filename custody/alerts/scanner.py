@@ -102,7 +102,8 @@ _PHONE = re.compile(  # each starts with a character class; what precedes it is 
 # What may stand inside a _PHONE match besides its digits, and seven digits among them.
 _PHONE_SEPARATORS = " \u00a0\u202f().+/-"
 _PHONE_CHARS = frozenset(_PHONE_SEPARATORS)
-_SEVEN_DIGITS = re.compile(rf"\d(?:[{re.escape(_PHONE_SEPARATORS)}]*\d){{6}}")
+# Possessive (*+): no separator is a digit, so giving one back could never help.
+_SEVEN_DIGITS = re.compile(rf"\d(?:[{re.escape(_PHONE_SEPARATORS)}]*+\d){{6}}")
 # These two run over the lower-cased text: each alternative starts with a literal and
 # checks what precedes it afterwards, which is what lets the regex engine skip ahead.
 _PHONE_MARKED = re.compile(
