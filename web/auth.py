@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Length, NumberRange
 from custody.accounts.models import User
 from custody.accounts.roles import ROLES
 from custody.accounts.service import principal_of
+from custody.accounts.tokens import is_api_token
 from custody.errors import CustodyError, Forbidden, TooManyAttempts
 from custody.web.confirm import unconfirmed
 from custody.web.context import db, principal, services
@@ -84,6 +85,8 @@ def load_principal() -> None:
     g.principal = None
     token = bearer_token()
     if token is not None:
+        if not is_api_token(token):
+            return  # an alert source's or a node's: nobody signs in with it, no unit opens
         found = services().tokens.authenticate(db(), token)
         if found is not None:
             user, row = found

@@ -20,6 +20,12 @@ TOKEN_PREFIX = "cst_"
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
+def is_api_token(token: str) -> bool:
+    """Whether ``token`` has the form of a person's API token (an alert source's or a
+    node's has another)."""
+    return token.startswith(TOKEN_PREFIX)
+
+
 class TokenService:
     """Mint, look up, list and revoke API tokens. A token's secret is shown once."""
 
@@ -67,7 +73,7 @@ class TokenService:
 
     def authenticate(self, db: Session, token: str) -> tuple[User, ApiToken] | None:
         """The enabled user and the live token behind ``token``, or None."""
-        if not token.startswith(TOKEN_PREFIX):
+        if not is_api_token(token):
             return None
         now = self._clock()
         found = db.execute(select(User, ApiToken).join(ApiToken, ApiToken.user_id == User.id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, cast
@@ -22,13 +23,14 @@ from custody.alerts.engines import Engines
 from custody.alerts.formats import alerts_of, status_of
 from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.alerts.pseudonym import Pseudonymizer
-from custody.alerts.sources import Poster
+from custody.alerts.sources import AlertSources, Poster
 from custody.clients.models import Client
 from custody.clients.service import recipient_ids
 from custody.clock import Clock
 from custody.config import AlertSettings
 from custody.db import GroupCommit
 from custody.devices.models import Device
+from custody.errors import InvalidInput, Unauthorized
 from custody.statements import DriverStatement, SizedStatements, numbered, padded
 
 MAX_LISTED = 50  # alerts listed in one e-mail; beyond, it says how many came before
@@ -48,6 +50,9 @@ STORE_CHUNK = 64  # rows per INSERT (8 values each)
 # The reads of every post, built once (built per call, a statement costs more than its query).
 _KNOWN = SizedStatements(lambda count: select(Notification.dedup_key).where(
     Notification.dedup_key.in_([bindparam(f"key{i}") for i in range(count)])))
+_SOURCES = SizedStatements(lambda count: select(
+    AlertSource.id, AlertSource.kind, AlertSource.client_id, AlertSource.token_hash).where(
+    AlertSource.id.in_([bindparam(f"id{i}") for i in range(count)])))
 
 
 def _in_groups(count: int) -> tuple[Any, ...]:
@@ -124,6 +129,7 @@ class Posted:
     source_id: int
     kind: str
     client_id: int | None  # the source's own client, when it is bound to one
+    token_hash: str  # of the token it was posted with
     payload: dict[str, Any]
     alerts: list[dict[str, Any]]
 
@@ -142,7 +148,9 @@ class _Alert:
 class AlertIngest:
     """Turn a source's payload into stored, pseudonymized notifications and planned e-mails."""
 
-    def __init__(self, engines: Engines, clock: Clock, settings: AlertSettings) -> None:
+    def __init__(self, sources: AlertSources, engines: Engines, clock: Clock,
+                 settings: AlertSettings) -> None:
+        self._sources = sources
         self._engines = engines
         self._clock = clock
         self._settings = settings
@@ -151,7 +159,7 @@ class AlertIngest:
     @staticmethod
     def check(source: AlertSource | Poster, payload: Any) -> Posted:
         """Read ``payload`` as the source's kind, or raise InvalidInput naming what is wrong."""
-        return Posted(source.id, source.kind, source.client_id, payload,
+        return Posted(source.id, source.kind, source.client_id, source.token_hash, payload,
                       alerts_of(source.kind, payload))
 
     def ingest(self, db: Session, source: AlertSource, payload: Any) -> IngestResult:
@@ -192,6 +200,7 @@ class AlertIngest:
     def _ingest_all(self, db: Session, posts: Sequence[Posted]) -> list[IngestResult]:
         """Ingest ``posts`` in ``db``: each is pseudonymized as if alone, and the writes
         of all are made together. An alert two posts share is stored once, for the first."""
+        posts = self._as_sources_stand(db, posts)
         mapped: dict[str, int | None] = {}
         engines: dict[int | None, Pseudonymizer] = {}
         fresh: dict[str, _Alert] = {}
@@ -225,6 +234,27 @@ class AlertIngest:
                              sum(1 for key in stored if owner[key] == n),
                              sum(1 for key in mailed if owner[key] == n))
                 for n, post in enumerate(posts)]
+
+    def _as_sources_stand(self, db: Session, posts: Sequence[Posted]) -> list[Posted]:
+        """``posts`` with their sources as this unit reads them. A post's source may have
+        been authenticated from the worker's memory (``AlertSources.recognized``): one
+        removed or given a new token since has none of its posts written (the unit
+        fails, and each post is tried alone), one bound to another client meanwhile has
+        its alerts go to that client."""
+        ids = padded(sorted({post.source_id for post in posts}))
+        now = {row.id: row for row in _SOURCES.sized(len(ids)).run(db, numbered("id", ids))}
+        standing = []
+        for post in posts:
+            row = now.get(post.source_id)
+            if row is None or not secrets.compare_digest(row.token_hash, post.token_hash):
+                self._sources.forget(post.token_hash)
+                raise Unauthorized("unknown alert source or wrong token")
+            if row.kind != post.kind:
+                self._sources.forget(post.token_hash)
+                raise InvalidInput(f"the source posts {row.kind} payloads now, not {post.kind}")
+            standing.append(post if row.client_id == post.client_id
+                            else replace(post, client_id=row.client_id))
+        return standing
 
     def _pseudonymized(self, db: Session, n: int, post: Posted,
                        mapped: dict[str, int | None],

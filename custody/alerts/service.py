@@ -34,10 +34,11 @@ def build_alerts(secrets_store: SecretStore, audit: AuditLog, clock: Clock,
                  settings: AlertSettings, mailer: Mailer, signing_key: bytes, public_url: str,
                  mail_domain: str = "localhost") -> Alerts:
     engines = Engines(secrets_store, clock, settings)
+    sources = AlertSources(audit, clock)
     return Alerts(
-        sources=AlertSources(audit, clock),
+        sources=sources,
         engines=engines,
-        ingest=AlertIngest(engines, clock, settings),
+        ingest=AlertIngest(sources, engines, clock, settings),
         outbox=Outbox(audit, clock, settings, mailer, signing_key, public_url, mail_domain),
         retention=AlertRetention(secrets_store, audit, clock, settings),
         reidentification=Reidentification(engines, audit),

@@ -20,6 +20,7 @@ from custody.statements import DriverStatement
 from custody.tenancy import require_role
 
 TOKEN_PREFIX = "cas_"
+RECOGNIZED_MOST = 1024  # sources a worker remembers having authenticated
 # Built once: every post is authenticated with it.
 _BY_NAME = DriverStatement(select(AlertSource.id, AlertSource.kind, AlertSource.token_hash,
                                   AlertSource.client_id).where(AlertSource.name == bindparam("name")))
@@ -27,11 +28,13 @@ _BY_NAME = DriverStatement(select(AlertSource.id, AlertSource.kind, AlertSource.
 
 @dataclass(frozen=True)
 class Poster:
-    """The source a post authenticated as: what ingest needs of it."""
+    """The source a post authenticated as: what ingest needs of it (the token's hash
+    included, which ingest checks again in the unit that writes the post)."""
 
     id: int
     kind: str
     client_id: int | None
+    token_hash: str
 
 
 class AlertSources:
@@ -40,6 +43,7 @@ class AlertSources:
     def __init__(self, audit: AuditLog, clock: Clock) -> None:
         self._audit = audit
         self._clock = clock
+        self._recognized: dict[tuple[str, str], Poster] = {}
 
     def create_source(self, db: Session, who: Principal, name: str, kind: str,
                       client_id: int | None) -> tuple[AlertSource, str]:
@@ -71,7 +75,32 @@ class AlertSources:
             raise Unauthorized("unknown alert source or wrong token")
         if row.kind != kind:
             raise InvalidInput(f"source {name!r} posts {row.kind} payloads, not {kind}")
-        return Poster(row.id, row.kind, row.client_id)
+        poster = Poster(row.id, row.kind, row.client_id, row.token_hash)
+        if len(self._recognized) >= RECOGNIZED_MOST:
+            self._recognized.clear()
+        self._recognized[(name, row.token_hash)] = poster
+        return poster
+
+    def recognized(self, name: str, kind: str, token: str | None) -> Poster | None:
+        """The source named ``name``, if this worker authenticated it with ``token`` before,
+        without asking the database; else None (then ``authenticate``).
+
+        Only for ingest, which checks the source and its token again in the unit that
+        writes the post: a source given a new token or removed since has nothing of
+        its posts written, and one bound to another client meanwhile has its alerts go
+        to that one. An unknown token is never taken for known: its body is not even
+        read."""
+        if token is None:
+            return None
+        poster = self._recognized.get((name, token_digest(token)))
+        return poster if poster is not None and poster.kind == kind else None
+
+    def forget(self, token_hash: str) -> None:
+        """Stop recognizing the source behind this token without asking the database
+        (it was found removed or given a new token)."""
+        for key in list(self._recognized):  # a copy: other threads may add meanwhile
+            if key[1] == token_hash:
+                self._recognized.pop(key, None)
 
     def list_sources(self, db: Session, who: Principal) -> Sequence[AlertSource]:
         require_role(who, "admin")

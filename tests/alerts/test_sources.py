@@ -8,11 +8,14 @@ import json
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from custody.alerts.models import Notification, OutboxMessage
+from custody.accounts.service import token_digest
+from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.audit.models import AuditEvent
+from custody.db import transaction
 from custody.services import Services
+from tests.alerts.corpus import corpus
 from tests.alerts.realworld import grafana_webhook, leaks
 from tests.alerts.test_ingest import verify_contact
 from tests.conftest import FrozenClock, World, auth
@@ -158,3 +161,36 @@ def test_an_address_two_clients_share_is_held_not_guessed(
         services.alerts.retention.retention_sweep(db)
         db.commit()
     assert [n.client_id for n in stored(services)] == [world.client_b]  # held ones go first
+
+
+def test_a_source_the_worker_remembers_is_read_again_where_its_posts_are_written(
+        client: FlaskClient, world: World, services: Services) -> None:
+    """A worker remembers the sources it authenticated, so a post opens no unit of its
+    own for that; the unit that writes the post reads the source again. Bound to another
+    client meanwhile, its alerts go to that one. Given another token (no route does that
+    today: the row is changed here as a removal or a rotation would change it), the old
+    token's posts are refused and write nothing, and the worker forgets it: the next bad
+    body is refused for its token (401) before it is read (400)."""
+    token = add_source(client, world, "bound", "alertmanager", world.client_a)
+    payloads = [corpus(1, seed=seed)[0][0] for seed in (21, 22, 23)]
+    first = client.post("/ingest/alertmanager/bound", headers=auth(token), json=payloads[0])
+    assert first.status_code == 202 and first.json["new"] > 0
+    with services.db() as db:
+        source_id = db.scalars(select(AlertSource.id).where(AlertSource.name == "bound")).one()
+    moved = client.patch(f"/api/v1/alert-sources/{source_id}", headers=auth(world.admin_token),
+                         json={"client_id": world.client_b})
+    assert moved.status_code == 200
+    second = client.post("/ingest/alertmanager/bound", headers=auth(token), json=payloads[1])
+    assert second.status_code == 202
+    owners = [row.client_id for row in stored(services)]
+    assert owners == [world.client_a] * first.json["new"] + [world.client_b] * second.json["new"]
+
+    with transaction(services.db) as db:
+        db.execute(update(AlertSource).where(AlertSource.id == source_id).values(
+            token_hash=token_digest("cas_" + "x" * 43)))
+    third = client.post("/ingest/alertmanager/bound", headers=auth(token), json=payloads[2])
+    assert third.status_code == 401
+    assert len(stored(services)) == len(owners)
+    unread = client.post("/ingest/alertmanager/bound", headers=auth(token), data=b"{not json",
+                         content_type="application/json")
+    assert unread.status_code == 401
