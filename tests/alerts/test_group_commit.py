@@ -4,10 +4,14 @@ every post stay on the posted groups however many alerts are stored."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from custody import db as db_module
 from custody.alerts.models import AlertSource, Notification, OutboxMessage
 from custody.clients.models import Client
 from custody.db import GroupCommit, transaction
@@ -156,3 +161,33 @@ def test_the_reads_of_every_post_stay_on_the_posted_groups(
             assert "ix_outbox_state" not in plan, (sql, plan)
     finally:
         raw.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_groups_writer_copies_the_log_into_the_database_once_it_has_passed_its_turn_on(
+        services: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What a group committed is in the database file itself (a copy of the file alone,
+    without its write-ahead log, holds it) once its writer has passed the turn on: the
+    commit no longer copies the log when the next group waits for it, and SQLite's own
+    copying waits for a log of 4,000 pages."""
+    monkeypatch.setattr(db_module, "CHECKPOINT_SECONDS", 0.0)
+    path = Path(services.engine.url.database or "")
+
+    def names_in_the_file_alone() -> set[str]:
+        alone = tmp_path / "alone.db"
+        shutil.copyfile(path, alone)
+        with contextlib.closing(sqlite3.connect(alone)) as conn:
+            return {name for (name,) in conn.execute("SELECT name FROM clients")}
+
+    def work(db: Session, names: list[str]) -> list[int]:
+        return [services.clients.create_client(db, "test", name).id for name in names]
+
+    together: GroupCommit[str, int] = GroupCommit(work)
+    together.submit(services.db, "copied-by-its-writer")
+    assert "copied-by-its-writer" in names_in_the_file_alone()
+    with services.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 4000
+
+    monkeypatch.setattr(db_module, "CHECKPOINT_SECONDS", 3600.0)
+    together.submit(services.db, "waits-for-the-next-copy")  # copied a moment ago: not now
+    assert "waits-for-the-next-copy" not in names_in_the_file_alone()
