@@ -182,12 +182,15 @@ def run(seconds: float = 5.0) -> Iterator[dict[str, Any]]:
             bare(1.0)
             ingest(empty_dir, 1.0)
             ingest(full_dir, 1.0)
-            turns = [(bare(seconds / SLICES), ingest(empty_dir, seconds / SLICES),
-                      ingest(full_dir, seconds / SLICES)) for _ in range(SLICES)]
+            turns, wal = [], 0
+            for _ in range(SLICES):
+                turns.append((bare(seconds / SLICES), ingest(empty_dir, seconds / SLICES),
+                              ingest(full_dir, seconds / SLICES)))
+                # the log as each turn leaves it (once the servers stop, it is folded away)
+                wal = max(wal, _wal_bytes(full_dir))
         baseline = combined([turn[0] for turn in turns])
         measured = [combined([turn[1] for turn in turns]), combined([turn[2] for turn in turns])]
         stored = _stored(empty_dir)
-        wal = _wal_bytes(full_dir)
     empty, full = measured
     check_load(baseline, "baseline")
     check_load(empty, "custody")
