@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import SelectBase
@@ -108,15 +108,21 @@ _CONNECTION = "custody.statements.connection"
 def _connection_of(db: Session) -> Connection:
     """The connection of ``db``'s transaction. Asking the session costs about what a
     small statement does, and ingest runs a dozen per post: it is asked once per
-    transaction, and the answer kept with the session for as long as that one lasts."""
-    transaction = db.get_transaction()
+    transaction, and the answer kept with the session for as long as that one lasts.
+    A savepoint counts as a transaction of its own: the session is asked on entering
+    it, which is when it sends SAVEPOINT."""
+    transaction = _innermost(db)
     kept = db.info.get(_CONNECTION)
     if kept is not None and kept[0] is transaction and transaction is not None \
             and transaction.is_active:
         return cast(Connection, kept[1])
     conn = db.connection()
-    db.info[_CONNECTION] = (db.get_transaction(), conn)
+    db.info[_CONNECTION] = (_innermost(db), conn)
     return conn
+
+
+def _innermost(db: Session) -> SessionTransaction | None:
+    return db.get_nested_transaction() or db.get_transaction()
 
 
 class DriverStatement:

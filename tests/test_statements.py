@@ -120,6 +120,23 @@ def test_a_session_runs_each_statement_in_the_transaction_it_has_then(
             900011, 900014)))) == {900011, 900014}
 
 
+def test_a_statement_in_a_savepoint_goes_or_stays_with_it(services: Services) -> None:
+    """A savepoint rolled back takes the rows written in it with it, and an error in one
+    leaves the rest of the unit to commit (PostgreSQL would refuse everything after an
+    error outside a savepoint)."""
+    with transaction(services.db) as db:
+        _INSERT.run(db, _event(900021))
+        with db.begin_nested() as savepoint:
+            _INSERT.run(db, _event(900022))
+            savepoint.rollback()
+        with pytest.raises(IntegrityError), db.begin_nested():
+            _INSERT.run(db, _event(900021))  # the same key: fails, inside its savepoint
+        _INSERT.run(db, _event(900023))
+    with transaction(services.db) as db:
+        assert set(db.scalars(select(AuditEvent.id).where(AuditEvent.id.between(
+            900021, 900023)))) == {900021, 900023}
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a server drops it
 def test_a_connection_the_database_dropped_is_invalidated_and_replaced(
         services: Services) -> None:
