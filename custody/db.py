@@ -21,6 +21,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Dialect
@@ -156,6 +157,25 @@ def checkpoint(engine: Engine) -> None:
     except Exception as exc:  # noqa: BLE001 - what was committed stands
         log.warning("the write-ahead log could not be copied into the database: %s",
                     type(exc).__name__)
+
+
+def fold_log(db: Session, within: float = 30.0) -> bool:
+    """SQLite: copy the whole write-ahead log into the database and cut it to nothing
+    (TRUNCATE), so that no page image it held stays on disk; False if that could not be
+    done within ``within`` seconds. Readers and writers are waited for as the busy
+    timeout allows; a checkpoint another connection is running (a group commit's) is
+    answered "busy" at once, so the fold is tried again until it goes through.
+    PostgreSQL: nothing to do."""
+    if db.get_bind().dialect.name != "sqlite":
+        return True
+    deadline = time.monotonic() + within
+    while True:
+        busy, _, _ = db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -24,7 +24,7 @@ from custody.audit.service import AuditLog
 from custody.clients.models import Client, Engagement
 from custody.clock import Clock
 from custody.config import PurgeSettings
-from custody.db import rows_changed, transaction
+from custody.db import fold_log, rows_changed, transaction
 from custody.devices.models import LIVE_STATES, AccessSession, Device, TranscriptChunk
 from custody.devices.transcripts import TranscriptStore
 from custody.errors import Conflict, InvalidInput, NotFound
@@ -353,8 +353,9 @@ class PurgeService:
     def _compact(self) -> None:
         """SQLite: fold the WAL back (its old page images would still hold purged rows)."""
         with self._db() as db:
-            if db.get_bind().dialect.name == "sqlite":
-                db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            if not fold_log(db):
+                log.error("the write-ahead log could not be folded back after a purge: "
+                          "page images of purged rows stay in it until the next checkpoint")
 
     def receipts(self, db: Session, limit: int = 100) -> Sequence[PurgeReceipt]:
         return db.scalars(select(PurgeReceipt).order_by(PurgeReceipt.id.desc()).limit(limit)).all()
