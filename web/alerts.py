@@ -121,11 +121,16 @@ def ingest(kind: str, source: str) -> ResponseReturnValue:
     token = bearer_token()
     sources = svc.alerts.sources
     # A source this worker knows already is not looked up in a unit of its own: ingest
-    # checks it in the unit that writes the post.
-    poster = sources.recognized(source, kind, token) or sources.authenticate(
-        db(), source, kind, token)
-    payload = parse_json(request.get_data(cache=False))
-    result = svc.alerts.ingest.submit(svc.db, poster, payload)
+    # reads it again just before it writes the post.
+    remembered = sources.recognized(source, kind, token)
+    poster = remembered or sources.authenticate(db(), source, kind, token)
+    try:
+        result = svc.alerts.ingest.submit(
+            svc.db, poster, parse_json(request.get_data(cache=False)))
+    except InvalidInput:
+        if remembered is not None:  # a token that no longer stands hears so, not why
+            sources.authenticate(db(), source, kind, token)
+        raise
     return jsonify({"accepted": result.accepted, "new": result.new, "queued": result.queued}), 202
 
 

@@ -72,6 +72,8 @@ class AlertSources:
         row = _BY_NAME.first(db, {"name": name})
         if row is None or token is None or \
                 not secrets.compare_digest(row.token_hash, token_digest(token)):
+            if token is not None:
+                self._recognized.pop((name, token_digest(token)), None)
             raise Unauthorized("unknown alert source or wrong token")
         if row.kind != kind:
             raise InvalidInput(f"source {name!r} posts {row.kind} payloads, not {kind}")
@@ -85,11 +87,12 @@ class AlertSources:
         """The source named ``name``, if this worker authenticated it with ``token`` before,
         without asking the database; else None (then ``authenticate``).
 
-        Only for ingest, which checks the source and its token again in the unit that
+        Only for ingest, which reads the source and its token again just before it
         writes the post: a source given a new token or removed since has nothing of
         its posts written, and one bound to another client meanwhile has its alerts go
-        to that one. An unknown token is never taken for known: its body is not even
-        read."""
+        to that one. A post refused as bad input is checked with ``authenticate`` before
+        it is answered, so a token that no longer stands gets 401, not 400. An unknown
+        token is never taken for known: its body is not even read."""
         if token is None:
             return None
         poster = self._recognized.get((name, token_digest(token)))

@@ -194,3 +194,24 @@ def test_a_source_the_worker_remembers_is_read_again_where_its_posts_are_written
     unread = client.post("/ingest/alertmanager/bound", headers=auth(token), data=b"{not json",
                          content_type="application/json")
     assert unread.status_code == 401
+
+
+def test_a_remembered_token_that_no_longer_stands_gets_401_for_a_bad_body_too(
+        client: FlaskClient, world: World, services: Services) -> None:
+    """A bad body with a token the worker remembers is refused as bad input only once the
+    token is found to stand: one given another token since hears 401, every time, and
+    is not told why its body was wrong."""
+    token = add_source(client, world, "other", "alertmanager", world.client_a)
+    first = client.post("/ingest/alertmanager/other", headers=auth(token),
+                        json=corpus(1, seed=24)[0][0])
+    assert first.status_code == 202
+    bad = client.post("/ingest/alertmanager/other", headers=auth(token),
+                      json={"alerts": "not a list"})
+    assert bad.status_code == 400  # the token stands: what is wrong with the body is said
+    with transaction(services.db) as db:
+        db.execute(update(AlertSource).where(AlertSource.name == "other").values(
+            token_hash=token_digest("cas_" + "y" * 43)))
+    for body in (b"{not json", b'{"alerts": "not a list"}', b"{not json"):
+        refused = client.post("/ingest/alertmanager/other", headers=auth(token), data=body,
+                              content_type="application/json")
+        assert refused.status_code == 401 and "not a list" not in refused.get_data(True)
