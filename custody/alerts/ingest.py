@@ -236,11 +236,12 @@ class AlertIngest:
                 for n, post in enumerate(posts)]
 
     def _as_sources_stand(self, db: Session, posts: Sequence[Posted]) -> list[Posted]:
-        """``posts`` with their sources as this unit reads them. A post's source may have
-        been authenticated from the worker's memory (``AlertSources.recognized``): one
-        removed or given a new token since has none of its posts written (the unit
-        fails, and each post is tried alone), one bound to another client meanwhile has
-        its alerts go to that client."""
+        """``posts`` with their sources as they stand just before the posts are written. A
+        post's source may have been authenticated from the worker's memory
+        (``AlertSources.recognized``): one removed or given a new token since has none
+        of its posts written (the unit fails, and each post is tried alone), one bound
+        to another client meanwhile has its alerts go to that client. A change made
+        while the post is being written is one its own lookup would have missed too."""
         ids = padded(sorted({post.source_id for post in posts}))
         now = {row.id: row for row in _SOURCES.sized(len(ids)).run(db, numbered("id", ids))}
         standing = []
