@@ -91,8 +91,12 @@ _FILE_TYPES = frozenset(
     "service socket timer mount target d".split())
 
 # Across words: each runs only when its cheap gate is in the text.
-_PHONE = re.compile(  # each starts with a character class; what precedes it is checked after
-    r"\+(?<![\d+.:/-]\+)\d{1,3}(?:[ \u00a0\u202f.-]?\(?\d{1,5}\)?){1,6}(?:/\d{1,5})?"
+# Each starts with a character class; what precedes it is checked after. In the first,
+# a group's digits are possessive (+): a match never ends inside a run of digits (the
+# look-ahead refuses a digit next), so trying every split of a long run between groups
+# could only fail, and "+" and twenty digits before a letter made it try thousands.
+_PHONE = re.compile(
+    r"\+(?<![\d+.:/-]\+)\d{1,3}(?:[ \u00a0\u202f.-]?\(?\d{1,5}+\)?){1,6}(?:/\d{1,5}+)?"
     r"(?![.:/-]?\w)"                                           # +49 30 1234567, +49 30 123-4/56
     r"|\((?<![\w+.:/-]\()\d{2,5}\)[ \u00a0.-]?\d{2,8}(?:[ \u00a0.-]\d{2,5}){0,2}"
     r"(?![.:/-]?\w)"                                           # (415) 555-0198, (030) 1234567
