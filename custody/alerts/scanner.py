@@ -281,13 +281,13 @@ class TextScanner:
 
     def _phone(self, m: re.Match[str]) -> str:
         found = number = m.group(0)
-        while sum(map(str.isdigit, number)) > 15:  # it ran into the next number
+        digits = sum(map(str.isdigit, number))
+        while digits > 15:  # it ran into the next number
             shorter = _LAST_GROUP.sub("", number)
             if shorter == number:
                 return self._tokenize("phone", number)  # no group to cut: all of it, then
-            number = shorter
-        if not 7 <= sum(map(str.isdigit, number)) or DURATION.fullmatch(number) \
-                or _DATE.fullmatch(number):
+            number, digits = shorter, sum(map(str.isdigit, shorter))
+        if not 7 <= digits or DURATION.fullmatch(number) or _DATE.fullmatch(number):
             return found
         return self._tokenize("phone", number) + found[len(number):]
 
