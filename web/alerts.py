@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from custody.accounts.roles import STAFF
 from custody.alerts.formats import SOURCE_KINDS, parse_json
@@ -127,7 +128,7 @@ def ingest(kind: str, source: str) -> ResponseReturnValue:
     try:
         result = svc.alerts.ingest.submit(
             svc.db, poster, parse_json(request.get_data(cache=False)))
-    except InvalidInput:
+    except (InvalidInput, RequestEntityTooLarge):
         if remembered is not None:  # a token that no longer stands hears so, not why
             sources.authenticate(db(), source, kind, token)
         raise

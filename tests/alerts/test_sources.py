@@ -199,19 +199,28 @@ def test_a_source_the_worker_remembers_is_read_again_where_its_posts_are_written
 def test_a_remembered_token_that_no_longer_stands_gets_401_for_a_bad_body_too(
         client: FlaskClient, world: World, services: Services) -> None:
     """A bad body with a token the worker remembers is refused as bad input only once the
-    token is found to stand: one given another token since hears 401, every time, and
-    is not told why its body was wrong."""
+    token is found to stand: one given another token since hears 401, and is not told
+    why its body was wrong (nor that it was too large); after that, it is forgotten."""
     token = add_source(client, world, "other", "alertmanager", world.client_a)
-    first = client.post("/ingest/alertmanager/other", headers=auth(token),
-                        json=corpus(1, seed=24)[0][0])
-    assert first.status_code == 202
-    bad = client.post("/ingest/alertmanager/other", headers=auth(token),
-                      json={"alerts": "not a list"})
-    assert bad.status_code == 400  # the token stands: what is wrong with the body is said
-    with transaction(services.db) as db:
-        db.execute(update(AlertSource).where(AlertSource.name == "other").values(
-            token_hash=token_digest("cas_" + "y" * 43)))
-    for body in (b"{not json", b'{"alerts": "not a list"}', b"{not json"):
-        refused = client.post("/ingest/alertmanager/other", headers=auth(token), data=body,
-                              content_type="application/json")
-        assert refused.status_code == 401 and "not a list" not in refused.get_data(True)
+    payload = corpus(1, seed=24)[0][0]
+
+    def token_is(value: str) -> None:
+        with transaction(services.db) as db:
+            db.execute(update(AlertSource).where(AlertSource.name == "other").values(
+                token_hash=token_digest(value)))
+
+    too_big = b"{" + b" " * services.settings.security.max_body_bytes + b"}"
+    for body, status in ((b"{not json", 400), (b'{"alerts": "not a list"}', 400), (too_big, 413)):
+        token_is(token)
+        remembered = client.post("/ingest/alertmanager/other", headers=auth(token),
+                                 json=payload)
+        assert remembered.status_code == 202
+        bad = client.post("/ingest/alertmanager/other", headers=auth(token), data=body,
+                          content_type="application/json")
+        assert bad.status_code == status  # the token stands: what is wrong is said
+        token_is("cas_" + "y" * 43)
+        for _ in range(2):  # refused as remembered, then as forgotten
+            refused = client.post("/ingest/alertmanager/other", headers=auth(token),
+                                  data=body, content_type="application/json")
+            assert refused.status_code == 401
+            assert "not a list" not in refused.get_data(True)
